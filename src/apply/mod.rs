@@ -1,0 +1,1 @@
+//! Applying a plan: execute steps in order against the kernel, then verify by observing again.

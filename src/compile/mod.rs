@@ -1,0 +1,1 @@
+//! Topology + host name -> desired [`crate::state::State`] for that host; one file per driver.

@@ -1,0 +1,1 @@
+//! The lab: simulated hosts in network namespaces joined by a switch namespace.

@@ -1,0 +1,14 @@
+//! netplan-rs: terraform for container networking.
+//!
+//! Data flow (see DESIGN.md): `topology` (load, validate) -> `compile` (desired [`state::State`]
+//! for one host) and `kernel::observe` (observed state) -> `plan` (diff, order, render) ->
+//! `apply` (execute, verify). `lab` builds simulated hosts in network namespaces.
+
+pub mod apply;
+pub mod cli;
+pub mod compile;
+pub mod kernel;
+pub mod lab;
+pub mod plan;
+pub mod state;
+pub mod topology;

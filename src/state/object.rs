@@ -1,0 +1,363 @@
+//! The kernel objects netplan-rs manages, their identities ([`ObjectKey`]) and one-line
+//! descriptions. Attributes not listed here are not managed (and not compared).
+
+use super::Mac;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+/// A logical network namespace: the target host's own namespace, or a container's namespace by
+/// container name. `kernel::Target` maps these to real namespaces.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ns {
+    Host,
+    Container(String),
+}
+
+impl fmt::Display for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ns::Host => f.write_str("host"),
+            Ns::Container(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The identity of an object: two states hold "the same" object when their keys are equal.
+/// Variant order is the rendering order (namespaces, links, addresses, ...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectKey {
+    Namespace { name: String },
+    Sysctl { ns: Ns, key: String },
+    Link { ns: Ns, name: String },
+    Address { ns: Ns, link: String, cidr: IpNet },
+    Neighbour { ns: Ns, link: String, ip: IpAddr },
+    Fdb { ns: Ns, link: String, mac: Mac },
+    Route { ns: Ns, dst: IpNet },
+}
+
+impl ObjectKey {
+    /// The namespace the object lives in (a namespace object lives in the host namespace).
+    pub fn ns(&self) -> Ns {
+        match self {
+            ObjectKey::Namespace { .. } => Ns::Host,
+            ObjectKey::Sysctl { ns, .. }
+            | ObjectKey::Link { ns, .. }
+            | ObjectKey::Address { ns, .. }
+            | ObjectKey::Neighbour { ns, .. }
+            | ObjectKey::Fdb { ns, .. }
+            | ObjectKey::Route { ns, .. } => ns.clone(),
+        }
+    }
+
+    /// The link this object sits on, if any (addresses, neighbours, FDB entries).
+    pub fn link(&self) -> Option<ObjectKey> {
+        match self {
+            ObjectKey::Address { ns, link, .. }
+            | ObjectKey::Neighbour { ns, link, .. }
+            | ObjectKey::Fdb { ns, link, .. } => Some(ObjectKey::Link {
+                ns: ns.clone(),
+                name: link.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Short kind name used in plan output and JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ObjectKey::Namespace { .. } => "namespace",
+            ObjectKey::Sysctl { .. } => "sysctl",
+            ObjectKey::Link { .. } => "link",
+            ObjectKey::Address { .. } => "address",
+            ObjectKey::Neighbour { .. } => "neighbour",
+            ObjectKey::Fdb { .. } => "fdb",
+            ObjectKey::Route { .. } => "route",
+        }
+    }
+}
+
+/// Terraform-like resource address: `link host/br-overlay`, `address docker1/eth0 172.18.10.2/16`.
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectKey::Namespace { name } => write!(f, "namespace {name}"),
+            ObjectKey::Sysctl { ns, key } => write!(f, "sysctl {ns}/{key}"),
+            ObjectKey::Link { ns, name } => write!(f, "link {ns}/{name}"),
+            ObjectKey::Address { ns, link, cidr } => write!(f, "address {ns}/{link} {cidr}"),
+            ObjectKey::Neighbour { ns, link, ip } => write!(f, "neighbour {ns}/{link} {ip}"),
+            ObjectKey::Fdb { ns, link, mac } => write!(f, "fdb {ns}/{link} {mac}"),
+            ObjectKey::Route { ns, dst } => write!(f, "route {ns}/{dst}"),
+        }
+    }
+}
+
+/// A named network namespace (`/run/netns/<name>` on a real host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// Logical name: the container name.
+    pub name: String,
+    /// Created by netplan-rs (read back from the mark on its `lo`).
+    pub owned: bool,
+}
+
+/// A sysctl value inside one namespace, e.g. `net.ipv4.ip_forward = 1`. Only set, never reverted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sysctl {
+    pub ns: Ns,
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LinkKind {
+    Bridge,
+    /// One end of a veth pair. `peer` is always known in desired state; observe fills it when it
+    /// can pair both ends among the namespaces it read, else leaves it `None` (then not compared).
+    Veth {
+        peer: Option<VethPeer>,
+    },
+    Vxlan(Vxlan),
+    /// Any other kind the kernel reports (`dummy`, `macvlan`, ...); never created by compile.
+    Other {
+        name: String,
+    },
+}
+
+impl LinkKind {
+    pub fn type_name(&self) -> &str {
+        match self {
+            LinkKind::Bridge => "bridge",
+            LinkKind::Veth { .. } => "veth",
+            LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Other { name } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VethPeer {
+    pub ns: Ns,
+    pub name: String,
+}
+
+/// VXLAN device parameters. None of them can change in place: a change means replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vxlan {
+    pub vni: u32,
+    /// Local underlay address (VTEP source).
+    pub local: Option<IpAddr>,
+    /// Underlay device name, in the same namespace.
+    pub dev: Option<String>,
+    pub port: u16,
+    pub learning: bool,
+    /// ARP proxy: answer ARP from the neighbour table (Docker overlay).
+    pub proxy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub ns: Ns,
+    pub name: String,
+    pub kind: LinkKind,
+    /// `None` in desired state means "whatever the kernel picks".
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+    /// Name of the master (bridge) link in the same namespace.
+    pub master: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+    /// Carries netplan-rs's alias mark. Always true in desired state.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub ns: Ns,
+    pub link: String,
+    /// Address with its prefix length, e.g. `172.18.10.2/16`.
+    pub cidr: IpNet,
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub ns: Ns,
+    /// Destination; `0.0.0.0/0` for a default route. Main table only.
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
+    /// Output device in the same namespace.
+    pub dev: String,
+    /// RTNH_F_ONLINK: the gateway is reachable on `dev` without a covering connected route.
+    pub onlink: bool,
+    /// Carries netplan-rs's route protocol number.
+    pub owned: bool,
+}
+
+/// A permanent neighbour (ARP/NDP) entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neighbour {
+    pub ns: Ns,
+    pub link: String,
+    pub ip: IpAddr,
+    pub mac: Mac,
+    /// Sits on an owned link.
+    pub owned: bool,
+}
+
+/// A permanent bridge FDB entry on a VXLAN device (`bridge fdb ... dev vx dst IP self`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fdb {
+    pub ns: Ns,
+    pub link: String,
+    pub mac: Mac,
+    /// Remote VTEP underlay address.
+    pub dst: IpAddr,
+    /// Sits on an owned link.
+    pub owned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "object", rename_all = "snake_case")]
+pub enum Object {
+    Namespace(Namespace),
+    Sysctl(Sysctl),
+    Link(Link),
+    Address(Address),
+    Neighbour(Neighbour),
+    Fdb(Fdb),
+    Route(Route),
+}
+
+impl Object {
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Object::Namespace(n) => ObjectKey::Namespace {
+                name: n.name.clone(),
+            },
+            Object::Sysctl(s) => ObjectKey::Sysctl {
+                ns: s.ns.clone(),
+                key: s.key.clone(),
+            },
+            Object::Link(l) => ObjectKey::Link {
+                ns: l.ns.clone(),
+                name: l.name.clone(),
+            },
+            Object::Address(a) => ObjectKey::Address {
+                ns: a.ns.clone(),
+                link: a.link.clone(),
+                cidr: a.cidr,
+            },
+            Object::Neighbour(n) => ObjectKey::Neighbour {
+                ns: n.ns.clone(),
+                link: n.link.clone(),
+                ip: n.ip,
+            },
+            Object::Fdb(e) => ObjectKey::Fdb {
+                ns: e.ns.clone(),
+                link: e.link.clone(),
+                mac: e.mac,
+            },
+            Object::Route(r) => ObjectKey::Route {
+                ns: r.ns.clone(),
+                dst: r.dst,
+            },
+        }
+    }
+
+    /// Whether netplan-rs owns this object. Sysctls are shared host settings: never owned, so
+    /// they are set when wanted but never deleted.
+    pub fn owned(&self) -> bool {
+        match self {
+            Object::Namespace(n) => n.owned,
+            Object::Sysctl(_) => false,
+            Object::Link(l) => l.owned,
+            Object::Address(a) => a.owned,
+            Object::Neighbour(n) => n.owned,
+            Object::Fdb(e) => e.owned,
+            Object::Route(r) => r.owned,
+        }
+    }
+
+    /// The managed attributes as (name, value) pairs: what diff compares and plans print.
+    /// Identity fields are in the key and not repeated here. Unknown values (`None` in desired
+    /// state) are left out, so "whatever the kernel picks" never shows as a change.
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        let mut attrs = Vec::new();
+        match self {
+            Object::Namespace(_) => {}
+            Object::Sysctl(s) => attrs.push(("value", s.value.clone())),
+            Object::Link(l) => {
+                attrs.push(("type", l.kind.type_name().to_string()));
+                match &l.kind {
+                    LinkKind::Veth { peer: Some(p) } => {
+                        attrs.push(("peer", format!("{}/{}", p.ns, p.name)))
+                    }
+                    LinkKind::Vxlan(v) => {
+                        attrs.push(("vni", v.vni.to_string()));
+                        if let Some(local) = v.local {
+                            attrs.push(("local", local.to_string()));
+                        }
+                        if let Some(dev) = &v.dev {
+                            attrs.push(("dev", dev.clone()));
+                        }
+                        attrs.push(("dstport", v.port.to_string()));
+                        attrs.push(("learning", v.learning.to_string()));
+                        attrs.push(("proxy", v.proxy.to_string()));
+                    }
+                    _ => {}
+                }
+                if let Some(mac) = l.mac {
+                    attrs.push(("mac", mac.to_string()));
+                }
+                if let Some(mtu) = l.mtu {
+                    attrs.push(("mtu", mtu.to_string()));
+                }
+                if let Some(master) = &l.master {
+                    attrs.push(("master", master.clone()));
+                }
+                attrs.push(("state", if l.up { "up" } else { "down" }.to_string()));
+            }
+            Object::Address(_) => {}
+            Object::Neighbour(n) => attrs.push(("lladdr", n.mac.to_string())),
+            Object::Fdb(e) => attrs.push(("dst", e.dst.to_string())),
+            Object::Route(r) => {
+                if let Some(gw) = r.gateway {
+                    attrs.push(("via", gw.to_string()));
+                }
+                attrs.push(("dev", r.dev.clone()));
+                if r.onlink {
+                    attrs.push(("onlink", "true".to_string()));
+                }
+            }
+        }
+        attrs
+    }
+
+    /// `<key> [attr=value ...]` on one line.
+    pub fn describe(&self) -> String {
+        let mut line = self.key().to_string();
+        for (name, value) in self.attributes() {
+            line.push(' ');
+            line.push_str(name);
+            line.push('=');
+            line.push_str(&value);
+        }
+        line
+    }
+}
+
+macro_rules! into_object {
+    ($($ty:ident),*) => {
+        $(impl From<$ty> for Object {
+            fn from(value: $ty) -> Self {
+                Object::$ty(value)
+            }
+        })*
+    };
+}
+into_object!(Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route);
