@@ -1,1 +1,193 @@
-//! Command-line interface: clap definitions, one file per subcommand.
+//! Command-line interface: clap definitions here, one file per subcommand.
+//!
+//! Exit codes (terraform's): 0 success / no changes, 1 any error (usage errors too), 2 changes
+//! present (only `plan --detailed-exitcode`).
+
+mod apply;
+mod confirm;
+mod lab;
+mod plan;
+mod show;
+mod target;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "netplan-rs", version, about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel")]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a topology file; print a one-line summary or every error.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of the topology file.
+    Schema,
+    /// Show what apply would change on this host.
+    Plan(PlanArgs),
+    /// Change this host's kernel state to match the topology, then verify it.
+    Apply(ApplyArgs),
+    /// Remove everything netplan-rs owns on this host.
+    Destroy(DestroyArgs),
+    /// List the live objects netplan-rs owns on this host, per namespace.
+    Show(ShowArgs),
+    /// Simulated hosts in network namespaces on this machine.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// Which host to act on.
+#[derive(Debug, Args, Clone, Default)]
+struct HostArgs {
+    /// Host of the topology to act as; default: the host whose underlay address is on a local interface.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// Act on a simulated host of this lab (needs --host); a bare `--lab` means the file's stem.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    lab: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    host: HostArgs,
+    /// Print the plan as JSON (format documented in README).
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    host: HostArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+struct DestroyArgs {
+    /// Topology file (used to pick the host and the lab name); optional on a real host.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// Topology file (used to pick the host and the lab name); optional on a real host.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LabArgs {
+    file: PathBuf,
+    /// Lab name; default: the file's stem.
+    #[arg(long, value_name = "NAME")]
+    lab: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the simulated hosts and apply the file to each.
+    Up(LabArgs),
+    /// Remove every namespace of the lab.
+    Down(LabArgs),
+    /// Ping every pair of containers that share a network, both directions; print a matrix.
+    Verify(LabArgs),
+    /// up, print each host's plan, apply, verify, down.
+    Demo(LabArgs),
+}
+
+/// Parse the command line, run, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // clap exits 2 on usage errors; 2 means "changes present" here, so usage errors are 1.
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(1),
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate { file } => Ok(validate::run(&file)),
+        Command::Schema => {
+            print!("{}", crate::topology::schema_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan::run(args).await,
+        Command::Apply(args) => apply::run_apply(args).await,
+        Command::Destroy(args) => apply::run_destroy(args).await,
+        Command::Show(args) => show::run(args).await,
+        Command::Lab(cmd) => lab::run(cmd).await,
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Load and validate a topology file, as an error the CLI prints as is.
+fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
+    crate::topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -1,0 +1,114 @@
+//! `netplan-rs apply FILE` and `netplan-rs destroy [FILE]`: print the plan, get approval,
+//! execute, verify.
+
+use super::plan::{HostPlan, host_plan};
+use super::target::{Resolved, resolve_optional};
+use super::{ApplyArgs, DestroyArgs, confirm};
+use crate::apply::{ApplyFailure, ApplyReport};
+use crate::kernel::Kernel;
+use crate::plan::{Action, Plan, Step, render_text};
+use crate::state::State;
+use anyhow::Context;
+use std::process::ExitCode;
+
+pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let HostPlan {
+        resolved,
+        desired,
+        mut kernel,
+        plan,
+    } = host_plan(&args.file, &args.host).await?;
+    execute(&resolved, &mut kernel, &plan, &desired, args.auto_approve, "apply").await
+}
+
+pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
+    let topo = match &args.file {
+        Some(file) => Some(super::load(file)?),
+        None => None,
+    };
+    let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
+    let desired = State::default();
+    let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
+        .await
+        .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+    execute(&resolved, &mut kernel, &plan, &desired, args.auto_approve, "destroy").await
+}
+
+/// Shared by apply and destroy: show the plan, ask, run, verify, summarise.
+async fn execute(
+    resolved: &Resolved,
+    kernel: &mut Kernel,
+    plan: &Plan,
+    desired: &State,
+    auto_approve: bool,
+    verb: &str,
+) -> anyhow::Result<ExitCode> {
+    println!("Plan for {}:\n", resolved.describe());
+    print!("{}", render_text(plan));
+    if !plan.conflicts.is_empty() {
+        anyhow::bail!(
+            "the plan has {} conflict(s) with objects netplan-rs does not own; nothing was changed",
+            plan.conflicts.len()
+        );
+    }
+    if plan.is_empty() {
+        println!("\n{} complete! Nothing to do.", capitalise(verb));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !auto_approve {
+        let question = format!("Do you want to {verb} these changes on {}?", resolved.describe());
+        if !confirm::approve(&question)? {
+            println!("\n{} cancelled.", capitalise(verb));
+            return Ok(ExitCode::from(1));
+        }
+    }
+    println!();
+    match crate::apply::apply(kernel, plan, desired, print_progress).await {
+        Ok(report) => Ok(summarise(verb, &report)),
+        Err(ApplyFailure::Step(e)) => {
+            eprintln!(
+                "Error: {} failed at step {} of {} ({}): {}",
+                verb, e.index, e.total, e.step.key, e.source
+            );
+            eprintln!("{} step(s) before it were applied; run plan to see what is left.", e.done);
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_progress(step: &Step) {
+    let (symbol, done) = match step.action {
+        Action::Create => ("+", "created"),
+        Action::Update => ("~", "updated"),
+        Action::Delete => ("-", "destroyed"),
+        Action::Replace => ("-/+", "replaced"),
+    };
+    println!("{symbol} {}: {done}", step.key);
+}
+
+fn summarise(verb: &str, report: &ApplyReport) -> ExitCode {
+    if !report.remaining.is_empty() || !report.remaining.conflicts.is_empty() {
+        eprintln!(
+            "\nError: {verb} did not converge; the kernel still differs from the topology:\n"
+        );
+        eprint!("{}", render_text(&report.remaining));
+        return ExitCode::from(1);
+    }
+    println!(
+        "\n{} complete! Resources: {} added, {} changed, {} destroyed. Verified: the kernel matches.",
+        capitalise(verb),
+        report.added,
+        report.changed,
+        report.destroyed
+    );
+    ExitCode::SUCCESS
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,91 @@
+//! `netplan-rs lab up|down|verify|demo FILE [--lab NAME]`: simulated hosts in namespaces.
+
+use super::{LabArgs, LabCommand, load};
+use crate::lab;
+use crate::plan::render_text;
+use std::process::ExitCode;
+
+pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        LabCommand::Up(args) => {
+            let (topo, name) = open(&args)?;
+            up(&topo, &name, false).await?;
+            println!("Lab {name} is up. Next: netplan-rs lab verify {} --lab {name}", args.file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Down(args) => {
+            let name = lab_name(&args)?;
+            if lab::down(&name).await? {
+                println!("Lab {name} removed.");
+            } else {
+                println!("Lab {name} is not up; nothing to remove.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Verify(args) => {
+            let (topo, name) = open(&args)?;
+            Ok(verify(&topo, &name))
+        }
+        LabCommand::Demo(args) => {
+            let (topo, name) = open(&args)?;
+            let outcome = demo(&topo, &name).await;
+            // Always tear down, even when a step failed.
+            let down = lab::down(&name).await;
+            let code = outcome?;
+            down?;
+            println!("Lab {name} removed.");
+            Ok(code)
+        }
+    }
+}
+
+fn lab_name(args: &LabArgs) -> anyhow::Result<String> {
+    let name = args.lab.clone().unwrap_or_else(|| lab::default_name(&args.file));
+    lab::check_name(&name).map_err(anyhow::Error::msg)?;
+    Ok(name)
+}
+
+fn open(args: &LabArgs) -> anyhow::Result<(crate::topology::Topology, String)> {
+    let topo = load(&args.file)?;
+    Ok((topo, lab_name(args)?))
+}
+
+/// Build the hosts, then plan and apply the file on each (printing plans when `show_plans`).
+async fn up(topo: &crate::topology::Topology, name: &str, show_plans: bool) -> anyhow::Result<()> {
+    lab::build_hosts(topo, name).await?;
+    println!("Lab {name}: {} simulated hosts on switch {}", topo.hosts.len(), lab::switch_netns(name));
+    for host in topo.hosts.keys() {
+        let (mut kernel, desired, plan) = lab::plan_host(topo, name, host).await?;
+        if show_plans {
+            println!("\n=== plan for simulated host {host} ===\n");
+            print!("{}", render_text(&plan));
+        }
+        let (add, change, destroy) = plan.summary();
+        lab::converge(&mut kernel, &plan, &desired).await?;
+        println!("{host}: applied ({add} added, {change} changed, {destroy} destroyed), verified");
+    }
+    Ok(())
+}
+
+fn verify(topo: &crate::topology::Topology, name: &str) -> ExitCode {
+    let matrix = lab::verify(topo, name);
+    println!("Connectivity in lab {name} (ok = reply, FAIL = no reply, . = no shared network):\n");
+    print!("{matrix}");
+    let failures = matrix.failures();
+    if failures.is_empty() {
+        println!("\nAll {} pairs reachable.", matrix.tested_pairs());
+        ExitCode::SUCCESS
+    } else {
+        println!();
+        for failure in &failures {
+            eprintln!("FAIL {failure}");
+        }
+        ExitCode::from(1)
+    }
+}
+
+async fn demo(topo: &crate::topology::Topology, name: &str) -> anyhow::Result<ExitCode> {
+    up(topo, name, true).await?;
+    println!();
+    Ok(verify(topo, name))
+}

@@ -1,0 +1,131 @@
+//! Which host of the topology this run acts as, and which kernel target that maps to:
+//! `--lab L --host H` is simulated host H of lab L; `--host H` is this machine acting as H;
+//! neither picks the host whose underlay address sits on a local interface.
+
+use super::HostArgs;
+use crate::kernel::{Target, netns};
+use crate::lab;
+use crate::topology::Topology;
+use anyhow::{Context, bail};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// The resolved host: its name in the topology (when known) and the kernel target.
+pub struct Resolved {
+    pub host: Option<String>,
+    pub lab: Option<String>,
+    pub target: Target,
+}
+
+impl Resolved {
+    /// "host node-1" or "simulated host node-1 of lab demo", for messages.
+    pub fn describe(&self) -> String {
+        match (&self.host, &self.lab) {
+            (Some(h), Some(l)) => format!("simulated host {h} of lab {l}"),
+            (Some(h), None) => format!("host {h}"),
+            (None, _) => "this host".to_string(),
+        }
+    }
+}
+
+/// Resolve the host for commands that need one from the topology (plan, apply).
+pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<Resolved> {
+    let resolved = resolve_optional(Some(topo), Some(file), args)?;
+    if resolved.host.is_none() {
+        bail!("internal: host not resolved");
+    }
+    Ok(resolved)
+}
+
+/// Resolve the target; the host name may stay unknown for `destroy`/`show` on a real host
+/// without a file (they need no compile).
+pub fn resolve_optional(
+    topo: Option<&Topology>,
+    file: Option<&Path>,
+    args: &HostArgs,
+) -> anyhow::Result<Resolved> {
+    let host_names = || {
+        topo.map(|t| t.hosts.keys().cloned().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    if let (Some(topo), Some(host)) = (topo, &args.host) {
+        if !topo.hosts.contains_key(host) {
+            bail!("host {host:?} is not in the topology (hosts: {})", host_names());
+        }
+    }
+    if let Some(lab_arg) = &args.lab {
+        let lab_name = if lab_arg.is_empty() {
+            match file {
+                Some(f) => lab::default_name(f),
+                None => bail!("--lab without a name needs the topology file to name the lab"),
+            }
+        } else {
+            lab_arg.clone()
+        };
+        lab::check_name(&lab_name).map_err(anyhow::Error::msg)?;
+        let Some(host) = args.host.clone() else {
+            bail!("--lab needs --host NAME to pick a simulated host (hosts: {})", host_names());
+        };
+        let ns = lab::host_netns(&lab_name, &host);
+        if !netns::exists(&ns) {
+            bail!(
+                "simulated host {host} of lab {lab_name} does not exist (no netns {ns}); run `netplan-rs lab up FILE --lab {lab_name}` first"
+            );
+        }
+        return Ok(Resolved {
+            target: lab::host_target(&lab_name, &host),
+            host: Some(host),
+            lab: Some(lab_name),
+        });
+    }
+    if let Some(host) = &args.host {
+        return Ok(Resolved {
+            host: Some(host.clone()),
+            lab: None,
+            target: Target::local(),
+        });
+    }
+    let Some(topo) = topo else {
+        return Ok(Resolved {
+            host: None,
+            lab: None,
+            target: Target::local(),
+        });
+    };
+    let host = detect_host(topo)?;
+    Ok(Resolved {
+        host: Some(host),
+        lab: None,
+        target: Target::local(),
+    })
+}
+
+/// The one host whose underlay address is configured on a local interface.
+fn detect_host(topo: &Topology) -> anyhow::Result<String> {
+    let local: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+        .context("listing local addresses")?
+        .filter_map(|ifa| {
+            let addr = ifa.address?;
+            addr.as_sockaddr_in()
+                .map(|a| IpAddr::V4(a.ip()))
+                .or_else(|| addr.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+        })
+        .collect();
+    let matching: Vec<&String> = topo
+        .hosts
+        .iter()
+        .filter(|(_, host)| local.contains(&host.underlay_cidr().addr()))
+        .map(|(name, _)| name)
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!(
+            "no host of the topology has its underlay address on a local interface; pass --host NAME (hosts: {})",
+            topo.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        several => bail!(
+            "several hosts of the topology have their underlay address on a local interface ({}); pass --host NAME",
+            several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}

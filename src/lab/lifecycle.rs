@@ -1,0 +1,88 @@
+//! Building and tearing down a lab. Both go through the ordinary engine (prepare, apply,
+//! verify), so the lab exercises exactly the code paths a real host uses.
+
+use super::{host_target, plumbing, switch_netns, switch_target};
+use crate::apply::{self, ApplyFailure};
+use crate::kernel::{Kernel, netns};
+use crate::plan::Plan;
+use crate::state::{Object, State};
+use crate::topology::Topology;
+use anyhow::{Context, bail};
+
+/// Create the switch namespace and the simulated hosts (namespaces, underlay cabling and
+/// addresses). Idempotent: an existing lab is brought in line with the file.
+pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
+    let switch = switch_netns(lab);
+    if !netns::exists(&switch) {
+        netns::create(&switch).with_context(|| format!("creating netns {switch}"))?;
+    }
+    let desired = plumbing(topo);
+    let (mut kernel, plan) = apply::prepare(switch_target(lab), &desired)
+        .await
+        .with_context(|| format!("reading lab {lab}"))?;
+    converge(&mut kernel, &plan, &desired)
+        .await
+        .with_context(|| format!("building the simulated hosts of lab {lab}"))
+}
+
+/// Apply `plan` and insist that verification finds nothing left.
+pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyhow::Result<()> {
+    if let Some(conflict) = plan.conflicts.first() {
+        bail!("{}", conflict.message);
+    }
+    let report = apply::apply(kernel, plan, desired, |_| {})
+        .await
+        .map_err(|e| match e {
+            ApplyFailure::Step(s) => anyhow::anyhow!("step {} ({}): {}", s.index, s.step.key, s.source),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    if !report.remaining.is_empty() {
+        bail!(
+            "did not converge:\n{}",
+            crate::plan::render_text(&report.remaining)
+        );
+    }
+    Ok(())
+}
+
+/// Connect to simulated host `host` and plan `topo` for it.
+pub async fn plan_host(topo: &Topology, lab: &str, host: &str) -> anyhow::Result<(Kernel, State, Plan)> {
+    let desired = crate::compile::compile(topo, host).with_context(|| format!("compiling for host {host}"))?;
+    let (kernel, plan) = apply::prepare(host_target(lab, host), &desired)
+        .await
+        .with_context(|| format!("reading simulated host {host}"))?;
+    Ok((kernel, desired, plan))
+}
+
+/// Remove every namespace of lab `lab`: each simulated host's owned objects and container
+/// namespaces (found by observing, not from the file, so a host removed from the file is
+/// cleaned up too), then the hosts, then the switch. Returns false when the lab did not exist.
+pub async fn down(lab: &str) -> anyhow::Result<bool> {
+    let switch = switch_netns(lab);
+    if !netns::exists(&switch) {
+        return Ok(false);
+    }
+    let mut switch_kernel = Kernel::connect(switch_target(lab)).await?;
+    let observed = switch_kernel.observe().await?;
+    let hosts: Vec<String> = observed
+        .iter()
+        .filter_map(|o| match o {
+            Object::Namespace(ns) if ns.owned => Some(ns.name.clone()),
+            _ => None,
+        })
+        .collect();
+    let empty = State::default();
+    for host in &hosts {
+        let (mut kernel, plan) = apply::prepare(host_target(lab, host), &empty).await?;
+        converge(&mut kernel, &plan, &empty)
+            .await
+            .with_context(|| format!("destroying simulated host {host}"))?;
+    }
+    let plan = crate::plan::diff(&empty, &observed);
+    converge(&mut switch_kernel, &plan, &empty)
+        .await
+        .with_context(|| format!("removing the simulated hosts of lab {lab}"))?;
+    drop(switch_kernel);
+    netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
+    Ok(true)
+}

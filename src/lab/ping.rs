@@ -1,0 +1,205 @@
+//! ICMP echo from inside a network namespace, without spawning `ping`: a raw ICMP socket
+//! opened by a thread that entered the namespace (a socket stays bound to the namespace it was
+//! created in).
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMP_ECHO_REPLY: u8 = 0;
+
+/// Distinguishes concurrent pings: raw ICMP sockets see every ICMP packet of the namespace.
+static NEXT_ID: AtomicU16 = AtomicU16::new(1);
+
+/// Send up to `attempts` echo requests from namespace `/run/netns/<netns>` to `dst`, waiting
+/// `timeout` for each reply. Ok(true) as soon as one reply arrives.
+pub fn ping(netns: &str, dst: Ipv4Addr, attempts: u16, timeout: Duration) -> io::Result<bool> {
+    let path = format!("/run/netns/{netns}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let ns = std::fs::File::open(&path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from)?;
+                let socket = icmp_socket()?;
+                let id = NEXT_ID
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_add(std::process::id() as u16);
+                for seq in 1..=attempts {
+                    send_echo(&socket, dst, id, seq)?;
+                    if wait_reply(&socket, dst, id, seq, timeout)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("ping thread panicked")))
+    })
+}
+
+fn icmp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh, valid descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn sockaddr(dst: Ipv4Addr) -> libc::sockaddr_in {
+    // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_in = unsafe { zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_addr.s_addr = u32::from_ne_bytes(dst.octets());
+    addr
+}
+
+fn send_echo(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16) -> io::Result<()> {
+    let packet = echo_request(id, seq);
+    let addr = sockaddr(dst);
+    // SAFETY: buffer and address pointers are valid for the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&addr as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        let err = io::Error::last_os_error();
+        // No route / unreachable: a failed ping, not an error of the tool.
+        if matches!(err.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH)) {
+            return Ok(());
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Wait for the matching echo reply until `timeout` passes.
+fn wait_reply(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16, timeout: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 1500];
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let left = deadline - now;
+        let mut pfd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if ready == 0 {
+            return Ok(false);
+        }
+        // SAFETY: buffer valid for its length; source address not requested.
+        let n = unsafe {
+            libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+                continue;
+            }
+            return Err(err);
+        }
+        if is_reply(&buf[..n as usize], dst, id, seq) {
+            return Ok(true);
+        }
+    }
+}
+
+/// An ICMP echo request with a 16-byte payload.
+fn echo_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut packet = vec![0u8; 8 + 16];
+    packet[0] = ICMP_ECHO_REQUEST;
+    packet[4..6].copy_from_slice(&id.to_be_bytes());
+    packet[6..8].copy_from_slice(&seq.to_be_bytes());
+    for (i, byte) in packet[8..].iter_mut().enumerate() {
+        *byte = i as u8;
+    }
+    let sum = checksum(&packet);
+    packet[2..4].copy_from_slice(&sum.to_be_bytes());
+    packet
+}
+
+/// Raw IPv4 sockets deliver the IP header too: skip it, then match type, source, id and seq.
+fn is_reply(datagram: &[u8], dst: Ipv4Addr, id: u16, seq: u16) -> bool {
+    let Some(&first) = datagram.first() else {
+        return false;
+    };
+    let header_len = usize::from(first & 0x0f) * 4;
+    if datagram.len() < header_len + 8 || header_len < 20 {
+        return false;
+    }
+    let source = Ipv4Addr::new(datagram[12], datagram[13], datagram[14], datagram[15]);
+    let icmp = &datagram[header_len..];
+    source == dst
+        && icmp[0] == ICMP_ECHO_REPLY
+        && icmp[4..6] == id.to_be_bytes()
+        && icmp[6..8] == seq.to_be_bytes()
+}
+
+/// RFC 1071 Internet checksum.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = match chunk {
+            [a, b] => u16::from_be_bytes([*a, *b]),
+            [a] => u16::from_be_bytes([*a, 0]),
+            _ => 0,
+        };
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_request_verifies_to_zero() {
+        let packet = echo_request(0x1234, 7);
+        assert_eq!(checksum(&packet), 0);
+    }
+
+    #[test]
+    fn reply_matching() {
+        let mut datagram = vec![0x45u8; 20];
+        datagram[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        let mut icmp = echo_request(9, 3);
+        icmp[0] = ICMP_ECHO_REPLY;
+        datagram.extend_from_slice(&icmp);
+        let dst = Ipv4Addr::new(10, 0, 0, 2);
+        assert!(is_reply(&datagram, dst, 9, 3));
+        assert!(!is_reply(&datagram, dst, 9, 4));
+        assert!(!is_reply(&datagram, Ipv4Addr::new(10, 0, 0, 3), 9, 3));
+        assert!(!is_reply(&datagram[..10], dst, 9, 3));
+    }
+}

@@ -1,0 +1,235 @@
+//! Shared helpers for the integration tests: a lab guard that always tears down, the binary
+//! under test, and independent readers of kernel state (`ip -j`, `bridge -j`, `ping`) so the
+//! tests never check netplan-rs only with its own reader.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netplan-rs")
+}
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Run netplan-rs with `args`; returns the output (stdout, stderr, status).
+pub fn np(args: &[&str]) -> Output {
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("running netplan-rs");
+    eprintln!(
+        "$ netplan-rs {}\n[exit {:?}]\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a tool (ip, bridge) and fail the test when it fails.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ip -j -n NS <args>` parsed as JSON (an empty output is an empty array).
+pub fn ip_json(ns: &str, args: &[&str]) -> Vec<Value> {
+    let mut full = vec!["-j", "-d", "-n", ns];
+    full.extend_from_slice(args);
+    let text = run("ip", &full);
+    parse_array(&text)
+}
+
+/// `bridge -j -n NS fdb show dev DEV` parsed as JSON.
+pub fn fdb_json(ns: &str, dev: &str) -> Vec<Value> {
+    let text = run("bridge", &["-j", "-n", ns, "fdb", "show", "dev", dev]);
+    parse_array(&text)
+}
+
+fn parse_array(text: &str) -> Vec<Value> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Array(items)) => items,
+        other => panic!("unexpected JSON {other:?} from {text}"),
+    }
+}
+
+/// Whether `ping` from namespace `ns` to `addr` gets a reply (3 tries, 1 s each).
+pub fn ping(ns: &str, addr: &str) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", addr])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+        || Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-c", "2", "-W", "1", addr])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+}
+
+pub fn netns_list() -> Vec<String> {
+    let text = run("ip", &["-j", "netns", "list"]);
+    parse_array(&text)
+        .iter()
+        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+pub fn netns_exists(name: &str) -> bool {
+    netns_list().iter().any(|n| n == name)
+}
+
+/// Names of links in `ns` (the `ifname` of `ip -j link`).
+pub fn link_names(ns: &str) -> Vec<String> {
+    ip_json(ns, &["link", "show"])
+        .iter()
+        .filter_map(|l| l.get("ifname").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+pub fn link(ns: &str, name: &str) -> Option<Value> {
+    ip_json(ns, &["link", "show"])
+        .into_iter()
+        .find(|l| l.get("ifname").and_then(Value::as_str) == Some(name))
+}
+
+/// Links in `ns` carrying netplan-rs's ownership alias.
+pub fn owned_links(ns: &str) -> Vec<String> {
+    ip_json(ns, &["link", "show"])
+        .iter()
+        .filter(|l| l.get("ifalias").and_then(Value::as_str) == Some("netplan-rs"))
+        .filter_map(|l| l.get("ifname").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// Routes in `ns` with netplan-rs's protocol number (78).
+pub fn owned_routes(ns: &str) -> Vec<Value> {
+    ip_json(ns, &["route", "show", "proto", "78"])
+}
+
+pub fn must_root() {
+    assert!(
+        nix_is_root(),
+        "integration tests need root: they create network namespaces (run `sudo cargo test`)"
+    );
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A lab under test. Dropping it runs `lab down` and then deletes any namespace left with the
+/// lab's prefix, so a failing test never leaves namespaces behind.
+pub struct Lab {
+    pub name: String,
+    pub file: PathBuf,
+}
+
+impl Lab {
+    /// A lab with a unique name for topology `file` (relative to the repository).
+    pub fn new(tag: &str, file: &Path) -> Lab {
+        must_root();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{}{}{}", std::process::id() % 100_000, tag, n);
+        Lab {
+            name,
+            file: file.to_path_buf(),
+        }
+    }
+
+    pub fn host_ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.name)
+    }
+
+    pub fn container_ns(&self, host: &str, container: &str) -> String {
+        format!("{}-{host}-{container}", self.name)
+    }
+
+    pub fn file_str(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    /// `netplan-rs <cmd> FILE --lab NAME [extra...]`
+    pub fn cmd(&self, cmd: &[&str], extra: &[&str]) -> Output {
+        let file = self.file_str();
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.push(&file);
+        args.extend_from_slice(&["--lab", &self.name]);
+        args.extend_from_slice(extra);
+        np(&args)
+    }
+
+    /// `netplan-rs <cmd> FILE --lab NAME --host HOST [extra...]`
+    pub fn on_host(&self, cmd: &str, host: &str, extra: &[&str]) -> Output {
+        let mut all = vec!["--host", host];
+        all.extend_from_slice(extra);
+        self.cmd(&[cmd], &all)
+    }
+
+    pub fn up(&self) {
+        let out = self.cmd(&["lab", "up"], &[]);
+        assert!(out.status.success(), "lab up failed");
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(bin())
+            .args(["lab", "down", &self.file_str(), "--lab", &self.name])
+            .output();
+        let prefix = format!("{}-", self.name);
+        let switch = format!("{}.switch", self.name);
+        if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let name = line.split_whitespace().next().unwrap_or("");
+                if name.starts_with(&prefix) || name == switch {
+                    let _ = Command::new("ip").args(["netns", "delete", name]).output();
+                }
+            }
+        }
+    }
+}
+
+/// Write `yaml` to a fresh temporary file and return its path (removed by the OS tmp cleaner;
+/// small and uniquely named).
+pub fn temp_topology(tag: &str, yaml: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("netplan-rs-test-{}-{tag}-{n}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).expect("writing temp topology");
+    path
+}
+
+/// The example topology with container `name` removed from `containers:`.
+pub fn without_container(file: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(file).expect("reading topology");
+    let mut doc: serde_norway::Value = serde_norway::from_str(&text).expect("parsing topology");
+    let containers = doc
+        .get_mut("containers")
+        .and_then(|c| c.as_mapping_mut())
+        .expect("containers mapping");
+    assert!(containers.remove(name).is_some(), "no container {name}");
+    serde_norway::to_string(&doc).expect("writing topology")
+}

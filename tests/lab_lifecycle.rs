@@ -1,0 +1,288 @@
+//! End-to-end lifecycle of each example topology in a lab, on the real kernel: up, traffic,
+//! no-op plan, drift made by hand (detected exactly, repaired by apply), unowned objects left
+//! alone, a container removed from the file removed everywhere, destroy leaves nothing owned.
+//! Kernel state is read with `ip -j` / `bridge -j` and traffic checked with `ping`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// A container of an example file: (host, container, address).
+type Member = (&'static str, &'static str, &'static str);
+
+/// Drift made by hand on one host, and the plan lines that must name it.
+struct Drift {
+    host: &'static str,
+    /// Commands run to cause it: (tool, args) with `{ns}` replaced by the host namespace.
+    commands: Vec<(&'static str, Vec<&'static str>)>,
+    /// Resource addresses the plan must name.
+    expect: Vec<&'static str>,
+    summary: &'static str,
+}
+
+fn host_of(members: &[Member], container: &str) -> &'static str {
+    members
+        .iter()
+        .find(|m| m.1 == container)
+        .map(|m| m.0)
+        .expect("member")
+}
+
+fn assert_all_pairs_reach(lab: &Lab, members: &[Member]) {
+    for a in members {
+        for b in members {
+            if a.1 != b.1 {
+                let ns = lab.container_ns(a.0, a.1);
+                assert!(ping(&ns, b.2), "{} cannot reach {} ({})", a.1, b.1, b.2);
+            }
+        }
+    }
+}
+
+fn hosts(members: &[Member]) -> Vec<&'static str> {
+    let mut hosts: Vec<&str> = members.iter().map(|m| m.0).collect();
+    hosts.dedup();
+    hosts
+}
+
+fn assert_no_changes(lab: &Lab, members: &[Member]) {
+    for host in hosts(members) {
+        let out = lab.on_host("plan", host, &["--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
+        assert!(stdout(&out).contains("No changes."));
+    }
+}
+
+fn make_drift(lab: &Lab, drift: &Drift) {
+    let ns = lab.host_ns(drift.host);
+    for (tool, args) in &drift.commands {
+        let args: Vec<String> = args.iter().map(|a| a.replace("{ns}", &ns)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(tool, &args);
+    }
+    let out = lab.on_host("plan", drift.host, &["--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "drift not detected");
+    let text = stdout(&out);
+    for key in &drift.expect {
+        assert!(text.contains(key), "plan does not name {key}:\n{text}");
+    }
+    assert!(text.contains(drift.summary), "plan summary is not {:?}:\n{text}", drift.summary);
+    // Exactly those objects: one `#` headline per step.
+    let headlines = text.lines().filter(|l| l.trim_start().starts_with("# ")).count();
+    assert_eq!(headlines, drift.expect.len(), "plan has other steps:\n{text}");
+}
+
+/// Objects made by hand inside a host namespace; they must survive apply and destroy.
+fn make_unowned(lab: &Lab, host: &str) {
+    let ns = lab.host_ns(host);
+    run("ip", &["-n", &ns, "link", "add", "handmade0", "type", "bridge"]);
+    run("ip", &["-n", &ns, "addr", "add", "10.99.0.1/24", "dev", "handmade0"]);
+    run("ip", &["-n", &ns, "link", "set", "handmade0", "up"]);
+    run("ip", &["-n", &ns, "route", "add", "10.98.0.0/24", "via", "10.99.0.2", "dev", "handmade0"]);
+}
+
+fn assert_unowned_survive(lab: &Lab, host: &str) {
+    let ns = lab.host_ns(host);
+    assert!(link(&ns, "handmade0").is_some(), "hand-made link was removed");
+    let addrs = ip_json(&ns, &["addr", "show", "dev", "handmade0"]);
+    let has_addr = addrs.iter().any(|l| {
+        l["addr_info"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["local"] == "10.99.0.1"))
+    });
+    assert!(has_addr, "hand-made address was removed");
+    let routes = ip_json(&ns, &["route", "show", "10.98.0.0/24"]);
+    assert_eq!(routes.len(), 1, "hand-made route was removed");
+}
+
+fn apply_all(lab: &Lab, hosts: &[&str]) {
+    for host in hosts {
+        let out = lab.on_host("apply", host, &["--auto-approve"]);
+        assert!(out.status.success(), "apply on {host} failed");
+    }
+}
+
+fn assert_nothing_owned(lab: &Lab, hosts: &[&str]) {
+    for host in hosts {
+        let ns = lab.host_ns(host);
+        assert_eq!(owned_links(&ns), Vec::<String>::new(), "owned links left on {host}");
+        assert_eq!(owned_routes(&ns), Vec::<Value>::new(), "owned routes left on {host}");
+        let prefix = format!("{ns}-");
+        let left: Vec<String> = netns_list().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+        assert!(left.is_empty(), "container namespaces left on {host}: {left:?}");
+        let out = lab.on_host("show", host, &["--json"]);
+        assert!(out.status.success());
+        assert_eq!(stdout(&out).trim(), "{}", "show still lists owned objects on {host}");
+    }
+}
+
+struct Scenario {
+    tag: &'static str,
+    file: &'static str,
+    members: Vec<Member>,
+    /// Checks of the kernel objects right after `lab up`.
+    check_objects: fn(&Lab),
+    drifts: Vec<Drift>,
+    /// Container to remove from the file, and a check that it is gone everywhere.
+    remove: (&'static str, fn(&Lab)),
+}
+
+fn lifecycle(s: Scenario) {
+    let lab = Lab::new(s.tag, &repo_file(s.file));
+    lab.up();
+    let all_hosts = hosts(&s.members);
+
+    assert_all_pairs_reach(&lab, &s.members);
+    let verify = lab.cmd(&["lab", "verify"], &[]);
+    assert!(verify.status.success(), "lab verify failed");
+    assert!(stdout(&verify).contains("ok"));
+    (s.check_objects)(&lab);
+    assert_no_changes(&lab, &s.members);
+
+    for drift in &s.drifts {
+        make_drift(&lab, drift);
+    }
+    apply_all(&lab, &all_hosts);
+    assert_no_changes(&lab, &s.members);
+    assert_all_pairs_reach(&lab, &s.members);
+
+    let unowned_host = all_hosts[0];
+    make_unowned(&lab, unowned_host);
+    assert_no_changes(&lab, &s.members);
+    apply_all(&lab, &all_hosts);
+    assert_unowned_survive(&lab, unowned_host);
+
+    // Remove a container from the file and apply on every host.
+    let (gone, check_gone) = s.remove;
+    let reduced = temp_topology(s.tag, &without_container(&lab.file, gone));
+    let reduced_lab = Lab {
+        name: lab.name.clone(),
+        file: reduced.clone(),
+    };
+    apply_all(&reduced_lab, &all_hosts);
+    assert!(!netns_exists(&lab.container_ns(host_of(&s.members, gone), gone)));
+    check_gone(&lab);
+    let remaining: Vec<Member> = s.members.iter().copied().filter(|m| m.1 != gone).collect();
+    assert_no_changes(&reduced_lab, &remaining);
+    assert_all_pairs_reach(&lab, &remaining);
+    std::mem::forget(reduced_lab); // `lab` tears the lab down
+    let _ = std::fs::remove_file(&reduced);
+
+    for host in &all_hosts {
+        let out = lab.on_host("destroy", host, &["--auto-approve"]);
+        assert!(out.status.success(), "destroy on {host} failed");
+    }
+    assert_nothing_owned(&lab, &all_hosts);
+    assert_unowned_survive(&lab, unowned_host);
+}
+
+const DOCKER2_MAC: &str = "02:42:ac:12:14:02";
+
+#[test]
+fn vxlan_bridged() {
+    lifecycle(Scenario {
+        tag: "vb",
+        file: "topologies/vxlan-bridged.yaml",
+        members: vec![("node-1", "docker1", "172.18.10.2"), ("node-2", "docker2", "172.18.20.2")],
+        check_objects: |lab| {
+            let ns = lab.host_ns("node-1");
+            let vx = link(&ns, "vx-overlay").expect("vx-overlay");
+            let info = &vx["linkinfo"]["info_data"];
+            assert_eq!(vx["linkinfo"]["info_kind"], "vxlan");
+            assert_eq!(info["id"], 100);
+            assert_eq!(info["port"], 4789);
+            assert_eq!(info["local"], "192.168.31.183");
+            assert_eq!(info["learning"], false);
+            assert_eq!(info["proxy"], true);
+            assert_eq!(vx["master"], "br-overlay");
+            let fdb = fdb_json(&ns, "vx-overlay");
+            assert!(
+                fdb.iter().any(|e| e["mac"] == DOCKER2_MAC && e["dst"] == "192.168.31.192"),
+                "no FDB entry for docker2: {fdb:?}"
+            );
+            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-overlay"]);
+            assert!(neigh.iter().any(|n| n["dst"] == "172.18.20.2" && n["lladdr"] == DOCKER2_MAC));
+            let c = lab.container_ns("node-1", "docker1");
+            let eth0 = link(&c, "eth0").expect("eth0 in docker1");
+            assert_eq!(eth0["address"], "02:42:ac:12:0a:02");
+        },
+        drifts: vec![
+            Drift {
+                host: "node-1",
+                commands: vec![(
+                    "bridge",
+                    vec!["-n", "{ns}", "fdb", "del", DOCKER2_MAC, "dev", "vx-overlay", "dst", "192.168.31.192", "self"],
+                )],
+                expect: vec!["fdb host/vx-overlay 02:42:ac:12:14:02"],
+                summary: "Plan: 1 to add, 0 to change, 0 to destroy.",
+            },
+            Drift {
+                host: "node-2",
+                commands: vec![("ip", vec!["-n", "{ns}", "link", "set", "vx-overlay", "down"])],
+                expect: vec!["link host/vx-overlay"],
+                summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
+            },
+        ],
+        remove: ("docker2", |lab| {
+            let ns = lab.host_ns("node-1");
+            let fdb = fdb_json(&ns, "vx-overlay");
+            assert!(!fdb.iter().any(|e| e["mac"] == DOCKER2_MAC), "FDB entry for docker2 left: {fdb:?}");
+            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-overlay"]);
+            assert!(!neigh.iter().any(|n| n["dst"] == "172.18.20.2"), "neighbour for docker2 left");
+        }),
+    });
+}
+
+#[test]
+fn vxlan_routed() {
+    lifecycle(Scenario {
+        tag: "vr",
+        file: "topologies/vxlan-routed.yaml",
+        members: vec![("node-1", "docker1", "172.18.10.2"), ("node-2", "docker2", "172.18.20.2")],
+        check_objects: |lab| {
+            let ns = lab.host_ns("node-1");
+            let routes = ip_json(&ns, &["route", "show", "172.18.20.0/24"]);
+            assert_eq!(routes.len(), 1, "no route to node-2's slice");
+            assert_eq!(routes[0]["gateway"], "172.18.20.0");
+            assert_eq!(routes[0]["dev"], "vx-flannel");
+            let vx = link(&ns, "vx-flannel").expect("vx-flannel");
+            assert!(vx.get("master").is_none(), "routed vxlan must not be in a bridge");
+            let addrs = ip_json(&ns, &["addr", "show", "dev", "vx-flannel"]);
+            assert!(addrs[0]["addr_info"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|i| i["local"] == "172.18.10.0" && i["prefixlen"] == 32)));
+            let n2 = lab.host_ns("node-2");
+            let vtep2 = link(&n2, "vx-flannel").expect("vx-flannel on node-2")["address"].clone();
+            let fdb = fdb_json(&ns, "vx-flannel");
+            assert!(fdb.iter().any(|e| e["mac"] == vtep2 && e["dst"] == "192.168.31.192"), "{fdb:?}");
+            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-flannel"]);
+            assert!(neigh.iter().any(|n| n["dst"] == "172.18.20.0" && n["lladdr"] == vtep2));
+        },
+        drifts: vec![
+            Drift {
+                host: "node-1",
+                commands: vec![("ip", vec!["-n", "{ns}", "route", "del", "172.18.20.0/24"])],
+                expect: vec!["route host/172.18.20.0/24"],
+                summary: "Plan: 1 to add, 0 to change, 0 to destroy.",
+            },
+            Drift {
+                host: "node-2",
+                commands: vec![("ip", vec!["-n", "{ns}", "link", "set", "br-flannel", "down"])],
+                expect: vec!["link host/br-flannel"],
+                summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
+            },
+        ],
+        remove: ("docker2", |lab| {
+            let ns = lab.host_ns("node-1");
+            let routes = ip_json(&ns, &["route", "show", "172.18.20.0/24"]);
+            assert!(routes.is_empty(), "route to removed host slice left: {routes:?}");
+            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-flannel"]);
+            assert!(!neigh.iter().any(|n| n["dst"] == "172.18.20.0"), "neighbour left");
+            assert!(
+                fdb_json(&ns, "vx-flannel").iter().all(|e| e["dst"] != "192.168.31.192"),
+                "FDB entry to node-2 left"
+            );
+        }),
+    });
+}
