@@ -47,7 +47,7 @@ pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::
 
 /// A map of name -> IPv4 `address/prefix`, keeping declaration order.
 pub fn net_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Ipv4Net>, D::Error> {
-    let raw = IndexMap::<String, String>::deserialize(d)?;
+    let raw: IndexMap<String, String> = super::unique_keys::unique(d)?;
     raw.into_iter()
         .map(|(key, text)| match parse_net(&text) {
             Ok(net) => Ok((key, net)),

@@ -5,6 +5,7 @@
 //! a typo is an error, not a silently ignored setting. Doc comments here become the JSON Schema.
 
 use super::ipv4;
+use super::unique_keys::unique;
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use schemars::JsonSchema;
@@ -28,15 +29,15 @@ pub struct Topology {
     /// Format version. Must be 1.
     pub version: u32,
     /// Hosts by name, in declaration order (slices are allocated in this order).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub hosts: IndexMap<String, Host>,
     /// Networks by name. The name is part of derived interface names (`br-<name>`, `vx-<name>`),
     /// so it may be at most 12 characters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub networks: IndexMap<String, Network>,
     /// Containers by name. The name is the network namespace name: `[A-Za-z0-9_.-]`, at most 64
     /// characters. Addresses are allocated in declaration order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pub containers: IndexMap<String, Container>,
 }
 
@@ -163,7 +164,11 @@ pub struct Container {
     pub address: Option<Ipv4Addr>,
     /// Long form: the networks it is attached to, in order (interfaces `eth0`, `eth1`, ... unless
     /// named). The default route goes via the first of them that has a gateway.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "unique",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub networks: IndexMap<String, ContainerNetwork>,
 }
 

@@ -430,3 +430,62 @@ fn invalid_fixtures_are_rejected() {
     }
     assert!(count > 0, "no fixtures found in {}", dir.display());
 }
+
+#[test]
+fn duplicate_keys_are_errors_not_overrides() {
+    for text in [
+        "version: 1\nhosts:\n  a: { underlay: 10.0.0.1/24 }\n  a: { underlay: 10.0.0.2/24 }\n",
+        &topo(&format!("{LOCAL}\n{LOCAL}"), ""),
+        &topo(
+            LOCAL,
+            "  x: { host: node-1, network: local }\n  x: { host: node-2, network: local }",
+        ),
+        &topo(
+            FLANNEL
+                .replace(
+                    " }",
+                    ", slices: { node-1: 10.244.0.0/24, node-1: 10.244.1.0/24 } }",
+                )
+                .as_str(),
+            "",
+        ),
+        &topo(
+            LOCAL,
+            "  x: { host: node-1, networks: { local: {}, local: {} } }",
+        ),
+    ] {
+        let err = load_str(text, "t.yaml").expect_err(text).to_string();
+        assert!(err.contains("duplicate key"), "{err}");
+        assert!(err.starts_with("t.yaml:"), "{err}");
+    }
+}
+
+#[test]
+fn odd_inputs_do_not_panic() {
+    for text in [
+        "",
+        "~",
+        "[]",
+        "version: 1",
+        "version: -1",
+        "version: 1\nhosts: ~\n",
+        "version: 1\nhosts: { a: { underlay: 10.0.0.1/0 } }\nnetworks: { n: { driver: bridge, subnet: 0.0.0.0/0 } }\ncontainers: { c: { host: a, network: n } }",
+        "version: 1\nhosts: { a: { underlay: 10.0.0.1/32 } }\nnetworks: { n: { driver: bridge, subnet: 10.1.1.1/32 } }\ncontainers: { c: { host: a, network: n } }",
+        "version: 1\nhosts: { a: { underlay: 10.0.0.1/32 } }\nnetworks: { n: { driver: vxlan, mode: routed, vni: 1, subnet: 10.1.0.0/16, host_prefix: 32 } }\ncontainers: { c: { host: a, network: n } }",
+        "version: 1\nhosts: { a: { underlay: 10.0.0.1/32 } }\nnetworks: { n: { driver: vxlan, mode: routed, vni: 1, subnet: 10.1.0.0/31, host_prefix: 31 } }\ncontainers: { c: { host: a, network: n } }",
+        "version: 1\nnetworks: { n: { driver: nope } }",
+        "version: 1\ncontainers: { c: { host: a, network: n, address: 'x' } }",
+    ] {
+        if let Ok(topo) = load_str(text, "t") {
+            for host in topo.hosts.keys() {
+                let _ = crate::compile::compile(&topo, host);
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_subnets_are_rejected() {
+    let text = topo("  local: { driver: bridge, subnet: 192.168.200.0/31 }", "");
+    assert_problem(&text, "networks.local.subnet", "too small");
+}

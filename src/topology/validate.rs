@@ -57,7 +57,15 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             ));
         }
         let subnet = net.subnet();
-        if subnet.addr() != subnet.network() {
+        if subnet.prefix_len() > ipam::MAX_SLICE_PREFIX {
+            diags.push(Diagnostic::new(
+                format!("{path}.subnet"),
+                format!(
+                    "{subnet} is too small (at most /{}: a gateway and a container need room)",
+                    ipam::MAX_SLICE_PREFIX
+                ),
+            ));
+        } else if subnet.addr() != subnet.network() {
             diags.push(Diagnostic::new(
                 format!("{path}.subnet"),
                 format!(
