@@ -489,3 +489,15 @@ fn tiny_subnets_are_rejected() {
     let text = topo("  local: { driver: bridge, subnet: 192.168.200.0/31 }", "");
     assert_problem(&text, "networks.local.subnet", "too small");
 }
+
+#[test]
+fn mtu_below_ipv4_minimum() {
+    let text = topo(
+        "  local: { driver: bridge, subnet: 192.168.200.0/24, mtu: 60 }",
+        "",
+    );
+    assert_problem(&text, "networks.local.mtu", "below the IPv4 minimum 68");
+    let text = "version: 1\nhosts:\n  n: { underlay: 10.0.0.1/24, mtu: 100 }\nnetworks:\n  o: { driver: vxlan, mode: bridged, vni: 1, subnet: 10.1.0.0/16 }\ncontainers:\n  c: { host: n, network: o }\n";
+    // 100 - 50 = 50: the derived VXLAN MTU is too small.
+    assert_problem(text, "networks.o.mtu", "MTU 50 is below");
+}

@@ -4,12 +4,23 @@
 
 use super::error::Diagnostic;
 use super::ipam;
-use super::membership::hosts_in_network;
+use super::membership::{hosts_in_network, network_mtu};
 use super::model::{Network, Topology, VXLAN_OVERHEAD, VxlanMode};
 use super::naming::{bridge_name, interface_name_problem, namespace_name_problem, vxlan_name};
 use std::collections::HashMap;
 
 const MAX_VNI: u32 = (1 << 24) - 1;
+/// The smallest MTU IPv4 allows (RFC 791); the kernel rejects less on an IPv4 interface.
+const MIN_MTU: u32 = 68;
+
+fn mtu_problem(path: String, mtu: Option<u32>, diags: &mut Vec<Diagnostic>) {
+    if let Some(mtu) = mtu.filter(|m| *m < MIN_MTU) {
+        diags.push(Diagnostic::new(
+            path,
+            format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
+        ));
+    }
+}
 
 /// Every problem of `topo`; empty means valid.
 pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
@@ -39,6 +50,7 @@ fn hosts(topo: &Topology, diags: &mut Vec<Diagnostic>) {
         if let Some(p) = host.interface.as_deref().and_then(interface_name_problem) {
             diags.push(Diagnostic::new(format!("hosts.{name}.interface"), p));
         }
+        mtu_problem(format!("hosts.{name}.mtu"), host.mtu, diags);
     }
 }
 
@@ -93,6 +105,7 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
         }
         match net {
             Network::Bridge(b) => {
+                mtu_problem(format!("{path}.mtu"), b.mtu, diags);
                 if let Some(gw) = b.gateway {
                     let s = b.subnet.trunc();
                     let problem = if !s.contains(&gw) {
@@ -137,6 +150,8 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                         ));
                     }
                 }
+                // Explicit, or derived from a small underlay MTU.
+                mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
                 if let Some(mtu) = vx.mtu {
                     for host in hosts_in_network(topo, name) {
                         let underlay = topo.hosts.get(host).map(|h| h.mtu()).unwrap_or_default();
