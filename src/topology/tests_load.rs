@@ -501,3 +501,13 @@ fn mtu_below_ipv4_minimum() {
     // 100 - 50 = 50: the derived VXLAN MTU is too small.
     assert_problem(text, "networks.o.mtu", "MTU 50 is below");
 }
+
+#[test]
+fn unknown_key_in_a_network_has_a_location() {
+    let text = "version: 1\nnetworks:\n  local:\n    driver: bridge\n    subnet: 10.0.0.0/24\n    gatway: 10.0.0.1\n";
+    let err = load_str(text, "t.yaml").unwrap_err().to_string();
+    // `driver` is an internally tagged enum: serde buffers the mapping to find the tag, so the
+    // location is the network's mapping (line 3), not the bad key itself.
+    assert!(err.starts_with("t.yaml:3:3: "), "{err}");
+    assert!(err.contains("unknown field `gatway`"), "{err}");
+}
