@@ -175,3 +175,24 @@ fn nth_stays_inside_the_network() {
     let top: ipnet::Ipv4Net = "255.255.255.252/30".parse().unwrap();
     assert_eq!(ipam::nth(top, 9), None);
 }
+
+#[test]
+fn first_container_on_a_host_does_not_shift_other_slices() {
+    let base = "version: 1
+hosts:
+  n1: { underlay: 10.0.0.1/24 }
+  n2: { underlay: 10.0.0.2/24 }
+  n3: { underlay: 10.0.0.3/24 }
+networks:
+  flannel: { driver: vxlan, mode: routed, vni: 1, subnet: 10.244.0.0/16 }
+containers:
+  c3: { host: n3, network: flannel }
+";
+    let before = parse(base);
+    let after = parse(&(base.to_string() + "  c1: { host: n1, network: flannel }\n"));
+    // Slices belong to every declared host, so n3 keeps the third one either way.
+    let want = Some("10.244.2.0/24".parse().unwrap());
+    assert_eq!(slice(&before, "flannel", "n3"), want);
+    assert_eq!(slice(&after, "flannel", "n3"), want);
+    assert_eq!(addresses(&after)[0], addresses(&before)[0]);
+}
