@@ -511,3 +511,23 @@ fn unknown_key_in_a_network_has_a_location() {
     assert!(err.starts_with("t.yaml:3:3: "), "{err}");
     assert!(err.contains("unknown field `gatway`"), "{err}");
 }
+
+#[test]
+fn host_veth_name_collisions() {
+    // Found by brute force: both hash to veth595dd18 on network `local`.
+    assert_eq!(
+        naming::host_veth_name("c198878", "local"),
+        naming::host_veth_name("c255542", "local")
+    );
+    let text = topo(
+        LOCAL,
+        "  c198878: { host: node-1, network: local }\n  c255542: { host: node-1, network: local }",
+    );
+    assert_problem(&text, "containers.c255542", "veth595dd18");
+    // On different hosts the names do not meet.
+    let text = topo(
+        LOCAL,
+        "  c198878: { host: node-1, network: local }\n  c255542: { host: node-2, network: local }",
+    );
+    assert!(problems(&text).is_empty());
+}

@@ -6,7 +6,9 @@ use super::error::Diagnostic;
 use super::ipam;
 use super::membership::{hosts_in_network, network_mtu};
 use super::model::{Network, Topology, VXLAN_OVERHEAD, VxlanMode};
-use super::naming::{bridge_name, interface_name_problem, namespace_name_problem, vxlan_name};
+use super::naming::{
+    bridge_name, host_veth_name, interface_name_problem, namespace_name_problem, vxlan_name,
+};
 use std::collections::HashMap;
 
 const MAX_VNI: u32 = (1 << 24) - 1;
@@ -175,6 +177,25 @@ fn overlaps(a: ipnet::Ipv4Net, b: ipnet::Ipv4Net) -> bool {
 }
 
 fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
+    // Host-side veth names are 28-bit hashes: a collision on one host would make two veths one
+    // object, so it is reported (rename either container to resolve it).
+    let mut veths: HashMap<(&str, String), (&str, &str)> = HashMap::new();
+    for (name, c) in &topo.containers {
+        for spec in c.specs(name) {
+            let veth = host_veth_name(name, spec.network);
+            if let Some((other, other_net)) =
+                veths.insert((&c.host, veth.clone()), (name, spec.network))
+            {
+                diags.push(Diagnostic::new(
+                    format!("containers.{name}"),
+                    format!(
+                        "host-side interface name {veth} (network {}) collides with container {other} on network {other_net}; rename one of them",
+                        spec.network
+                    ),
+                ));
+            }
+        }
+    }
     for (name, c) in &topo.containers {
         let path = format!("containers.{name}");
         if let Some(p) = namespace_name_problem(name) {
