@@ -10,17 +10,18 @@
 
 use super::{Ctx, wiring};
 use crate::state::{Address, Fdb, Link, LinkKind, Neighbour, Ns, Route, State, Vxlan};
-use crate::topology::ipam::nth;
+use crate::topology::VxlanNetwork;
+use crate::topology::ipam::{nth, slices};
 use crate::topology::membership::hosts_in_network;
 use crate::topology::naming::{bridge_name, underlay_interface, vtep_mac, vxlan_name};
-use crate::topology::{VxlanNetwork, slice};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
 pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
     // A validated topology always has a slice for every host; without one, emit nothing rather
     // than guess.
-    let Some(local) = slice(ctx.topo, ctx.network, ctx.host) else {
+    let slices = slices(ctx.topo, ctx.network);
+    let Some(local) = slices.get(ctx.host).copied() else {
         return;
     };
     let (Some(vtep_ip), Some(gateway)) = (nth(local, 0), nth(local, 1)) else {
@@ -66,10 +67,9 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         if remote == ctx.host {
             continue;
         }
-        let (Some(remote_def), Some(remote_slice)) = (
-            ctx.topo.hosts.get(remote),
-            slice(ctx.topo, ctx.network, remote),
-        ) else {
+        let (Some(remote_def), Some(remote_slice)) =
+            (ctx.topo.hosts.get(remote), slices.get(remote).copied())
+        else {
             continue;
         };
         let Some(remote_vtep) = nth(remote_slice, 0) else {

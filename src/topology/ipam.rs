@@ -136,11 +136,17 @@ pub(crate) fn allocate_slices(
 
 /// The slice of `host` in routed network `network`, if both exist and it could be allocated.
 pub fn slice(topo: &Topology, network: &str, host: &str) -> Option<Ipv4Net> {
-    match topo.networks.get(network)? {
-        Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => {
-            allocate_slices(topo, network, vx).0.get(host).copied()
+    slices(topo, network).get(host).copied()
+}
+
+/// All slices of routed network `network` by host, in host declaration order (empty for other
+/// networks). Cheaper than calling [`slice`] per host.
+pub fn slices(topo: &Topology, network: &str) -> IndexMap<String, Ipv4Net> {
+    match topo.networks.get(network) {
+        Some(Network::Vxlan(vx)) if vx.mode == VxlanMode::Routed => {
+            allocate_slices(topo, network, vx).0
         }
-        _ => None,
+        _ => IndexMap::new(),
     }
 }
 
