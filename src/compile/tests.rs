@@ -164,3 +164,35 @@ fn vtep_macs_agree_between_hosts() {
         .collect();
     assert_eq!(seen, own.into_iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn veth_ends_point_at_each_other_and_masters_exist() {
+    use crate::state::{LinkKind, VethPeer};
+    let topo = parse(THREE);
+    for host in ["node-1", "node-2"] {
+        let s = state(&topo, host);
+        for o in s.iter() {
+            let Object::Link(l) = o else { continue };
+            if let Some(master) = &l.master {
+                assert!(
+                    s.link(&l.ns, master).is_some(),
+                    "{}: no master",
+                    o.describe()
+                );
+            }
+            if let LinkKind::Veth { peer } = &l.kind {
+                let Some(VethPeer { ns, name }) = peer else {
+                    panic!("{}: desired veth without peer", o.describe())
+                };
+                let back = s.link(ns, name).map(|p| p.kind.clone());
+                let want = LinkKind::Veth {
+                    peer: Some(VethPeer {
+                        ns: l.ns.clone(),
+                        name: l.name.clone(),
+                    }),
+                };
+                assert_eq!(back, Some(want), "{}", o.describe());
+            }
+        }
+    }
+}
