@@ -9,6 +9,7 @@ pub mod membership;
 mod model;
 pub mod naming;
 pub mod schema;
+mod slices;
 mod unique_keys;
 mod validate;
 
