@@ -109,7 +109,7 @@ pub fn slice(topo: &Topology, network: &str, host: &str) -> Option<Ipv4Net> {
 }
 
 /// All slices of routed network `network` by host, in host declaration order (empty for other
-/// networks). Cheaper than calling [`slice`] per host.
+/// networks). Cheaper than calling [`slice()`] per host.
 pub fn slices(topo: &Topology, network: &str) -> IndexMap<String, Ipv4Net> {
     match topo.networks.get(network) {
         Some(Network::Vxlan(vx)) if vx.mode == VxlanMode::Routed => {
