@@ -1,2 +1,27 @@
 //! The topology file: serde model (+ JSON Schema), loading with file:line:column errors,
 //! validation with YAML-path errors, address allocation (IPAM) and interface naming.
+
+mod error;
+pub mod ipam;
+mod ipv4;
+mod load;
+pub mod membership;
+mod model;
+pub mod naming;
+pub mod schema;
+mod slices;
+mod unique_keys;
+mod validate;
+
+pub use error::{Diagnostic, TopologyError};
+pub use ipam::{Attachment, attachments, slice};
+pub use load::{load, load_str};
+pub use model::*;
+pub use naming::underlay_interface;
+pub use schema::schema_json;
+pub use validate::validate;
+
+#[cfg(test)]
+mod tests_ipam;
+#[cfg(test)]
+mod tests_load;

@@ -1,0 +1,91 @@
+//! Objects shared by all drivers: the per-network bridge, the container veth pair with its
+//! address and default route, and the forwarding sysctl.
+
+use super::Ctx;
+use crate::state::{Address, Link, LinkKind, Mac, Ns, Route, State, Sysctl, VethPeer};
+use crate::topology::Attachment;
+use crate::topology::naming::{bridge_mac, bridge_name, host_veth_mac, host_veth_name};
+use ipnet::{IpNet, Ipv4Net};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// `ip/prefix` as an `IpNet`. Prefixes come from validated subnets (<= 32); a bad one degrades
+/// to a /32 rather than panicking.
+pub fn cidr(ip: Ipv4Addr, prefix: u8) -> IpNet {
+    IpNet::V4(Ipv4Net::new(ip, prefix).unwrap_or_else(|_| Ipv4Net::from(ip)))
+}
+
+/// The network's bridge `br-<net>` on this host.
+pub fn bridge(ctx: &Ctx, state: &mut State) {
+    state.insert(Link {
+        ns: Ns::Host,
+        name: bridge_name(ctx.network),
+        kind: LinkKind::Bridge,
+        mac: Some(bridge_mac(ctx.network, ctx.host)),
+        mtu: ctx.mtu,
+        master: None,
+        up: true,
+        owned: true,
+    });
+}
+
+/// Routing between the container bridge and the VXLAN device (and out) needs forwarding.
+pub fn ip_forward(state: &mut State) {
+    state.insert(Sysctl {
+        ns: Ns::Host,
+        key: "net.ipv4.ip_forward".to_string(),
+        value: "1".to_string(),
+    });
+}
+
+/// One container's veth pair (host end in `br-<net>`), its address and, if it carries the
+/// default route, the route via the gateway.
+pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
+    let host_end = host_veth_name(&att.container, &att.network);
+    let cns = Ns::Container(att.container.clone());
+    state.insert(Link {
+        ns: Ns::Host,
+        name: host_end.clone(),
+        kind: LinkKind::Veth {
+            peer: Some(VethPeer {
+                ns: cns.clone(),
+                name: att.interface.clone(),
+            }),
+        },
+        mac: Some(host_veth_mac(&att.container, &att.network)),
+        mtu: ctx.mtu,
+        master: Some(bridge_name(ctx.network)),
+        up: true,
+        owned: true,
+    });
+    state.insert(Link {
+        ns: cns.clone(),
+        name: att.interface.clone(),
+        kind: LinkKind::Veth {
+            peer: Some(VethPeer {
+                ns: Ns::Host,
+                name: host_end,
+            }),
+        },
+        mac: Some(Mac::docker(att.address)),
+        mtu: ctx.mtu,
+        master: None,
+        up: true,
+        owned: true,
+    });
+    state.insert(Address {
+        ns: cns.clone(),
+        link: att.interface.clone(),
+        cidr: cidr(att.address, att.prefix_len),
+        owned: true,
+    });
+    if let (true, Some(gateway)) = (att.default_route, att.gateway) {
+        state.insert(Route {
+            ns: cns,
+            dst: cidr(Ipv4Addr::UNSPECIFIED, 0),
+            gateway: Some(IpAddr::V4(gateway)),
+            dev: att.interface.clone(),
+            onlink: false,
+            owned: true,
+        });
+    }
+}

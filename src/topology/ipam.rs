@@ -1,0 +1,210 @@
+//! Deterministic address allocation (IPAM) of container addresses; routed-mode host slices are
+//! in `slices.rs`.
+//!
+//! Everything is allocated in declaration order and each allocation only looks at what was
+//! declared *before* it, so appending a host or a container never moves an existing one. The
+//! price: an explicit address that an earlier container already received automatically is a
+//! duplicate-address error (telling the user which container holds it), never a silent move.
+
+use super::error::Diagnostic;
+use super::model::{Network, Topology, VxlanMode};
+use super::slices::allocate_slices;
+pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
+use indexmap::IndexMap;
+use ipnet::Ipv4Net;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// Where one container interface is attached, with everything compile and the lab need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub container: String,
+    pub host: String,
+    pub network: String,
+    /// Interface name inside the container: `eth0`, `eth1`, ... or the explicit name.
+    pub interface: String,
+    pub address: Ipv4Addr,
+    /// Prefix length of the address: the subnet's (bridge, bridged vxlan) or the slice's (routed).
+    pub prefix_len: u8,
+    /// Next hop for the default route: the bridge gateway, or the routed slice's `.1`; `None` for
+    /// bridged VXLAN, whose containers reach the whole subnet directly.
+    pub gateway: Option<Ipv4Addr>,
+    /// Whether this attachment carries the container's (only) default route: the first of its
+    /// attachments that has a gateway.
+    pub default_route: bool,
+}
+
+/// The `n`th address of `net` (0 = network address), if it lies inside `net`.
+pub fn nth(net: Ipv4Net, n: u32) -> Option<Ipv4Addr> {
+    let base = u32::from(net.network());
+    let addr = Ipv4Addr::from(base.checked_add(n)?);
+    net.contains(&addr).then_some(addr)
+}
+
+/// Every attachment of every container, in container then attachment declaration order.
+/// Attachments that cannot be resolved (unknown host or network, no address left) are left out;
+/// `validate` reports them, so for a loaded topology nothing is left out.
+pub fn attachments(topo: &Topology) -> Vec<Attachment> {
+    allocate(topo).0
+}
+
+/// The address range of one network as seen from one host, and where automatic allocation
+/// starts in it.
+struct Range {
+    net: Ipv4Net,
+    /// Addresses a container may not have (besides network and broadcast).
+    reserved: Vec<Ipv4Addr>,
+    first_auto: u32,
+    gateway: Option<Ipv4Addr>,
+}
+
+fn range_for(
+    topo: &Topology,
+    network: &str,
+    host: &str,
+    slices: &HashMap<String, IndexMap<String, Ipv4Net>>,
+) -> Option<Range> {
+    match topo.networks.get(network)? {
+        Network::Bridge(b) => {
+            let gateway = b.gateway();
+            Some(Range {
+                net: b.subnet.trunc(),
+                reserved: vec![gateway],
+                // First address after the network address that is not the gateway: with the
+                // default gateway (.1) the first container gets .2.
+                first_auto: 1,
+                gateway: Some(gateway),
+            })
+        }
+        Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
+            net: vx.subnet.trunc(),
+            reserved: Vec::new(),
+            first_auto: 2,
+            gateway: None,
+        }),
+        Network::Vxlan(_) => {
+            let slice = *slices.get(network)?.get(host)?;
+            // .0 is the VTEP address, .1 the bridge gateway.
+            let vtep = nth(slice, 0)?;
+            let gateway = nth(slice, 1)?;
+            Some(Range {
+                net: slice,
+                reserved: vec![vtep, gateway],
+                first_auto: 2,
+                gateway: Some(gateway),
+            })
+        }
+    }
+}
+
+/// Why `addr` cannot be a container address in `range`, if it cannot.
+fn unusable(addr: Ipv4Addr, range: &Range) -> Option<String> {
+    if !range.net.contains(&addr) {
+        Some(format!("{addr} is outside {}", range.net))
+    } else if addr == range.net.network() {
+        Some(format!("{addr} is the network address of {}", range.net))
+    } else if addr == range.net.broadcast() {
+        Some(format!("{addr} is the broadcast address of {}", range.net))
+    } else if Some(addr) == range.gateway {
+        Some(format!("{addr} is the gateway of {}", range.net))
+    } else if range.reserved.contains(&addr) {
+        Some(format!(
+            "{addr} is reserved for the VXLAN device in {}",
+            range.net
+        ))
+    } else {
+        None
+    }
+}
+
+/// Allocate all attachments; also returns the problems found (duplicates, bad explicit
+/// addresses, exhausted ranges, routed slices).
+pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut slices = HashMap::new();
+    for (name, net) in &topo.networks {
+        if let Network::Vxlan(vx) = net
+            && vx.mode == VxlanMode::Routed
+        {
+            let (s, d) = allocate_slices(topo, name, vx);
+            slices.insert(name.clone(), s);
+            diags.extend(d);
+        }
+    }
+    // Per network: address -> container that holds it.
+    let mut used: HashMap<String, HashMap<Ipv4Addr, String>> = HashMap::new();
+    let mut out = Vec::new();
+    for (cname, container) in &topo.containers {
+        if !topo.hosts.contains_key(&container.host) {
+            continue;
+        }
+        let mut has_default = false;
+        for spec in container.specs(cname) {
+            let Some(range) = range_for(topo, spec.network, &container.host, &slices) else {
+                continue;
+            };
+            let taken = used.entry(spec.network.to_string()).or_default();
+            let address = match spec.address {
+                Some(addr) => {
+                    if let Some(problem) = unusable(addr, &range) {
+                        let hint = if matches!(topo.networks.get(spec.network), Some(Network::Vxlan(v)) if v.mode == VxlanMode::Routed)
+                        {
+                            format!(" (the slice of host {})", container.host)
+                        } else {
+                            String::new()
+                        };
+                        diags.push(Diagnostic::new(
+                            &spec.address_path,
+                            format!("{problem}{hint}"),
+                        ));
+                        continue;
+                    }
+                    if let Some(holder) = taken.get(&addr) {
+                        diags.push(Diagnostic::new(
+                            &spec.address_path,
+                            format!(
+                                "{addr} is already used by container {holder} on network {}",
+                                spec.network
+                            ),
+                        ));
+                        continue;
+                    }
+                    addr
+                }
+                None => {
+                    let size = 1u64 << (32 - u32::from(range.net.prefix_len()));
+                    let found = (u64::from(range.first_auto)..size)
+                        .filter_map(|n| nth(range.net, u32::try_from(n).ok()?))
+                        .find(|a| unusable(*a, &range).is_none() && !taken.contains_key(a));
+                    match found {
+                        Some(addr) => addr,
+                        None => {
+                            diags.push(Diagnostic::new(
+                                format!("containers.{cname}"),
+                                format!(
+                                    "no free address left in {} on network {}",
+                                    range.net, spec.network
+                                ),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            taken.insert(address, cname.clone());
+            let default_route = range.gateway.is_some() && !has_default;
+            has_default |= default_route;
+            out.push(Attachment {
+                container: cname.clone(),
+                host: container.host.clone(),
+                network: spec.network.to_string(),
+                interface: spec.interface,
+                address,
+                prefix_len: range.net.prefix_len(),
+                gateway: range.gateway,
+                default_route,
+            });
+        }
+    }
+    (out, diags)
+}

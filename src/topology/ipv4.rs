@@ -1,0 +1,57 @@
+//! Serde helpers that accept only IPv4 in the topology file.
+//!
+//! Topology version 1 is IPv4-only. Rejecting IPv6 while parsing (rather than in validation) keeps
+//! every later stage free of "what if this is v6" branches, and the parse error still carries the
+//! file:line:column of the offending value.
+
+use indexmap::IndexMap;
+use ipnet::{IpNet, Ipv4Net};
+use serde::{Deserialize, Deserializer, de::Error};
+use std::net::{IpAddr, Ipv4Addr};
+
+const V6_UNSUPPORTED: &str = "is IPv6, which topology version 1 does not support (IPv4 only)";
+
+fn parse_net(text: &str) -> Result<Ipv4Net, String> {
+    match text.parse::<IpNet>() {
+        Ok(IpNet::V4(net)) => Ok(net),
+        Ok(IpNet::V6(_)) => Err(format!("{text} {V6_UNSUPPORTED}")),
+        Err(_) => Err(format!(
+            "{text:?} is not an IPv4 address/prefix (expected e.g. 10.0.0.0/24)"
+        )),
+    }
+}
+
+fn parse_addr(text: &str) -> Result<Ipv4Addr, String> {
+    match text.parse::<IpAddr>() {
+        Ok(IpAddr::V4(addr)) => Ok(addr),
+        Ok(IpAddr::V6(_)) => Err(format!("{text} {V6_UNSUPPORTED}")),
+        Err(_) => Err(format!(
+            "{text:?} is not an IPv4 address (expected e.g. 10.0.0.2)"
+        )),
+    }
+}
+
+/// `address/prefix`, IPv4 only. Host bits are kept (an underlay is an address, not a network).
+pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_net(&text).map_err(D::Error::custom)
+}
+
+/// An optional IPv4 address (the field itself may be absent: use with `#[serde(default)]`).
+pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(text) => parse_addr(&text).map(Some).map_err(D::Error::custom),
+        None => Ok(None),
+    }
+}
+
+/// A map of name -> IPv4 `address/prefix`, keeping declaration order.
+pub fn net_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Ipv4Net>, D::Error> {
+    let raw: IndexMap<String, String> = super::unique_keys::unique(d)?;
+    raw.into_iter()
+        .map(|(key, text)| match parse_net(&text) {
+            Ok(net) => Ok((key, net)),
+            Err(message) => Err(D::Error::custom(format!("{key}: {message}"))),
+        })
+        .collect()
+}

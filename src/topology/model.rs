@@ -1,0 +1,259 @@
+//! The serde model of topology file version 1 (the contract in DESIGN.md).
+//!
+//! Maps are `IndexMap`s because declaration order is meaningful: subnet slices, container
+//! addresses and interface names are allocated in that order. Every struct denies unknown keys so
+//! a typo is an error, not a silently ignored setting. Doc comments here become the JSON Schema.
+
+use super::ipv4;
+use super::unique_keys::unique;
+use indexmap::IndexMap;
+use ipnet::Ipv4Net;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// Default VXLAN UDP destination port (IANA).
+pub const DEFAULT_VXLAN_PORT: u16 = 4789;
+/// Default underlay MTU of a host.
+pub const DEFAULT_UNDERLAY_MTU: u32 = 1500;
+/// Bytes of VXLAN encapsulation over IPv4 (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14).
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// Default size of each host's slice in a routed VXLAN network.
+pub const DEFAULT_HOST_PREFIX: u8 = 24;
+
+/// A topology file: hosts, the container networks spanning them, and the containers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "netplan-rs topology (version 1)")]
+pub struct Topology {
+    /// Format version. Must be 1.
+    pub version: u32,
+    /// Hosts by name, in declaration order (slices are allocated in this order).
+    #[serde(default, deserialize_with = "unique")]
+    pub hosts: IndexMap<String, Host>,
+    /// Networks by name. The name is part of derived interface names (`br-<name>`, `vx-<name>`),
+    /// so it may be at most 12 characters.
+    #[serde(default, deserialize_with = "unique")]
+    pub networks: IndexMap<String, Network>,
+    /// Containers by name. The name is the network namespace name: `[A-Za-z0-9_.-]`, at most 64
+    /// characters. Addresses are allocated in declaration order.
+    #[serde(default, deserialize_with = "unique")]
+    pub containers: IndexMap<String, Container>,
+}
+
+/// A machine that runs containers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// The underlay address/prefix the host already has, e.g. `192.168.31.183/24`. VXLAN
+    /// tunnels are sourced from and sent to this address.
+    #[serde(deserialize_with = "ipv4::net")]
+    #[schemars(with = "String")]
+    pub underlay: Ipv4Net,
+    /// Underlay interface name. Default: `eth0` (the lab's underlay interface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "eth0"))]
+    pub interface: Option<String>,
+    /// MTU of the underlay interface. Default: 1500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1500), range(min = 68))]
+    pub mtu: Option<u32>,
+}
+
+/// A container network, selected by `driver`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "driver", rename_all = "snake_case")]
+pub enum Network {
+    /// A VXLAN overlay spanning hosts.
+    Vxlan(VxlanNetwork),
+    /// A single-host Linux bridge (docker0 style); each host with containers on it gets its own.
+    Bridge(BridgeNetwork),
+}
+
+/// How a VXLAN network connects hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VxlanMode {
+    /// One L2 segment across hosts: the VXLAN device is a bridge port, remote containers get
+    /// static neighbour + FDB entries (Docker overlay, seed 004 scheme 2). No gateway.
+    Bridged,
+    /// Per-host subnet slices routed over VXLAN (flannel, seed 004 scheme 1).
+    Routed,
+}
+
+/// `driver: vxlan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanNetwork {
+    /// `bridged` (one L2 segment) or `routed` (per-host slices).
+    pub mode: VxlanMode,
+    /// VXLAN network identifier, 1..=16777215. VNI and port together must be unique.
+    #[schemars(range(min = 1, max = 16_777_215))]
+    pub vni: u32,
+    /// UDP destination port. Default: 4789.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The whole network's IPv4 subnet, e.g. `172.18.0.0/16`.
+    #[serde(deserialize_with = "ipv4::net")]
+    #[schemars(with = "String")]
+    pub subnet: Ipv4Net,
+    /// MTU of the network's interfaces. Default: the smallest underlay MTU among the hosts with
+    /// containers on this network, minus 50 (1450 with the default underlay MTU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1450), range(min = 68))]
+    pub mtu: Option<u32>,
+    /// Routed mode only: prefix length of each host's slice. Default: 24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 24), range(max = 30))]
+    pub host_prefix: Option<u8>,
+    /// Routed mode only: pinned slices by host name. Hosts not listed get the next free slice of
+    /// `host_prefix` size, in host declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipv4::net_map",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub slices: IndexMap<String, Ipv4Net>,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_VXLAN_PORT
+}
+
+/// `driver: bridge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeNetwork {
+    /// IPv4 subnet, e.g. `192.168.200.0/24`.
+    #[serde(deserialize_with = "ipv4::net")]
+    #[schemars(with = "String")]
+    pub subnet: Ipv4Net,
+    /// Gateway address, held by the bridge. Default: the first address of the subnet.
+    #[serde(
+        default,
+        deserialize_with = "ipv4::opt_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub gateway: Option<Ipv4Addr>,
+    /// MTU of the bridge and veths. Default: unset (the kernel's default, 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68))]
+    pub mtu: Option<u32>,
+}
+
+/// A container (a network namespace named after it) on one host.
+///
+/// Either the short form `network` (+ optional `address`) or `networks` for several networks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// The host it runs on.
+    pub host: String,
+    /// Short form: the one network it is attached to (interface `eth0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Short form: its address on `network`. Default: allocated in declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipv4::opt_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub address: Option<Ipv4Addr>,
+    /// Long form: the networks it is attached to, in order (interfaces `eth0`, `eth1`, ... unless
+    /// named). The default route goes via the first of them that has a gateway.
+    #[serde(
+        default,
+        deserialize_with = "unique",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub networks: IndexMap<String, ContainerNetwork>,
+}
+
+/// One attachment of a container in the long form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerNetwork {
+    /// Its address on this network. Default: allocated in declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipv4::opt_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub address: Option<Ipv4Addr>,
+    /// Interface name inside the container. Default: `eth<N>`, N = position in `networks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+/// One requested attachment, normalised from either container form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentSpec<'a> {
+    pub network: &'a str,
+    pub address: Option<Ipv4Addr>,
+    /// The interface name inside the container (explicit or `eth<N>`).
+    pub interface: String,
+    /// YAML path of this attachment's address, for diagnostics.
+    pub address_path: String,
+}
+
+impl Container {
+    /// The attachments this container asks for, in order, whichever form was used. A container
+    /// using both forms yields only the long form (validation reports the conflict).
+    pub fn specs(&self, name: &str) -> Vec<AttachmentSpec<'_>> {
+        if !self.networks.is_empty() {
+            return self
+                .networks
+                .iter()
+                .enumerate()
+                .map(|(i, (net, cn))| AttachmentSpec {
+                    network: net,
+                    address: cn.address,
+                    interface: cn.interface.clone().unwrap_or_else(|| format!("eth{i}")),
+                    address_path: format!("containers.{name}.networks.{net}.address"),
+                })
+                .collect();
+        }
+        match &self.network {
+            Some(net) => vec![AttachmentSpec {
+                network: net,
+                address: self.address,
+                interface: "eth0".to_string(),
+                address_path: format!("containers.{name}.address"),
+            }],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Network {
+    pub fn subnet(&self) -> Ipv4Net {
+        match self {
+            Network::Vxlan(v) => v.subnet,
+            Network::Bridge(b) => b.subnet,
+        }
+    }
+}
+
+impl VxlanNetwork {
+    pub fn host_prefix(&self) -> u8 {
+        self.host_prefix.unwrap_or(DEFAULT_HOST_PREFIX)
+    }
+}
+
+impl BridgeNetwork {
+    /// The gateway: explicit, or the first address of the subnet.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.gateway
+            .unwrap_or_else(|| super::ipam::nth(self.subnet, 1).unwrap_or(self.subnet.addr()))
+    }
+}
+
+impl Host {
+    pub fn mtu(&self) -> u32 {
+        self.mtu.unwrap_or(DEFAULT_UNDERLAY_MTU)
+    }
+}

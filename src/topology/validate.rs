@@ -1,0 +1,254 @@
+//! Semantic validation of a parsed topology. Collects every problem (not just the first) as a
+//! [`Diagnostic`] with the YAML path it concerns. Address allocation problems come from
+//! [`super::ipam`], which must allocate to find them.
+
+use super::error::Diagnostic;
+use super::ipam;
+use super::membership::{hosts_in_network, network_mtu};
+use super::model::{Network, Topology, VXLAN_OVERHEAD, VxlanMode};
+use super::naming::{
+    bridge_name, host_veth_name, interface_name_problem, namespace_name_problem, vxlan_name,
+};
+use std::collections::HashMap;
+
+const MAX_VNI: u32 = (1 << 24) - 1;
+/// The smallest MTU IPv4 allows (RFC 791); the kernel rejects less on an IPv4 interface.
+const MIN_MTU: u32 = 68;
+
+fn mtu_problem(path: String, mtu: Option<u32>, diags: &mut Vec<Diagnostic>) {
+    if let Some(mtu) = mtu.filter(|m| *m < MIN_MTU) {
+        diags.push(Diagnostic::new(
+            path,
+            format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
+        ));
+    }
+}
+
+/// Every problem of `topo`; empty means valid.
+pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    if topo.version != 1 {
+        diags.push(Diagnostic::new(
+            "version",
+            format!(
+                "unsupported version {}; this netplan-rs reads version 1",
+                topo.version
+            ),
+        ));
+    }
+    hosts(topo, &mut diags);
+    networks(topo, &mut diags);
+    containers(topo, &mut diags);
+    diags.extend(ipam::allocate(topo).1);
+    diags
+}
+
+fn hosts(topo: &Topology, diags: &mut Vec<Diagnostic>) {
+    for (name, host) in &topo.hosts {
+        // Host names become lab namespace names, so they follow the namespace rule too.
+        if let Some(p) = namespace_name_problem(name) {
+            diags.push(Diagnostic::new(format!("hosts.{name}"), p));
+        }
+        if let Some(p) = host.interface.as_deref().and_then(interface_name_problem) {
+            diags.push(Diagnostic::new(format!("hosts.{name}.interface"), p));
+        }
+        mtu_problem(format!("hosts.{name}.mtu"), host.mtu, diags);
+    }
+}
+
+fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
+    let mut vnis: HashMap<(u32, u16), &str> = HashMap::new();
+    for (i, (name, net)) in topo.networks.iter().enumerate() {
+        let path = format!("networks.{name}");
+        let derived = match net {
+            Network::Bridge(_) => vec![bridge_name(name)],
+            Network::Vxlan(_) => vec![bridge_name(name), vxlan_name(name)],
+        };
+        if let Some(p) = derived.iter().find_map(|n| interface_name_problem(n)) {
+            diags.push(Diagnostic::new(
+                &path,
+                format!("network name {name:?} cannot be used in interface names: {p}; use at most 12 characters"),
+            ));
+        }
+        let subnet = net.subnet();
+        if subnet.prefix_len() > ipam::MAX_SLICE_PREFIX {
+            diags.push(Diagnostic::new(
+                format!("{path}.subnet"),
+                format!(
+                    "{subnet} is too small (at most /{}: a gateway and a container need room)",
+                    ipam::MAX_SLICE_PREFIX
+                ),
+            ));
+        } else if subnet.addr() != subnet.network() {
+            diags.push(Diagnostic::new(
+                format!("{path}.subnet"),
+                format!(
+                    "{subnet} has host bits set (did you mean {}?)",
+                    subnet.trunc()
+                ),
+            ));
+        }
+        if let Some((other, _)) = topo
+            .networks
+            .iter()
+            .take(i)
+            .find(|(_, o)| overlaps(o.subnet().trunc(), subnet.trunc()))
+        {
+            diags.push(Diagnostic::new(
+                format!("{path}.subnet"),
+                format!(
+                    "{subnet} overlaps the subnet of network {other} ({})",
+                    topo.networks
+                        .get(other)
+                        .map(|o| o.subnet().to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        match net {
+            Network::Bridge(b) => {
+                mtu_problem(format!("{path}.mtu"), b.mtu, diags);
+                if let Some(gw) = b.gateway {
+                    let s = b.subnet.trunc();
+                    let problem = if !s.contains(&gw) {
+                        Some(format!("{gw} is outside {s}"))
+                    } else if gw == s.network() || gw == s.broadcast() {
+                        Some(format!("{gw} is the network or broadcast address of {s}"))
+                    } else {
+                        None
+                    };
+                    if let Some(p) = problem {
+                        diags.push(Diagnostic::new(format!("{path}.gateway"), p));
+                    }
+                }
+            }
+            Network::Vxlan(vx) => {
+                if vx.vni == 0 || vx.vni > MAX_VNI {
+                    diags.push(Diagnostic::new(
+                        format!("{path}.vni"),
+                        format!("{} is not a VNI (1 to {MAX_VNI})", vx.vni),
+                    ));
+                }
+                if let Some(other) = vnis.insert((vx.vni, vx.port), name) {
+                    diags.push(Diagnostic::new(
+                        format!("{path}.vni"),
+                        format!(
+                            "vni {} on port {} is already used by network {other}",
+                            vx.vni, vx.port
+                        ),
+                    ));
+                }
+                if vx.mode == VxlanMode::Bridged {
+                    if vx.host_prefix.is_some() {
+                        diags.push(Diagnostic::new(
+                            format!("{path}.host_prefix"),
+                            "only applies to mode routed",
+                        ));
+                    }
+                    if !vx.slices.is_empty() {
+                        diags.push(Diagnostic::new(
+                            format!("{path}.slices"),
+                            "only applies to mode routed",
+                        ));
+                    }
+                }
+                // Explicit, or derived from a small underlay MTU.
+                mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
+                if let Some(mtu) = vx.mtu {
+                    for host in hosts_in_network(topo, name) {
+                        let underlay = topo.hosts.get(host).map(|h| h.mtu()).unwrap_or_default();
+                        if mtu.saturating_add(VXLAN_OVERHEAD) > underlay {
+                            diags.push(Diagnostic::new(
+                                format!("{path}.mtu"),
+                                format!(
+                                    "{mtu} + {VXLAN_OVERHEAD} bytes of VXLAN overhead does not fit the underlay MTU {underlay} of host {host}"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn overlaps(a: ipnet::Ipv4Net, b: ipnet::Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
+    // Host-side veth names are 28-bit hashes: a collision on one host would make two veths one
+    // object, so it is reported (rename either container to resolve it).
+    let mut veths: HashMap<(&str, String), (&str, &str)> = HashMap::new();
+    for (name, c) in &topo.containers {
+        for spec in c.specs(name) {
+            let veth = host_veth_name(name, spec.network);
+            if let Some((other, other_net)) =
+                veths.insert((&c.host, veth.clone()), (name, spec.network))
+            {
+                diags.push(Diagnostic::new(
+                    format!("containers.{name}"),
+                    format!(
+                        "host-side interface name {veth} (network {}) collides with container {other} on network {other_net}; rename one of them",
+                        spec.network
+                    ),
+                ));
+            }
+        }
+    }
+    for (name, c) in &topo.containers {
+        let path = format!("containers.{name}");
+        if let Some(p) = namespace_name_problem(name) {
+            diags.push(Diagnostic::new(&path, format!("container {p}")));
+        }
+        if !topo.hosts.contains_key(&c.host) {
+            diags.push(Diagnostic::new(
+                format!("{path}.host"),
+                format!("unknown host {:?}", c.host),
+            ));
+        }
+        match (&c.network, c.networks.is_empty()) {
+            (None, true) => diags.push(Diagnostic::new(
+                &path,
+                "has no network (set `network` or `networks`)",
+            )),
+            (Some(_), false) => diags.push(Diagnostic::new(
+                &path,
+                "set either `network` (short form) or `networks`, not both",
+            )),
+            _ => {}
+        }
+        if c.network.is_none() && c.address.is_some() {
+            diags.push(Diagnostic::new(
+                format!("{path}.address"),
+                "`address` belongs to the short form (`network`); in `networks`, set it per network",
+            ));
+        }
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for spec in c.specs(name) {
+            let npath = if c.networks.is_empty() {
+                format!("{path}.network")
+            } else {
+                format!("{path}.networks.{}", spec.network)
+            };
+            if !topo.networks.contains_key(spec.network) {
+                diags.push(Diagnostic::new(
+                    &npath,
+                    format!("unknown network {:?}", spec.network),
+                ));
+            }
+            if let Some(p) = interface_name_problem(&spec.interface) {
+                diags.push(Diagnostic::new(format!("{npath}.interface"), p));
+            }
+            if let Some(other) = seen.insert(spec.interface.clone(), spec.network) {
+                diags.push(Diagnostic::new(
+                    format!("{npath}.interface"),
+                    format!(
+                        "interface {} is already used for network {other}",
+                        spec.interface
+                    ),
+                ));
+            }
+        }
+    }
+}
