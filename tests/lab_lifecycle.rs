@@ -67,24 +67,57 @@ fn make_drift(lab: &Lab, drift: &Drift) {
     for key in &drift.expect {
         assert!(text.contains(key), "plan does not name {key}:\n{text}");
     }
-    assert!(text.contains(drift.summary), "plan summary is not {:?}:\n{text}", drift.summary);
+    assert!(
+        text.contains(drift.summary),
+        "plan summary is not {:?}:\n{text}",
+        drift.summary
+    );
     // Exactly those objects: one `#` headline per step.
-    let headlines = text.lines().filter(|l| l.trim_start().starts_with("# ")).count();
-    assert_eq!(headlines, drift.expect.len(), "plan has other steps:\n{text}");
+    let headlines = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("# "))
+        .count();
+    assert_eq!(
+        headlines,
+        drift.expect.len(),
+        "plan has other steps:\n{text}"
+    );
 }
 
 /// Objects made by hand inside a host namespace; they must survive apply and destroy.
 fn make_unowned(lab: &Lab, host: &str) {
     let ns = lab.host_ns(host);
-    run("ip", &["-n", &ns, "link", "add", "handmade0", "type", "bridge"]);
-    run("ip", &["-n", &ns, "addr", "add", "10.99.0.1/24", "dev", "handmade0"]);
+    run(
+        "ip",
+        &["-n", &ns, "link", "add", "handmade0", "type", "bridge"],
+    );
+    run(
+        "ip",
+        &["-n", &ns, "addr", "add", "10.99.0.1/24", "dev", "handmade0"],
+    );
     run("ip", &["-n", &ns, "link", "set", "handmade0", "up"]);
-    run("ip", &["-n", &ns, "route", "add", "10.98.0.0/24", "via", "10.99.0.2", "dev", "handmade0"]);
+    run(
+        "ip",
+        &[
+            "-n",
+            &ns,
+            "route",
+            "add",
+            "10.98.0.0/24",
+            "via",
+            "10.99.0.2",
+            "dev",
+            "handmade0",
+        ],
+    );
 }
 
 fn assert_unowned_survive(lab: &Lab, host: &str) {
     let ns = lab.host_ns(host);
-    assert!(link(&ns, "handmade0").is_some(), "hand-made link was removed");
+    assert!(
+        link(&ns, "handmade0").is_some(),
+        "hand-made link was removed"
+    );
     let addrs = ip_json(&ns, &["addr", "show", "dev", "handmade0"]);
     let has_addr = addrs.iter().any(|l| {
         l["addr_info"]
@@ -106,14 +139,32 @@ fn apply_all(lab: &Lab, hosts: &[&str]) {
 fn assert_nothing_owned(lab: &Lab, hosts: &[&str]) {
     for host in hosts {
         let ns = lab.host_ns(host);
-        assert_eq!(owned_links(&ns), Vec::<String>::new(), "owned links left on {host}");
-        assert_eq!(owned_routes(&ns), Vec::<Value>::new(), "owned routes left on {host}");
+        assert_eq!(
+            owned_links(&ns),
+            Vec::<String>::new(),
+            "owned links left on {host}"
+        );
+        assert_eq!(
+            owned_routes(&ns),
+            Vec::<Value>::new(),
+            "owned routes left on {host}"
+        );
         let prefix = format!("{ns}-");
-        let left: Vec<String> = netns_list().into_iter().filter(|n| n.starts_with(&prefix)).collect();
-        assert!(left.is_empty(), "container namespaces left on {host}: {left:?}");
+        let left: Vec<String> = netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "container namespaces left on {host}: {left:?}"
+        );
         let out = lab.on_host("show", host, &["--json"]);
         assert!(out.status.success());
-        assert_eq!(stdout(&out).trim(), "{}", "show still lists owned objects on {host}");
+        assert_eq!(
+            stdout(&out).trim(),
+            "{}",
+            "show still lists owned objects on {host}"
+        );
     }
 }
 
@@ -161,7 +212,9 @@ fn lifecycle(s: Scenario) {
         file: reduced.clone(),
     };
     apply_all(&reduced_lab, &all_hosts);
-    assert!(!netns_exists(&lab.container_ns(host_of(&s.members, gone), gone)));
+    assert!(!netns_exists(
+        &lab.container_ns(host_of(&s.members, gone), gone)
+    ));
     check_gone(&lab);
     let remaining: Vec<Member> = s.members.iter().copied().filter(|m| m.1 != gone).collect();
     assert_no_changes(&reduced_lab, &remaining);
@@ -184,7 +237,10 @@ fn vxlan_bridged() {
     lifecycle(Scenario {
         tag: "vb",
         file: "topologies/vxlan-bridged.yaml",
-        members: vec![("node-1", "docker1", "172.18.10.2"), ("node-2", "docker2", "172.18.20.2")],
+        members: vec![
+            ("node-1", "docker1", "172.18.10.2"),
+            ("node-2", "docker2", "172.18.20.2"),
+        ],
         check_objects: |lab| {
             let ns = lab.host_ns("node-1");
             let vx = link(&ns, "vx-overlay").expect("vx-overlay");
@@ -198,11 +254,16 @@ fn vxlan_bridged() {
             assert_eq!(vx["master"], "br-overlay");
             let fdb = fdb_json(&ns, "vx-overlay");
             assert!(
-                fdb.iter().any(|e| e["mac"] == DOCKER2_MAC && e["dst"] == "192.168.31.192"),
+                fdb.iter()
+                    .any(|e| e["mac"] == DOCKER2_MAC && e["dst"] == "192.168.31.192"),
                 "no FDB entry for docker2: {fdb:?}"
             );
             let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-overlay"]);
-            assert!(neigh.iter().any(|n| n["dst"] == "172.18.20.2" && n["lladdr"] == DOCKER2_MAC));
+            assert!(
+                neigh
+                    .iter()
+                    .any(|n| n["dst"] == "172.18.20.2" && n["lladdr"] == DOCKER2_MAC)
+            );
             let c = lab.container_ns("node-1", "docker1");
             let eth0 = link(&c, "eth0").expect("eth0 in docker1");
             assert_eq!(eth0["address"], "02:42:ac:12:0a:02");
@@ -212,14 +273,28 @@ fn vxlan_bridged() {
                 host: "node-1",
                 commands: vec![(
                     "bridge",
-                    vec!["-n", "{ns}", "fdb", "del", DOCKER2_MAC, "dev", "vx-overlay", "dst", "192.168.31.192", "self"],
+                    vec![
+                        "-n",
+                        "{ns}",
+                        "fdb",
+                        "del",
+                        DOCKER2_MAC,
+                        "dev",
+                        "vx-overlay",
+                        "dst",
+                        "192.168.31.192",
+                        "self",
+                    ],
                 )],
                 expect: vec!["fdb host/vx-overlay 02:42:ac:12:14:02"],
                 summary: "Plan: 1 to add, 0 to change, 0 to destroy.",
             },
             Drift {
                 host: "node-2",
-                commands: vec![("ip", vec!["-n", "{ns}", "link", "set", "vx-overlay", "down"])],
+                commands: vec![(
+                    "ip",
+                    vec!["-n", "{ns}", "link", "set", "vx-overlay", "down"],
+                )],
                 expect: vec!["link host/vx-overlay"],
                 summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
             },
@@ -227,9 +302,15 @@ fn vxlan_bridged() {
         remove: ("docker2", |lab| {
             let ns = lab.host_ns("node-1");
             let fdb = fdb_json(&ns, "vx-overlay");
-            assert!(!fdb.iter().any(|e| e["mac"] == DOCKER2_MAC), "FDB entry for docker2 left: {fdb:?}");
+            assert!(
+                !fdb.iter().any(|e| e["mac"] == DOCKER2_MAC),
+                "FDB entry for docker2 left: {fdb:?}"
+            );
             let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-overlay"]);
-            assert!(!neigh.iter().any(|n| n["dst"] == "172.18.20.2"), "neighbour for docker2 left");
+            assert!(
+                !neigh.iter().any(|n| n["dst"] == "172.18.20.2"),
+                "neighbour for docker2 left"
+            );
         }),
     });
 }
@@ -239,7 +320,10 @@ fn vxlan_routed() {
     lifecycle(Scenario {
         tag: "vr",
         file: "topologies/vxlan-routed.yaml",
-        members: vec![("node-1", "docker1", "172.18.10.2"), ("node-2", "docker2", "172.18.20.2")],
+        members: vec![
+            ("node-1", "docker1", "172.18.10.2"),
+            ("node-2", "docker2", "172.18.20.2"),
+        ],
         check_objects: |lab| {
             let ns = lab.host_ns("node-1");
             let routes = ip_json(&ns, &["route", "show", "172.18.20.0/24"]);
@@ -247,17 +331,29 @@ fn vxlan_routed() {
             assert_eq!(routes[0]["gateway"], "172.18.20.0");
             assert_eq!(routes[0]["dev"], "vx-flannel");
             let vx = link(&ns, "vx-flannel").expect("vx-flannel");
-            assert!(vx.get("master").is_none(), "routed vxlan must not be in a bridge");
+            assert!(
+                vx.get("master").is_none(),
+                "routed vxlan must not be in a bridge"
+            );
             let addrs = ip_json(&ns, &["addr", "show", "dev", "vx-flannel"]);
-            assert!(addrs[0]["addr_info"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|i| i["local"] == "172.18.10.0" && i["prefixlen"] == 32)));
+            assert!(addrs[0]["addr_info"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|i| i["local"] == "172.18.10.0" && i["prefixlen"] == 32)
+            }));
             let n2 = lab.host_ns("node-2");
             let vtep2 = link(&n2, "vx-flannel").expect("vx-flannel on node-2")["address"].clone();
             let fdb = fdb_json(&ns, "vx-flannel");
-            assert!(fdb.iter().any(|e| e["mac"] == vtep2 && e["dst"] == "192.168.31.192"), "{fdb:?}");
+            assert!(
+                fdb.iter()
+                    .any(|e| e["mac"] == vtep2 && e["dst"] == "192.168.31.192"),
+                "{fdb:?}"
+            );
             let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-flannel"]);
-            assert!(neigh.iter().any(|n| n["dst"] == "172.18.20.0" && n["lladdr"] == vtep2));
+            assert!(
+                neigh
+                    .iter()
+                    .any(|n| n["dst"] == "172.18.20.0" && n["lladdr"] == vtep2)
+            );
         },
         drifts: vec![
             Drift {
@@ -268,7 +364,10 @@ fn vxlan_routed() {
             },
             Drift {
                 host: "node-2",
-                commands: vec![("ip", vec!["-n", "{ns}", "link", "set", "br-flannel", "down"])],
+                commands: vec![(
+                    "ip",
+                    vec!["-n", "{ns}", "link", "set", "br-flannel", "down"],
+                )],
                 expect: vec!["link host/br-flannel"],
                 summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
             },
@@ -276,11 +375,19 @@ fn vxlan_routed() {
         remove: ("docker2", |lab| {
             let ns = lab.host_ns("node-1");
             let routes = ip_json(&ns, &["route", "show", "172.18.20.0/24"]);
-            assert!(routes.is_empty(), "route to removed host slice left: {routes:?}");
-            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-flannel"]);
-            assert!(!neigh.iter().any(|n| n["dst"] == "172.18.20.0"), "neighbour left");
             assert!(
-                fdb_json(&ns, "vx-flannel").iter().all(|e| e["dst"] != "192.168.31.192"),
+                routes.is_empty(),
+                "route to removed host slice left: {routes:?}"
+            );
+            let neigh = ip_json(&ns, &["neigh", "show", "dev", "vx-flannel"]);
+            assert!(
+                !neigh.iter().any(|n| n["dst"] == "172.18.20.0"),
+                "neighbour left"
+            );
+            assert!(
+                fdb_json(&ns, "vx-flannel")
+                    .iter()
+                    .all(|e| e["dst"] != "192.168.31.192"),
                 "FDB entry to node-2 left"
             );
         }),

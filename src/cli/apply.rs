@@ -18,7 +18,15 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         mut kernel,
         plan,
     } = host_plan(&args.file, &args.host).await?;
-    execute(&resolved, &mut kernel, &plan, &desired, args.auto_approve, "apply").await
+    execute(
+        &resolved,
+        &mut kernel,
+        &plan,
+        &desired,
+        args.auto_approve,
+        "apply",
+    )
+    .await
 }
 
 pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
@@ -31,7 +39,15 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
-    execute(&resolved, &mut kernel, &plan, &desired, args.auto_approve, "destroy").await
+    execute(
+        &resolved,
+        &mut kernel,
+        &plan,
+        &desired,
+        args.auto_approve,
+        "destroy",
+    )
+    .await
 }
 
 /// Shared by apply and destroy: show the plan, ask, run, verify, summarise.
@@ -56,7 +72,10 @@ async fn execute(
         return Ok(ExitCode::SUCCESS);
     }
     if !auto_approve {
-        let question = format!("Do you want to {verb} these changes on {}?", resolved.describe());
+        let question = format!(
+            "Do you want to {verb} these changes on {}?",
+            resolved.describe()
+        );
         if !confirm::approve(&question)? {
             println!("\n{} cancelled.", capitalise(verb));
             return Ok(ExitCode::from(1));
@@ -70,7 +89,10 @@ async fn execute(
                 "Error: {} failed at step {} of {} ({}): {}",
                 verb, e.index, e.total, e.step.key, e.source
             );
-            eprintln!("{} step(s) before it were applied; run plan to see what is left.", e.done);
+            eprintln!(
+                "{} step(s) before it were applied; run plan to see what is left.",
+                e.done
+            );
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),

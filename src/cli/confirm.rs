@@ -6,7 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 pub fn approve(question: &str) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        anyhow::bail!("stdin is not a terminal, so nobody can approve; pass --auto-approve to apply without asking");
+        anyhow::bail!(
+            "stdin is not a terminal, so nobody can approve; pass --auto-approve to apply without asking"
+        );
     }
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     std::io::stdout().flush()?;

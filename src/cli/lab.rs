@@ -10,7 +10,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Up(args) => {
             let (topo, name) = open(&args)?;
             up(&topo, &name, false).await?;
-            println!("Lab {name} is up. Next: netplan-rs lab verify {} --lab {name}", args.file.display());
+            println!(
+                "Lab {name} is up. Next: netplan-rs lab verify {} --lab {name}",
+                args.file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down(args) => {
@@ -40,7 +43,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn lab_name(args: &LabArgs) -> anyhow::Result<String> {
-    let name = args.lab.clone().unwrap_or_else(|| lab::default_name(&args.file));
+    let name = args
+        .lab
+        .clone()
+        .unwrap_or_else(|| lab::default_name(&args.file));
     lab::check_name(&name).map_err(anyhow::Error::msg)?;
     Ok(name)
 }
@@ -53,7 +59,11 @@ fn open(args: &LabArgs) -> anyhow::Result<(crate::topology::Topology, String)> {
 /// Build the hosts, then plan and apply the file on each (printing plans when `show_plans`).
 async fn up(topo: &crate::topology::Topology, name: &str, show_plans: bool) -> anyhow::Result<()> {
     lab::build_hosts(topo, name).await?;
-    println!("Lab {name}: {} simulated hosts on switch {}", topo.hosts.len(), lab::switch_netns(name));
+    println!(
+        "Lab {name}: {} simulated hosts on switch {}",
+        topo.hosts.len(),
+        lab::switch_netns(name)
+    );
     for host in topo.hosts.keys() {
         let (mut kernel, desired, plan) = lab::plan_host(topo, name, host).await?;
         if show_plans {

@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "netplan-rs", version, about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel")]
+#[command(
+    name = "netplan-rs",
+    version,
+    about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel"
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

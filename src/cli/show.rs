@@ -24,8 +24,10 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         by_ns.entry(object.key().ns()).or_default().push(object);
     }
     if args.json {
-        let json: BTreeMap<String, &Vec<&Object>> =
-            by_ns.iter().map(|(ns, objs)| (ns.to_string(), objs)).collect();
+        let json: BTreeMap<String, &Vec<&Object>> = by_ns
+            .iter()
+            .map(|(ns, objs)| (ns.to_string(), objs))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(ExitCode::SUCCESS);
     }

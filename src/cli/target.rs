@@ -50,7 +50,10 @@ pub fn resolve_optional(
     };
     if let (Some(topo), Some(host)) = (topo, &args.host) {
         if !topo.hosts.contains_key(host) {
-            bail!("host {host:?} is not in the topology (hosts: {})", host_names());
+            bail!(
+                "host {host:?} is not in the topology (hosts: {})",
+                host_names()
+            );
         }
     }
     if let Some(lab_arg) = &args.lab {
@@ -64,7 +67,10 @@ pub fn resolve_optional(
         };
         lab::check_name(&lab_name).map_err(anyhow::Error::msg)?;
         let Some(host) = args.host.clone() else {
-            bail!("--lab needs --host NAME to pick a simulated host (hosts: {})", host_names());
+            bail!(
+                "--lab needs --host NAME to pick a simulated host (hosts: {})",
+                host_names()
+            );
         };
         let ns = lab::host_netns(&lab_name, &host);
         if !netns::exists(&ns) {
@@ -114,7 +120,7 @@ fn detect_host(topo: &Topology) -> anyhow::Result<String> {
     let matching: Vec<&String> = topo
         .hosts
         .iter()
-        .filter(|(_, host)| local.contains(&host.underlay_cidr().addr()))
+        .filter(|(_, host)| local.contains(&IpAddr::V4(host.underlay.addr())))
         .map(|(name, _)| name)
         .collect();
     match matching.as_slice() {
@@ -125,7 +131,11 @@ fn detect_host(topo: &Topology) -> anyhow::Result<String> {
         ),
         several => bail!(
             "several hosts of the topology have their underlay address on a local interface ({}); pass --host NAME",
-            several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            several
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -33,7 +33,9 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
     let report = apply::apply(kernel, plan, desired, |_| {})
         .await
         .map_err(|e| match e {
-            ApplyFailure::Step(s) => anyhow::anyhow!("step {} ({}): {}", s.index, s.step.key, s.source),
+            ApplyFailure::Step(s) => {
+                anyhow::anyhow!("step {} ({}): {}", s.index, s.step.key, s.source)
+            }
             other => anyhow::anyhow!("{other}"),
         })?;
     if !report.remaining.is_empty() {
@@ -46,8 +48,13 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
 }
 
 /// Connect to simulated host `host` and plan `topo` for it.
-pub async fn plan_host(topo: &Topology, lab: &str, host: &str) -> anyhow::Result<(Kernel, State, Plan)> {
-    let desired = crate::compile::compile(topo, host).with_context(|| format!("compiling for host {host}"))?;
+pub async fn plan_host(
+    topo: &Topology,
+    lab: &str,
+    host: &str,
+) -> anyhow::Result<(Kernel, State, Plan)> {
+    let desired = crate::compile::compile(topo, host)
+        .with_context(|| format!("compiling for host {host}"))?;
     let (kernel, plan) = apply::prepare(host_target(lab, host), &desired)
         .await
         .with_context(|| format!("reading simulated host {host}"))?;

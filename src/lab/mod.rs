@@ -61,7 +61,11 @@ pub fn default_name(file: &std::path::Path) -> String {
         })
         .take(64)
         .collect();
-    if name.is_empty() { "lab".to_string() } else { name }
+    if name.is_empty() {
+        "lab".to_string()
+    } else {
+        name
+    }
 }
 
 pub fn switch_netns(lab: &str) -> String {
@@ -114,7 +118,7 @@ pub fn plumbing(topo: &Topology) -> State {
     });
     for (host_name, host) in &topo.hosts {
         let host_ns = Ns::Container(host_name.clone());
-        let underlay_if = crate::topology::naming::underlay_interface(host).to_string();
+        let underlay_if = crate::topology::underlay_interface(host).to_string();
         let port = switch_port_name(host_name);
         state.insert(Namespace {
             name: host_name.clone(),
@@ -130,7 +134,7 @@ pub fn plumbing(topo: &Topology) -> State {
                 }),
             },
             mac: None,
-            mtu: Some(host.underlay_mtu()),
+            mtu: Some(host.mtu.unwrap_or(crate::topology::DEFAULT_UNDERLAY_MTU)),
             master: Some(SWITCH_BRIDGE.to_string()),
             up: true,
             owned: true,
@@ -145,7 +149,7 @@ pub fn plumbing(topo: &Topology) -> State {
                 }),
             },
             mac: None,
-            mtu: Some(host.underlay_mtu()),
+            mtu: Some(host.mtu.unwrap_or(crate::topology::DEFAULT_UNDERLAY_MTU)),
             master: None,
             up: true,
             owned: true,
@@ -153,7 +157,7 @@ pub fn plumbing(topo: &Topology) -> State {
         state.insert(Address {
             ns: host_ns,
             link: underlay_if,
-            cidr: host.underlay_cidr(),
+            cidr: ipnet::IpNet::V4(host.underlay),
             owned: true,
         });
     }

@@ -45,7 +45,13 @@ pub fn ping(netns: &str, dst: Ipv4Addr, attempts: u16, timeout: Duration) -> io:
 
 fn icmp_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the fd is owned by the returned OwnedFd.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_ICMP,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -78,7 +84,10 @@ fn send_echo(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16) -> io::Result<(
     if sent < 0 {
         let err = io::Error::last_os_error();
         // No route / unreachable: a failed ping, not an error of the tool.
-        if matches!(err.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH)) {
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+        ) {
             return Ok(());
         }
         return Err(err);
@@ -87,7 +96,13 @@ fn send_echo(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16) -> io::Result<(
 }
 
 /// Wait for the matching echo reply until `timeout` passes.
-fn wait_reply(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16, timeout: Duration) -> io::Result<bool> {
+fn wait_reply(
+    socket: &OwnedFd,
+    dst: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    timeout: Duration,
+) -> io::Result<bool> {
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 1500];
     loop {
@@ -116,11 +131,19 @@ fn wait_reply(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16, timeout: Durat
         }
         // SAFETY: buffer valid for its length; source address not requested.
         let n = unsafe {
-            libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
         };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) {
                 continue;
             }
             return Err(err);

@@ -32,7 +32,10 @@ impl Matrix {
         for (i, row) in self.results.iter().enumerate() {
             for (j, cell) in row.iter().enumerate() {
                 if let Some(PairResult::Unreachable(why)) = cell {
-                    out.push(format!("{} -> {}: {why}", self.containers[i], self.containers[j]));
+                    out.push(format!(
+                        "{} -> {}: {why}",
+                        self.containers[i], self.containers[j]
+                    ));
                 }
             }
         }
@@ -125,7 +128,10 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("ping thread panicked".to_string())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("ping thread panicked".to_string()))
+            })
             .collect()
     });
 
@@ -141,7 +147,10 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
         let cell = &mut results[probe.from][probe.to];
         let failure = match outcome {
             Ok(true) => None,
-            Ok(false) => Some(format!("no reply from {} on {}", probe.address, probe.network)),
+            Ok(false) => Some(format!(
+                "no reply from {} on {}",
+                probe.address, probe.network
+            )),
             Err(e) => Some(format!("ping {} on {}: {e}", probe.address, probe.network)),
         };
         *cell = match (cell.take(), failure) {

@@ -55,8 +55,11 @@ impl FromStr for Mac {
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(|| format!("{s:?} is not a MAC address"))?;
-            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("{s:?} is not a MAC address"))?;
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("{s:?} is not a MAC address"))?;
+            *byte =
+                u8::from_str_radix(part, 16).map_err(|_| format!("{s:?} is not a MAC address"))?;
         }
         if parts.next().is_some() {
             return Err(format!("{s:?} is not a MAC address"));
@@ -84,7 +87,10 @@ mod tests {
 
     #[test]
     fn docker_scheme() {
-        assert_eq!(Mac::docker(Ipv4Addr::new(172, 18, 10, 2)).to_string(), "02:42:ac:12:0a:02");
+        assert_eq!(
+            Mac::docker(Ipv4Addr::new(172, 18, 10, 2)).to_string(),
+            "02:42:ac:12:0a:02"
+        );
     }
 
     #[test]

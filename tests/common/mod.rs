@@ -41,7 +41,10 @@ pub fn stdout(out: &Output) -> String {
 
 /// Run a tool (ip, bridge) and fail the test when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(
         out.status.success(),
         "{cmd} {}: {}",
@@ -217,7 +220,10 @@ impl Drop for Lab {
 /// small and uniquely named).
 pub fn temp_topology(tag: &str, yaml: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("netplan-rs-test-{}-{tag}-{n}.yaml", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "netplan-rs-test-{}-{tag}-{n}.yaml",
+        std::process::id()
+    ));
     std::fs::write(&path, yaml).expect("writing temp topology");
     path
 }
