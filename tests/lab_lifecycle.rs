@@ -14,7 +14,8 @@ type Member = (&'static str, &'static str, &'static str);
 /// Drift made by hand on one host, and the plan lines that must name it.
 struct Drift {
     host: &'static str,
-    /// Commands run to cause it: (tool, args) with `{ns}` replaced by the host namespace.
+    /// Commands run to cause it: (tool, args) with `{ns}` replaced by the host namespace and
+    /// `{lab}` by the lab name.
     commands: Vec<(&'static str, Vec<&'static str>)>,
     /// Resource addresses the plan must name.
     expect: Vec<&'static str>,
@@ -57,7 +58,7 @@ fn assert_no_changes(lab: &Lab, members: &[Member]) {
 fn make_drift(lab: &Lab, drift: &Drift) {
     let ns = lab.host_ns(drift.host);
     for (tool, args) in &drift.commands {
-        let args: Vec<String> = args.iter().map(|a| a.replace("{ns}", &ns)).collect();
+        let args: Vec<String> = args.iter().map(|a| a.replace("{ns}", &ns).replace("{lab}", &lab.name)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run(tool, &args);
     }
@@ -389,6 +390,47 @@ fn vxlan_routed() {
                     .iter()
                     .all(|e| e["dst"] != "192.168.31.192"),
                 "FDB entry to node-2 left"
+            );
+        }),
+    });
+}
+
+#[test]
+fn bridge() {
+    lifecycle(Scenario {
+        tag: "br",
+        file: "topologies/bridge.yaml",
+        members: vec![
+            ("node-1", "web", "192.168.200.2"),
+            ("node-1", "db", "192.168.200.3"),
+            ("node-1", "cache", "192.168.200.10"),
+        ],
+        check_objects: |lab| {
+            let ns = lab.host_ns("node-1");
+            let br = link(&ns, "br-local").expect("br-local");
+            assert_eq!(br["linkinfo"]["info_kind"], "bridge");
+            assert_eq!(ip_json(&ns, &["link", "show", "master", "br-local"]).len(), 3);
+            let web = lab.container_ns("node-1", "web");
+            let routes = ip_json(&web, &["route", "show", "default"]);
+            assert_eq!(routes.len(), 1);
+            assert_eq!(routes[0]["gateway"], "192.168.200.1");
+            assert_eq!(routes[0]["protocol"], "78");
+        },
+        drifts: vec![Drift {
+            host: "node-1",
+            commands: vec![
+                ("ip", vec!["-n", "{lab}-node-1-web", "route", "del", "default"]),
+                ("ip", vec!["-n", "{ns}", "link", "set", "br-local", "down"]),
+            ],
+            expect: vec!["route web/0.0.0.0/0", "link host/br-local"],
+            summary: "Plan: 1 to add, 1 to change, 0 to destroy.",
+        }],
+        remove: ("db", |lab| {
+            let ns = lab.host_ns("node-1");
+            assert_eq!(
+                ip_json(&ns, &["link", "show", "master", "br-local"]).len(),
+                2,
+                "db's host-side veth is still in the bridge"
             );
         }),
     });
