@@ -1,5 +1,35 @@
 //! Planning: diff desired against observed state, order the steps (petgraph DAG), render them.
+//!
+//! - [`diff`] compares the two states key by key and accounts for what the kernel does on its own
+//!   (a deleted link takes its addresses along, a veth pair lives and dies as one);
+//! - `order` sorts the steps along kernel dependencies, deletions first;
+//! - [`render_text`] and [`render_json`] print a plan for people and for programs.
+//!
+//! A destroy plan is `diff(&State::default(), &observed)`: it deletes every owned object.
 
+mod cascade;
+mod compare;
+mod diff;
+mod order;
+mod render_json;
+mod render_text;
 mod step;
+#[cfg(test)]
+mod testutil;
 
+pub use render_json::render_json;
+pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Plan, Step};
+
+use crate::state::State;
+
+/// The plan that makes `observed` (the kernel) match `desired` (the topology), steps in execution
+/// order. Conflicts (wanted names taken by objects netplan-rs does not own) are reported in
+/// [`Plan::conflicts`] and get no steps; a plan with conflicts must not be applied.
+pub fn diff(desired: &State, observed: &State) -> Plan {
+    let (steps, conflicts) = diff::diff_unordered(desired, observed);
+    Plan {
+        steps: order::order(steps),
+        conflicts,
+    }
+}
