@@ -61,14 +61,15 @@ pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
 /// route/neighbour/FDB replace, sysctl write).
 pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
     match object {
-        Object::Link(link) => match (&link.kind, attribute) {
-            (_, "type") => true,
-            (LinkKind::Veth { .. }, "peer") => true,
-            (LinkKind::Vxlan(_), "vni" | "local" | "dev" | "dstport" | "learning" | "proxy") => {
-                true
-            }
-            _ => false,
-        },
+        Object::Link(link) => matches!(
+            (&link.kind, attribute),
+            (_, "type")
+                | (LinkKind::Veth { .. }, "peer")
+                | (
+                    LinkKind::Vxlan(_),
+                    "vni" | "local" | "dev" | "dstport" | "learning" | "proxy"
+                )
+        ),
         _ => false,
     }
 }

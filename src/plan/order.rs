@@ -171,7 +171,7 @@ fn dependencies(object: &Object) -> Vec<ObjectKey> {
 }
 
 /// Priority of a node: lower runs first. Barriers are free, so they go as soon as they can.
-fn priority<'a>(node: Node, steps: &'a [Step]) -> (u8, Option<&'a ObjectKey>, usize) {
+fn priority(node: Node, steps: &[Step]) -> (u8, Option<&ObjectKey>, usize) {
     match node {
         Node::Barrier => (0, None, 0),
         Node::Step(i) => {
