@@ -185,8 +185,8 @@ fn pair(
     let reason = match (&primary, &secondary) {
         (Status::Replace(_, reason, _), _) => reason.clone(),
         (_, Status::Replace(_, reason, _)) => format!("{reason} on peer {peer_key}"),
-        (Status::Missing, _) => format!("veth peer {key} missing"),
-        _ => format!("veth peer {peer_key} missing"),
+        (Status::Missing, _) => format!("veth peer {} missing", link_path(want)),
+        _ => format!("veth peer {} missing", link_path(peer)),
     };
     let (current, changes) = match (primary, &secondary) {
         (Status::Same(have), _) => (have, Vec::new()),
@@ -337,6 +337,14 @@ fn reattach_ports(out: &mut Decided, desired: &State, observed: &State) {
                 out.steps.push(update_step(want, have, vec![change]));
             }
         }
+    }
+}
+
+/// `ns/name` of a link, as veth peers are named in plans.
+fn link_path(object: &Object) -> String {
+    match object {
+        Object::Link(l) => format!("{}/{}", l.ns, l.name),
+        other => other.key().to_string(),
     }
 }
 

@@ -15,6 +15,8 @@ mod render_json;
 mod render_text;
 mod step;
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;

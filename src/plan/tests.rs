@@ -227,7 +227,7 @@ fn veth_with_missing_container_end_replaces_the_pair() {
     );
     let s = &plan.steps[0];
     assert_eq!(s.peer.as_ref(), Some(&inner));
-    assert_eq!(s.reason.as_deref(), Some("veth peer link c1/eth0 missing"));
+    assert_eq!(s.reason.as_deref(), Some("veth peer c1/eth0 missing"));
     assert_eq!(s.current.as_ref().map(Object::key), Some(host.key()));
 }
 
