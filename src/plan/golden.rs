@@ -65,7 +65,12 @@ fn routed() -> Vec<Object> {
         address("host", "flannel.1", "10.244.10.0/32"),
         neighbour("host", "flannel.1", "10.244.20.0", VTEP_MAC),
         fdb("host", "flannel.1", VTEP_MAC, "192.168.31.192"),
-        onlink(route_via("host", "10.244.20.0/24", "10.244.20.0", "flannel.1")),
+        onlink(route_via(
+            "host",
+            "10.244.20.0/24",
+            "10.244.20.0",
+            "flannel.1",
+        )),
     ]
 }
 

@@ -10,12 +10,12 @@
 mod cascade;
 mod compare;
 mod diff;
+#[cfg(test)]
+mod golden;
 mod order;
 mod render_json;
 mod render_text;
 mod step;
-#[cfg(test)]
-mod golden;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -485,3 +485,81 @@ fn json_is_valid_and_carries_the_summary() {
     assert_eq!(vx["key"]["kind"], "link");
     let _: ObjectKey = serde_json::from_value(vx["key"].clone()).expect("key round-trips");
 }
+
+#[test]
+fn pair_with_unrelated_existing_ends_deletes_the_stray_end_first() {
+    // Both names exist, owned, but as the wrong kinds: deleting the host end does not take the
+    // container end along, so the latter gets its own delete before the pair is created.
+    let (host, inner) = veth_pair("c1", "veth1", "br0");
+    let desired = state([bridge("br0"), host.clone(), inner.clone()]);
+    let mut wrong_host = bridge("veth1");
+    if let Object::Link(l) = &mut wrong_host {
+        l.master = Some("br0".into());
+    }
+    let observed = state([bridge("br0"), wrong_host, other_link("c1", "eth0", "dummy")]);
+    let plan = diff(&desired, &observed);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            (Action::Delete, "link c1/eth0".into()),
+            (Action::Replace, "link host/veth1".into()),
+        ]
+    );
+    assert_eq!(
+        plan.steps[1].reason.as_deref(),
+        Some("type cannot change in place")
+    );
+    assert_eq!(plan.steps[1].peer.as_ref(), Some(&inner));
+}
+
+#[test]
+fn veth_ends_that_exist_are_updated_in_place_separately() {
+    let (host, inner) = veth_pair("c1", "veth1", "br0");
+    let (mut old_host, mut old_inner) = (host.clone(), inner.clone());
+    set_mtu(&mut old_host, 1500);
+    set_mtu(&mut old_inner, 1500);
+    let plan = diff(&state([host, inner]), &state([old_host, old_inner]));
+    assert_eq!(
+        actions(&plan),
+        vec![
+            (Action::Update, "link host/veth1".into()),
+            (Action::Update, "link c1/eth0".into()),
+        ]
+    );
+}
+
+#[test]
+fn unowned_veth_end_blocks_the_whole_pair() {
+    let (host, inner) = veth_pair("c1", "veth1", "br0");
+    let plan = diff(
+        &state([host, inner]),
+        &state([unowned(other_link("c1", "eth0", "dummy"))]),
+    );
+    assert!(plan.steps.is_empty(), "{:#?}", actions(&plan));
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(plan.conflicts[0].message.starts_with("link c1/eth0 exists"));
+}
+
+#[test]
+fn many_containers_plan_without_blowup() {
+    // Not a timing test: a quadratic step here would make `cargo test` visibly slow.
+    let mut want = vec![bridge("br0")];
+    for i in 0..3000 {
+        let c = format!("c{i}");
+        let (host, inner) = veth_pair(&c, &format!("veth{i}"), "br0");
+        want.extend([namespace(&c), host, inner]);
+        want.push(address(
+            &c,
+            "eth0",
+            &format!("10.{}.{}.2/8", i / 256, i % 256),
+        ));
+        want.push(route_via(&c, "0.0.0.0/0", "10.0.0.1", "eth0"));
+    }
+    let desired = state(want);
+    let plan = diff(&desired, &State::default());
+    assert_eq!(plan.summary(), (1 + 3000 * 4, 0, 0));
+    assert!(diff(&desired, &desired).is_empty());
+    let destroy = diff(&State::default(), &desired);
+    // Namespaces take their veth pairs (and so the host ends) along; only the bridge remains.
+    assert_eq!(destroy.summary(), (0, 0, 3001));
+}
