@@ -10,7 +10,10 @@
 //! whole cascade costs O(objects).
 
 use crate::state::{LinkKind, Ns, Object, ObjectKey, State};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// Objects that vanish as a side effect, each with the root whose deletion sweeps it away.
+pub(crate) type Swept = HashMap<ObjectKey, ObjectKey>;
 
 /// The observed state indexed by "what goes with what".
 pub(crate) struct Cascade<'a> {
@@ -116,24 +119,30 @@ impl<'a> Cascade<'a> {
     /// both roots therefore keeps exactly one step: the host end, or the lesser key. A root
     /// reached later by another root's cascade also ends up in the set, so its own step can be
     /// dropped. Each object's edges are walked at most twice: O(objects).
-    pub(crate) fn gone(&self, roots: &[&ObjectKey]) -> HashSet<ObjectKey> {
+    ///
+    /// Each swept object maps to the root that sweeps it: a recreated object must wait for that
+    /// root's step (see `order`).
+    pub(crate) fn gone(&self, roots: &[&ObjectKey]) -> Swept {
         let mut roots: Vec<&ObjectKey> = roots.to_vec();
         roots.sort();
         roots.dedup();
-        let mut gone: HashSet<&ObjectKey> = HashSet::new();
+        let mut gone: HashMap<&ObjectKey, &ObjectKey> = HashMap::new();
         for root in roots {
-            if gone.contains(root) {
+            if gone.contains_key(root) {
                 continue;
             }
             let mut stack = self.dependents(root);
             while let Some(key) = stack.pop() {
-                if key == root || !gone.insert(key) {
+                if key == root || gone.contains_key(key) {
                     continue;
                 }
+                gone.insert(key, root);
                 stack.extend(self.dependents(key));
             }
         }
-        gone.into_iter().cloned().collect()
+        gone.into_iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect()
     }
 }
 
@@ -162,9 +171,11 @@ mod tests {
         let empty = State::default();
         let cascade = Cascade::new(&empty, &observed);
         let gone = cascade.gone(&[&t::link_key("host", "eth0")]);
-        assert!(gone.contains(&t::link_key("host", "vx0")));
-        assert!(gone.contains(&neighbour("host", "vx0", "10.0.0.9", "02:00:00:00:00:09").key()));
-        assert!(!gone.contains(&t::link_key("host", "br0")));
+        assert!(gone.contains_key(&t::link_key("host", "vx0")));
+        assert!(
+            gone.contains_key(&neighbour("host", "vx0", "10.0.0.9", "02:00:00:00:00:09").key())
+        );
+        assert!(!gone.contains_key(&t::link_key("host", "br0")));
         let gone = cascade.gone(&[&t::link_key("host", "br0")]);
         assert_eq!(gone.len(), 2, "{gone:?}");
     }
@@ -178,8 +189,8 @@ mod tests {
         let hk = host.key();
         let ik = inner.key();
         let gone = cascade.gone(&[&ik, &hk]);
-        assert!(gone.contains(&ik));
-        assert!(!gone.contains(&hk));
+        assert!(gone.contains_key(&ik));
+        assert!(!gone.contains_key(&hk));
     }
 
     #[test]
@@ -210,11 +221,11 @@ mod tests {
         let cascade = Cascade::new(&empty, &observed);
         let gone = cascade.gone(&[&namespace("c1").key(), &host.key()]);
         assert!(
-            gone.contains(&host.key()),
+            gone.contains_key(&host.key()),
             "the host end goes with its peer"
         );
-        assert!(gone.contains(&inner.key()));
-        assert!(!gone.contains(&namespace("c1").key()));
-        assert!(!gone.contains(&t::link_key("host", "br0")));
+        assert!(gone.contains_key(&inner.key()));
+        assert!(!gone.contains_key(&namespace("c1").key()));
+        assert!(!gone.contains_key(&t::link_key("host", "br0")));
     }
 }

@@ -10,7 +10,7 @@
 //! rounds until the set of swept-away objects stops growing; it only grows, and in practice one
 //! or two rounds suffice. The round count is capped so any input terminates.
 
-use super::cascade::Cascade;
+use super::cascade::{Cascade, Swept};
 use super::compare::{Comparison, compare};
 use super::step::{Action, Change, Conflict, Step};
 use crate::state::{LinkKind, Object, ObjectKey, State};
@@ -19,8 +19,16 @@ use std::collections::{BTreeMap, HashSet};
 /// Upper bound on decision rounds; each round only adds swept-away objects.
 const MAX_ROUNDS: usize = 16;
 
+/// The result of diffing, before ordering.
+pub(crate) struct Unordered {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) conflicts: Vec<Conflict>,
+    /// Observed objects swept away by another step, with the object whose deletion sweeps them.
+    pub(crate) swept: Swept,
+}
+
 /// Unordered steps and conflicts for `desired` against `observed`.
-pub(crate) fn diff_unordered(desired: &State, observed: &State) -> (Vec<Step>, Vec<Conflict>) {
+pub(crate) fn diff_unordered(desired: &State, observed: &State) -> Unordered {
     let cascade = Cascade::new(desired, observed);
     // Owned objects the file no longer wants. Sysctls are never owned, so never deleted.
     let deletes: Vec<&ObjectKey> = observed
@@ -30,14 +38,17 @@ pub(crate) fn diff_unordered(desired: &State, observed: &State) -> (Vec<Step>, V
         .map(|(key, _)| key)
         .collect();
 
-    let mut gone: HashSet<ObjectKey> = HashSet::new();
+    let mut gone = Swept::new();
     let mut decided = decide(desired, observed, &gone, &cascade);
     for _ in 0..MAX_ROUNDS {
         let mut roots = deletes.clone();
         roots.extend(decided.roots.iter());
         let next = cascade.gone(&roots);
         let before = gone.len();
-        gone.extend(next);
+        for (key, root) in next {
+            // Keep the first sweeper: earlier rounds' decisions were built on it.
+            gone.entry(key).or_insert(root);
+        }
         if gone.len() == before {
             break;
         }
@@ -46,14 +57,18 @@ pub(crate) fn diff_unordered(desired: &State, observed: &State) -> (Vec<Step>, V
 
     let mut steps = decided.steps;
     for key in deletes {
-        if gone.contains(key) || decided.deleted.contains(key) {
+        if gone.contains_key(key) || decided.deleted.contains(key) {
             continue;
         }
         if let Some(current) = observed.get(key) {
             steps.push(delete_step(current));
         }
     }
-    (steps, decided.conflicts)
+    Unordered {
+        steps,
+        conflicts: decided.conflicts,
+        swept: gone,
+    }
 }
 
 /// The outcome of one decision round over the desired objects.
@@ -78,12 +93,12 @@ enum Status<'a> {
     Replace(&'a Object, String, Vec<Change>),
 }
 
-fn status<'a>(want: &Object, observed: &'a State, gone: &HashSet<ObjectKey>) -> Status<'a> {
+fn status<'a>(want: &Object, observed: &'a State, gone: &Swept) -> Status<'a> {
     let key = want.key();
     let Some(have) = observed.get(&key) else {
         return Status::Missing;
     };
-    if gone.contains(&key) {
+    if gone.contains_key(&key) {
         return Status::Missing;
     }
     if !have.owned() && !matches!(have, Object::Sysctl(_)) {
@@ -96,12 +111,7 @@ fn status<'a>(want: &Object, observed: &'a State, gone: &HashSet<ObjectKey>) -> 
     }
 }
 
-fn decide(
-    desired: &State,
-    observed: &State,
-    gone: &HashSet<ObjectKey>,
-    cascade: &Cascade<'_>,
-) -> Decided {
+fn decide(desired: &State, observed: &State, gone: &Swept, cascade: &Cascade<'_>) -> Decided {
     let mut out = Decided::default();
     for (key, want) in &desired.objects {
         match veth_pair(desired, key, want) {
@@ -119,13 +129,7 @@ fn decide(
 }
 
 /// Plan one non-veth object.
-fn single(
-    out: &mut Decided,
-    key: &ObjectKey,
-    want: &Object,
-    observed: &State,
-    gone: &HashSet<ObjectKey>,
-) {
+fn single(out: &mut Decided, key: &ObjectKey, want: &Object, observed: &State, gone: &Swept) {
     match status(want, observed, gone) {
         Status::Missing => out.steps.push(create_step(want, None)),
         Status::Conflict => out.conflicts.push(conflict(key)),
@@ -152,7 +156,7 @@ fn pair(
     want: &Object,
     peer: &Object,
     observed: &State,
-    gone: &HashSet<ObjectKey>,
+    gone: &Swept,
     cascade: &Cascade<'_>,
 ) {
     let key = want.key();

@@ -31,9 +31,9 @@ use crate::state::State;
 /// order. Conflicts (wanted names taken by objects netplan-rs does not own) are reported in
 /// [`Plan::conflicts`] and get no steps; a plan with conflicts must not be applied.
 pub fn diff(desired: &State, observed: &State) -> Plan {
-    let (steps, conflicts) = diff::diff_unordered(desired, observed);
+    let unordered = diff::diff_unordered(desired, observed);
     Plan {
-        steps: order::order(steps),
-        conflicts,
+        steps: order::order(unordered.steps, &unordered.swept),
+        conflicts: unordered.conflicts,
     }
 }

@@ -14,6 +14,7 @@
 //! "Every address in the namespace" and "every entry on the dev" are expressed through one
 //! barrier node per group, which keeps the edge count linear in the number of steps.
 
+use super::cascade::Swept;
 use super::step::{Action, Step};
 use crate::state::{LinkKind, Ns, Object, ObjectKey};
 use petgraph::Direction;
@@ -38,7 +39,12 @@ enum Group {
 /// Order `steps` so that every step comes after what it depends on. Never fails: should the
 /// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
 /// other's master), the steps on it are appended in (phase, key) order.
-pub(crate) fn order(steps: Vec<Step>) -> Vec<Step> {
+///
+/// `swept` (from diff) says which existing objects vanish as a side effect of which deletion: an
+/// object created again under the same key must wait for the replace that sweeps the old one
+/// away (deletes already come first), even when the new object does not depend on it, e.g. a
+/// route moving off a vxlan device that is being replaced.
+pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
     let mut graph: DiGraph<Node, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..steps.len())
         .map(|i| graph.add_node(Node::Step(i)))
@@ -53,6 +59,26 @@ pub(crate) fn order(steps: Vec<Step>) -> Vec<Step> {
         } else {
             for object in step.desired.iter().chain(step.peer.iter()) {
                 forward.insert(object.key(), i);
+            }
+        }
+    }
+
+    // Replace steps by the key of the object they delete.
+    let replacing: HashMap<ObjectKey, usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.action == Action::Replace)
+        .filter_map(|(i, s)| s.current.as_ref().map(|c| (c.key(), i)))
+        .collect();
+    for (i, step) in steps.iter().enumerate() {
+        if step.action == Action::Delete {
+            continue;
+        }
+        for object in step.desired.iter().chain(step.peer.iter()) {
+            if let Some(j) = sweeper(&object.key(), swept, &replacing)
+                && j != i
+            {
+                graph.update_edge(nodes[j], nodes[i], ());
             }
         }
     }
@@ -133,6 +159,19 @@ pub(crate) fn order(steps: Vec<Step>) -> Vec<Step> {
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
         .collect()
+}
+
+/// The replace step whose deletion sweeps `key` away, following chains (a swept root was itself
+/// swept by another). Bounded, so a malformed chain cannot loop.
+fn sweeper(key: &ObjectKey, swept: &Swept, replacing: &HashMap<ObjectKey, usize>) -> Option<usize> {
+    let mut root = swept.get(key)?;
+    for _ in 0..=swept.len() {
+        if let Some(&j) = replacing.get(root) {
+            return Some(j);
+        }
+        root = swept.get(root)?;
+    }
+    None
 }
 
 /// Keys of the objects that must exist before `object` can be created.

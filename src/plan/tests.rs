@@ -414,7 +414,8 @@ fn output_is_deterministic_and_independent_of_step_order() {
     assert_eq!(a, b);
     let mut reversed = a.steps.clone();
     reversed.reverse();
-    assert_eq!(order::order(reversed), a.steps);
+    let unordered = diff::diff_unordered(&desired, &state(routed(100)));
+    assert_eq!(order::order(reversed, &unordered.swept), a.steps);
 }
 
 #[test]
@@ -562,4 +563,17 @@ fn many_containers_plan_without_blowup() {
     let destroy = diff(&State::default(), &desired);
     // Namespaces take their veth pairs (and so the host ends) along; only the bridge remains.
     assert_eq!(destroy.summary(), (0, 0, 3001));
+}
+
+#[test]
+fn recreated_object_waits_for_the_replace_that_sweeps_the_old_one() {
+    // The route keeps its key (destination) but moves from vx0, which is replaced, to br0: the
+    // new route must not be created before the replace deletes the old one with vx0.
+    let mut want = routed(200);
+    want.retain(|o| !matches!(o, Object::Route(_)));
+    want.push(route_via("host", "10.244.20.0/24", "10.244.10.9", "br0"));
+    let plan = diff(&state(want), &state(routed(100)));
+    let route = step(&plan, "route host/10.244.20.0/24");
+    assert_eq!(route.action, Action::Create);
+    assert!(position(&plan, "link host/vx0") < position(&plan, "route host/10.244.20.0/24"));
 }
