@@ -267,3 +267,52 @@ fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testutil::*;
+
+    fn create(object: Object) -> Step {
+        Step {
+            action: Action::Create,
+            key: object.key(),
+            desired: Some(object),
+            current: None,
+            changes: Vec::new(),
+            reason: None,
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn swept_object_is_recreated_after_its_sweeper() {
+        // host/aa sorts before host/zz, so only the sweep edge puts it after zz's replace.
+        let mut replace = create(vxlan("zz", 2, "br0"));
+        replace.action = Action::Replace;
+        replace.current = Some(vxlan("zz", 1, "br0"));
+        let steps = vec![create(bridge("aa")), replace];
+        let mut swept = Swept::new();
+        swept.insert(link_key("host", "aa"), link_key("host", "zz"));
+        let keys = |steps: Vec<Step>| steps.into_iter().map(|s| s.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(order(steps.clone(), &swept)),
+            vec![link_key("host", "zz"), link_key("host", "aa")]
+        );
+        assert_eq!(
+            keys(order(steps, &Swept::new())),
+            vec![link_key("host", "aa"), link_key("host", "zz")]
+        );
+    }
+
+    #[test]
+    fn sweeper_chains_are_bounded() {
+        let mut swept = Swept::new();
+        swept.insert(link_key("host", "a"), link_key("host", "b"));
+        swept.insert(link_key("host", "b"), link_key("host", "a"));
+        assert_eq!(
+            sweeper(&link_key("host", "a"), &swept, &HashMap::new()),
+            None
+        );
+    }
+}
