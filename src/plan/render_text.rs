@@ -6,7 +6,7 @@
 
 use super::compare::forces_replacement;
 use super::step::{Action, Plan, Step};
-use crate::state::Object;
+use crate::state::{LinkKind, Object};
 use std::fmt::Write;
 
 /// Render `plan` as text. Conflicts come first (`Error: ...`, one line each); the last line is
@@ -43,7 +43,17 @@ struct Line {
 
 fn render_step(out: &mut String, step: &Step) {
     let mut title = step.key.to_string();
-    if let Some(peer) = step.peer.as_ref().and_then(link_path) {
+    // A pair being created names its peer; so does a veth being destroyed, because the kernel
+    // destroys its peer with it.
+    let peer = match (&step.peer, step.action, &step.current) {
+        (Some(peer), _, _) => link_path(peer),
+        (None, Action::Delete, Some(Object::Link(link))) => match &link.kind {
+            LinkKind::Veth { peer: Some(p) } => Some(format!("{}/{}", p.ns, p.name)),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(peer) = peer {
         let _ = write!(title, " (veth pair with {peer})");
     }
     let (symbol, header) = match step.action {

@@ -577,3 +577,16 @@ fn recreated_object_waits_for_the_replace_that_sweeps_the_old_one() {
     assert_eq!(route.action, Action::Create);
     assert!(position(&plan, "link host/vx0") < position(&plan, "route host/10.244.20.0/24"));
 }
+
+#[test]
+fn destroyed_veth_names_the_peer_that_goes_with_it() {
+    let (host, inner) = veth_pair("c1", "veth1", "br0");
+    // Only the host end's namespace was read: the container end is not in observed state.
+    let _ = inner;
+    let plan = diff(&State::default(), &state([host]));
+    let text = render_text(&plan);
+    assert!(
+        text.contains("  - link host/veth1 (veth pair with c1/eth0)\n"),
+        "{text}"
+    );
+}
