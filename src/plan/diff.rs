@@ -98,6 +98,8 @@ fn status<'a>(want: &Object, observed: &'a State, gone: &Swept) -> Status<'a> {
     let Some(have) = observed.get(&key) else {
         return Status::Missing;
     };
+    // Checked before ownership: something another step sweeps away (even an unowned address on
+    // a link we replace) is no longer in the way, so the wanted object is simply created.
     if gone.contains_key(&key) {
         return Status::Missing;
     }

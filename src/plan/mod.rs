@@ -6,6 +6,19 @@
 //! - [`render_text`] and [`render_json`] print a plan for people and for programs.
 //!
 //! A destroy plan is `diff(&State::default(), &observed)`: it deletes every owned object.
+//!
+//! Rules, in short:
+//! - wanted and missing: create; wanted and owned: update in place, or replace when an attribute
+//!   cannot change in place (link type, any vxlan parameter, a veth's peer); wanted but taken by
+//!   an object netplan-rs does not own: a conflict, no step. Sysctls are never owned: set when
+//!   they differ, never deleted.
+//! - owned and no longer wanted: delete; not owned: left alone.
+//! - a veth pair is one step on its host end (or lesser key) with `peer` set: created together,
+//!   replaced together when one end is missing or must be replaced.
+//! - what the kernel removes by itself (a link's addresses, entries and routes, a namespace's
+//!   contents, a veth's peer) gets no delete step, and is created again when still wanted.
+//! - steps are ordered deletions first (dependents first), then sysctls, then creations, updates
+//!   and replaces along kernel dependencies; ties by key, so output is stable.
 
 mod cascade;
 mod compare;
