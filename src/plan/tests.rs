@@ -3,6 +3,7 @@
 use super::testutil::*;
 use super::*;
 use crate::state::{Object, ObjectKey, State};
+use std::collections::HashSet;
 
 fn actions(plan: &Plan) -> Vec<(Action, String)> {
     plan.steps
@@ -589,4 +590,96 @@ fn destroyed_veth_names_the_peer_that_goes_with_it() {
         text.contains("  - link host/veth1 (veth pair with c1/eth0)\n"),
         "{text}"
     );
+}
+
+/// A pool of objects, including conflicting variants of the same keys, for randomized checks.
+fn pool() -> Vec<Object> {
+    let (host, inner) = veth_pair("c1", "veth1", "br0");
+    let (host2, inner2) = veth_pair("c1", "veth2", "br0");
+    let mut big_mtu = bridge("br0");
+    set_mtu(&mut big_mtu, 9000);
+    let mut objects = routed(200);
+    objects.extend(routed(100));
+    objects.extend([
+        namespace("c1"),
+        host.clone(),
+        inner.clone(),
+        host2,
+        inner2,
+        big_mtu,
+        address("c1", "eth0", "10.244.10.2/24"),
+        route_via("c1", "0.0.0.0/0", "10.244.10.1", "eth0"),
+        other_link("host", "br0", "dummy"),
+        other_link("c1", "eth0", "dummy"),
+        fdb("host", "vx0", VTEP_MAC, "192.168.31.9"),
+        sysctl("host", "net.ipv4.ip_forward", "0"),
+    ]);
+    let unowned_copies: Vec<Object> = objects.iter().cloned().map(unowned).collect();
+    objects.extend(unowned_copies);
+    objects
+}
+
+/// A random state from the pool (later objects win on equal keys).
+fn random_state(pool: &[Object], seed: &mut u64) -> State {
+    let mut out = State::default();
+    for object in pool {
+        // xorshift64: deterministic, no dependency.
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        if *seed % 3 == 0 {
+            out.insert(object.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn random_states_plan_without_panics_and_keep_invariants() {
+    let pool = pool();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..400 {
+        let mut desired = random_state(&pool, &mut seed);
+        // Desired state is always owned, as compile produces it.
+        desired = desired
+            .objects
+            .into_values()
+            .filter(Object::owned)
+            .collect();
+        let observed = random_state(&pool, &mut seed);
+        let plan = diff(&desired, &observed);
+        let _ = render_text(&plan);
+        let json = render_json(&plan);
+        assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+        assert_eq!(plan, diff(&desired, &observed), "deterministic");
+        let mut forward = HashSet::new();
+        for s in &plan.steps {
+            match s.action {
+                Action::Delete => {
+                    let current = s.current.as_ref().expect("delete has current");
+                    assert!(current.owned(), "only owned objects are deleted: {}", s.key);
+                }
+                _ => {
+                    assert!(forward.insert(s.key.clone()), "one step per key: {}", s.key);
+                    assert!(desired.get(&s.key).is_some(), "{} is desired", s.key);
+                }
+            }
+            if matches!(s.action, Action::Update | Action::Replace) {
+                let current = s.current.as_ref();
+                let settable = current.is_some_and(|c| c.owned() || matches!(c, Object::Sysctl(_)));
+                assert!(settable, "{}", s.key);
+            }
+        }
+        // Deletions all come before everything else.
+        let first_forward = plan.steps.iter().position(|s| s.action != Action::Delete);
+        if let Some(first) = first_forward {
+            assert!(
+                plan.steps[first..]
+                    .iter()
+                    .all(|s| s.action != Action::Delete)
+            );
+        }
+        // Nothing to do against oneself.
+        assert!(diff(&desired, &desired).is_empty());
+    }
 }
