@@ -627,7 +627,7 @@ fn random_state(pool: &[Object], seed: &mut u64) -> State {
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
-        if *seed % 3 == 0 {
+        if seed.is_multiple_of(3) {
             out.insert(object.clone());
         }
     }
