@@ -683,3 +683,87 @@ fn random_states_plan_without_panics_and_keep_invariants() {
         assert!(diff(&desired, &desired).is_empty());
     }
 }
+
+/// Carry out `plan` on a copy of `observed` the way the kernel would (deleting an object sweeps
+/// its dependents away), checking that every wanted dependency exists when a step needs it.
+fn simulate(desired: &State, observed: &State, plan: &Plan) -> State {
+    let mut kernel = observed.clone();
+    let remove = |kernel: &mut State, key: &ObjectKey| {
+        let snapshot = kernel.clone();
+        let cascade = super::cascade::Cascade::new(desired, &snapshot);
+        for swept in cascade.gone(&[key]).keys() {
+            kernel.objects.remove(swept);
+        }
+        kernel.objects.remove(key);
+    };
+    for s in &plan.steps {
+        match s.action {
+            Action::Delete => {
+                assert!(kernel.get(&s.key).is_some(), "{} deleted twice", s.key);
+                remove(&mut kernel, &s.key);
+            }
+            Action::Replace => {
+                let current = s
+                    .current
+                    .as_ref()
+                    .map(Object::key)
+                    .expect("replace has current");
+                assert!(kernel.get(&current).is_some(), "{current} already gone");
+                remove(&mut kernel, &current);
+            }
+            Action::Create => {
+                for object in s.desired.iter().chain(s.peer.iter()) {
+                    let key = object.key();
+                    assert!(kernel.get(&key).is_none(), "{key} still exists at create");
+                }
+            }
+            Action::Update => assert!(kernel.get(&s.key).is_some(), "{} missing", s.key),
+        }
+        if s.action != Action::Delete {
+            let created: Vec<ObjectKey> = s
+                .desired
+                .iter()
+                .chain(s.peer.iter())
+                .map(Object::key)
+                .collect();
+            for object in s.desired.iter().chain(s.peer.iter()) {
+                for dep in order::dependencies(object) {
+                    if desired.get(&dep).is_some() && !created.contains(&dep) {
+                        assert!(kernel.get(&dep).is_some(), "{} needs {dep} first", s.key);
+                    }
+                }
+                kernel.insert(object.clone());
+            }
+        }
+    }
+    kernel
+}
+
+#[test]
+fn applying_a_plan_converges() {
+    let pool = pool();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut checked = 0;
+    for _ in 0..2000 {
+        let desired: State = random_state(&pool, &mut seed)
+            .objects
+            .into_values()
+            .filter(Object::owned)
+            .collect();
+        let observed = random_state(&pool, &mut seed);
+        let plan = diff(&desired, &observed);
+        if !plan.conflicts.is_empty() {
+            continue;
+        }
+        checked += 1;
+        let after = simulate(&desired, &observed, &plan);
+        let again = diff(&desired, &after);
+        assert!(
+            again.is_empty(),
+            "not converged:\n{}\nthen:\n{}",
+            render_text(&plan),
+            render_text(&again)
+        );
+    }
+    assert!(checked > 50, "only {checked} conflict-free cases");
+}
