@@ -71,6 +71,22 @@ fn render_step(out: &mut String, step: &Step) {
     let _ = writeln!(out, "  # {} {header}", step.key);
     let _ = writeln!(out, "{symbol:>3} {title}");
     write_lines(out, 6, &lines(step));
+    if step.action == Action::Update {
+        // Like terraform: say how much stayed the same without listing it.
+        let unchanged = step.desired.as_ref().map_or(0, |d| {
+            d.attributes()
+                .iter()
+                .filter(|(name, _)| !step.changes.iter().any(|c| c.attribute == *name))
+                .count()
+        });
+        match unchanged {
+            0 => {}
+            1 => out.push_str("        # (1 unchanged attribute hidden)\n"),
+            n => {
+                let _ = writeln!(out, "        # ({n} unchanged attributes hidden)");
+            }
+        }
+    }
     if let Some(peer) = &step.peer {
         let _ = writeln!(out, "      + peer {{");
         write_lines(out, 10, &all(peer, "+"));
