@@ -1,5 +1,52 @@
 //! Planning: diff desired against observed state, order the steps (petgraph DAG), render them.
+//!
+//! - [`diff`] compares the two states key by key and accounts for what the kernel does on its own
+//!   (a deleted link takes its addresses along, a veth pair lives and dies as one);
+//! - `order` sorts the steps along kernel dependencies, deletions first;
+//! - [`render_text`] and [`render_json`] print a plan for people and for programs.
+//!
+//! A destroy plan is `diff(&State::default(), &observed)`: it deletes every owned object.
+//!
+//! Rules, in short:
+//! - wanted and missing: create; wanted and owned: update in place, or replace when an attribute
+//!   cannot change in place (link type, any vxlan parameter, a veth's peer); wanted but taken by
+//!   an object netplan-rs does not own: a conflict, no step. Sysctls are never owned: set when
+//!   they differ, never deleted.
+//! - owned and no longer wanted: delete; not owned: left alone.
+//! - a veth pair is one step on its host end (or lesser key) with `peer` set: created together,
+//!   replaced together when one end is missing or must be replaced.
+//! - what the kernel removes by itself (a link's addresses, entries and routes, a namespace's
+//!   contents, a veth's peer) gets no delete step, and is created again when still wanted.
+//! - steps are ordered deletions first (dependents first), then sysctls, then creations, updates
+//!   and replaces along kernel dependencies; ties by key, so output is stable.
 
+mod cascade;
+mod compare;
+mod diff;
+#[cfg(test)]
+mod golden;
+mod order;
+mod render_json;
+mod render_text;
 mod step;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
 
+pub use render_json::render_json;
+pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Plan, Step};
+
+use crate::state::State;
+
+/// The plan that makes `observed` (the kernel) match `desired` (the topology), steps in execution
+/// order. Conflicts (wanted names taken by objects netplan-rs does not own) are reported in
+/// [`Plan::conflicts`] and get no steps; a plan with conflicts must not be applied.
+pub fn diff(desired: &State, observed: &State) -> Plan {
+    let unordered = diff::diff_unordered(desired, observed);
+    Plan {
+        steps: order::order(unordered.steps, &unordered.swept),
+        conflicts: unordered.conflicts,
+    }
+}

@@ -1,0 +1,231 @@
+//! What the kernel removes on its own when netplan-rs deletes something.
+//!
+//! Deleting a namespace deletes everything in it; deleting a link deletes its addresses,
+//! neighbours, FDB entries, the routes out of it and the VXLAN devices on top of it; deleting one
+//! end of a veth pair deletes the other end (and, recursively, that end's dependents). Diff uses
+//! this twice: a deleted or replaced object's dependents get no steps of their own (no redundant
+//! steps), and desired objects among them must be created again.
+//!
+//! The edges come from the observed state only (that is what will vanish), indexed once so that a
+//! whole cascade costs O(objects).
+
+use crate::state::{LinkKind, Ns, Object, ObjectKey, State};
+use std::collections::HashMap;
+
+/// Objects that vanish as a side effect, each with the root whose deletion sweeps it away.
+pub(crate) type Swept = HashMap<ObjectKey, ObjectKey>;
+
+/// The observed state indexed by "what goes with what".
+pub(crate) struct Cascade<'a> {
+    desired: &'a State,
+    observed: &'a State,
+    /// Observed objects in each container namespace.
+    by_ns: HashMap<String, Vec<&'a ObjectKey>>,
+    /// Observed objects that sit on, route out of, or are layered on a link (ns, name).
+    by_link: HashMap<(Ns, &'a str), Vec<&'a ObjectKey>>,
+}
+
+impl<'a> Cascade<'a> {
+    pub(crate) fn new(desired: &'a State, observed: &'a State) -> Self {
+        let mut by_ns: HashMap<String, Vec<&'a ObjectKey>> = HashMap::new();
+        let mut by_link: HashMap<(Ns, &'a str), Vec<&'a ObjectKey>> = HashMap::new();
+        for (key, object) in &observed.objects {
+            if let Ns::Container(name) = key.ns()
+                && !matches!(key, ObjectKey::Namespace { .. })
+            {
+                by_ns.entry(name).or_default().push(key);
+            }
+            let on: Option<(&Ns, &'a str)> = match object {
+                Object::Address(a) => Some((&a.ns, &a.link)),
+                Object::Neighbour(n) => Some((&n.ns, &n.link)),
+                Object::Fdb(e) => Some((&e.ns, &e.link)),
+                Object::Route(r) => Some((&r.ns, &r.dev)),
+                Object::Link(l) => match &l.kind {
+                    // The kernel deletes a VXLAN device when its lower device goes away.
+                    LinkKind::Vxlan(v) => v.dev.as_deref().map(|dev| (&l.ns, dev)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((ns, link)) = on {
+                by_link.entry((ns.clone(), link)).or_default().push(key);
+            }
+        }
+        Cascade {
+            desired,
+            observed,
+            by_ns,
+            by_link,
+        }
+    }
+
+    /// The other end of an observed veth, as far as we can tell. Observe reports the peer when it
+    /// read both namespaces; when it could not, we trust the desired pairing if the kernel's two
+    /// ends are both unpaired (or point at each other) veths.
+    pub(crate) fn veth_peer(&self, key: &ObjectKey) -> Option<&'a ObjectKey> {
+        let Some(Object::Link(link)) = self.observed.get(key) else {
+            return None;
+        };
+        let LinkKind::Veth { peer } = &link.kind else {
+            return None;
+        };
+        let candidate = match peer {
+            Some(p) => link_key(&p.ns, &p.name),
+            None => match self.desired.get(key) {
+                Some(Object::Link(want)) => match &want.kind {
+                    LinkKind::Veth { peer: Some(p) } => link_key(&p.ns, &p.name),
+                    _ => return None,
+                },
+                _ => return None,
+            },
+        };
+        let (peer_key, peer_object) = self.observed.objects.get_key_value(&candidate)?;
+        if peer.is_none() {
+            // Only assume the pairing when the other end does not contradict it.
+            let Object::Link(other) = peer_object else {
+                return None;
+            };
+            match &other.kind {
+                LinkKind::Veth { peer: None } => {}
+                LinkKind::Veth { peer: Some(back) } if link_key(&back.ns, &back.name) == *key => {}
+                _ => return None,
+            }
+        }
+        Some(peer_key)
+    }
+
+    /// Observed objects the kernel removes together with `key`.
+    fn dependents(&self, key: &ObjectKey) -> Vec<&'a ObjectKey> {
+        match key {
+            ObjectKey::Namespace { name } => self.by_ns.get(name).cloned().unwrap_or_default(),
+            ObjectKey::Link { ns, name } => {
+                let mut out = self
+                    .by_link
+                    .get(&(ns.clone(), name.as_str()))
+                    .cloned()
+                    .unwrap_or_default();
+                out.extend(self.veth_peer(key));
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Everything that vanishes as a side effect of deleting `roots` (observed keys), *not*
+    /// counting a root that nothing else takes along.
+    ///
+    /// Roots are processed in key order (namespaces first, host links before container links),
+    /// and a root already swept away by an earlier one is skipped. A veth pair whose ends are
+    /// both roots therefore keeps exactly one step: the host end, or the lesser key. A root
+    /// reached later by another root's cascade also ends up in the set, so its own step can be
+    /// dropped. Each object's edges are walked at most twice: O(objects).
+    ///
+    /// Each swept object maps to the root that sweeps it: a recreated object must wait for that
+    /// root's step (see `order`).
+    pub(crate) fn gone(&self, roots: &[&ObjectKey]) -> Swept {
+        let mut roots: Vec<&ObjectKey> = roots.to_vec();
+        roots.sort();
+        roots.dedup();
+        let mut gone: HashMap<&ObjectKey, &ObjectKey> = HashMap::new();
+        for root in roots {
+            if gone.contains_key(root) {
+                continue;
+            }
+            let mut stack = self.dependents(root);
+            while let Some(key) = stack.pop() {
+                if key == root || gone.contains_key(key) {
+                    continue;
+                }
+                gone.insert(key, root);
+                stack.extend(self.dependents(key));
+            }
+        }
+        gone.into_iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect()
+    }
+}
+
+fn link_key(ns: &Ns, name: &str) -> ObjectKey {
+    ObjectKey::Link {
+        ns: ns.clone(),
+        name: name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testutil::{self as t, *};
+
+    #[test]
+    fn link_takes_its_entries_routes_and_vxlan_uppers() {
+        let observed = state([
+            bridge("br0"),
+            address("host", "br0", "10.0.0.1/24"),
+            route_via("host", "10.1.0.0/16", "10.0.0.2", "br0"),
+            other_link("host", "eth0", "ether"),
+            vxlan("vx0", 1, "br0"),
+            neighbour("host", "vx0", "10.0.0.9", "02:00:00:00:00:09"),
+        ]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        let gone = cascade.gone(&[&t::link_key("host", "eth0")]);
+        assert!(gone.contains_key(&t::link_key("host", "vx0")));
+        assert!(
+            gone.contains_key(&neighbour("host", "vx0", "10.0.0.9", "02:00:00:00:00:09").key())
+        );
+        assert!(!gone.contains_key(&t::link_key("host", "br0")));
+        let gone = cascade.gone(&[&t::link_key("host", "br0")]);
+        assert_eq!(gone.len(), 2, "{gone:?}");
+    }
+
+    #[test]
+    fn veth_pair_roots_keep_the_host_end() {
+        let (host, inner) = veth_pair("c1", "veth1", "br0");
+        let observed = state([host.clone(), inner.clone()]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        let hk = host.key();
+        let ik = inner.key();
+        let gone = cascade.gone(&[&ik, &hk]);
+        assert!(gone.contains_key(&ik));
+        assert!(!gone.contains_key(&hk));
+    }
+
+    #[test]
+    fn unreported_peer_is_assumed_only_when_consistent() {
+        let (mut host, mut inner) = veth_pair("c1", "veth1", "br0");
+        let desired = state([host.clone(), inner.clone()]);
+        clear_peer(&mut host);
+        clear_peer(&mut inner);
+        let observed = state([host.clone(), inner.clone()]);
+        let cascade = Cascade::new(&desired, &observed);
+        assert_eq!(cascade.veth_peer(&host.key()), Some(&inner.key()));
+        let observed = state([host.clone(), other_link("c1", "eth0", "dummy")]);
+        let cascade = Cascade::new(&desired, &observed);
+        assert_eq!(cascade.veth_peer(&host.key()), None);
+    }
+
+    #[test]
+    fn namespace_takes_its_contents_and_host_veth_ends() {
+        let (host, inner) = veth_pair("c1", "veth1", "br0");
+        let observed = state([
+            namespace("c1"),
+            host.clone(),
+            inner.clone(),
+            address("c1", "eth0", "10.0.0.2/24"),
+            bridge("br0"),
+        ]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        let gone = cascade.gone(&[&namespace("c1").key(), &host.key()]);
+        assert!(
+            gone.contains_key(&host.key()),
+            "the host end goes with its peer"
+        );
+        assert!(gone.contains_key(&inner.key()));
+        assert!(!gone.contains_key(&namespace("c1").key()));
+        assert!(!gone.contains_key(&t::link_key("host", "br0")));
+    }
+}

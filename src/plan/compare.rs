@@ -1,0 +1,150 @@
+//! Attribute comparison of one desired object against the object the kernel has under the same
+//! key: which attributes differ, and whether any of them forces a replace.
+//!
+//! Only attributes the desired side lists are compared: `Object::attributes` leaves out unknown
+//! values (`mac: None` means "the kernel's choice"), so they can never show up as a change.
+
+use super::step::Change;
+use crate::state::{LinkKind, Object};
+
+/// The outcome of comparing one object pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    /// Nothing to do.
+    Same,
+    /// Attributes that can change in place.
+    Update(Vec<Change>),
+    /// At least one attribute cannot change in place; `reason` names the first one.
+    Replace {
+        reason: String,
+        changes: Vec<Change>,
+    },
+}
+
+/// Compare `desired` with `current` (same key).
+pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
+    let current_attrs = current.attributes();
+    let mut changes = Vec::new();
+    let mut reason = None;
+    for (name, want) in desired.attributes() {
+        let have = current_attrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone());
+        // Observe leaves a veth's `peer` out when it could not pair both ends (the peer lives in a
+        // namespace it did not read): unknown is not different.
+        if name == "peer" && have.is_none() {
+            continue;
+        }
+        if have.as_deref() == Some(want.as_str()) {
+            continue;
+        }
+        if reason.is_none() && forces_replacement(desired, name) {
+            reason = Some(format!("{name} cannot change in place"));
+        }
+        changes.push(Change {
+            attribute: name.to_string(),
+            from: have,
+            to: Some(want),
+        });
+    }
+    match (reason, changes.is_empty()) {
+        (_, true) => Comparison::Same,
+        (Some(reason), false) => Comparison::Replace { reason, changes },
+        (None, false) => Comparison::Update(changes),
+    }
+}
+
+/// Whether changing `attribute` of (the desired) `object` needs delete + create. The kernel
+/// cannot change a link's type, any VXLAN parameter (they are fixed at RTM_NEWLINK time), or a
+/// veth's peer; everything else netplan-rs manages has an in-place netlink request (link set,
+/// route/neighbour/FDB replace, sysctl write).
+pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
+    match object {
+        Object::Link(link) => matches!(
+            (&link.kind, attribute),
+            (_, "type")
+                | (LinkKind::Veth { .. }, "peer")
+                | (
+                    LinkKind::Vxlan(_),
+                    "vni" | "local" | "dev" | "dstport" | "learning" | "proxy"
+                )
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testutil::*;
+
+    #[test]
+    fn equal_objects_are_same() {
+        assert_eq!(compare(&bridge("br0"), &bridge("br0")), Comparison::Same);
+    }
+
+    #[test]
+    fn mtu_is_an_update() {
+        let mut current = bridge("br0");
+        set_mtu(&mut current, 1500);
+        match compare(&bridge("br0"), &current) {
+            Comparison::Update(changes) => {
+                assert_eq!(changes.len(), 1);
+                assert_eq!(changes[0].attribute, "mtu");
+                assert_eq!(changes[0].from.as_deref(), Some("1500"));
+                assert_eq!(changes[0].to.as_deref(), Some("1450"));
+            }
+            other => panic!("expected update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_desired_mac_is_not_compared() {
+        // bridge() has mac None; the kernel reports one.
+        let mut current = bridge("br0");
+        set_mac(&mut current, "0e:00:00:00:00:01");
+        assert_eq!(compare(&bridge("br0"), &current), Comparison::Same);
+    }
+
+    #[test]
+    fn vni_forces_replacement() {
+        match compare(&vxlan("vx0", 200, "br0"), &vxlan("vx0", 100, "br0")) {
+            Comparison::Replace { reason, changes } => {
+                assert_eq!(reason, "vni cannot change in place");
+                assert_eq!(changes[0].attribute, "vni");
+            }
+            other => panic!("expected replace, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_forces_replacement_and_is_named_first() {
+        match compare(&vxlan("x", 1, "br0"), &bridge("x")) {
+            Comparison::Replace { reason, .. } => assert_eq!(reason, "type cannot change in place"),
+            other => panic!("expected replace, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unreported_veth_peer_is_not_compared() {
+        let (host, _) = veth_pair("c1", "veth1", "br0");
+        let mut current = host.clone();
+        clear_peer(&mut current);
+        assert_eq!(compare(&host, &current), Comparison::Same);
+    }
+
+    #[test]
+    fn different_veth_peer_forces_replacement() {
+        let (host, _) = veth_pair("c1", "veth1", "br0");
+        let (other, _) = veth_pair("c2", "veth1", "br0");
+        assert!(matches!(compare(&host, &other), Comparison::Replace { .. }));
+    }
+
+    #[test]
+    fn route_gateway_is_an_update() {
+        let want = route_via("host", "10.244.20.0/24", "10.244.20.0", "vx0");
+        let have = route_via("host", "10.244.20.0/24", "10.244.30.0", "vx0");
+        assert!(matches!(compare(&want, &have), Comparison::Update(_)));
+    }
+}

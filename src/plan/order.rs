@@ -1,0 +1,318 @@
+//! Ordering: steps become nodes of a petgraph DAG whose edges are kernel dependencies, and a
+//! stable Kahn's algorithm (a min-heap keyed by (phase, key)) turns it into a list.
+//!
+//! Creation order: namespace before anything in it; master before port; a vxlan device after its
+//! lower `dev`; a veth pair after both namespaces it touches and both ends' masters; a link before
+//! its addresses, neighbours and FDB entries; a route after its `dev`, after every address in its
+//! namespace (the gateway must be reachable) and after the neighbours and FDB entries on its dev
+//! (routed VXLAN resolves the gateway through them). Updates and replaces follow the same edges.
+//!
+//! Deletions come first (phase), dependents before what they depend on, so that a name is free
+//! before a create may reuse it; sysctls come next, then everything else. Ties are broken by the
+//! step's key, so the same input always gives the same plan.
+//!
+//! "Every address in the namespace" and "every entry on the dev" are expressed through one
+//! barrier node per group, which keeps the edge count linear in the number of steps.
+
+use super::cascade::Swept;
+use super::step::{Action, Step};
+use crate::state::{LinkKind, Ns, Object, ObjectKey};
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// A node: a step, or a barrier standing for a group of steps.
+#[derive(Debug, Clone, Copy)]
+enum Node {
+    Step(usize),
+    Barrier,
+}
+
+/// Groups that routes wait for (or, for deletes, that wait for routes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Group {
+    AddressesIn(Ns),
+    EntriesOn(Ns, String),
+}
+
+/// Order `steps` so that every step comes after what it depends on. Never fails: should the
+/// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
+/// other's master), the steps on it are appended in (phase, key) order.
+///
+/// `swept` (from diff) says which existing objects vanish as a side effect of which deletion: an
+/// object created again under the same key must wait for the replace that sweeps the old one
+/// away (deletes already come first), even when the new object does not depend on it, e.g. a
+/// route moving off a vxlan device that is being replaced.
+pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
+    let mut graph: DiGraph<Node, ()> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..steps.len())
+        .map(|i| graph.add_node(Node::Step(i)))
+        .collect();
+
+    // Which step brings each object into (or out of) existence.
+    let mut forward: HashMap<ObjectKey, usize> = HashMap::new();
+    let mut backward: HashMap<ObjectKey, usize> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        if step.action == Action::Delete {
+            backward.insert(step.key.clone(), i);
+        } else {
+            for object in step.desired.iter().chain(step.peer.iter()) {
+                forward.insert(object.key(), i);
+            }
+        }
+    }
+
+    // Replace steps by the key of the object they delete.
+    let replacing: HashMap<ObjectKey, usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.action == Action::Replace)
+        .filter_map(|(i, s)| s.current.as_ref().map(|c| (c.key(), i)))
+        .collect();
+    for (i, step) in steps.iter().enumerate() {
+        if step.action == Action::Delete {
+            continue;
+        }
+        for object in step.desired.iter().chain(step.peer.iter()) {
+            if let Some(j) = sweeper(&object.key(), swept, &replacing)
+                && j != i
+            {
+                graph.update_edge(nodes[j], nodes[i], ());
+            }
+        }
+    }
+
+    let mut barriers: HashMap<(bool, Group), NodeIndex> = HashMap::new();
+    let mut barrier = |graph: &mut DiGraph<Node, ()>, deleting: bool, group: Group| {
+        *barriers
+            .entry((deleting, group))
+            .or_insert_with(|| graph.add_node(Node::Barrier))
+    };
+
+    for (i, step) in steps.iter().enumerate() {
+        let deleting = step.action == Action::Delete;
+        let objects: Vec<&Object> = if deleting {
+            step.current.iter().collect()
+        } else {
+            step.desired.iter().chain(step.peer.iter()).collect()
+        };
+        for object in objects {
+            for dep in dependencies(object) {
+                let (map, edge) = if deleting {
+                    (&backward, false)
+                } else {
+                    (&forward, true)
+                };
+                if let Some(&j) = map.get(&dep)
+                    && j != i
+                {
+                    // Creating: dependency first. Deleting: dependent (this step) first.
+                    let (from, to) = if edge { (j, i) } else { (i, j) };
+                    graph.update_edge(nodes[from], nodes[to], ());
+                }
+            }
+            // Group edges: members -> barrier -> routes (reversed when deleting).
+            let (member_of, waits_for): (Option<Group>, Vec<Group>) = match object {
+                Object::Address(a) => (Some(Group::AddressesIn(a.ns.clone())), Vec::new()),
+                Object::Neighbour(n) => (
+                    Some(Group::EntriesOn(n.ns.clone(), n.link.clone())),
+                    Vec::new(),
+                ),
+                Object::Fdb(e) => (
+                    Some(Group::EntriesOn(e.ns.clone(), e.link.clone())),
+                    Vec::new(),
+                ),
+                Object::Route(r) => (
+                    None,
+                    vec![
+                        Group::AddressesIn(r.ns.clone()),
+                        Group::EntriesOn(r.ns.clone(), r.dev.clone()),
+                    ],
+                ),
+                _ => (None, Vec::new()),
+            };
+            if let Some(group) = member_of {
+                let b = barrier(&mut graph, deleting, group);
+                let (from, to) = if deleting {
+                    (b, nodes[i])
+                } else {
+                    (nodes[i], b)
+                };
+                graph.update_edge(from, to, ());
+            }
+            for group in waits_for {
+                let b = barrier(&mut graph, deleting, group);
+                let (from, to) = if deleting {
+                    (nodes[i], b)
+                } else {
+                    (b, nodes[i])
+                };
+                graph.update_edge(from, to, ());
+            }
+        }
+    }
+
+    let sequence = kahn(&graph, &steps);
+    let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    sequence
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// The replace step whose deletion sweeps `key` away, following chains (a swept root was itself
+/// swept by another). Bounded, so a malformed chain cannot loop.
+fn sweeper(key: &ObjectKey, swept: &Swept, replacing: &HashMap<ObjectKey, usize>) -> Option<usize> {
+    let mut root = swept.get(key)?;
+    for _ in 0..=swept.len() {
+        if let Some(&j) = replacing.get(root) {
+            return Some(j);
+        }
+        root = swept.get(root)?;
+    }
+    None
+}
+
+/// Keys of the objects that must exist before `object` can be created.
+pub(super) fn dependencies(object: &Object) -> Vec<ObjectKey> {
+    let key = object.key();
+    let mut deps = Vec::new();
+    if let Ns::Container(name) = key.ns()
+        && !matches!(key, ObjectKey::Namespace { .. })
+    {
+        deps.push(ObjectKey::Namespace { name });
+    }
+    let link = |ns: &Ns, name: &str| ObjectKey::Link {
+        ns: ns.clone(),
+        name: name.to_string(),
+    };
+    match object {
+        Object::Link(l) => {
+            if let Some(master) = &l.master {
+                deps.push(link(&l.ns, master));
+            }
+            match &l.kind {
+                LinkKind::Vxlan(v) => deps.extend(v.dev.as_deref().map(|dev| link(&l.ns, dev))),
+                // The peer's namespace: the pair is created by one request in both.
+                LinkKind::Veth { peer: Some(p) } => {
+                    if let Ns::Container(name) = &p.ns {
+                        deps.push(ObjectKey::Namespace { name: name.clone() });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Object::Route(r) => deps.push(link(&r.ns, &r.dev)),
+        _ => deps.extend(key.link()),
+    }
+    deps
+}
+
+/// Priority of a node: lower runs first. Barriers are free, so they go as soon as they can.
+fn priority(node: Node, steps: &[Step]) -> (u8, Option<&ObjectKey>, usize) {
+    match node {
+        Node::Barrier => (0, None, 0),
+        Node::Step(i) => {
+            let step = &steps[i];
+            let phase = match (step.action, &step.key) {
+                (Action::Delete, _) => 1,
+                (_, ObjectKey::Sysctl { .. }) => 2,
+                _ => 3,
+            };
+            (phase, Some(&step.key), i)
+        }
+    }
+}
+
+/// Stable Kahn's algorithm: of the nodes whose dependencies are done, always take the one with
+/// the lowest priority. Returns step indices.
+fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
+    let mut indegree: Vec<usize> = graph
+        .node_indices()
+        .map(|n| graph.neighbors_directed(n, Direction::Incoming).count())
+        .collect();
+    let mut heap = BinaryHeap::new();
+    for n in graph.node_indices() {
+        if indegree[n.index()] == 0 {
+            heap.push(Reverse((priority(graph[n], steps), n)));
+        }
+    }
+    let mut done = vec![false; graph.node_count()];
+    let mut out = Vec::with_capacity(steps.len());
+    while let Some(Reverse((_, n))) = heap.pop() {
+        done[n.index()] = true;
+        if let Node::Step(i) = graph[n] {
+            out.push(i);
+        }
+        for next in graph.neighbors_directed(n, Direction::Outgoing) {
+            let d = &mut indegree[next.index()];
+            *d = d.saturating_sub(1);
+            if *d == 0 {
+                heap.push(Reverse((priority(graph[next], steps), next)));
+            }
+        }
+    }
+    if out.len() < steps.len() {
+        // A dependency cycle (inconsistent input): keep going in priority order rather than
+        // dropping steps.
+        let mut rest: Vec<(u8, Option<&ObjectKey>, usize)> = graph
+            .node_indices()
+            .filter(|n| !done[n.index()])
+            .filter(|n| matches!(graph[*n], Node::Step(_)))
+            .map(|n| priority(graph[n], steps))
+            .collect();
+        rest.sort();
+        out.extend(rest.into_iter().map(|(_, _, i)| i));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testutil::*;
+
+    fn create(object: Object) -> Step {
+        Step {
+            action: Action::Create,
+            key: object.key(),
+            desired: Some(object),
+            current: None,
+            changes: Vec::new(),
+            reason: None,
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn swept_object_is_recreated_after_its_sweeper() {
+        // host/aa sorts before host/zz, so only the sweep edge puts it after zz's replace.
+        let mut replace = create(vxlan("zz", 2, "br0"));
+        replace.action = Action::Replace;
+        replace.current = Some(vxlan("zz", 1, "br0"));
+        let steps = vec![create(bridge("aa")), replace];
+        let mut swept = Swept::new();
+        swept.insert(link_key("host", "aa"), link_key("host", "zz"));
+        let keys = |steps: Vec<Step>| steps.into_iter().map(|s| s.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(order(steps.clone(), &swept)),
+            vec![link_key("host", "zz"), link_key("host", "aa")]
+        );
+        assert_eq!(
+            keys(order(steps, &Swept::new())),
+            vec![link_key("host", "aa"), link_key("host", "zz")]
+        );
+    }
+
+    #[test]
+    fn sweeper_chains_are_bounded() {
+        let mut swept = Swept::new();
+        swept.insert(link_key("host", "a"), link_key("host", "b"));
+        swept.insert(link_key("host", "b"), link_key("host", "a"));
+        assert_eq!(
+            sweeper(&link_key("host", "a"), &swept, &HashMap::new()),
+            None
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Human-readable plans in terraform's vocabulary: one block per step, `+` create, `~` update in
+//! place, `-` destroy, `-/+` replace (with the reason), then the `Plan: ...` summary line.
+//!
+//! Attribute names are padded within each block so the `=` signs line up, and values are quoted
+//! with Rust's escaping, so a strange interface name from the kernel cannot break the layout.
+
+use super::compare::forces_replacement;
+use super::step::{Action, Plan, Step};
+use crate::state::{LinkKind, Object};
+use std::fmt::Write;
+
+/// Render `plan` as text. Conflicts come first (`Error: ...`, one line each); the last line is
+/// always the summary, except for an empty plan, which is one line saying so.
+pub fn render_text(plan: &Plan) -> String {
+    if plan.steps.is_empty() && plan.conflicts.is_empty() {
+        return "No changes. The kernel matches the topology.\n".to_string();
+    }
+    let mut out = String::new();
+    for conflict in &plan.conflicts {
+        let _ = writeln!(out, "Error: {}", conflict.message);
+    }
+    if !plan.conflicts.is_empty() {
+        out.push('\n');
+    }
+    for step in &plan.steps {
+        render_step(&mut out, step);
+        out.push('\n');
+    }
+    let (add, change, destroy) = plan.summary();
+    let _ = writeln!(
+        out,
+        "Plan: {add} to add, {change} to change, {destroy} to destroy."
+    );
+    out
+}
+
+/// One attribute line before alignment.
+struct Line {
+    symbol: &'static str,
+    name: String,
+    value: String,
+}
+
+fn render_step(out: &mut String, step: &Step) {
+    let mut title = step.key.to_string();
+    // A pair being created names its peer; so does a veth being destroyed, because the kernel
+    // destroys its peer with it.
+    let peer = match (&step.peer, step.action, &step.current) {
+        (Some(peer), _, _) => link_path(peer),
+        (None, Action::Delete, Some(Object::Link(link))) => match &link.kind {
+            LinkKind::Veth { peer: Some(p) } => Some(format!("{}/{}", p.ns, p.name)),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(peer) = peer {
+        let _ = write!(title, " (veth pair with {peer})");
+    }
+    let (symbol, header) = match step.action {
+        Action::Create => ("+", "will be created".to_string()),
+        Action::Update => ("~", "will be updated in place".to_string()),
+        Action::Delete => ("-", "will be destroyed".to_string()),
+        Action::Replace => (
+            "-/+",
+            match &step.reason {
+                Some(reason) => format!("must be replaced ({reason})"),
+                None => "must be replaced".to_string(),
+            },
+        ),
+    };
+    let _ = writeln!(out, "  # {} {header}", step.key);
+    let _ = writeln!(out, "{symbol:>3} {title}");
+    write_lines(out, 6, &lines(step));
+    if step.action == Action::Update {
+        // Like terraform: say how much stayed the same without listing it.
+        let unchanged = step.desired.as_ref().map_or(0, |d| {
+            d.attributes()
+                .iter()
+                .filter(|(name, _)| !step.changes.iter().any(|c| c.attribute == *name))
+                .count()
+        });
+        match unchanged {
+            0 => {}
+            1 => out.push_str("        # (1 unchanged attribute hidden)\n"),
+            n => {
+                let _ = writeln!(out, "        # ({n} unchanged attributes hidden)");
+            }
+        }
+    }
+    if let Some(peer) = &step.peer {
+        let _ = writeln!(out, "      + peer {{");
+        write_lines(out, 10, &all(peer, "+"));
+        let _ = writeln!(out, "        }}");
+    }
+}
+
+/// The attribute lines of one step.
+fn lines(step: &Step) -> Vec<Line> {
+    match (step.action, &step.desired, &step.current) {
+        (Action::Create, Some(desired), _) => all(desired, "+"),
+        (Action::Delete, _, Some(current)) => all(current, "-"),
+        (Action::Update, _, _) => step
+            .changes
+            .iter()
+            .map(|c| change_line(&c.attribute, c.from.as_deref(), c.to.as_deref(), ""))
+            .collect(),
+        (Action::Replace, Some(desired), current) => {
+            // All desired attributes: changed ones marked (and flagged when they force the
+            // replace), unchanged ones plain. When the kernel only has the other end of a veth
+            // pair, this end is new: every attribute is an addition.
+            let same_object = current.as_ref().is_some_and(|c| c.key() == step.key);
+            desired
+                .attributes()
+                .into_iter()
+                .map(
+                    |(name, value)| match step.changes.iter().find(|c| c.attribute == name) {
+                        Some(c) => {
+                            let note = if forces_replacement(desired, name) {
+                                "   # forces replacement"
+                            } else {
+                                ""
+                            };
+                            change_line(name, c.from.as_deref(), c.to.as_deref(), note)
+                        }
+                        None => Line {
+                            symbol: if same_object { " " } else { "+" },
+                            name: name.to_string(),
+                            value: quote(&value),
+                        },
+                    },
+                )
+                .collect()
+        }
+        // A step missing the object its action needs: nothing to list.
+        _ => Vec::new(),
+    }
+}
+
+fn all(object: &Object, symbol: &'static str) -> Vec<Line> {
+    object
+        .attributes()
+        .into_iter()
+        .map(|(name, value)| Line {
+            symbol,
+            name: name.to_string(),
+            value: quote(&value),
+        })
+        .collect()
+}
+
+fn change_line(name: &str, from: Option<&str>, to: Option<&str>, note: &str) -> Line {
+    let (symbol, value) = match (from, to) {
+        (Some(from), Some(to)) => ("~", format!("{} -> {}", quote(from), quote(to))),
+        (None, Some(to)) => ("+", quote(to)),
+        (Some(from), None) => ("-", quote(from)),
+        (None, None) => ("~", "(unknown)".to_string()),
+    };
+    Line {
+        symbol,
+        name: name.to_string(),
+        value: format!("{value}{note}"),
+    }
+}
+
+fn write_lines(out: &mut String, indent: usize, lines: &[Line]) {
+    let width = lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    for line in lines {
+        let _ = writeln!(
+            out,
+            "{:indent$}{} {:width$} = {}",
+            "", line.symbol, line.name, line.value
+        );
+    }
+}
+
+fn quote(value: &str) -> String {
+    format!("{value:?}")
+}
+
+/// `ns/name` of a link object (how a veth peer is named in titles).
+fn link_path(object: &Object) -> Option<String> {
+    match object {
+        Object::Link(l) => Some(format!("{}/{}", l.ns, l.name)),
+        _ => None,
+    }
+}
