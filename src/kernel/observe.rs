@@ -1,0 +1,347 @@
+//! observe: dump the live kernel objects of every namespace of a target into a [`State`].
+//!
+//! One dump per object kind per namespace, run concurrently on the namespace's connection; no
+//! per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
+//! addresses, routes made by the kernel (protocol 2) or outside the main table, non-permanent
+//! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
+
+use super::parse::{self, MAIN_TABLE, RawLink};
+use super::{Kernel, KernelError, netns, sysctl};
+use crate::state::{
+    Address, Fdb, Link, LinkKind, Namespace, Neighbour, Ns, Object, Route, State, Sysctl, VethPeer,
+    Vxlan,
+};
+use rtnetlink::packet_route::address::AddressMessage;
+use rtnetlink::packet_route::link::{InfoVxlan, LinkMessage};
+use rtnetlink::packet_route::neighbour::NeighbourMessage;
+use rtnetlink::packet_route::route::RouteMessage;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Route protocol the kernel uses for routes it makes itself (connected, link-local).
+const RTPROT_KERNEL: u8 = 2;
+/// The one sysctl netplan-rs manages on hosts.
+const IP_FORWARD: &str = "net.ipv4.ip_forward";
+
+/// Everything dumped from one namespace, before links are converted (veth pairing needs all
+/// namespaces first).
+struct Dumped {
+    ns: Ns,
+    links: Vec<RawLink>,
+    /// Non-link objects, already converted.
+    objects: Vec<Object>,
+}
+
+pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
+    let mut state = State::default();
+    let mut spaces = Vec::new();
+
+    let links = dump_links(kernel, &Ns::Host).await?;
+    spaces.push(dump_rest(kernel, Ns::Host, links).await?);
+    let host_path = kernel.target.netns_path(&Ns::Host);
+    let forward = sysctl::read(host_path, IP_FORWARD)
+        .await
+        .map_err(|source| KernelError::Namespace {
+            op: "reading net.ipv4.ip_forward in",
+            ns: kernel.target.label(&Ns::Host),
+            source,
+        })?;
+    state.insert(Sysctl {
+        ns: Ns::Host,
+        key: IP_FORWARD.to_string(),
+        value: forward,
+    });
+
+    let names = netns::list().map_err(|source| KernelError::Namespace {
+        op: "listing",
+        ns: netns::NETNS_DIR.to_string(),
+        source,
+    })?;
+    for name in names {
+        let Some(logical) = name.strip_prefix(kernel.target.container_prefix.as_str()) else {
+            continue;
+        };
+        if logical.is_empty() || kernel.target.host_netns.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        let ns = Ns::Container(logical.to_string());
+        let links = dump_links(kernel, &ns).await?;
+        let mark = kernel.target.marks.netns_mark.as_str();
+        let owned = links
+            .iter()
+            .any(|l| l.name == "lo" && l.alias.as_deref() == Some(mark));
+        state.insert(Namespace {
+            name: logical.to_string(),
+            owned,
+        });
+        // Never look inside a namespace we did not create: it is someone else's container.
+        if owned {
+            spaces.push(dump_rest(kernel, ns, links).await?);
+        }
+    }
+
+    let peers = pair_veths(&spaces);
+    for (i, space) in spaces.into_iter().enumerate() {
+        let names = index_names(&space.links);
+        for raw in &space.links {
+            if raw.name == "lo" {
+                continue;
+            }
+            let peer = peers.get(&(i, raw.index)).cloned();
+            state.insert(convert_link(kernel, &space.ns, raw, &names, peer));
+        }
+        for object in space.objects {
+            state.insert(object);
+        }
+    }
+    Ok(state)
+}
+
+fn dump_error(kernel: &Kernel, ns: &Ns, what: &str, source: std::io::Error) -> KernelError {
+    KernelError::from_io("dumping", what.to_string(), kernel.target.label(ns), source)
+}
+
+async fn dump_links(kernel: &mut Kernel, ns: &Ns) -> Result<Vec<RawLink>, KernelError> {
+    let conn = kernel.conn(ns).await?;
+    let messages = conn
+        .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+        .await;
+    let messages = messages.map_err(|e| dump_error(kernel, ns, "links", e))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => parse::link(link),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Dump addresses, routes, neighbours and FDB entries of one namespace (concurrently) and convert
+/// them with the namespace's links.
+async fn dump_rest(
+    kernel: &mut Kernel,
+    ns: Ns,
+    links: Vec<RawLink>,
+) -> Result<Dumped, KernelError> {
+    let conn = kernel.conn(&ns).await?;
+    let mut neigh = NeighbourMessage::default();
+    neigh.header.family = AddressFamily::Inet;
+    let mut fdb = NeighbourMessage::default();
+    fdb.header.family = AddressFamily::Bridge;
+    let (addrs, routes, neighs, fdbs) = tokio::join!(
+        conn.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default())),
+        conn.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default())),
+        conn.dump(RouteNetlinkMessage::GetNeighbour(neigh)),
+        conn.dump(RouteNetlinkMessage::GetNeighbour(fdb)),
+    );
+    let addrs = addrs.map_err(|e| dump_error(kernel, &ns, "addresses", e))?;
+    let routes = routes.map_err(|e| dump_error(kernel, &ns, "routes", e))?;
+    let neighs = neighs.map_err(|e| dump_error(kernel, &ns, "neighbours", e))?;
+    let fdbs = fdbs.map_err(|e| dump_error(kernel, &ns, "fdb entries", e))?;
+
+    let names = index_names(&links);
+    let owned_links: HashMap<u32, bool> = links
+        .iter()
+        .map(|l| {
+            (
+                l.index,
+                l.alias.as_deref() == Some(kernel.target.marks.link_alias.as_str()),
+            )
+        })
+        .collect();
+    let proto = kernel.target.marks.proto;
+    let mut objects = Vec::new();
+
+    for msg in &addrs {
+        let RouteNetlinkMessage::NewAddress(msg) = msg else {
+            continue;
+        };
+        let Some(raw) = parse::address(msg) else {
+            continue;
+        };
+        let Some(link) = names.get(&raw.index) else {
+            continue;
+        };
+        if link == "lo" || is_link_local(raw.cidr.addr()) {
+            continue;
+        }
+        objects.push(Object::Address(Address {
+            ns: ns.clone(),
+            link: link.clone(),
+            cidr: raw.cidr,
+            owned: raw.proto == Some(proto),
+        }));
+    }
+
+    for msg in &routes {
+        let RouteNetlinkMessage::NewRoute(msg) = msg else {
+            continue;
+        };
+        let Some(raw) = parse::route(msg) else {
+            continue;
+        };
+        if raw.table != MAIN_TABLE || raw.proto == RTPROT_KERNEL || !raw.unicast {
+            continue;
+        }
+        // Multipath routes have no single RTA_OIF; netplan-rs never makes them, so they are
+        // left out rather than misreported.
+        let Some(dev) = raw.oif.and_then(|i| names.get(&i)) else {
+            continue;
+        };
+        objects.push(Object::Route(Route {
+            ns: ns.clone(),
+            dst: raw.dst,
+            gateway: raw.gateway,
+            dev: dev.clone(),
+            onlink: raw.onlink,
+            owned: raw.proto == proto,
+        }));
+    }
+
+    for msg in &neighs {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            continue;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(ip), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
+            continue;
+        };
+        if !raw.permanent {
+            continue;
+        }
+        objects.push(Object::Neighbour(Neighbour {
+            ns: ns.clone(),
+            link: link.clone(),
+            ip,
+            mac,
+            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
+        }));
+    }
+
+    for msg in &fdbs {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            continue;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(dst), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
+            continue;
+        };
+        if !raw.self_flag || !raw.permanent {
+            continue;
+        }
+        objects.push(Object::Fdb(Fdb {
+            ns: ns.clone(),
+            link: link.clone(),
+            mac,
+            dst,
+            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
+        }));
+    }
+
+    Ok(Dumped { ns, links, objects })
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(_) => false,
+    }
+}
+
+fn index_names(links: &[RawLink]) -> HashMap<u32, String> {
+    links.iter().map(|l| (l.index, l.name.clone())).collect()
+}
+
+/// Pair veth ends: A and B are peers when each one's IFLA_LINK is the other's ifindex and they
+/// sit in different namespaces exactly when IFLA_LINK_NETNSID is present. Ifindexes repeat across
+/// namespaces, so a match is only trusted when it is the only candidate.
+fn pair_veths(spaces: &[Dumped]) -> HashMap<(usize, u32), VethPeer> {
+    let veths: Vec<(usize, &RawLink)> = spaces
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.links.iter().map(move |l| (i, l)))
+        .filter(|(_, l)| l.kind.as_deref() == Some("veth"))
+        .collect();
+    let mut peers = HashMap::new();
+    for &(i, a) in &veths {
+        let Some(a_link) = a.link else { continue };
+        let candidates: Vec<&(usize, &RawLink)> = veths
+            .iter()
+            .filter(|(j, b)| {
+                let other_ns = a.link_netnsid.is_some();
+                (*j != i) == other_ns
+                    && b.link_netnsid.is_some() == other_ns
+                    && b.index == a_link
+                    && b.link == Some(a.index)
+                    && !(*j == i && b.index == a.index)
+            })
+            .collect();
+        if let [(j, b)] = candidates.as_slice() {
+            peers.insert(
+                (i, a.index),
+                VethPeer {
+                    ns: spaces[*j].ns.clone(),
+                    name: b.name.clone(),
+                },
+            );
+        }
+    }
+    peers
+}
+
+fn convert_link(
+    kernel: &Kernel,
+    ns: &Ns,
+    raw: &RawLink,
+    names: &HashMap<u32, String>,
+    peer: Option<VethPeer>,
+) -> Link {
+    let kind = match raw.kind.as_deref() {
+        Some("bridge") => LinkKind::Bridge,
+        Some("veth") => LinkKind::Veth { peer },
+        Some("vxlan") => LinkKind::Vxlan(convert_vxlan(&raw.vxlan, names)),
+        Some(other) => LinkKind::Other {
+            name: other.to_string(),
+        },
+        // Devices without IFLA_INFO_KIND are physical NICs (or similar): not ours to model.
+        None => LinkKind::Other {
+            name: "device".to_string(),
+        },
+    };
+    Link {
+        ns: ns.clone(),
+        name: raw.name.clone(),
+        kind,
+        mac: raw.mac,
+        mtu: raw.mtu,
+        master: raw.master.and_then(|i| names.get(&i).cloned()),
+        up: raw.up,
+        owned: raw.alias.as_deref() == Some(kernel.target.marks.link_alias.as_str()),
+    }
+}
+
+fn convert_vxlan(data: &[InfoVxlan], names: &HashMap<u32, String>) -> Vxlan {
+    // Defaults are the kernel's, used only if an attribute is missing from the dump.
+    let mut vxlan = Vxlan {
+        vni: 0,
+        local: None,
+        dev: None,
+        port: 4789,
+        learning: true,
+        proxy: false,
+    };
+    for info in data {
+        match info {
+            InfoVxlan::Id(id) => vxlan.vni = *id,
+            InfoVxlan::Local(ip) if !ip.is_unspecified() => vxlan.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) if !ip.is_unspecified() => vxlan.local = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Link(index) => vxlan.dev = names.get(index).cloned(),
+            InfoVxlan::Port(port) => vxlan.port = *port,
+            InfoVxlan::Learning(b) => vxlan.learning = *b,
+            InfoVxlan::Proxy(b) => vxlan.proxy = *b,
+            _ => {}
+        }
+    }
+    vxlan
+}
