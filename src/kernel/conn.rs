@@ -6,14 +6,13 @@
 //! which shares its value with NLM_F_BULK on new kernels).
 
 use futures::StreamExt;
-use netlink_sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
+use netlink_sys::TokioSocket;
 use rtnetlink::Handle;
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use std::io;
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::PathBuf;
 
 use super::netns;
@@ -25,12 +24,18 @@ pub(crate) struct Conn {
 impl Conn {
     /// Open a connection inside the namespace at `ns` (`None`: this process's namespace). The
     /// socket is created on a thread that has joined the namespace; a netlink socket stays bound
-    /// to the namespace it was created in, so it can then be used from any runtime thread.
+    /// to the namespace it was created in, so its connection then runs on any runtime thread.
+    /// The thread enters the caller's runtime so the socket registers with its reactor (this is
+    /// `new_connection_with_socket`, which reports a missing reactor as an error instead of the
+    /// panic `TokioSocket::from_raw_fd` would give).
     pub(crate) async fn open(ns: Option<PathBuf>) -> io::Result<Conn> {
-        let fd = netns::run_in_async(ns, || Ok(Socket::new(NETLINK_ROUTE)?.into_raw_fd())).await?;
-        // SAFETY: `fd` is a freshly created netlink socket that nothing else owns.
-        let socket = unsafe { TokioSocket::from_raw_fd(fd) };
-        let (connection, handle, _) = rtnetlink::from_socket(socket);
+        let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let (connection, handle) = netns::run_in_async(ns, move || {
+            let _entered = runtime.enter();
+            let (connection, handle, _) = rtnetlink::new_connection_with_socket::<TokioSocket>()?;
+            Ok((connection, handle))
+        })
+        .await?;
         tokio::spawn(connection);
         Ok(Conn { handle })
     }
