@@ -75,3 +75,34 @@ impl KernelError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eopnotsupp_is_unsupported_and_named() {
+        let e = KernelError::from_io(
+            "creating",
+            "link host/vx-overlay".into(),
+            "netns lab1-node-1".into(),
+            io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        );
+        assert!(e.is_unsupported());
+        assert!(
+            e.to_string()
+                .starts_with("creating link host/vx-overlay in netns lab1-node-1: not supported")
+        );
+        let e = KernelError::from_io(
+            "creating",
+            "link host/vx-overlay".into(),
+            "netns lab1-node-1".into(),
+            io::Error::from_raw_os_error(libc::EEXIST),
+        );
+        assert!(!e.is_unsupported());
+        assert_eq!(
+            e.to_string(),
+            "creating link host/vx-overlay in netns lab1-node-1: File exists (os error 17)"
+        );
+    }
+}

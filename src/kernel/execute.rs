@@ -11,9 +11,9 @@ use std::io;
 
 pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), KernelError> {
     match step.action {
-        Action::Create => create(kernel, step, wanted(step, &step.desired)?).await,
+        Action::Create => create(kernel, step, wanted(kernel, step)?).await,
         Action::Update => {
-            let desired = wanted(step, &step.desired)?;
+            let desired = wanted(kernel, step)?;
             update(kernel, step, desired).await
         }
         Action::Delete => {
@@ -27,7 +27,7 @@ pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), Kern
             .await
         }
         Action::Replace => {
-            let desired = wanted(step, &step.desired)?;
+            let desired = wanted(kernel, step)?;
             if let Some(current) = step.current.as_ref() {
                 delete(kernel, step, current).await?;
             }
@@ -36,11 +36,11 @@ pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), Kern
     }
 }
 
-fn wanted<'a>(step: &Step, object: &'a Option<Object>) -> Result<&'a Object, KernelError> {
-    object.as_ref().ok_or_else(|| KernelError::Invalid {
+fn wanted<'a>(kernel: &Kernel, step: &'a Step) -> Result<&'a Object, KernelError> {
+    step.desired.as_ref().ok_or_else(|| KernelError::Invalid {
         op: "executing",
         object: step.key.to_string(),
-        ns: step.key.ns().to_string(),
+        ns: kernel.target.label(&step.key.ns()),
         message: "the step has no desired object".into(),
     })
 }

@@ -66,7 +66,16 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
             continue;
         }
         let ns = Ns::Container(logical.to_string());
-        let links = dump_links(kernel, &ns).await?;
+        let links = match dump_links(kernel, &ns).await {
+            Ok(links) => links,
+            // Deleted between listing and opening: it no longer exists, so it is not observed.
+            Err(KernelError::Namespace { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let mark = kernel.target.marks.netns_mark.as_str();
         let owned = links
             .iter()
@@ -125,8 +134,9 @@ async fn dump_rest(
     links: Vec<RawLink>,
 ) -> Result<Dumped, KernelError> {
     let conn = kernel.conn(&ns).await?;
-    let mut neigh = NeighbourMessage::default();
-    neigh.header.family = AddressFamily::Inet;
+    // AF_UNSPEC walks the ARP and NDP tables (IPv4 and IPv6 neighbours); the bridge FDB is only
+    // dumped for AF_BRIDGE, as its own request.
+    let neigh = NeighbourMessage::default();
     let mut fdb = NeighbourMessage::default();
     fdb.header.family = AddressFamily::Bridge;
     let (addrs, routes, neighs, fdbs) = tokio::join!(
