@@ -131,6 +131,43 @@ impl Kernel {
         })
     }
 
+    /// Open the missing connections to `spaces` concurrently; one result per namespace that
+    /// was missing.
+    async fn open_all(&mut self, spaces: &[Ns]) -> Vec<(Ns, Result<(), KernelError>)> {
+        let missing: Vec<Ns> = spaces
+            .iter()
+            .filter(|ns| !self.conns.contains_key(*ns))
+            .cloned()
+            .collect();
+        let opened = futures::future::join_all(
+            missing
+                .iter()
+                .map(|ns| Conn::open(self.target.netns_path(ns))),
+        )
+        .await;
+        let mut results = Vec::new();
+        for (ns, conn) in missing.into_iter().zip(opened) {
+            match conn {
+                Ok(conn) => {
+                    self.conns.insert(ns.clone(), conn);
+                    results.push((ns, Ok(())));
+                }
+                Err(source) => {
+                    let ns_label = self.target.label(&ns);
+                    results.push((
+                        ns,
+                        Err(KernelError::Namespace {
+                            op: "opening",
+                            ns: ns_label,
+                            source,
+                        }),
+                    ));
+                }
+            }
+        }
+        results
+    }
+
     /// Forget the connection to a namespace (after deleting it).
     fn forget(&mut self, ns: &Ns) {
         self.conns.remove(ns);

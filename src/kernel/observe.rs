@@ -5,8 +5,9 @@
 //! addresses, routes made by the kernel (protocol 2) or outside the main table, non-permanent
 //! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
 
+use super::conn::Conn;
 use super::parse::{self, MAIN_TABLE, RawLink};
-use super::{Kernel, KernelError, netns, sysctl};
+use super::{Kernel, KernelError, Target, netns, sysctl};
 use crate::state::{
     Address, Fdb, Link, LinkKind, Namespace, Neighbour, Ns, Object, Route, State, Sysctl, VethPeer,
     Vxlan,
@@ -35,70 +36,81 @@ struct Dumped {
 
 pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
     let mut state = State::default();
-    let mut spaces = Vec::new();
-
-    let links = dump_links(kernel, &Ns::Host).await?;
-    spaces.push(dump_rest(kernel, Ns::Host, links).await?);
-    let host_path = kernel.target.netns_path(&Ns::Host);
-    let forward = sysctl::read(host_path, IP_FORWARD)
-        .await
-        .map_err(|source| KernelError::Namespace {
-            op: "reading net.ipv4.ip_forward in",
-            ns: kernel.target.label(&Ns::Host),
-            source,
-        })?;
-    state.insert(Sysctl {
-        ns: Ns::Host,
-        key: IP_FORWARD.to_string(),
-        value: forward,
-    });
 
     let names = netns::list().map_err(|source| KernelError::Namespace {
         op: "listing",
         ns: netns::NETNS_DIR.to_string(),
         source,
     })?;
-    for name in names {
+    let mut spaces = vec![Ns::Host];
+    for name in &names {
         let Some(logical) = name.strip_prefix(kernel.target.container_prefix.as_str()) else {
             continue;
         };
         if logical.is_empty() || kernel.target.host_netns.as_deref() == Some(name.as_str()) {
             continue;
         }
-        let ns = Ns::Container(logical.to_string());
-        let links = match dump_links(kernel, &ns).await {
-            Ok(links) => links,
-            // Deleted between listing and opening: it no longer exists, so it is not observed.
-            Err(KernelError::Namespace { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let mark = kernel.target.marks.netns_mark.as_str();
-        let owned = links
-            .iter()
-            .any(|l| l.name == "lo" && l.alias.as_deref() == Some(mark));
-        state.insert(Namespace {
-            name: logical.to_string(),
-            owned,
-        });
-        // Never look inside a namespace we did not create: it is someone else's container.
-        if owned {
-            spaces.push(dump_rest(kernel, ns, links).await?);
-        }
+        spaces.push(Ns::Container(logical.to_string()));
     }
 
-    let peers = pair_veths(&spaces);
-    for (i, space) in spaces.into_iter().enumerate() {
+    // Open every missing connection at once (each costs a thread and a socket), then dump all
+    // namespaces concurrently.
+    for (ns, result) in kernel.open_all(&spaces).await {
+        match result {
+            Ok(()) => {}
+            // Deleted between listing and opening: it no longer exists, so it is not observed.
+            Err(KernelError::Namespace { source, .. })
+                if ns != Ns::Host && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                spaces.retain(|s| *s != ns);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let target = &kernel.target;
+    let conns = &kernel.conns;
+    let forward = sysctl::read(target.netns_path(&Ns::Host), IP_FORWARD);
+    let dumps = futures::future::join_all(spaces.iter().map(|ns| async move {
+        match conns.get(ns) {
+            Some(conn) => observe_ns(target, conn, ns).await,
+            None => Err(KernelError::Namespace {
+                op: "opening",
+                ns: target.label(ns),
+                source: std::io::Error::other("no connection"),
+            }),
+        }
+    }));
+    let (forward, dumps) = tokio::join!(forward, dumps);
+
+    let forward = forward.map_err(|source| KernelError::Namespace {
+        op: "reading net.ipv4.ip_forward in",
+        ns: target.label(&Ns::Host),
+        source,
+    })?;
+    state.insert(Sysctl {
+        ns: Ns::Host,
+        key: IP_FORWARD.to_string(),
+        value: forward,
+    });
+
+    let mut dumped = Vec::new();
+    for result in dumps {
+        let (namespace, space) = result?;
+        if let Some(namespace) = namespace {
+            state.insert(namespace);
+        }
+        dumped.extend(space);
+    }
+
+    let peers = pair_veths(&dumped);
+    for (i, space) in dumped.into_iter().enumerate() {
         let names = index_names(&space.links);
         for raw in &space.links {
             if raw.name == "lo" {
                 continue;
             }
             let peer = peers.get(&(i, raw.index)).cloned();
-            state.insert(convert_link(kernel, &space.ns, raw, &names, peer));
+            state.insert(convert_link(target, &space.ns, raw, &names, peer));
         }
         for object in space.objects {
             state.insert(object);
@@ -107,16 +119,45 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
     Ok(state)
 }
 
-fn dump_error(kernel: &Kernel, ns: &Ns, what: &str, source: std::io::Error) -> KernelError {
-    KernelError::from_io("dumping", what.to_string(), kernel.target.label(ns), source)
+/// One namespace: its links, then (for the host and for container namespaces carrying our
+/// mark) everything else. A container namespace also yields its `Namespace` object.
+async fn observe_ns(
+    target: &Target,
+    conn: &Conn,
+    ns: &Ns,
+) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
+    let links = dump_links(target, conn, ns).await?;
+    let Ns::Container(name) = ns else {
+        return Ok((
+            None,
+            Some(dump_rest(target, conn, ns.clone(), links).await?),
+        ));
+    };
+    let mark = target.marks.netns_mark.as_str();
+    let owned = links
+        .iter()
+        .any(|l| l.name == "lo" && l.alias.as_deref() == Some(mark));
+    let namespace = Namespace {
+        name: name.clone(),
+        owned,
+    };
+    // Never look inside a namespace we did not create: it is someone else's container.
+    if !owned {
+        return Ok((Some(namespace), None));
+    }
+    let space = dump_rest(target, conn, ns.clone(), links).await?;
+    Ok((Some(namespace), Some(space)))
 }
 
-async fn dump_links(kernel: &mut Kernel, ns: &Ns) -> Result<Vec<RawLink>, KernelError> {
-    let conn = kernel.conn(ns).await?;
+fn dump_error(target: &Target, ns: &Ns, what: &str, source: std::io::Error) -> KernelError {
+    KernelError::from_io("dumping", what.to_string(), target.label(ns), source)
+}
+
+async fn dump_links(target: &Target, conn: &Conn, ns: &Ns) -> Result<Vec<RawLink>, KernelError> {
     let messages = conn
         .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
         .await;
-    let messages = messages.map_err(|e| dump_error(kernel, ns, "links", e))?;
+    let messages = messages.map_err(|e| dump_error(target, ns, "links", e))?;
     Ok(messages
         .iter()
         .filter_map(|m| match m {
@@ -129,11 +170,11 @@ async fn dump_links(kernel: &mut Kernel, ns: &Ns) -> Result<Vec<RawLink>, Kernel
 /// Dump addresses, routes, neighbours and FDB entries of one namespace (concurrently) and convert
 /// them with the namespace's links.
 async fn dump_rest(
-    kernel: &mut Kernel,
+    target: &Target,
+    conn: &Conn,
     ns: Ns,
     links: Vec<RawLink>,
 ) -> Result<Dumped, KernelError> {
-    let conn = kernel.conn(&ns).await?;
     // AF_UNSPEC walks the ARP and NDP tables (IPv4 and IPv6 neighbours); the bridge FDB is only
     // dumped for AF_BRIDGE, as its own request.
     let neigh = NeighbourMessage::default();
@@ -145,10 +186,10 @@ async fn dump_rest(
         conn.dump(RouteNetlinkMessage::GetNeighbour(neigh)),
         conn.dump(RouteNetlinkMessage::GetNeighbour(fdb)),
     );
-    let addrs = addrs.map_err(|e| dump_error(kernel, &ns, "addresses", e))?;
-    let routes = routes.map_err(|e| dump_error(kernel, &ns, "routes", e))?;
-    let neighs = neighs.map_err(|e| dump_error(kernel, &ns, "neighbours", e))?;
-    let fdbs = fdbs.map_err(|e| dump_error(kernel, &ns, "fdb entries", e))?;
+    let addrs = addrs.map_err(|e| dump_error(target, &ns, "addresses", e))?;
+    let routes = routes.map_err(|e| dump_error(target, &ns, "routes", e))?;
+    let neighs = neighs.map_err(|e| dump_error(target, &ns, "neighbours", e))?;
+    let fdbs = fdbs.map_err(|e| dump_error(target, &ns, "fdb entries", e))?;
 
     let names = index_names(&links);
     let owned_links: HashMap<u32, bool> = links
@@ -156,11 +197,11 @@ async fn dump_rest(
         .map(|l| {
             (
                 l.index,
-                l.alias.as_deref() == Some(kernel.target.marks.link_alias.as_str()),
+                l.alias.as_deref() == Some(target.marks.link_alias.as_str()),
             )
         })
         .collect();
-    let proto = kernel.target.marks.proto;
+    let proto = target.marks.proto;
     let mut objects = Vec::new();
 
     for msg in &addrs {
@@ -301,7 +342,7 @@ fn pair_veths(spaces: &[Dumped]) -> HashMap<(usize, u32), VethPeer> {
 }
 
 fn convert_link(
-    kernel: &Kernel,
+    target: &Target,
     ns: &Ns,
     raw: &RawLink,
     names: &HashMap<u32, String>,
@@ -327,7 +368,7 @@ fn convert_link(
         mtu: raw.mtu,
         master: raw.master.and_then(|i| names.get(&i).cloned()),
         up: raw.up,
-        owned: raw.alias.as_deref() == Some(kernel.target.marks.link_alias.as_str()),
+        owned: raw.alias.as_deref() == Some(target.marks.link_alias.as_str()),
     }
 }
 
