@@ -776,3 +776,51 @@ async fn observe_many_namespaces() {
     );
     assert!(first < std::time::Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn update_mac_master_and_container_sysctl() {
+    let lab = Lab::new();
+    let s = scene();
+    let mut kernel = Kernel::connect(lab.target()).await.unwrap();
+    let mut veth = step(Action::Create, s.veth_host.clone());
+    veth.peer = Some(s.veth_cont.clone().into());
+    for st in [
+        step(Action::Create, s.ns.clone()),
+        step(Action::Create, s.bridge.clone()),
+        veth,
+    ] {
+        kernel.execute(&st).await.unwrap();
+    }
+    // New MAC on a running veth, released from its bridge, mtu changed: all in place.
+    let mut changed = s.veth_host.clone();
+    changed.mac = Some(mac("06:11:22:33:44:99"));
+    changed.master = None;
+    changed.mtu = Some(1300);
+    let mut update = step(Action::Update, changed.clone());
+    update.current = Some(s.veth_host.clone().into());
+    kernel.execute(&update).await.unwrap();
+    let vh = link_json(&lab.host, "vethc1");
+    assert_eq!(vh["address"], "06:11:22:33:44:99");
+    assert!(vh.get("master").is_none(), "{vh}");
+    assert_eq!(vh["mtu"], 1300);
+    assert!(has_flag(&vh, "UP"));
+    let state = kernel.observe().await.unwrap();
+    assert_observed(&state, &[changed.into()]);
+
+    // Sysctls are written inside the namespace they name.
+    let sysctl = Sysctl {
+        ns: Ns::Container("c1".into()),
+        key: "net.ipv4.ip_forward".into(),
+        value: "1".into(),
+    };
+    kernel.execute(&step(Action::Create, sysctl)).await.unwrap();
+    let c = lab.container("c1");
+    let read = |ns: &str| {
+        run(
+            "ip",
+            &["netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward"],
+        )
+    };
+    assert_eq!(read(&c).trim(), "1");
+    assert_eq!(read(&lab.host).trim(), "0");
+}

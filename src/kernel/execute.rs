@@ -29,7 +29,7 @@ pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), Kern
         Action::Replace => {
             let desired = wanted(kernel, step)?;
             if let Some(current) = step.current.as_ref() {
-                delete(kernel, step, current).await?;
+                delete(kernel, current).await?;
             }
             create(kernel, step, desired).await
         }
@@ -86,7 +86,7 @@ async fn update(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<()
     }
 }
 
-async fn delete(kernel: &mut Kernel, step: &Step, current: &Object) -> Result<(), KernelError> {
+async fn delete(kernel: &mut Kernel, current: &Object) -> Result<(), KernelError> {
     match current {
         Object::Namespace(n) => delete_namespace(kernel, n).await,
         // Sysctls are shared host settings: never reverted.
@@ -97,10 +97,6 @@ async fn delete(kernel: &mut Kernel, step: &Step, current: &Object) -> Result<()
         Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
     }
-    .map_err(|e| {
-        tracing::debug!(step = %step.key, "delete failed: {e}");
-        e
-    })
 }
 
 /// Error context for a request about `key` in its namespace.
