@@ -19,12 +19,8 @@ pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), Kern
         Action::Delete => {
             // A delete normally carries the current object; fall back to the desired one.
             let current = step.current.as_ref().or(step.desired.as_ref());
-            delete(
-                kernel,
-                step,
-                current.ok_or_else(|| missing(kernel, step, "deleting"))?,
-            )
-            .await
+            let current = current.ok_or_else(|| missing(kernel, step, "deleting"))?;
+            delete(kernel, current).await
         }
         Action::Replace => {
             let desired = wanted(kernel, step)?;
