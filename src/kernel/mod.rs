@@ -12,6 +12,7 @@ mod exec_link;
 mod execute;
 pub mod netns;
 mod observe;
+mod observe_links;
 mod parse;
 mod sysctl;
 

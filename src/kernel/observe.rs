@@ -6,14 +6,12 @@
 //! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
 
 use super::conn::Conn;
+use super::observe_links::{convert_link, index_names, pair_veths};
 use super::parse::{self, MAIN_TABLE, RawLink};
 use super::{Kernel, KernelError, Target, netns, sysctl};
-use crate::state::{
-    Address, Fdb, Link, LinkKind, Namespace, Neighbour, Ns, Object, Route, State, Sysctl, VethPeer,
-    Vxlan,
-};
+use crate::state::{Address, Fdb, Namespace, Neighbour, Ns, Object, Route, State, Sysctl};
 use rtnetlink::packet_route::address::AddressMessage;
-use rtnetlink::packet_route::link::{InfoVxlan, LinkMessage};
+use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::neighbour::NeighbourMessage;
 use rtnetlink::packet_route::route::RouteMessage;
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -27,9 +25,9 @@ const IP_FORWARD: &str = "net.ipv4.ip_forward";
 
 /// Everything dumped from one namespace, before links are converted (veth pairing needs all
 /// namespaces first).
-struct Dumped {
-    ns: Ns,
-    links: Vec<RawLink>,
+pub(super) struct Dumped {
+    pub(super) ns: Ns,
+    pub(super) links: Vec<RawLink>,
     /// Non-link objects, already converted.
     objects: Vec<Object>,
 }
@@ -298,101 +296,4 @@ fn is_link_local(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
         IpAddr::V4(_) => false,
     }
-}
-
-fn index_names(links: &[RawLink]) -> HashMap<u32, String> {
-    links.iter().map(|l| (l.index, l.name.clone())).collect()
-}
-
-/// Pair veth ends: A and B are peers when each one's IFLA_LINK is the other's ifindex and they
-/// sit in different namespaces exactly when IFLA_LINK_NETNSID is present. Ifindexes repeat across
-/// namespaces, so a match is only trusted when it is the only candidate.
-fn pair_veths(spaces: &[Dumped]) -> HashMap<(usize, u32), VethPeer> {
-    let veths: Vec<(usize, &RawLink)> = spaces
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| s.links.iter().map(move |l| (i, l)))
-        .filter(|(_, l)| l.kind.as_deref() == Some("veth"))
-        .collect();
-    let mut peers = HashMap::new();
-    for &(i, a) in &veths {
-        let Some(a_link) = a.link else { continue };
-        let candidates: Vec<&(usize, &RawLink)> = veths
-            .iter()
-            .filter(|(j, b)| {
-                let other_ns = a.link_netnsid.is_some();
-                (*j != i) == other_ns
-                    && b.link_netnsid.is_some() == other_ns
-                    && b.index == a_link
-                    && b.link == Some(a.index)
-                    && !(*j == i && b.index == a.index)
-            })
-            .collect();
-        if let [(j, b)] = candidates.as_slice() {
-            peers.insert(
-                (i, a.index),
-                VethPeer {
-                    ns: spaces[*j].ns.clone(),
-                    name: b.name.clone(),
-                },
-            );
-        }
-    }
-    peers
-}
-
-fn convert_link(
-    target: &Target,
-    ns: &Ns,
-    raw: &RawLink,
-    names: &HashMap<u32, String>,
-    peer: Option<VethPeer>,
-) -> Link {
-    let kind = match raw.kind.as_deref() {
-        Some("bridge") => LinkKind::Bridge,
-        Some("veth") => LinkKind::Veth { peer },
-        Some("vxlan") => LinkKind::Vxlan(convert_vxlan(&raw.vxlan, names)),
-        Some(other) => LinkKind::Other {
-            name: other.to_string(),
-        },
-        // Devices without IFLA_INFO_KIND are physical NICs (or similar): not ours to model.
-        None => LinkKind::Other {
-            name: "device".to_string(),
-        },
-    };
-    Link {
-        ns: ns.clone(),
-        name: raw.name.clone(),
-        kind,
-        mac: raw.mac,
-        mtu: raw.mtu,
-        master: raw.master.and_then(|i| names.get(&i).cloned()),
-        up: raw.up,
-        owned: raw.alias.as_deref() == Some(target.marks.link_alias.as_str()),
-    }
-}
-
-fn convert_vxlan(data: &[InfoVxlan], names: &HashMap<u32, String>) -> Vxlan {
-    // Defaults are the kernel's, used only if an attribute is missing from the dump.
-    let mut vxlan = Vxlan {
-        vni: 0,
-        local: None,
-        dev: None,
-        port: 4789,
-        learning: true,
-        proxy: false,
-    };
-    for info in data {
-        match info {
-            InfoVxlan::Id(id) => vxlan.vni = *id,
-            InfoVxlan::Local(ip) if !ip.is_unspecified() => vxlan.local = Some(IpAddr::V4(*ip)),
-            InfoVxlan::Local6(ip) if !ip.is_unspecified() => vxlan.local = Some(IpAddr::V6(*ip)),
-            InfoVxlan::Link(index) => vxlan.dev = names.get(index).cloned(),
-            InfoVxlan::Port(port) => vxlan.port = *port,
-            InfoVxlan::Learning(b) => vxlan.learning = *b,
-            InfoVxlan::Proxy(b) => vxlan.proxy = *b,
-            _ => {}
-        }
-    }
-    vxlan
 }
