@@ -183,12 +183,19 @@ async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), Ker
         ns: logical.clone(),
         name: "lo".into(),
     };
-    let result = kernel
-        .conn(&logical)
-        .await?
-        .request(RouteNetlinkMessage::SetLink(msg), 0)
-        .await;
-    result.map_err(|e| nl_error(kernel, "marking", &key, e))
+    let result = match kernel.conn(&logical).await {
+        Ok(conn) => conn
+            .request(RouteNetlinkMessage::SetLink(msg), 0)
+            .await
+            .map_err(|e| nl_error(kernel, "marking", &key, e)),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        // An unmarked namespace would read as someone else's forever after: undo the creation.
+        kernel.forget(&logical);
+        let _ = tokio::task::spawn_blocking(move || netns::delete(&real)).await;
+    }
+    result
 }
 
 async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
