@@ -129,13 +129,18 @@ pub(super) async fn create(
     drop(_peer_ns_file);
     result.map_err(|e| nl_error(kernel, "creating", &key(link), e))?;
 
-    mark(kernel, link).await?;
-    if let Some(p) = peer_link {
+    let mut marked = mark(kernel, link).await;
+    if let (Ok(()), Some(p)) = (&marked, peer_link) {
         // The peer's master lives in the peer's namespace; newlink only applies IFLA_MASTER to
         // the main device, so the peer is enslaved here.
-        mark(kernel, p).await?;
+        marked = mark(kernel, p).await;
     }
-    Ok(())
+    if marked.is_err() {
+        // An unmarked link would read as someone else's and block every later plan: undo it
+        // (for a veth this removes both ends).
+        let _ = delete(kernel, link).await;
+    }
+    marked
 }
 
 /// Post-creation RTM_SETLINK: alias mark, the peer's master, and the up flag (last, so a port
