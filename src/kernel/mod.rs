@@ -1,2 +1,176 @@
 //! The kernel layer: network namespace handles, one rtnetlink connection per namespace,
 //! observe (dumps -> State), execute (plan Step -> netlink requests), ownership marks.
+//!
+//! Logical namespaces ([`Ns`]) are mapped to real ones by a [`Target`]: the host namespace is the
+//! process's own or a named one (a simulated host in the lab), container `c` is
+//! `/run/netns/<prefix>c`. Nothing here knows about topologies; nothing here spawns a process.
+
+mod conn;
+mod error;
+mod exec_entries;
+mod exec_link;
+mod execute;
+pub mod netns;
+mod observe;
+mod observe_links;
+mod parse;
+mod sysctl;
+
+pub use error::KernelError;
+
+use crate::plan::Step;
+use crate::state::{Ns, State, ownership};
+use conn::Conn;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The values that mark an object as created (owned) by netplan-rs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    /// IFLA_IFALIAS of owned links.
+    pub link_alias: String,
+    /// rtm_protocol of owned routes and IFA_PROTO of owned addresses.
+    pub proto: u8,
+    /// IFLA_IFALIAS of `lo` in namespaces netplan-rs created.
+    pub netns_mark: String,
+}
+
+/// Which real namespaces the logical ones map to, and which marks mean "owned by us".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `None`: this process's own namespace; `Some(name)`: `/run/netns/<name>`.
+    pub host_netns: Option<String>,
+    /// `Ns::Container(c)` is `/run/netns/<prefix><c>`.
+    pub container_prefix: String,
+    pub marks: Marks,
+}
+
+impl Target {
+    /// A real host: the process's namespace, containers in /run/netns without prefix.
+    pub fn local() -> Target {
+        Target {
+            host_netns: None,
+            container_prefix: String::new(),
+            marks: Marks {
+                link_alias: ownership::LINK_ALIAS.to_string(),
+                proto: ownership::ROUTE_PROTOCOL,
+                netns_mark: ownership::LINK_ALIAS.to_string(),
+            },
+        }
+    }
+
+    /// The /run/netns name of a logical namespace (`None`: the process's own namespace).
+    pub fn netns_name(&self, ns: &Ns) -> Option<String> {
+        match ns {
+            Ns::Host => self.host_netns.clone(),
+            Ns::Container(c) => Some(format!("{}{c}", self.container_prefix)),
+        }
+    }
+
+    fn netns_path(&self, ns: &Ns) -> Option<PathBuf> {
+        self.netns_name(ns).map(|name| netns::path(&name))
+    }
+
+    /// How error messages name the real namespace.
+    fn label(&self, ns: &Ns) -> String {
+        match self.netns_name(ns) {
+            Some(name) => format!("netns {name}"),
+            None => "the current netns".to_string(),
+        }
+    }
+}
+
+/// The kernel of one target: one rtnetlink connection per namespace, opened lazily and kept for
+/// the run (reconnecting per request would cost a thread and a socket each time).
+pub struct Kernel {
+    target: Target,
+    conns: HashMap<Ns, Conn>,
+}
+
+impl Kernel {
+    /// Connect to the target's host namespace (fails if it does not exist).
+    pub async fn connect(target: Target) -> Result<Kernel, KernelError> {
+        let mut kernel = Kernel {
+            target,
+            conns: HashMap::new(),
+        };
+        kernel.conn(&Ns::Host).await?;
+        Ok(kernel)
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Read the live state of the host namespace and of the container namespaces under the
+    /// target's prefix. See `observe.rs` for what is skipped as kernel-made.
+    pub async fn observe(&mut self) -> Result<State, KernelError> {
+        observe::observe(self).await
+    }
+
+    /// Carry out one plan step.
+    pub async fn execute(&mut self, step: &Step) -> Result<(), KernelError> {
+        execute::execute(self, step).await
+    }
+
+    /// The cached connection to `ns`, opening it on first use.
+    async fn conn(&mut self, ns: &Ns) -> Result<&Conn, KernelError> {
+        if !self.conns.contains_key(ns) {
+            let conn = Conn::open(self.target.netns_path(ns))
+                .await
+                .map_err(|source| KernelError::Namespace {
+                    op: "opening",
+                    ns: self.target.label(ns),
+                    source,
+                })?;
+            self.conns.insert(ns.clone(), conn);
+        }
+        self.conns.get(ns).ok_or_else(|| KernelError::Namespace {
+            op: "opening",
+            ns: self.target.label(ns),
+            source: std::io::Error::other("connection vanished"),
+        })
+    }
+
+    /// Open the missing connections to `spaces` concurrently; one result per namespace that
+    /// was missing.
+    async fn open_all(&mut self, spaces: &[Ns]) -> Vec<(Ns, Result<(), KernelError>)> {
+        let missing: Vec<Ns> = spaces
+            .iter()
+            .filter(|ns| !self.conns.contains_key(*ns))
+            .cloned()
+            .collect();
+        let opened = futures::future::join_all(
+            missing
+                .iter()
+                .map(|ns| Conn::open(self.target.netns_path(ns))),
+        )
+        .await;
+        let mut results = Vec::new();
+        for (ns, conn) in missing.into_iter().zip(opened) {
+            match conn {
+                Ok(conn) => {
+                    self.conns.insert(ns.clone(), conn);
+                    results.push((ns, Ok(())));
+                }
+                Err(source) => {
+                    let ns_label = self.target.label(&ns);
+                    results.push((
+                        ns,
+                        Err(KernelError::Namespace {
+                            op: "opening",
+                            ns: ns_label,
+                            source,
+                        }),
+                    ));
+                }
+            }
+        }
+        results
+    }
+
+    /// Forget the connection to a namespace (after deleting it).
+    fn forget(&mut self, ns: &Ns) {
+        self.conns.remove(ns);
+    }
+}

@@ -1,0 +1,225 @@
+//! execute: carry out one plan [`Step`]. This file dispatches by action and object kind and holds
+//! what the object kinds share (name -> ifindex lookup, error context); links are in
+//! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
+
+use super::{Kernel, KernelError, exec_entries, exec_link, netns, sysctl};
+use crate::plan::{Action, Step};
+use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use std::io;
+
+pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), KernelError> {
+    match step.action {
+        Action::Create => create(kernel, step, wanted(kernel, step)?).await,
+        Action::Update => {
+            let desired = wanted(kernel, step)?;
+            update(kernel, step, desired).await
+        }
+        Action::Delete => {
+            // A delete normally carries the current object; fall back to the desired one.
+            let current = step.current.as_ref().or(step.desired.as_ref());
+            let current = current.ok_or_else(|| missing(kernel, step, "deleting"))?;
+            delete(kernel, current).await
+        }
+        Action::Replace => {
+            let desired = wanted(kernel, step)?;
+            if let Some(current) = step.current.as_ref() {
+                delete(kernel, current).await?;
+            }
+            create(kernel, step, desired).await
+        }
+    }
+}
+
+fn wanted<'a>(kernel: &Kernel, step: &'a Step) -> Result<&'a Object, KernelError> {
+    step.desired.as_ref().ok_or_else(|| KernelError::Invalid {
+        op: "executing",
+        object: step.key.to_string(),
+        ns: kernel.target.label(&step.key.ns()),
+        message: "the step has no desired object".into(),
+    })
+}
+
+fn missing(kernel: &Kernel, step: &Step, op: &'static str) -> KernelError {
+    KernelError::Invalid {
+        op,
+        object: step.key.to_string(),
+        ns: kernel.target.label(&step.key.ns()),
+        message: "the step has no current object".into(),
+    }
+}
+
+async fn create(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+    match desired {
+        Object::Namespace(n) => create_namespace(kernel, n).await,
+        Object::Sysctl(s) => write_sysctl(kernel, s).await,
+        Object::Link(l) => exec_link::create(kernel, l, step.peer.as_ref()).await,
+        Object::Address(a) => exec_entries::address(kernel, a, false).await,
+        Object::Route(r) => exec_entries::route(kernel, r, false).await,
+        Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
+        Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+    }
+}
+
+async fn update(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+    match desired {
+        // A namespace has no attributes to change.
+        Object::Namespace(_) => Ok(()),
+        Object::Sysctl(s) => write_sysctl(kernel, s).await,
+        Object::Link(l) => {
+            let current = match &step.current {
+                Some(Object::Link(c)) => Some(c),
+                _ => None,
+            };
+            exec_link::update(kernel, l, current).await
+        }
+        Object::Address(a) => exec_entries::address(kernel, a, true).await,
+        Object::Route(r) => exec_entries::route(kernel, r, true).await,
+        // Neighbour and FDB writes always replace.
+        Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
+        Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+    }
+}
+
+async fn delete(kernel: &mut Kernel, current: &Object) -> Result<(), KernelError> {
+    match current {
+        Object::Namespace(n) => delete_namespace(kernel, n).await,
+        // Sysctls are shared host settings: never reverted.
+        Object::Sysctl(_) => Ok(()),
+        Object::Link(l) => exec_link::delete(kernel, l).await,
+        Object::Address(a) => exec_entries::delete_address(kernel, a).await,
+        Object::Route(r) => exec_entries::delete_route(kernel, r).await,
+        Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
+        Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
+    }
+}
+
+/// Error context for a request about `key` in its namespace.
+pub(super) fn nl_error(
+    kernel: &Kernel,
+    op: &'static str,
+    key: &ObjectKey,
+    e: io::Error,
+) -> KernelError {
+    KernelError::from_io(op, key.to_string(), kernel.target.label(&key.ns()), e)
+}
+
+/// The ifindex of link `name` in `ns` (one RTM_GETLINK by name).
+pub(super) async fn ifindex(kernel: &mut Kernel, ns: &Ns, name: &str) -> Result<u32, KernelError> {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    let reply = kernel
+        .conn(ns)
+        .await?
+        .call(RouteNetlinkMessage::GetLink(msg), 0)
+        .await;
+    let key = ObjectKey::Link {
+        ns: ns.clone(),
+        name: name.to_string(),
+    };
+    let reply = reply.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENODEV) => KernelError::Invalid {
+            op: "looking up",
+            object: key.to_string(),
+            ns: kernel.target.label(ns),
+            message: "no such link".into(),
+        },
+        _ => nl_error(kernel, "looking up", &key, e),
+    })?;
+    reply
+        .iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) if l.header.index != 0 => Some(l.header.index),
+            _ => None,
+        })
+        .ok_or_else(|| KernelError::Invalid {
+            op: "looking up",
+            object: key.to_string(),
+            ns: kernel.target.label(ns),
+            message: "the kernel returned no link".into(),
+        })
+}
+
+/// RTM_SETLINK addressed by name (ifindex 0 + IFLA_IFNAME, which the kernel resolves).
+pub(super) fn setlink_by_name(name: &str) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    msg
+}
+
+/// Add "administratively up/down" to a SETLINK message.
+pub(super) fn set_up(msg: &mut LinkMessage, up: bool) {
+    if up {
+        msg.header.flags |= LinkFlags::Up;
+    } else {
+        msg.header.flags.remove(LinkFlags::Up);
+    }
+    msg.header.change_mask |= LinkFlags::Up;
+}
+
+async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
+    let logical = Ns::Container(ns.name.clone());
+    let real = kernel.target.netns_name(&logical).unwrap_or_default();
+    let label = kernel.target.label(&logical);
+    let name = real.clone();
+    tokio::task::spawn_blocking(move || netns::create(&name))
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| KernelError::Namespace {
+            op: "creating",
+            ns: label,
+            source,
+        })?;
+    // Mark it as ours on `lo` (which every namespace has) and bring `lo` up, as a container
+    // runtime would.
+    let mut msg = setlink_by_name("lo");
+    msg.attributes.push(LinkAttribute::IfAlias(
+        kernel.target.marks.netns_mark.clone(),
+    ));
+    set_up(&mut msg, true);
+    let key = ObjectKey::Link {
+        ns: logical.clone(),
+        name: "lo".into(),
+    };
+    let result = match kernel.conn(&logical).await {
+        Ok(conn) => conn
+            .request(RouteNetlinkMessage::SetLink(msg), 0)
+            .await
+            .map_err(|e| nl_error(kernel, "marking", &key, e)),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        // An unmarked namespace would read as someone else's forever after: undo the creation.
+        kernel.forget(&logical);
+        let _ = tokio::task::spawn_blocking(move || netns::delete(&real)).await;
+    }
+    result
+}
+
+async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
+    let logical = Ns::Container(ns.name.clone());
+    kernel.forget(&logical);
+    let name = kernel.target.netns_name(&logical).unwrap_or_default();
+    let label = kernel.target.label(&logical);
+    tokio::task::spawn_blocking(move || netns::delete(&name))
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| KernelError::Namespace {
+            op: "deleting",
+            ns: label,
+            source,
+        })
+}
+
+async fn write_sysctl(kernel: &mut Kernel, s: &Sysctl) -> Result<(), KernelError> {
+    sysctl::write(kernel.target.netns_path(&s.ns), &s.key, &s.value)
+        .await
+        .map_err(|source| KernelError::Namespace {
+            op: "setting sysctl",
+            ns: format!("{} in {}", s.key, kernel.target.label(&s.ns)),
+            source,
+        })
+}

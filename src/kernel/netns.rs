@@ -1,0 +1,173 @@
+//! Named network namespaces (`/run/netns/<name>`), created and deleted the way `ip netns` does it
+//! but without forking, and a way to run code inside a namespace.
+//!
+//! Why dedicated threads: a network namespace is a per-thread attribute. `unshare`/`setns` on a
+//! tokio worker (or a `spawn_blocking` pool thread, which is reused) would silently move later,
+//! unrelated work into the wrong namespace. A fresh std thread that ends right after is the only
+//! safe place; objects it creates (sockets, bind mounts) keep their namespace after it exits.
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where named namespaces are bind-mounted (as iproute2 does).
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// The path of a named namespace.
+pub fn path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// Reject names that would escape /run/netns or cannot be file names.
+fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid namespace name {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Make /run/netns a shared mount point so that namespaces mounted later propagate to other mount
+/// namespaces (what iproute2 does: make it shared, and if it is not a mount point yet, bind-mount
+/// it onto itself first).
+fn prepare_dir() -> io::Result<()> {
+    fs::create_dir_all(NETNS_DIR)?;
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    match mount::<str, str, str, str>(None, NETNS_DIR, None, shared, None) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => {
+            mount::<str, str, str, str>(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .map_err(io::Error::from)?;
+            mount::<str, str, str, str>(None, NETNS_DIR, None, shared, None)
+                .map_err(io::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Create the named namespace `/run/netns/<name>`. Fails with `AlreadyExists` if the name is taken.
+pub fn create(name: &str) -> io::Result<()> {
+    check_name(name)?;
+    prepare_dir()?;
+    let target = path(name);
+    // The mount point file; O_EXCL makes a concurrent or leftover namespace an error, not a takeover.
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o0)
+        .open(&target)?;
+    let mount_target = target.clone();
+    let result = on_thread(move || -> io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET)?;
+        // thread-self, not self: the new namespace belongs to this thread only.
+        mount::<str, Path, str, str>(
+            Some("/proc/thread-self/ns/net"),
+            &mount_target,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None,
+        )?;
+        Ok(())
+    })
+    .and_then(|r| r);
+    if result.is_err() {
+        let _ = fs::remove_file(&target);
+    }
+    result
+}
+
+/// Delete the named namespace: detach the bind mount and remove the file. The namespace itself
+/// lives on while a process or socket still holds it.
+pub fn delete(name: &str) -> io::Result<()> {
+    check_name(name)?;
+    let target = path(name);
+    match umount2(&target, MntFlags::MNT_DETACH) {
+        // EINVAL: not a mount point (a half-created namespace); still remove the file.
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
+    fs::remove_file(&target)
+}
+
+/// Whether `/run/netns/<name>` exists.
+pub fn exists(name: &str) -> bool {
+    check_name(name).is_ok() && path(name).exists()
+}
+
+/// The names in /run/netns, sorted (empty when the directory does not exist).
+pub fn list() -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(NETNS_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        if let Ok(name) = entry?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Run `f` on a fresh thread and wait for it. A panic in `f` becomes an error.
+fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    std::thread::Builder::new()
+        .name("netns".into())
+        .spawn(f)?
+        .join()
+        .map_err(|_| io::Error::other("namespace thread panicked"))
+}
+
+/// Run `f` inside the namespace at `ns` (a /run/netns path, or `None` for this process's own
+/// namespace) on a dedicated thread, and wait for it. Blocking: call it from sync code or use
+/// [`run_in_async`].
+pub fn run_in<T: Send + 'static>(
+    ns: Option<PathBuf>,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    on_thread(move || {
+        if let Some(path) = ns {
+            let file = File::open(&path)?;
+            setns(&file, CloneFlags::CLONE_NEWNET)?;
+        }
+        f()
+    })
+    .and_then(|r| r)
+}
+
+/// [`run_in`] for async code: the thread reports back through a channel, so no runtime worker
+/// blocks while it runs.
+pub async fn run_in_async<T: Send + 'static>(
+    ns: Option<PathBuf>,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("netns".into())
+        .spawn(move || {
+            let result = (|| {
+                if let Some(path) = ns {
+                    let file = File::open(&path)?;
+                    setns(&file, CloneFlags::CLONE_NEWNET)?;
+                }
+                f()
+            })();
+            let _ = tx.send(result);
+        })?;
+    rx.await
+        .map_err(|_| io::Error::other("namespace thread panicked"))?
+}

@@ -1,0 +1,299 @@
+//! observe: dump the live kernel objects of every namespace of a target into a [`State`].
+//!
+//! One dump per object kind per namespace, run concurrently on the namespace's connection; no
+//! per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
+//! addresses, routes made by the kernel (protocol 2) or outside the main table, non-permanent
+//! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
+
+use super::conn::Conn;
+use super::observe_links::{convert_link, index_names, pair_veths};
+use super::parse::{self, MAIN_TABLE, RawLink};
+use super::{Kernel, KernelError, Target, netns, sysctl};
+use crate::state::{Address, Fdb, Namespace, Neighbour, Ns, Object, Route, State, Sysctl};
+use rtnetlink::packet_route::address::AddressMessage;
+use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::neighbour::NeighbourMessage;
+use rtnetlink::packet_route::route::RouteMessage;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Route protocol the kernel uses for routes it makes itself (connected, link-local).
+const RTPROT_KERNEL: u8 = 2;
+/// The one sysctl netplan-rs manages on hosts.
+const IP_FORWARD: &str = "net.ipv4.ip_forward";
+
+/// Everything dumped from one namespace, before links are converted (veth pairing needs all
+/// namespaces first).
+pub(super) struct Dumped {
+    pub(super) ns: Ns,
+    pub(super) links: Vec<RawLink>,
+    /// Non-link objects, already converted.
+    objects: Vec<Object>,
+}
+
+pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
+    let mut state = State::default();
+
+    let names = netns::list().map_err(|source| KernelError::Namespace {
+        op: "listing",
+        ns: netns::NETNS_DIR.to_string(),
+        source,
+    })?;
+    let mut spaces = vec![Ns::Host];
+    for name in &names {
+        let Some(logical) = name.strip_prefix(kernel.target.container_prefix.as_str()) else {
+            continue;
+        };
+        if logical.is_empty() || kernel.target.host_netns.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        spaces.push(Ns::Container(logical.to_string()));
+    }
+
+    // Open every missing connection at once (each costs a thread and a socket), then dump all
+    // namespaces concurrently.
+    for (ns, result) in kernel.open_all(&spaces).await {
+        match result {
+            Ok(()) => {}
+            // Deleted between listing and opening: it no longer exists, so it is not observed.
+            Err(KernelError::Namespace { source, .. })
+                if ns != Ns::Host && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                spaces.retain(|s| *s != ns);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let target = &kernel.target;
+    let conns = &kernel.conns;
+    let forward = sysctl::read(target.netns_path(&Ns::Host), IP_FORWARD);
+    let dumps = futures::future::join_all(spaces.iter().map(|ns| async move {
+        match conns.get(ns) {
+            Some(conn) => observe_ns(target, conn, ns).await,
+            None => Err(KernelError::Namespace {
+                op: "opening",
+                ns: target.label(ns),
+                source: std::io::Error::other("no connection"),
+            }),
+        }
+    }));
+    let (forward, dumps) = tokio::join!(forward, dumps);
+
+    let forward = forward.map_err(|source| KernelError::Namespace {
+        op: "reading net.ipv4.ip_forward in",
+        ns: target.label(&Ns::Host),
+        source,
+    })?;
+    state.insert(Sysctl {
+        ns: Ns::Host,
+        key: IP_FORWARD.to_string(),
+        value: forward,
+    });
+
+    let mut dumped = Vec::new();
+    for result in dumps {
+        let (namespace, space) = result?;
+        if let Some(namespace) = namespace {
+            state.insert(namespace);
+        }
+        dumped.extend(space);
+    }
+
+    let peers = pair_veths(&dumped);
+    for (i, space) in dumped.into_iter().enumerate() {
+        let names = index_names(&space.links);
+        for raw in &space.links {
+            if raw.name == "lo" {
+                continue;
+            }
+            let peer = peers.get(&(i, raw.index)).cloned();
+            state.insert(convert_link(target, &space.ns, raw, &names, peer));
+        }
+        for object in space.objects {
+            state.insert(object);
+        }
+    }
+    Ok(state)
+}
+
+/// One namespace: its links, then (for the host and for container namespaces carrying our
+/// mark) everything else. A container namespace also yields its `Namespace` object.
+async fn observe_ns(
+    target: &Target,
+    conn: &Conn,
+    ns: &Ns,
+) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
+    let links = dump_links(target, conn, ns).await?;
+    let Ns::Container(name) = ns else {
+        return Ok((
+            None,
+            Some(dump_rest(target, conn, ns.clone(), links).await?),
+        ));
+    };
+    let mark = target.marks.netns_mark.as_str();
+    let owned = links
+        .iter()
+        .any(|l| l.name == "lo" && l.alias.as_deref() == Some(mark));
+    let namespace = Namespace {
+        name: name.clone(),
+        owned,
+    };
+    // Never look inside a namespace we did not create: it is someone else's container.
+    if !owned {
+        return Ok((Some(namespace), None));
+    }
+    let space = dump_rest(target, conn, ns.clone(), links).await?;
+    Ok((Some(namespace), Some(space)))
+}
+
+fn dump_error(target: &Target, ns: &Ns, what: &str, source: std::io::Error) -> KernelError {
+    KernelError::from_io("dumping", what.to_string(), target.label(ns), source)
+}
+
+async fn dump_links(target: &Target, conn: &Conn, ns: &Ns) -> Result<Vec<RawLink>, KernelError> {
+    let messages = conn
+        .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+        .await;
+    let messages = messages.map_err(|e| dump_error(target, ns, "links", e))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => parse::link(link),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Dump addresses, routes, neighbours and FDB entries of one namespace (concurrently) and convert
+/// them with the namespace's links.
+async fn dump_rest(
+    target: &Target,
+    conn: &Conn,
+    ns: Ns,
+    links: Vec<RawLink>,
+) -> Result<Dumped, KernelError> {
+    // AF_UNSPEC walks the ARP and NDP tables (IPv4 and IPv6 neighbours); the bridge FDB is only
+    // dumped for AF_BRIDGE, as its own request.
+    let neigh = NeighbourMessage::default();
+    let mut fdb = NeighbourMessage::default();
+    fdb.header.family = AddressFamily::Bridge;
+    let (addrs, routes, neighs, fdbs) = tokio::join!(
+        conn.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default())),
+        conn.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default())),
+        conn.dump(RouteNetlinkMessage::GetNeighbour(neigh)),
+        conn.dump(RouteNetlinkMessage::GetNeighbour(fdb)),
+    );
+    let addrs = addrs.map_err(|e| dump_error(target, &ns, "addresses", e))?;
+    let routes = routes.map_err(|e| dump_error(target, &ns, "routes", e))?;
+    let neighs = neighs.map_err(|e| dump_error(target, &ns, "neighbours", e))?;
+    let fdbs = fdbs.map_err(|e| dump_error(target, &ns, "fdb entries", e))?;
+
+    let names = index_names(&links);
+    let owned_links: HashMap<u32, bool> = links
+        .iter()
+        .map(|l| {
+            (
+                l.index,
+                l.alias.as_deref() == Some(target.marks.link_alias.as_str()),
+            )
+        })
+        .collect();
+    let proto = target.marks.proto;
+    let mut objects = Vec::new();
+
+    for msg in &addrs {
+        let RouteNetlinkMessage::NewAddress(msg) = msg else {
+            continue;
+        };
+        let Some(raw) = parse::address(msg) else {
+            continue;
+        };
+        let Some(link) = names.get(&raw.index) else {
+            continue;
+        };
+        if link == "lo" || is_link_local(raw.cidr.addr()) {
+            continue;
+        }
+        objects.push(Object::Address(Address {
+            ns: ns.clone(),
+            link: link.clone(),
+            cidr: raw.cidr,
+            owned: raw.proto == Some(proto),
+        }));
+    }
+
+    for msg in &routes {
+        let RouteNetlinkMessage::NewRoute(msg) = msg else {
+            continue;
+        };
+        let Some(raw) = parse::route(msg) else {
+            continue;
+        };
+        if raw.table != MAIN_TABLE || raw.proto == RTPROT_KERNEL || !raw.unicast {
+            continue;
+        }
+        // Multipath routes have no single RTA_OIF; netplan-rs never makes them, so they are
+        // left out rather than misreported.
+        let Some(dev) = raw.oif.and_then(|i| names.get(&i)) else {
+            continue;
+        };
+        objects.push(Object::Route(Route {
+            ns: ns.clone(),
+            dst: raw.dst,
+            gateway: raw.gateway,
+            dev: dev.clone(),
+            onlink: raw.onlink,
+            owned: raw.proto == proto,
+        }));
+    }
+
+    for msg in &neighs {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            continue;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(ip), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
+            continue;
+        };
+        if !raw.permanent {
+            continue;
+        }
+        objects.push(Object::Neighbour(Neighbour {
+            ns: ns.clone(),
+            link: link.clone(),
+            ip,
+            mac,
+            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
+        }));
+    }
+
+    for msg in &fdbs {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            continue;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(dst), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
+            continue;
+        };
+        if !raw.self_flag || !raw.permanent {
+            continue;
+        }
+        objects.push(Object::Fdb(Fdb {
+            ns: ns.clone(),
+            link: link.clone(),
+            mac,
+            dst,
+            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
+        }));
+    }
+
+    Ok(Dumped { ns, links, objects })
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(_) => false,
+    }
+}
