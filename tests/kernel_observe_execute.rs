@@ -898,3 +898,53 @@ async fn two_hosts_vxlan_overlay_ping() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `host_netns: None` means "the namespace the caller runs in". Exercised from a thread that has
+/// joined a lab namespace (never the root one): a veth whose peer goes into a container, then
+/// observe. A guard refuses to change anything if the namespace seen is not the fresh one.
+#[test]
+fn own_namespace_target_from_a_thread_in_a_lab_namespace() {
+    let lab = Lab::new();
+    let prefix = lab.prefix.clone();
+    let host = lab.host.clone();
+    netns::run_in(Some(netns::path(&lab.host)), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let target = Target {
+                host_netns: None,
+                container_prefix: prefix,
+                ..Target::local()
+            };
+            let mut kernel = Kernel::connect(target).await.unwrap();
+            let before = kernel.observe().await.unwrap();
+            // Safety guard: a fresh namespace has no link but `lo` (which observe skips).
+            assert!(
+                before.iter().all(|o| !matches!(o, Object::Link(_))),
+                "not in the lab namespace, refusing to continue:\n{}",
+                before.render_text()
+            );
+            let s = scene();
+            let mut veth = step(Action::Create, s.veth_host.clone());
+            let mut host_end = s.veth_host.clone();
+            host_end.master = None;
+            veth.desired = Some(host_end.clone().into());
+            veth.peer = Some(s.veth_cont.clone().into());
+            kernel
+                .execute(&step(Action::Create, s.ns.clone()))
+                .await
+                .unwrap();
+            kernel.execute(&veth).await.unwrap();
+            let state = kernel.observe().await.unwrap();
+            assert_observed(&state, &[host_end.into(), s.veth_cont.clone().into()]);
+        });
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(link_json(&host, "vethc1")["ifalias"], "netplan-rs");
+    assert_eq!(
+        link_json(&lab.container("c1"), "eth0")["ifalias"],
+        "netplan-rs"
+    );
+}
