@@ -948,3 +948,58 @@ fn own_namespace_target_from_a_thread_in_a_lab_namespace() {
         "netplan-rs"
     );
 }
+
+/// Updates of routes, neighbours and FDB entries replace them in place.
+#[tokio::test]
+async fn update_route_neighbour_fdb_in_place() {
+    let lab = Lab::new();
+    underlay(&lab);
+    let s = scene();
+    let mut kernel = Kernel::connect(lab.target()).await.unwrap();
+    for object in [
+        Object::from(s.bridge.clone()),
+        s.vxlan.clone().into(),
+        s.neigh.clone().into(),
+        s.fdb.clone().into(),
+        s.onlink.clone().into(),
+    ] {
+        kernel.execute(&step(Action::Create, object)).await.unwrap();
+    }
+    let mut route = s.onlink.clone();
+    route.gateway = Some("10.244.20.1".parse().unwrap());
+    let mut neigh = s.neigh.clone();
+    neigh.mac = mac("02:42:ac:12:14:99");
+    let mut fdb = s.fdb.clone();
+    fdb.dst = "192.168.31.30".parse().unwrap();
+    let updates: Vec<(Object, Object)> = vec![
+        (s.onlink.clone().into(), route.into()),
+        (s.neigh.clone().into(), neigh.into()),
+        (s.fdb.clone().into(), fdb.into()),
+    ];
+    for (current, desired) in &updates {
+        let mut st = step(Action::Update, desired.clone());
+        st.current = Some(current.clone());
+        if let Err(e) = kernel.execute(&st).await {
+            panic!("{}: {e}", st.key);
+        }
+    }
+    let state = kernel.observe().await.unwrap();
+    let desired: Vec<Object> = updates.into_iter().map(|(_, d)| d).collect();
+    assert_observed(&state, &desired);
+    // Replaced, not added next to the old ones.
+    let routes = ip(&lab.host, &["route", "show", "10.244.20.0/24"]);
+    assert_eq!(routes.as_array().map(Vec::len), Some(1), "{routes}");
+    let fdb: Value = serde_json::from_str(&run(
+        "bridge",
+        &["-j", "-n", &lab.host, "fdb", "show", "dev", "vx-t"],
+    ))
+    .unwrap();
+    let entries: Vec<&Value> = fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["mac"] == "02:42:ac:12:14:02")
+        .collect();
+    assert_eq!(entries.len(), 1, "{fdb}");
+    assert_eq!(entries[0]["dst"], "192.168.31.30");
+}
