@@ -898,3 +898,108 @@ async fn two_hosts_vxlan_overlay_ping() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `host_netns: None` means "the namespace the caller runs in". Exercised from a thread that has
+/// joined a lab namespace (never the root one): a veth whose peer goes into a container, then
+/// observe. A guard refuses to change anything if the namespace seen is not the fresh one.
+#[test]
+fn own_namespace_target_from_a_thread_in_a_lab_namespace() {
+    let lab = Lab::new();
+    let prefix = lab.prefix.clone();
+    let host = lab.host.clone();
+    netns::run_in(Some(netns::path(&lab.host)), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let target = Target {
+                host_netns: None,
+                container_prefix: prefix,
+                ..Target::local()
+            };
+            let mut kernel = Kernel::connect(target).await.unwrap();
+            let before = kernel.observe().await.unwrap();
+            // Safety guard: a fresh namespace has no link but `lo` (which observe skips).
+            assert!(
+                before.iter().all(|o| !matches!(o, Object::Link(_))),
+                "not in the lab namespace, refusing to continue:\n{}",
+                before.render_text()
+            );
+            let s = scene();
+            let mut veth = step(Action::Create, s.veth_host.clone());
+            let mut host_end = s.veth_host.clone();
+            host_end.master = None;
+            veth.desired = Some(host_end.clone().into());
+            veth.peer = Some(s.veth_cont.clone().into());
+            kernel
+                .execute(&step(Action::Create, s.ns.clone()))
+                .await
+                .unwrap();
+            kernel.execute(&veth).await.unwrap();
+            let state = kernel.observe().await.unwrap();
+            assert_observed(&state, &[host_end.into(), s.veth_cont.clone().into()]);
+        });
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(link_json(&host, "vethc1")["ifalias"], "netplan-rs");
+    assert_eq!(
+        link_json(&lab.container("c1"), "eth0")["ifalias"],
+        "netplan-rs"
+    );
+}
+
+/// Updates of routes, neighbours and FDB entries replace them in place.
+#[tokio::test]
+async fn update_route_neighbour_fdb_in_place() {
+    let lab = Lab::new();
+    underlay(&lab);
+    let s = scene();
+    let mut kernel = Kernel::connect(lab.target()).await.unwrap();
+    for object in [
+        Object::from(s.bridge.clone()),
+        s.vxlan.clone().into(),
+        s.neigh.clone().into(),
+        s.fdb.clone().into(),
+        s.onlink.clone().into(),
+    ] {
+        kernel.execute(&step(Action::Create, object)).await.unwrap();
+    }
+    let mut route = s.onlink.clone();
+    route.gateway = Some("10.244.20.1".parse().unwrap());
+    let mut neigh = s.neigh.clone();
+    neigh.mac = mac("02:42:ac:12:14:99");
+    let mut fdb = s.fdb.clone();
+    fdb.dst = "192.168.31.30".parse().unwrap();
+    let updates: Vec<(Object, Object)> = vec![
+        (s.onlink.clone().into(), route.into()),
+        (s.neigh.clone().into(), neigh.into()),
+        (s.fdb.clone().into(), fdb.into()),
+    ];
+    for (current, desired) in &updates {
+        let mut st = step(Action::Update, desired.clone());
+        st.current = Some(current.clone());
+        if let Err(e) = kernel.execute(&st).await {
+            panic!("{}: {e}", st.key);
+        }
+    }
+    let state = kernel.observe().await.unwrap();
+    let desired: Vec<Object> = updates.into_iter().map(|(_, d)| d).collect();
+    assert_observed(&state, &desired);
+    // Replaced, not added next to the old ones.
+    let routes = ip(&lab.host, &["route", "show", "10.244.20.0/24"]);
+    assert_eq!(routes.as_array().map(Vec::len), Some(1), "{routes}");
+    let fdb: Value = serde_json::from_str(&run(
+        "bridge",
+        &["-j", "-n", &lab.host, "fdb", "show", "dev", "vx-t"],
+    ))
+    .unwrap();
+    let entries: Vec<&Value> = fdb
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["mac"] == "02:42:ac:12:14:02")
+        .collect();
+    assert_eq!(entries.len(), 1, "{fdb}");
+    assert_eq!(entries[0]["dst"], "192.168.31.30");
+}
