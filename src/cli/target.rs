@@ -48,13 +48,13 @@ pub fn resolve_optional(
         topo.map(|t| t.hosts.keys().cloned().collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     };
-    if let (Some(topo), Some(host)) = (topo, &args.host) {
-        if !topo.hosts.contains_key(host) {
-            bail!(
-                "host {host:?} is not in the topology (hosts: {})",
-                host_names()
-            );
-        }
+    if let (Some(topo), Some(host)) = (topo, &args.host)
+        && !topo.hosts.contains_key(host)
+    {
+        bail!(
+            "host {host:?} is not in the topology (hosts: {})",
+            host_names()
+        );
     }
     if let Some(lab_arg) = &args.lab {
         let lab_name = if lab_arg.is_empty() {

@@ -19,6 +19,9 @@ use super::netns;
 
 pub(crate) struct Conn {
     handle: Handle,
+    /// The kernel runs at most one dump per netlink socket and answers a second concurrent one
+    /// with EBUSY, so dumps on one connection take turns (other requests don't wait).
+    dump_turn: tokio::sync::Mutex<()>,
 }
 
 impl Conn {
@@ -37,7 +40,10 @@ impl Conn {
         })
         .await?;
         tokio::spawn(connection);
-        Ok(Conn { handle })
+        Ok(Conn {
+            handle,
+            dump_turn: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Send one request and wait for its acknowledgement. `flags` is added to REQUEST|ACK.
@@ -50,6 +56,7 @@ impl Conn {
         &self,
         message: RouteNetlinkMessage,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let _turn = self.dump_turn.lock().await;
         self.call(message, NLM_F_DUMP).await
     }
 

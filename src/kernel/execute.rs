@@ -200,6 +200,7 @@ async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), Ker
 
 async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
+    release_veths(kernel, &logical).await?;
     kernel.forget(&logical);
     let name = kernel.target.netns_name(&logical).unwrap_or_default();
     let label = kernel.target.label(&logical);
@@ -222,4 +223,30 @@ async fn write_sysctl(kernel: &mut Kernel, s: &Sysctl) -> Result<(), KernelError
             ns: format!("{} in {}", s.key, kernel.target.label(&s.ns)),
             source,
         })
+}
+
+/// Delete the veth links inside a namespace about to be deleted. The kernel tears a namespace
+/// down asynchronously (and not at all while any socket, ours included, still holds it), and
+/// until then the host ends of its veth pairs linger in the host namespace, so verification
+/// right after apply would still see them. Deleting a veth end removes its peer at once.
+async fn release_veths(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
+    let target = kernel.target.clone();
+    let conn = kernel.conn(ns).await?;
+    let links = super::observe::dump_links(&target, conn, ns).await?;
+    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+        let mut msg = LinkMessage::default();
+        msg.header.index = link.index;
+        match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {
+            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                return Err(KernelError::from_io(
+                    "deleting",
+                    format!("link {}", link.name),
+                    target.label(ns),
+                    e,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

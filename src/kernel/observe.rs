@@ -151,7 +151,11 @@ fn dump_error(target: &Target, ns: &Ns, what: &str, source: std::io::Error) -> K
     KernelError::from_io("dumping", what.to_string(), target.label(ns), source)
 }
 
-async fn dump_links(target: &Target, conn: &Conn, ns: &Ns) -> Result<Vec<RawLink>, KernelError> {
+pub(super) async fn dump_links(
+    target: &Target,
+    conn: &Conn,
+    ns: &Ns,
+) -> Result<Vec<RawLink>, KernelError> {
     let messages = conn
         .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
         .await;
