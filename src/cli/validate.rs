@@ -7,11 +7,11 @@ pub fn run(file: &Path) -> ExitCode {
     match crate::topology::load(file) {
         Ok(topo) => {
             println!(
-                "{}: valid topology: {} hosts, {} networks, {} containers",
+                "{}: valid topology: {}, {}, {}",
                 file.display(),
-                topo.hosts.len(),
-                topo.networks.len(),
-                topo.containers.len()
+                count(topo.hosts.len(), "host"),
+                count(topo.networks.len(), "network"),
+                count(topo.containers.len(), "container")
             );
             ExitCode::SUCCESS
         }
@@ -19,5 +19,13 @@ pub fn run(file: &Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
