@@ -371,9 +371,24 @@ fn vxlan_routed() {
         drifts: vec![
             Drift {
                 host: "node-1",
-                commands: vec![("ip", vec!["-n", "{ns}", "route", "del", "172.18.20.0/24"])],
-                expect: vec!["route host/172.18.20.0/24"],
-                summary: "Plan: 1 to add, 0 to change, 0 to destroy.",
+                commands: vec![
+                    ("ip", vec!["-n", "{ns}", "route", "del", "172.18.20.0/24"]),
+                    // The routed VTEP must stay out of the bridge.
+                    (
+                        "ip",
+                        vec![
+                            "-n",
+                            "{ns}",
+                            "link",
+                            "set",
+                            "vx-flannel",
+                            "master",
+                            "br-flannel",
+                        ],
+                    ),
+                ],
+                expect: vec!["route host/172.18.20.0/24", "link host/vx-flannel"],
+                summary: "Plan: 1 to add, 1 to change, 0 to destroy.",
             },
             Drift {
                 host: "node-2",

@@ -48,11 +48,38 @@ pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
             to: Some(want),
         });
     }
+    // For these attributes "not set" is itself a wanted value (no master, no gateway, not
+    // onlink), unlike `mac: None` which means "the kernel's choice": a bridge port or a gateway
+    // added by hand is drift.
+    let wanted: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
+    let desired_names: Vec<&str> = desired.attributes().iter().map(|(n, _)| *n).collect();
+    let mut removals = Vec::new();
+    for (name, have) in &current_attrs {
+        if absence_is_wanted(desired, name)
+            && !desired_names.contains(name)
+            && !wanted.contains(name)
+        {
+            removals.push(Change {
+                attribute: name.to_string(),
+                from: Some(have.clone()),
+                to: None,
+            });
+        }
+    }
+    changes.extend(removals);
     match (reason, changes.is_empty()) {
         (_, true) => Comparison::Same,
         (Some(reason), false) => Comparison::Replace { reason, changes },
         (None, false) => Comparison::Update(changes),
     }
+}
+
+/// Attributes whose absence on the desired side is a requirement, not "don't care".
+fn absence_is_wanted(object: &Object, attribute: &str) -> bool {
+    matches!(
+        (object, attribute),
+        (Object::Link(_), "master") | (Object::Route(_), "via" | "onlink")
+    )
 }
 
 /// Whether changing `attribute` of (the desired) `object` needs delete + create. The kernel
@@ -78,6 +105,23 @@ pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
 mod tests {
     use super::*;
     use crate::plan::testutil::*;
+
+    #[test]
+    fn a_master_added_by_hand_is_drift() {
+        let mut current = bridge("br0");
+        if let Object::Link(link) = &mut current {
+            link.master = Some("br9".to_string());
+        }
+        match compare(&bridge("br0"), &current) {
+            Comparison::Update(changes) => {
+                assert_eq!(changes.len(), 1);
+                assert_eq!(changes[0].attribute, "master");
+                assert_eq!(changes[0].from.as_deref(), Some("br9"));
+                assert_eq!(changes[0].to, None);
+            }
+            other => panic!("expected update, got {other:?}"),
+        }
+    }
 
     #[test]
     fn equal_objects_are_same() {
