@@ -1,0 +1,405 @@
+//! What `lab verify` expects: a tiny, pure routing model of the whole fleet, built from the
+//! desired [`State`] of every host (`compile(topo, host)`), that says whether a packet from one
+//! container reaches an address and whether the reply comes back.
+//!
+//! The model knows link kinds and routing, never topology drivers, so a new driver fits as long
+//! as its state is made of the same objects:
+//!
+//! - **Nodes** are namespaces: each host's own namespace and each container's. A node holds
+//!   addresses (on links), routes, and forwards packets only when its state sets the forwarding
+//!   sysctl (`net.ipv4.ip_forward` / `net.ipv4.conf.all.forwarding`, `net.ipv6.conf.all.forwarding`).
+//! - **L2 segments** join link ends: a veth end and its peer; a bridge port and its master; a
+//!   VXLAN device and each remote VXLAN device (same VNI and port) its FDB entries point at (by
+//!   the remote host's underlay address); every host's underlay interface (with the host's
+//!   `underlay` address from the topology) and the lab switch.
+//! - **A packet** to `dst` at a node: delivered if the node holds `dst` (on any link: the Linux
+//!   weak host model); otherwise, unless this is the sender, dropped when the node does not
+//!   forward; else longest prefix match over its connected subnets (its addresses' prefixes, next
+//!   hop = `dst`) and its routes (next hop = gateway, or `dst` without one), and the next hop must
+//!   be an address held by another node on the outgoing link's segment. Hop limit 16.
+//! - **A probe** succeeds when the request is delivered to the target and the reply, sent from
+//!   the target to the sender's source address (the first address of the family on the outgoing
+//!   link, else on the sender), is delivered back to the sender.
+//!
+//! Not modelled (verify reports a surprise as FAIL or LEAK, which is the point of checking):
+//! NAT and packet filters (masquerading rewrites flows leaving a host but never makes a
+//! container address routable; a rule that answered or dropped a probe is invisible here),
+//! `rp_filter`, neighbour and FDB *contents* beyond "which remote VTEP" (a missing entry is drift,
+//! which `plan` reports), and underlay routing beyond one shared switch (the lab's layout).
+
+use crate::state::{Link, LinkKind, Ns, Object, State};
+use crate::topology::Topology;
+use crate::topology::naming::underlay_interface;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Longest path a packet may take (a routing loop in a topology must not hang verify).
+const MAX_HOPS: usize = 16;
+
+/// Every host's underlay (host, interface, address/prefix), as the lab creates it. Dual stack
+/// adds the IPv6 underlay address here.
+pub fn underlays(topo: &Topology) -> Vec<(String, String, IpNet)> {
+    topo.hosts
+        .iter()
+        .map(|(name, host)| {
+            let dev = underlay_interface(host).to_string();
+            (name.clone(), dev, IpNet::V4(host.underlay))
+        })
+        .collect()
+}
+
+/// A namespace of the simulated fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Place {
+    pub host: String,
+    pub ns: Ns,
+}
+
+impl Place {
+    pub fn container(host: &str, name: &str) -> Place {
+        Place {
+            host: host.to_string(),
+            ns: Ns::Container(name.to_string()),
+        }
+    }
+
+    pub fn host(host: &str) -> Place {
+        Place {
+            host: host.to_string(),
+            ns: Ns::Host,
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.ns {
+            Ns::Host => write!(f, "host {}", self.host),
+            Ns::Container(c) => write!(f, "{c} (on {})", self.host),
+        }
+    }
+}
+
+/// What the model predicts for one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The sender holds the address itself: a probe would answer locally, proving nothing.
+    Local,
+    /// Request and reply both delivered; `forwarded_by` lists the nodes that forwarded either
+    /// way (empty: the two share an L2 segment).
+    Delivered { to: Place, forwarded_by: Vec<Place> },
+    /// The packet (request or reply) is dropped; `why` says where and why.
+    Dropped { why: String },
+}
+
+#[derive(Debug)]
+struct Node {
+    place: Place,
+    /// (link, address/prefix)
+    addrs: Vec<(String, IpNet)>,
+    /// (destination, gateway, dev)
+    routes: Vec<(IpNet, Option<IpAddr>, String)>,
+    forward_v4: bool,
+    forward_v6: bool,
+}
+
+impl Node {
+    fn holds(&self, ip: IpAddr) -> bool {
+        self.addrs.iter().any(|(_, a)| a.addr() == ip)
+    }
+
+    fn holds_on(&self, link: &str, ip: IpAddr) -> bool {
+        self.addrs.iter().any(|(l, a)| l == link && a.addr() == ip)
+    }
+
+    fn forwards(&self, ip: IpAddr) -> bool {
+        if ip.is_ipv4() {
+            self.forward_v4
+        } else {
+            self.forward_v6
+        }
+    }
+
+    /// Longest prefix match: (outgoing link, next hop). Connected subnets win ties.
+    fn lookup(&self, dst: IpAddr) -> Option<(&str, IpAddr)> {
+        let connected = self
+            .addrs
+            .iter()
+            .map(|(link, a)| (a.trunc(), link.as_str(), dst));
+        let routes = self
+            .routes
+            .iter()
+            .map(|(net, gw, dev)| (*net, dev.as_str(), gw.unwrap_or(dst)));
+        let mut best: Option<(u8, &str, IpAddr)> = None;
+        for (net, dev, hop) in connected.chain(routes) {
+            if net.contains(&dst) && best.is_none_or(|(len, _, _)| net.prefix_len() > len) {
+                best = Some((net.prefix_len(), dev, hop));
+            }
+        }
+        best.map(|(_, dev, hop)| (dev, hop))
+    }
+
+    /// The source address the kernel would pick for packets to `dst` out of `dev`.
+    fn source(&self, dev: &str, dst: IpAddr) -> Option<IpAddr> {
+        let same_family = |a: &&(String, IpNet)| a.1.addr().is_ipv4() == dst.is_ipv4();
+        self.addrs
+            .iter()
+            .filter(same_family)
+            .find(|(l, _)| l == dev)
+            .or_else(|| self.addrs.iter().find(same_family))
+            .map(|(_, a)| a.addr())
+    }
+}
+
+/// The whole fleet: every namespace and the L2 segments between their links.
+#[derive(Debug, Default)]
+pub struct Fabric {
+    nodes: Vec<Node>,
+    index: HashMap<Place, usize>,
+    /// Union-find over link ends `(node, link)`; the lab switch is `(usize::MAX, "")`.
+    ends: HashMap<(usize, String), usize>,
+    parent: Vec<usize>,
+}
+
+impl Fabric {
+    /// The model of `topo`: every host's desired state plus the hosts' underlay addresses.
+    pub fn new(topo: &Topology) -> Fabric {
+        let states: Vec<(String, State)> = topo
+            .hosts
+            .keys()
+            .filter_map(|h| Some((h.clone(), crate::compile::compile(topo, h).ok()?)))
+            .collect();
+        Fabric::from_states(&underlays(topo), &states)
+    }
+
+    /// The model of hosts given by their underlay (host, interface, address) and their states.
+    pub fn from_states(
+        underlays: &[(String, String, IpNet)],
+        states: &[(String, State)],
+    ) -> Fabric {
+        let mut fabric = Fabric::default();
+        let switch = fabric.end(usize::MAX, "");
+        // Underlay: the host's address on its underlay interface, cabled to the switch.
+        let mut underlay: HashMap<IpAddr, usize> = HashMap::new();
+        for (name, dev, cidr) in underlays {
+            let n = fabric.node(&Place::host(name));
+            fabric.nodes[n].addrs.push((dev.clone(), *cidr));
+            underlay.insert(cidr.addr(), n);
+            let end = fabric.end(n, dev);
+            fabric.union(end, switch);
+        }
+        let mut links: Vec<(usize, Link)> = Vec::new();
+        let mut fdbs: Vec<(usize, String, IpAddr)> = Vec::new();
+        for (host, state) in states {
+            for object in state.iter() {
+                let place = |ns: &Ns| Place {
+                    host: host.clone(),
+                    ns: ns.clone(),
+                };
+                match object {
+                    Object::Namespace(ns) => {
+                        fabric.node(&Place::container(host, &ns.name));
+                    }
+                    Object::Sysctl(s) => {
+                        let n = fabric.node(&place(&s.ns));
+                        let on = s.value.trim() == "1";
+                        match s.key.as_str() {
+                            "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => {
+                                fabric.nodes[n].forward_v4 |= on
+                            }
+                            "net.ipv6.conf.all.forwarding" => fabric.nodes[n].forward_v6 |= on,
+                            _ => {}
+                        }
+                    }
+                    Object::Link(l) => links.push((fabric.node(&place(&l.ns)), l.clone())),
+                    Object::Address(a) => {
+                        let n = fabric.node(&place(&a.ns));
+                        fabric.nodes[n].addrs.push((a.link.clone(), a.cidr));
+                    }
+                    Object::Route(r) => {
+                        let n = fabric.node(&place(&r.ns));
+                        fabric.nodes[n]
+                            .routes
+                            .push((r.dst, r.gateway, r.dev.clone()));
+                    }
+                    Object::Fdb(e) => {
+                        let n = fabric.node(&place(&e.ns));
+                        fdbs.push((n, e.link.clone(), e.dst));
+                    }
+                    Object::Neighbour(_) => {}
+                }
+            }
+        }
+        for (n, link) in &links {
+            let end = fabric.end(*n, &link.name);
+            if let Some(master) = &link.master {
+                let m = fabric.end(*n, master);
+                fabric.union(end, m);
+            }
+            if let LinkKind::Veth { peer: Some(peer) } = &link.kind {
+                let host = fabric.nodes[*n].place.host.clone();
+                let p = fabric.node(&Place {
+                    host,
+                    ns: peer.ns.clone(),
+                });
+                let other = fabric.end(p, &peer.name);
+                fabric.union(end, other);
+            }
+        }
+        // VXLAN: an FDB entry towards a host's underlay address joins this VXLAN device with
+        // that host's VXLAN device of the same VNI and port.
+        let vxlan = |n: usize, name: &str| {
+            links.iter().find_map(|(m, l)| match &l.kind {
+                LinkKind::Vxlan(v) if *m == n && l.name == name => Some((v.vni, v.port)),
+                _ => None,
+            })
+        };
+        for (n, link, dst) in &fdbs {
+            let (Some(id), Some(remote)) = (vxlan(*n, link), underlay.get(dst).copied()) else {
+                continue;
+            };
+            let peer = links.iter().find(|(m, l)| {
+                *m == remote && matches!(&l.kind, LinkKind::Vxlan(v) if (v.vni, v.port) == id)
+            });
+            if let Some((m, l)) = peer {
+                let (a, b) = (fabric.end(*n, link), fabric.end(*m, &l.name));
+                fabric.union(a, b);
+            }
+        }
+        fabric
+    }
+
+    /// The places of the model, for diagnostics and tests.
+    pub fn places(&self) -> impl Iterator<Item = &Place> {
+        self.nodes.iter().map(|n| &n.place)
+    }
+
+    fn node(&mut self, place: &Place) -> usize {
+        if let Some(&n) = self.index.get(place) {
+            return n;
+        }
+        self.nodes.push(Node {
+            place: place.clone(),
+            addrs: Vec::new(),
+            routes: Vec::new(),
+            forward_v4: false,
+            forward_v6: false,
+        });
+        self.index.insert(place.clone(), self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    fn end(&mut self, node: usize, link: &str) -> usize {
+        let next = self.parent.len();
+        let id = *self.ends.entry((node, link.to_string())).or_insert(next);
+        if id == next {
+            self.parent.push(id);
+        }
+        id
+    }
+
+    fn root(&self, mut id: usize) -> usize {
+        while self.parent[id] != id {
+            id = self.parent[id];
+        }
+        id
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.root(a), self.root(b));
+        self.parent[ra] = rb;
+    }
+
+    /// The segment of a link end (a link the model never saw is a segment of its own).
+    fn segment(&self, node: usize, link: &str) -> Option<usize> {
+        self.ends
+            .get(&(node, link.to_string()))
+            .map(|&id| self.root(id))
+    }
+
+    /// The node other than `from` holding `ip` on a link of `segment`.
+    fn neighbour(&self, from: usize, segment: Option<usize>, ip: IpAddr) -> Option<usize> {
+        let segment = segment?;
+        self.ends.iter().find_map(|((n, link), &id)| {
+            (*n != from
+                && *n != usize::MAX
+                && self.root(id) == segment
+                && self.nodes[*n].holds_on(link, ip))
+            .then_some(*n)
+        })
+    }
+
+    /// Follow one packet from node `from` to `dst`: Ok(node it is delivered to, nodes that
+    /// forwarded it), or Err(why it is dropped).
+    fn walk(&self, from: usize, dst: IpAddr) -> Result<(usize, Vec<usize>), String> {
+        let mut at = from;
+        let mut forwarded = Vec::new();
+        for _ in 0..MAX_HOPS {
+            let node = &self.nodes[at];
+            if node.holds(dst) {
+                return Ok((at, forwarded));
+            }
+            if at != from {
+                if !node.forwards(dst) {
+                    return Err(format!("{} does not forward", node.place));
+                }
+                forwarded.push(at);
+            }
+            let Some((dev, hop)) = node.lookup(dst) else {
+                return Err(format!("{} has no route to {dst}", node.place));
+            };
+            let Some(next) = self.neighbour(at, self.segment(at, dev), hop) else {
+                return Err(format!("{} finds no {hop} on {dev}", node.place));
+            };
+            at = next;
+        }
+        Err(format!("more than {MAX_HOPS} hops to {dst}"))
+    }
+
+    /// Whether a ping from `from` to `dst` gets a reply, per the model.
+    pub fn reach(&self, from: &Place, dst: IpAddr) -> Reach {
+        let Some(&src_node) = self.index.get(from) else {
+            return Reach::Dropped {
+                why: format!("{from} is not in the topology"),
+            };
+        };
+        let node = &self.nodes[src_node];
+        if node.holds(dst) {
+            return Reach::Local;
+        }
+        let (to, mut forwarded) = match self.walk(src_node, dst) {
+            Ok(done) => done,
+            Err(why) => return Reach::Dropped { why },
+        };
+        let src = node.lookup(dst).and_then(|(dev, _)| node.source(dev, dst));
+        let Some(src) = src else {
+            return Reach::Dropped {
+                why: format!("{from} has no {dst:?}-family address to reply to"),
+            };
+        };
+        match self.walk(to, src) {
+            Ok((back, more)) if back == src_node => forwarded.extend(more),
+            Ok((back, _)) => {
+                return Reach::Dropped {
+                    why: format!("the reply to {src} goes to {}", self.nodes[back].place),
+                };
+            }
+            Err(why) => {
+                return Reach::Dropped {
+                    why: format!("reply: {why}"),
+                };
+            }
+        }
+        forwarded.sort_unstable();
+        forwarded.dedup();
+        Reach::Delivered {
+            to: self.nodes[to].place.clone(),
+            forwarded_by: forwarded
+                .into_iter()
+                .map(|n| self.nodes[n].place.clone())
+                .collect(),
+        }
+    }
+}
