@@ -289,7 +289,7 @@ impl Matrix {
     pub fn report(&self) -> String {
         let mut out = self.to_string();
         out.push('\n');
-        out.push_str(LEGEND);
+        out.push_str(&legend());
         if !self.problems.is_empty() || !self.notes.is_empty() {
             out.push('\n');
         }
@@ -301,11 +301,27 @@ impl Matrix {
     }
 }
 
-const LEGEND: &str = "\
-ok   reachable, as expected (same network)    ok*  reachable, as expected (routed between networks)
-x    isolated, as expected                     FAIL expected reachable, no reply
-LEAK expected isolated, got a reply            ?    not probed (see notes)
-";
+/// Symbol and meaning, laid out in two columns under the matrix.
+const LEGEND: [(&str, &str); 6] = [
+    ("ok", "reachable, as expected (same network)"),
+    ("ok*", "reachable, as expected (routed between networks)"),
+    ("x", "isolated, as expected"),
+    ("FAIL", "expected reachable, no reply"),
+    ("LEAK", "expected isolated, got a reply"),
+    ("?", "not probed (see notes)"),
+];
+
+fn legend() -> String {
+    let mut out = String::new();
+    for pair in LEGEND.chunks(2) {
+        let cells: Vec<String> = pair
+            .iter()
+            .map(|(symbol, meaning)| format!("{symbol:<4} {meaning:<40}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
 
 /// A cell's verdict from its probes' verdicts: a LEAK or FAIL anywhere wins, then reachability.
 fn fold(verdicts: &[Verdict]) -> Verdict {
@@ -331,18 +347,18 @@ impl fmt::Display for Matrix {
             .chain([corner.len(), 4])
             .max()
             .unwrap_or(4);
-        write!(f, "{corner:<width$}")?;
+        let mut header = format!("{corner:<width$}");
         for name in &self.containers {
-            write!(f, "  {name:<width$}")?;
+            let _ = write!(header, "  {name:<width$}");
         }
-        writeln!(f)?;
+        writeln!(f, "{}", header.trim_end())?;
         for (i, row) in self.cells.iter().enumerate() {
-            write!(f, "{:<width$}", self.containers[i])?;
+            let mut line = format!("{:<width$}", self.containers[i]);
             for cell in row {
                 let text = cell.map_or("-", Verdict::symbol);
-                write!(f, "  {text:<width$}")?;
+                let _ = write!(line, "  {text:<width$}");
             }
-            writeln!(f)?;
+            writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
     }
