@@ -12,6 +12,7 @@ pub mod schema;
 mod slices;
 mod unique_keys;
 mod validate;
+mod validate_host_gw;
 
 pub use error::{Diagnostic, TopologyError};
 pub use ipam::{Attachment, attachments, slice};
