@@ -14,6 +14,8 @@ mod wiring;
 mod golden_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_host_gw;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};

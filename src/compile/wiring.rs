@@ -88,7 +88,11 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
             owned: true,
         });
     } else if let Some(gateway) = att.gateway
-        && let Some(subnet) = ctx.topo.networks.get(ctx.network).map(|n| n.subnet().trunc())
+        && let Some(subnet) = ctx
+            .topo
+            .networks
+            .get(ctx.network)
+            .map(|n| n.subnet().trunc())
         && subnet.prefix_len() < att.prefix_len
     {
         // A sliced network (routed VXLAN, host-gw) whose attachment does not carry the default

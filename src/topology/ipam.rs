@@ -8,8 +8,8 @@
 
 use super::error::Diagnostic;
 use super::model::{Network, Topology, VxlanMode};
-use super::slices::{allocate_slices, sliced};
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
+use super::slices::{allocate_slices, sliced};
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use std::collections::HashMap;

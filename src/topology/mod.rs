@@ -23,6 +23,8 @@ pub use schema::schema_json;
 pub use validate::validate;
 
 #[cfg(test)]
+mod tests_host_gw;
+#[cfg(test)]
 mod tests_ipam;
 #[cfg(test)]
 mod tests_load;

@@ -12,7 +12,12 @@ use ipnet::Ipv4Net;
 /// link*: that only works when every host of the network sits on one L2 segment, which we take
 /// to mean "one underlay subnet". The MTU must fit the underlay (no encapsulation, but no room
 /// for more either).
-pub(super) fn host_gw(topo: &Topology, name: &str, net: &HostGwNetwork, diags: &mut Vec<Diagnostic>) {
+pub(super) fn host_gw(
+    topo: &Topology,
+    name: &str,
+    net: &HostGwNetwork,
+    diags: &mut Vec<Diagnostic>,
+) {
     let path = format!("networks.{name}");
     let members: Vec<(&str, Ipv4Net)> = hosts_in_network(topo, name)
         .into_iter()
@@ -21,10 +26,7 @@ pub(super) fn host_gw(topo: &Topology, name: &str, net: &HostGwNetwork, diags: &
     if let Some((_, first)) = members.first()
         && members.iter().any(|(_, s)| s != first)
     {
-        let listed: Vec<String> = members
-            .iter()
-            .map(|(h, s)| format!("{h} on {s}"))
-            .collect();
+        let listed: Vec<String> = members.iter().map(|(h, s)| format!("{h} on {s}")).collect();
         diags.push(Diagnostic::new(
             &path,
             format!(
@@ -49,7 +51,11 @@ pub(super) fn host_gw(topo: &Topology, name: &str, net: &HostGwNetwork, diags: &
 /// `containers.<c>.default_route` must name one of the container's networks, and that network
 /// must give the container a gateway. `attachments` is the IPAM result (it knows which
 /// attachments have a gateway, whatever the driver).
-pub(super) fn default_routes(topo: &Topology, attachments: &[Attachment], diags: &mut Vec<Diagnostic>) {
+pub(super) fn default_routes(
+    topo: &Topology,
+    attachments: &[Attachment],
+    diags: &mut Vec<Diagnostic>,
+) {
     for (name, c) in &topo.containers {
         let Some(chosen) = c.default_route.as_deref() else {
             continue;
