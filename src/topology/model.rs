@@ -196,7 +196,8 @@ pub struct Container {
     #[schemars(with = "Option<String>")]
     pub address: Option<Ipv4Addr>,
     /// Long form: the networks it is attached to, in order (interfaces `eth0`, `eth1`, ... unless
-    /// named). The default route goes via the first of them that has a gateway.
+    /// named). The default route goes via the first of them that has a gateway, unless
+    /// `default_route` names another.
     #[serde(
         default,
         deserialize_with = "unique",
