@@ -52,7 +52,7 @@ fn table(topo: &Topology) -> Vec<String> {
 
 #[test]
 fn examples_reach_every_pair_on_their_network() {
-    for stem in ["bridge", "vxlan-bridged", "vxlan-routed"] {
+    for stem in ["bridge", "vxlan-bridged", "vxlan-routed", "host-gw"] {
         let topo = example(stem);
         let rows = table(&topo);
         let n = topo.containers.len();
@@ -80,17 +80,21 @@ fn example_paths_are_direct_or_through_both_hosts() {
             forwarded_by: vec![]
         }
     );
-    // Routed VXLAN (flannel): both hosts forward, over their VTEPs.
-    let topo = example("vxlan-routed");
-    let fabric = Fabric::new(&topo);
-    let reach = fabric.reach(&Place::container("node-1", "docker1"), ip("172.18.20.2"));
-    assert_eq!(
-        reach,
-        Reach::Delivered {
-            to: Place::container("node-2", "docker2"),
-            forwarded_by: vec![Place::host("node-1"), Place::host("node-2")]
-        }
-    );
+    // Routed VXLAN (flannel): both hosts forward, over their VTEPs; host-gw: the same over
+    // the underlay, next hop the peer's underlay address.
+    for (stem, dst) in [("vxlan-routed", "172.18.20.2"), ("host-gw", "172.17.0.2")] {
+        let topo = example(stem);
+        let fabric = Fabric::new(&topo);
+        let reach = fabric.reach(&Place::container("node-1", "docker1"), ip(dst));
+        assert_eq!(
+            reach,
+            Reach::Delivered {
+                to: Place::container("node-2", "docker2"),
+                forwarded_by: vec![Place::host("node-1"), Place::host("node-2")]
+            },
+            "{stem}"
+        );
+    }
 }
 
 const TWO_BRIDGES: &str = "version: 1
@@ -434,4 +438,37 @@ fn matrix_reports_fail_and_leak() {
         ]
     );
     assert_eq!(m.notes, ["c -> a: not probed, note"]);
+}
+
+#[test]
+fn every_address_of_a_multi_network_target_is_probed() {
+    let topo = parse(
+        "version: 1
+hosts:
+  node-1: { underlay: 192.168.77.1/24 }
+  node-2: { underlay: 192.168.77.2/24 }
+networks:
+  local: { driver: bridge, subnet: 192.168.200.0/24 }
+  gw: { driver: host-gw, subnet: 10.244.0.0/16 }
+containers:
+  multi: { host: node-1, networks: { local: {}, gw: {} }, default_route: gw }
+  web: { host: node-1, network: local }
+  far: { host: node-2, network: gw }
+",
+    );
+    assert_eq!(
+        table(&topo),
+        [
+            "multi -> web 192.168.200.3: reachable",
+            "multi -> far 10.244.1.2: reachable",
+            "web -> multi 192.168.200.2: reachable",
+            // node-1 forwards (host-gw), and multi answers straight back on the bridge.
+            "web -> multi 10.244.0.2: routed via node-1",
+            // node-2 has no route back to node-1's bridge subnet.
+            "web -> far 10.244.1.2: isolated",
+            "far -> multi 192.168.200.2: isolated",
+            "far -> multi 10.244.0.2: reachable",
+            "far -> web 192.168.200.3: isolated",
+        ]
+    );
 }
