@@ -1,7 +1,7 @@
 //! `lab verify` on the real kernel: isolation is checked, not assumed. Two bridge networks on
 //! one host are isolated (`x`) until forwarding is switched on by hand, which verify must report
 //! as LEAK with exit 1; a bridge and a routed VXLAN network on one host reach each other through
-//! the host (`ok*`); the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
+//! the host (`ok*`), and a route deleted by hand is a FAIL; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
 //! with the system `ping`.
 
 mod common;
@@ -126,6 +126,24 @@ fn bridge_and_routed_vxlan_reach_each_other_through_the_host() {
     assert!(ping(&web, "10.244.0.2"));
     assert!(ping(&pod1, "192.168.200.2"));
     assert!(!ping(&web, "10.244.1.2"));
+
+    // Break it by hand: pod2 loses its default route, so neither pod can reach the other.
+    let pod2 = lab.container_ns("node-2", "pod2");
+    run("ip", &["-n", &pod2, "route", "del", "default"]);
+    assert!(!ping(&pod1, "10.244.1.2"));
+    let out = lab.cmd(&["lab", "verify"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(row(&text, "pod1"), "pod1 ok* - FAIL");
+    assert_eq!(row(&text, "pod2"), "pod2 x FAIL -");
+    assert!(
+        text.contains("FAIL pod2 -> pod1 10.244.0.2 (flannel): no reply"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 of 6 pairs not as expected: 2 FAIL, 0 LEAK."),
+        "{text}"
+    );
     drop(lab);
     let _ = std::fs::remove_file(&file);
 }

@@ -6,7 +6,8 @@
 //!   between networks (it crosses at least one forwarding host);
 //! - isolated: the model drops the request or the reply, so a reply is a leak.
 //!
-//! Probes are pings from inside the sender's namespace, run concurrently (one thread each). The
+//! Probes are pings from inside the sender's namespace, run concurrently (one thread each, in
+//! batches of [`MAX_THREADS`]). The
 //! expectations ([`expectations`]) are pure, so they are unit-tested without root; the matrix
 //! ([`Matrix`]) is built from expectations and outcomes, also testable without a kernel.
 
@@ -21,6 +22,9 @@ use std::time::Duration;
 /// Echo requests per probe, and how long to wait for each reply.
 const ATTEMPTS: u16 = 3;
 const TIMEOUT: Duration = Duration::from_secs(1);
+/// Probes in flight at once (one thread each): an isolated pair costs the whole timeout, so they
+/// run concurrently, but a large fleet must not spawn thousands of threads.
+const MAX_THREADS: usize = 128;
 
 /// What the topology says about one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,23 +119,23 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
 /// Run every probe of `topo` in lab `lab` and build the matrix.
 pub fn verify(topo: &Topology, lab: &str) -> Matrix {
     let (probes, notes) = expectations(topo, lab);
-    let outcomes: Vec<Result<bool, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|p| {
-                scope.spawn(|| {
-                    ping(&p.netns, p.address, ATTEMPTS, TIMEOUT).map_err(|e| e.to_string())
+    let mut outcomes: Vec<Result<bool, String>> = Vec::with_capacity(probes.len());
+    for batch in probes.chunks(MAX_THREADS) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|p| {
+                    scope.spawn(|| {
+                        ping(&p.netns, p.address, ATTEMPTS, TIMEOUT).map_err(|e| e.to_string())
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
+                .collect();
+            outcomes.extend(handles.into_iter().map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err("ping thread panicked".to_string()))
-            })
-            .collect()
-    });
+            }));
+        });
+    }
     let containers = topo.containers.keys().cloned().collect();
     Matrix::new(containers, probes, outcomes, notes)
 }
