@@ -110,10 +110,6 @@ impl Node {
         self.addrs.iter().any(|(_, a)| a.addr() == ip)
     }
 
-    fn holds_on(&self, link: &str, ip: IpAddr) -> bool {
-        self.addrs.iter().any(|(l, a)| l == link && a.addr() == ip)
-    }
-
     fn forwards(&self, ip: IpAddr) -> bool {
         if ip.is_ipv4() {
             self.forward_v4
@@ -161,6 +157,8 @@ pub struct Fabric {
     /// Union-find over link ends `(node, link)`; the lab switch is `(usize::MAX, "")`.
     ends: HashMap<(usize, String), usize>,
     parent: Vec<usize>,
+    /// Who holds an address: `(node, link)` per address, for next-hop resolution.
+    holders: HashMap<IpAddr, Vec<(usize, String)>>,
 }
 
 impl Fabric {
@@ -268,12 +266,13 @@ impl Fabric {
                 fabric.union(a, b);
             }
         }
+        for (n, node) in fabric.nodes.iter().enumerate() {
+            for (link, cidr) in &node.addrs {
+                let holders = fabric.holders.entry(cidr.addr()).or_default();
+                holders.push((n, link.clone()));
+            }
+        }
         fabric
-    }
-
-    /// The places of the model, for diagnostics and tests.
-    pub fn places(&self) -> impl Iterator<Item = &Place> {
-        self.nodes.iter().map(|n| &n.place)
     }
 
     fn node(&mut self, place: &Place) -> usize {
@@ -322,12 +321,8 @@ impl Fabric {
     /// The node other than `from` holding `ip` on a link of `segment`.
     fn neighbour(&self, from: usize, segment: Option<usize>, ip: IpAddr) -> Option<usize> {
         let segment = segment?;
-        self.ends.iter().find_map(|((n, link), &id)| {
-            (*n != from
-                && *n != usize::MAX
-                && self.root(id) == segment
-                && self.nodes[*n].holds_on(link, ip))
-            .then_some(*n)
+        self.holders.get(&ip)?.iter().find_map(|(n, link)| {
+            (*n != from && self.segment(*n, link) == Some(segment)).then_some(*n)
         })
     }
 
