@@ -226,7 +226,9 @@ impl Fabric {
                         let n = fabric.node(&place(&e.ns));
                         fdbs.push((n, e.link.clone(), e.dst));
                     }
-                    Object::Neighbour(_) => {}
+                    // Neighbour entries only speed up resolution the model does by address;
+                    // other kinds (e.g. firewall rules) are not modelled (see the module doc).
+                    _ => {}
                 }
             }
         }
