@@ -27,14 +27,18 @@ pub(crate) fn allocate_slices(
     let mut diags = Vec::new();
     let mut out = IndexMap::new();
     let path = format!("networks.{name}");
+    // An IPv6-only network has no IPv4 slices (its IPv6 slices are in `ipam6`).
+    let Some(subnet) = vx.subnet4() else {
+        return (out, diags);
+    };
     let prefix = vx.host_prefix();
-    if prefix < vx.subnet.prefix_len() || prefix > MAX_SLICE_PREFIX {
+    if prefix < subnet.prefix_len() || prefix > MAX_SLICE_PREFIX {
         diags.push(Diagnostic::new(
             format!("{path}.host_prefix"),
             format!(
                 "/{prefix} slices do not fit subnet {} (host_prefix must be between {} and {MAX_SLICE_PREFIX})",
-                vx.subnet,
-                vx.subnet.prefix_len()
+                subnet,
+                subnet.prefix_len()
             ),
         ));
         return (out, diags);
@@ -50,8 +54,8 @@ pub(crate) fn allocate_slices(
                 "{slice} has host bits set (did you mean {}?)",
                 slice.trunc()
             ))
-        } else if !vx.subnet.contains(slice) {
-            Some(format!("{slice} is outside subnet {}", vx.subnet))
+        } else if !subnet.contains(slice) {
+            Some(format!("{slice} is outside subnet {}", subnet))
         } else if slice.prefix_len() > MAX_SLICE_PREFIX {
             Some(format!(
                 "{slice} is too small (at most /{MAX_SLICE_PREFIX})"
@@ -70,7 +74,7 @@ pub(crate) fn allocate_slices(
             }
         }
     }
-    let Ok(mut candidates) = vx.subnet.trunc().subnets(prefix) else {
+    let Ok(mut candidates) = subnet.trunc().subnets(prefix) else {
         return (out, diags);
     };
     for host in topo.hosts.keys() {
@@ -86,7 +90,7 @@ pub(crate) fn allocate_slices(
                     path.clone(),
                     format!(
                         "subnet {} has no free /{prefix} slice left for host {host} ({} hosts declared)",
-                        vx.subnet,
+                        subnet,
                         topo.hosts.len()
                     ),
                 ));
