@@ -182,8 +182,15 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     continue;
                 };
                 let taken = used.entry(spec.network.to_string()).or_default();
-                let Some(address) = pick4(topo, cname, &container.host, &spec, &range, taken, &mut diags)
-                else {
+                let Some(address) = pick4(
+                    topo,
+                    cname,
+                    &container.host,
+                    &spec,
+                    &range,
+                    taken,
+                    &mut diags,
+                ) else {
                     continue;
                 };
                 Some((address, range))

@@ -89,7 +89,10 @@ fn unusable6(addr: Ipv6Addr, range: &Range6) -> Option<String> {
             range.net
         ))
     } else if addr == range.net.network() {
-        Some(format!("{addr} is the subnet-router address of {}", range.net))
+        Some(format!(
+            "{addr} is the subnet-router address of {}",
+            range.net
+        ))
     } else if Some(addr) == range.gateway {
         Some(format!("{addr} is the gateway of {}", range.net))
     } else {

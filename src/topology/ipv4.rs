@@ -9,7 +9,8 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Deserializer, de::Error};
 use std::net::{IpAddr, Ipv4Addr};
 
-const V6_UNSUPPORTED: &str = "is IPv6; this key takes IPv4 (its IPv6 twin ends in 6, e.g. address6)";
+const V6_UNSUPPORTED: &str =
+    "is IPv6; this key takes IPv4 (its IPv6 twin ends in 6, e.g. address6)";
 
 fn parse_net(text: &str) -> Result<Ipv4Net, String> {
     match text.parse::<IpNet>() {

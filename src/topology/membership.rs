@@ -4,7 +4,9 @@
 //! hosts get the network's bridge/VXLAN device, and only they are peers of each other: a host
 //! with no container on a network neither creates its VTEP nor is programmed on the others.
 
-use super::model::{DEFAULT_UNDERLAY_MTU, Host, Network, Topology, VXLAN_OVERHEAD, VXLAN6_OVERHEAD};
+use super::model::{
+    DEFAULT_UNDERLAY_MTU, Host, Network, Topology, VXLAN_OVERHEAD, VXLAN6_OVERHEAD,
+};
 
 /// Hosts that have a container on `network`, in host declaration order (unknown hosts skipped).
 pub fn hosts_in_network<'a>(topo: &'a Topology, network: &str) -> Vec<&'a str> {

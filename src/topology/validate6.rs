@@ -40,7 +40,11 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             }
         }
         if let Some(v6) = net.subnet6() {
-            let key = if subnet6.is_some() { "subnet6" } else { "subnet" };
+            let key = if subnet6.is_some() {
+                "subnet6"
+            } else {
+                "subnet"
+            };
             // IPv6 `subnet`s are compared with each other by the generic overlap check; only a
             // `subnet6` needs comparing here (against every earlier IPv6 prefix).
             if let Some((other, o)) = seen6
