@@ -25,6 +25,8 @@ pub use schema::schema_json;
 pub use validate::validate;
 
 #[cfg(test)]
+mod tests_dualstack;
+#[cfg(test)]
 mod tests_ipam;
 #[cfg(test)]
 mod tests_load;
