@@ -12,6 +12,7 @@ const EXAMPLES: &[&str] = &[
     "bridge",
     "dual-stack",
     "vxlan-ipv6-underlay",
+    "host-gw",
 ];
 
 #[test]

@@ -94,10 +94,26 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
             cidr: cidr(v4.address, v4.prefix_len),
             owned: true,
         });
+        let network = ctx.topo.networks.get(ctx.network);
         if let (true, Some(gateway)) = (att.default_route, v4.gateway) {
             state.insert(Route {
                 ns: cns.clone(),
                 dst: cidr(Ipv4Addr::UNSPECIFIED, 0),
+                gateway: Some(IpAddr::V4(gateway)),
+                dev: att.interface.clone(),
+                onlink: false,
+                owned: true,
+            });
+        } else if let Some(gateway) = v4.gateway
+            && let Some(subnet) = network.and_then(|n| n.subnet4()).map(|s| s.trunc())
+            && subnet.prefix_len() < v4.prefix_len
+        {
+            // A sliced network (routed VXLAN, host-gw) whose attachment does not carry the default
+            // route: the container's own slice is on-link, the other hosts' slices are reachable
+            // only through this gateway, so route the whole network subnet there.
+            state.insert(Route {
+                ns: cns.clone(),
+                dst: IpNet::V4(subnet),
                 gateway: Some(IpAddr::V4(gateway)),
                 dev: att.interface.clone(),
                 onlink: false,
@@ -112,10 +128,24 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
             cidr: cidr6(v6.address, v6.prefix_len),
             owned: true,
         });
+        let network = ctx.topo.networks.get(ctx.network);
         if let (true, Some(gateway)) = (att.default_route6, v6.gateway) {
             state.insert(Route {
                 ns: cns,
                 dst: cidr6(Ipv6Addr::UNSPECIFIED, 0),
+                gateway: Some(IpAddr::V6(gateway)),
+                dev: att.interface.clone(),
+                onlink: false,
+                owned: true,
+            });
+        } else if let Some(gateway) = v6.gateway
+            && let Some(subnet) = network.and_then(|n| n.subnet6()).map(|s| s.trunc())
+            && subnet.prefix_len() < v6.prefix_len
+        {
+            // The same for the IPv6 slices of a routed network.
+            state.insert(Route {
+                ns: cns,
+                dst: IpNet::V6(subnet),
                 gateway: Some(IpAddr::V6(gateway)),
                 dev: att.interface.clone(),
                 onlink: false,

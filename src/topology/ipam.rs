@@ -10,8 +10,8 @@ use super::error::Diagnostic;
 use super::ipam6;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode};
 use super::naming::container_mac;
-use super::slices::allocate_slices;
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
+use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
@@ -45,10 +45,12 @@ pub struct Attachment {
     /// The interface's MAC: Docker's `02:42:<IPv4>`, or for IPv6-only attachments a locally
     /// administered MAC hashed from (container, network) (see `naming::container_mac`).
     pub mac: Mac,
-    /// Whether this attachment carries the container's (only) IPv4 default route: the first of
-    /// its attachments that has an IPv4 gateway.
+    /// Whether this attachment carries the container's (only) IPv4 default route: the network
+    /// named by the container's `default_route`, else the first of its attachments with an IPv4
+    /// gateway.
     pub default_route: bool,
-    /// Same for the IPv6 default route (`::/0`): the first attachment with an IPv6 gateway.
+    /// Same for the IPv6 default route (`::/0`): the network named by `default_route` if it has
+    /// an IPv6 gateway, else the first attachment with an IPv6 gateway.
     pub default_route6: bool,
 }
 
@@ -112,6 +114,18 @@ fn range_for(
             first_auto: 2,
             gateway: None,
         }),
+        Network::HostGw(_) => {
+            // No VTEP: `.0` is just the slice's network address; `.1` is the bridge gateway and
+            // containers start at `.2`, exactly as in routed VXLAN.
+            let slice = *slices.get(network)?.get(host)?;
+            let gateway = nth(slice, 1)?;
+            Some(Range {
+                net: slice,
+                reserved: vec![gateway],
+                first_auto: 2,
+                gateway: Some(gateway),
+            })
+        }
         Network::Vxlan(_) => {
             let slice = *slices.get(network)?.get(host)?;
             // .0 is the VTEP address, .1 the bridge gateway.
@@ -153,10 +167,8 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut slices = HashMap::new();
     for (name, net) in &topo.networks {
-        if let Network::Vxlan(vx) = net
-            && vx.mode == VxlanMode::Routed
-        {
-            let (s, d) = allocate_slices(topo, name, vx);
+        if let Some(sl) = sliced(net) {
+            let (s, d) = allocate_slices(topo, name, sl);
             slices.insert(name.clone(), s);
             diags.extend(d);
         }
@@ -243,9 +255,26 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     .insert(address, cname.clone());
                 range.addressing(address)
             });
-            let default_route = v4.is_some_and(|a| a.gateway.is_some()) && !has_default;
+            // `default_route` names the network explicitly (validation checks it has a
+            // gateway), else the first attachment with a gateway carries it: at most one either
+            // way, since a container's networks are distinct.
+            let default_route = v4.is_some_and(|a| a.gateway.is_some())
+                && match container.default_route.as_deref() {
+                    Some(chosen) => chosen == spec.network,
+                    None => !has_default,
+                };
             has_default |= default_route;
-            let default_route6 = v6.is_some_and(|a| a.gateway.is_some()) && !has_default6;
+            // IPv6 likewise, except that a chosen network without an IPv6 gateway leaves the
+            // IPv6 default to the first network that has one.
+            let chosen6 = container
+                .default_route
+                .as_deref()
+                .filter(|n| has_gateway6(topo, n));
+            let default_route6 = v6.is_some_and(|a| a.gateway.is_some())
+                && match chosen6 {
+                    Some(chosen) => chosen == spec.network,
+                    None => !has_default6,
+                };
             has_default6 |= default_route6;
             out.push(Attachment {
                 container: cname.clone(),
@@ -277,8 +306,7 @@ fn pick4(
     match spec.address {
         Some(addr) => {
             if let Some(problem) = unusable(addr, range) {
-                let hint = if matches!(topo.networks.get(spec.network), Some(Network::Vxlan(v)) if v.mode == VxlanMode::Routed)
-                {
+                let hint = if topo.networks.get(spec.network).and_then(sliced).is_some() {
                     format!(" (the slice of host {host})")
                 } else {
                     String::new()
@@ -317,5 +345,15 @@ fn pick4(
             }
             found
         }
+    }
+}
+
+/// Whether network `name` gives its containers an IPv6 gateway (bridge or routed VXLAN carrying
+/// IPv6).
+fn has_gateway6(topo: &Topology, name: &str) -> bool {
+    match topo.networks.get(name) {
+        Some(Network::Bridge(b)) => b.v6().is_some(),
+        Some(Network::Vxlan(vx)) => vx.mode == VxlanMode::Routed && vx.v6().is_some(),
+        _ => false,
     }
 }

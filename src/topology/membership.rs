@@ -30,7 +30,8 @@ pub fn vxlan_overhead(host: &Host) -> u32 {
 }
 
 /// The MTU of a network's interfaces: explicit, else (VXLAN) the smallest of the hosts'
-/// underlay MTU minus their encapsulation overhead, else (bridge) unset.
+/// underlay MTU minus their encapsulation overhead (50 over IPv4, 70 over IPv6), else
+/// (host-gw, no encapsulation) the smallest underlay MTU, else (bridge) unset.
 pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => b.mtu,
@@ -42,5 +43,16 @@ pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
                 .min()
                 .unwrap_or(DEFAULT_UNDERLAY_MTU - VXLAN_OVERHEAD)
         })),
+        Network::HostGw(h) => Some(h.mtu.unwrap_or_else(|| min_underlay_mtu(topo, network))),
     }
+}
+
+/// The smallest underlay MTU among the hosts in `network` (the default when it has none).
+fn min_underlay_mtu(topo: &Topology, network: &str) -> u32 {
+    hosts_in_network(topo, network)
+        .iter()
+        .filter_map(|h| topo.hosts.get(*h))
+        .map(|h| h.mtu())
+        .min()
+        .unwrap_or(DEFAULT_UNDERLAY_MTU)
 }

@@ -15,6 +15,7 @@ mod slices;
 mod unique_keys;
 mod validate;
 mod validate6;
+mod validate_host_gw;
 
 pub use error::{Diagnostic, TopologyError};
 pub use ipam::{Addressing, Attachment, attachments, slice};
@@ -26,6 +27,8 @@ pub use validate::validate;
 
 #[cfg(test)]
 mod tests_dualstack;
+#[cfg(test)]
+mod tests_host_gw;
 #[cfg(test)]
 mod tests_ipam;
 #[cfg(test)]

@@ -318,3 +318,42 @@ fn ipv4_only_files_load_as_before() {
     assert_eq!(all[0].v6, None);
     assert_eq!(all[0].ipv4(), Some(Ipv4Addr::new(172, 18, 0, 2)));
 }
+
+#[test]
+fn default_route_names_the_network_for_both_families() {
+    // `default_route: l` picks l for IPv4 and IPv6; `default_route: p` (IPv4-only) leaves the
+    // IPv6 default to the first network with an IPv6 gateway.
+    let nets = format!("{DUAL}\n  p: {{ driver: bridge, subnet: 192.168.9.0/24 }}");
+    let t = parse(&topo(
+        &nets,
+        "  a: { host: node-1, networks: { f: {}, l: {} }, default_route: l }
+  b: { host: node-1, networks: { f: {}, p: {} }, default_route: p }",
+    ));
+    let all = attachments(&t);
+    let flags = |c: &str, n: &str| {
+        let a = all
+            .iter()
+            .find(|a| a.container == c && a.network == n)
+            .unwrap();
+        (a.default_route, a.default_route6)
+    };
+    assert_eq!(flags("a", "f"), (false, false));
+    assert_eq!(flags("a", "l"), (true, true));
+    assert_eq!(flags("b", "f"), (false, true));
+    assert_eq!(flags("b", "p"), (true, false));
+}
+
+#[test]
+fn host_gw_needs_ipv4_underlays() {
+    let text = "version: 1
+hosts:
+  a: { underlay: 'fd00::1/64' }
+  b: { underlay: 'fd00::2/64' }
+networks:
+  g: { driver: host-gw, subnet: 10.244.0.0/16 }
+containers:
+  x: { host: a, network: g }
+  y: { host: b, network: g }
+";
+    assert_problem(text, "networks.g", "IPv6 underlay on: a, b");
+}

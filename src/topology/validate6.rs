@@ -16,6 +16,7 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
         let (subnet, subnet6) = match net {
             Network::Vxlan(v) => (v.subnet, v.subnet6),
             Network::Bridge(b) => (b.subnet, b.subnet6),
+            Network::HostGw(h) => (IpNet::V4(h.subnet), None),
         };
         if let (IpNet::V6(_), Some(s6)) = (subnet, subnet6) {
             diags.push(Diagnostic::new(
@@ -123,6 +124,26 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                     }
                 }
                 underlay_family(topo, name, &path, diags);
+            }
+            Network::HostGw(_) => {
+                // Its routes are IPv4 routes whose next hop is a peer's underlay address.
+                let v6: Vec<&str> = hosts_in_network(topo, name)
+                    .into_iter()
+                    .filter(|h| {
+                        topo.hosts
+                            .get(*h)
+                            .is_some_and(|d| d.underlay.addr().is_ipv6())
+                    })
+                    .collect();
+                if !v6.is_empty() {
+                    diags.push(Diagnostic::new(
+                        &path,
+                        format!(
+                            "host-gw routes IPv4 via the peers' underlay addresses, which must be IPv4; IPv6 underlay on: {}",
+                            v6.join(", ")
+                        ),
+                    ));
+                }
             }
         }
     }
