@@ -357,3 +357,33 @@ containers:
 ";
     assert_problem(text, "networks.g", "IPv6 underlay on: a, b");
 }
+
+#[test]
+fn a_routed_network_without_the_default_route_is_routed_per_family() {
+    // a's default routes go via l; its routed network f still reaches the other hosts' slices
+    // through f's gateways: the whole IPv4 subnet and the whole IPv6 prefix.
+    let t = parse(&topo(
+        DUAL,
+        "  a: { host: node-1, networks: { f: {}, l: {} }, default_route: l }",
+    ));
+    let state = match crate::compile::compile(&t, "node-1") {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let routes: Vec<String> = state
+        .iter()
+        .filter(|o| {
+            o.key().kind() == "route" && o.key().ns() == crate::state::Ns::Container("a".into())
+        })
+        .map(|o| o.describe())
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "route a/0.0.0.0/0 via=192.168.1.1 dev=eth1",
+            "route a/10.244.0.0/16 via=10.244.0.1 dev=eth0",
+            "route a/::/0 via=fd00:1::1 dev=eth1",
+            "route a/fd00:244::/56 via=fd00:244::1 dev=eth0",
+        ]
+    );
+}
