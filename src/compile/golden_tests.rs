@@ -6,7 +6,14 @@ use super::compile;
 use crate::topology::load;
 use std::path::PathBuf;
 
-const EXAMPLES: &[&str] = &["vxlan-bridged", "vxlan-routed", "bridge", "host-gw"];
+const EXAMPLES: &[&str] = &[
+    "vxlan-bridged",
+    "vxlan-routed",
+    "bridge",
+    "dual-stack",
+    "vxlan-ipv6-underlay",
+    "host-gw",
+];
 
 #[test]
 fn examples_match_golden_files() {

@@ -38,14 +38,13 @@ use std::net::IpAddr;
 /// Longest path a packet may take (a routing loop in a topology must not hang verify).
 const MAX_HOPS: usize = 16;
 
-/// Every host's underlay (host, interface, address/prefix), as the lab creates it. Dual stack
-/// adds the IPv6 underlay address here.
+/// Every host's underlay (host, interface, address/prefix), as the lab creates it.
 pub fn underlays(topo: &Topology) -> Vec<(String, String, IpNet)> {
     topo.hosts
         .iter()
         .map(|(name, host)| {
             let dev = underlay_interface(host).to_string();
-            (name.clone(), dev, IpNet::V4(host.underlay))
+            (name.clone(), dev, host.underlay)
         })
         .collect()
 }

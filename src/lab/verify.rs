@@ -50,10 +50,12 @@ pub struct Probe {
     pub expect: Expect,
 }
 
-/// The addresses a container answers on for one attachment. One place to add a family: dual
-/// stack adds the attachment's IPv6 address here.
+/// The addresses a container answers on for one attachment: its IPv4 and IPv6 addresses,
+/// whichever the network carries.
 pub fn addresses(att: &Attachment) -> Vec<IpAddr> {
-    vec![IpAddr::V4(att.address)]
+    let v4 = att.ipv4().map(IpAddr::V4);
+    let v6 = att.ipv6().map(IpAddr::V6);
+    v4.into_iter().chain(v6).collect()
 }
 
 /// The namespace a probe from `att`'s container is sent from. The only place that knows where a
