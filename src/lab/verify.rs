@@ -19,8 +19,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Echo requests per probe, and how long to wait for each reply.
+/// Echo requests per probe, and how long to wait for each reply. IPv6 gets more: right after a
+/// bridge is created its link-local address is still in duplicate address detection (about 2 s),
+/// during which it cannot resolve neighbours for forwarded packets.
 const ATTEMPTS: u16 = 3;
+const ATTEMPTS_V6: u16 = 5;
 const TIMEOUT: Duration = Duration::from_secs(1);
 /// Probes in flight at once (one thread each): an isolated pair costs the whole timeout, so they
 /// run concurrently, but a large fleet must not spawn thousands of threads.
@@ -128,7 +131,12 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
                 .iter()
                 .map(|p| {
                     scope.spawn(|| {
-                        ping(&p.netns, p.address, ATTEMPTS, TIMEOUT).map_err(|e| e.to_string())
+                        let attempts = if p.address.is_ipv6() {
+                            ATTEMPTS_V6
+                        } else {
+                            ATTEMPTS
+                        };
+                        ping(&p.netns, p.address, attempts, TIMEOUT).map_err(|e| e.to_string())
                     })
                 })
                 .collect();
