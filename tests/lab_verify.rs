@@ -1,7 +1,8 @@
 //! `lab verify` on the real kernel: isolation is checked, not assumed. Two bridge networks on
 //! one host are isolated (`x`) until forwarding is switched on by hand, which verify must report
 //! as LEAK with exit 1; a bridge and a routed VXLAN network on one host reach each other through
-//! the host (`ok*`), and a route deleted by hand is a FAIL; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
+//! the host (`ok*`), and a route deleted by hand is a FAIL; the dual-stack example is verified over
+//! both families; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
 //! with the system `ping`.
 
 mod common;
@@ -146,6 +147,26 @@ fn bridge_and_routed_vxlan_reach_each_other_through_the_host() {
     );
     drop(lab);
     let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn dual_stack_example_is_verified_over_both_families() {
+    let lab = Lab::new("vd", &repo_file("topologies/dual-stack.yaml"));
+    lab.up();
+    let out = lab.cmd(&["lab", "verify"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // six1 and six2 have IPv6 addresses only: their `ok` comes from the ICMPv6 probe.
+    assert_eq!(row(&text, "six1"), "six1 x x x x - ok x");
+    assert_eq!(row(&text, "local1"), "local1 x x ok* x x x -");
+    assert!(
+        text.contains("All 42 pairs as expected: 8 reachable (2 routed), 34 isolated."),
+        "{text}"
+    );
+    // The same with the system ping, and isolation of IPv6 across unrelated networks.
+    let six1 = lab.container_ns("node-1", "six1");
+    assert!(ping(&six1, "fd00:300::3"));
+    assert!(!ping(&six1, "fd00:18::20:2"));
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
