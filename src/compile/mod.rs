@@ -5,6 +5,7 @@
 //! scheme". A host gets a network's devices only if it has a container on that network.
 
 mod bridge;
+mod macvlan;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -78,6 +79,7 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
         }
         match net {
             Network::Bridge(b) => bridge::compile(&ctx, b, &mut state),
+            Network::Macvlan(m) => macvlan::compile(&ctx, m, &mut state),
             Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => {
                 vxlan_bridged::compile(&ctx, vx, &mut state)
             }

@@ -24,6 +24,7 @@ pub fn hosts_in_network<'a>(topo: &'a Topology, network: &str) -> Vec<&'a str> {
 pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => b.mtu,
+        Network::Macvlan(m) => m.mtu,
         Network::Vxlan(v) => Some(v.mtu.unwrap_or_else(|| {
             let underlay = hosts_in_network(topo, network)
                 .iter()

@@ -68,6 +68,8 @@ pub enum Network {
     Vxlan(VxlanNetwork),
     /// A single-host Linux bridge (docker0 style); each host with containers on it gets its own.
     Bridge(BridgeNetwork),
+    /// Containers as macvlan children of a host interface (Docker's macvlan driver, seed 000).
+    Macvlan(super::macvlan::MacvlanNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -234,6 +236,7 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.subnet,
             Network::Bridge(b) => b.subnet,
+            Network::Macvlan(m) => m.subnet,
         }
     }
 }
