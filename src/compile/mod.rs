@@ -11,6 +11,8 @@ mod vxlan_routed;
 mod wiring;
 
 #[cfg(test)]
+mod golden_macvlan;
+#[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
 mod tests;
