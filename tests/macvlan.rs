@@ -66,7 +66,10 @@ fn assert_nothing_owned(lab: &Lab) {
             .collect();
         assert!(left.is_empty(), "namespaces left on {host}: {left:?}");
         // The parent is the host's, not ours: it stays.
-        assert!(link(&ns, "eth0").is_some(), "underlay eth0 of {host} is gone");
+        assert!(
+            link(&ns, "eth0").is_some(),
+            "underlay eth0 of {host} is gone"
+        );
         let out = lab.on_host("show", host, &["--json"]);
         assert!(out.status.success());
         assert_eq!(stdout(&out).trim(), "{}", "show lists objects on {host}");
@@ -129,7 +132,10 @@ fn macvlan_across_hosts_drift_and_destroy() {
     ] {
         assert!(text.contains(key), "plan does not name {key}:\n{text}");
     }
-    assert!(text.contains("Plan: 3 to add, 0 to change, 0 to destroy."), "{text}");
+    assert!(
+        text.contains("Plan: 3 to add, 0 to change, 0 to destroy."),
+        "{text}"
+    );
     apply(&lab, "macvlan-01");
     assert_container_macvlan(&c1, "02:42:ac:64:01:0a");
     assert!(ping(&c2, "172.100.1.10"), "c1 not repaired");
@@ -141,7 +147,10 @@ fn macvlan_across_hosts_drift_and_destroy() {
     );
     let (code, text) = plan_exit(&lab, "macvlan-01");
     assert_eq!(code, Some(2), "{text}");
-    assert!(text.contains("address c1/eth0 172.100.1.10/24 will be created"), "{text}");
+    assert!(
+        text.contains("address c1/eth0 172.100.1.10/24 will be created"),
+        "{text}"
+    );
     apply(&lab, "macvlan-01");
     assert!(has_address(&c1, "eth0", "172.100.1.10"));
     assert!(ping(&c1, "172.100.1.11"), "c1 not repaired");
@@ -149,7 +158,9 @@ fn macvlan_across_hosts_drift_and_destroy() {
     // Drift 3: the mode changed by hand cannot change in place: replace, with the reason.
     run(
         "ip",
-        &["-n", &c2, "link", "set", "eth0", "type", "macvlan", "mode", "private"],
+        &[
+            "-n", &c2, "link", "set", "eth0", "type", "macvlan", "mode", "private",
+        ],
     );
     let (code, text) = plan_exit(&lab, "macvlan-02");
     assert_eq!(code, Some(2), "{text}");
@@ -214,7 +225,10 @@ fn host_interface_lets_the_host_reach_its_containers() {
     run("ip", &["-n", &h1, "link", "del", "mv-mvnet"]);
     let (code, text) = plan_exit(&lab, "macvlan-01");
     assert_eq!(code, Some(2), "{text}");
-    assert!(text.contains("link host/mv-mvnet will be created"), "{text}");
+    assert!(
+        text.contains("link host/mv-mvnet will be created"),
+        "{text}"
+    );
     apply(&lab, "macvlan-01");
     assert!(ping(&h1, "10.77.0.2"), "host interface not repaired");
 

@@ -76,7 +76,10 @@ fn golden_macvlan_vlan_create() {
     let order: Vec<String> = plan.steps.iter().map(|s| s.key.to_string()).collect();
     let vlan = order.iter().position(|k| k == "link host/eth0.50");
     let child = order.iter().position(|k| k == "link c1/eth0");
-    assert!(matches!((vlan, child), (Some(v), Some(c)) if v < c), "{order:?}");
+    assert!(
+        matches!((vlan, child), (Some(v), Some(c)) if v < c),
+        "{order:?}"
+    );
     check("macvlan_vlan_create", &desired, &observed);
 }
 
@@ -114,7 +117,9 @@ fn golden_macvlan_vlan_id_replaced() {
 fn macvlan_mode_change_is_a_replace() {
     let desired = compiled("macvlan", "macvlan-01");
     let mut observed = desired.clone();
-    if let LinkKind::Macvlan(m) = &mut link_mut(&mut observed, &Ns::Container("c1".into()), "eth0").kind {
+    if let LinkKind::Macvlan(m) =
+        &mut link_mut(&mut observed, &Ns::Container("c1".into()), "eth0").kind
+    {
         m.mode = "private".into();
     }
     let plan = diff(&desired, &observed);
@@ -172,5 +177,8 @@ fn passthru_children_leave_the_mac_to_the_kernel() {
         text.contains("link a/eth0 type=macvlan mode=passthru parent=host/eth0 state=up"),
         "{text}"
     );
-    assert!(text.contains("route a/0.0.0.0/0 via=10.9.0.1 dev=eth0"), "{text}");
+    assert!(
+        text.contains("route a/0.0.0.0/0 via=10.9.0.1 dev=eth0"),
+        "{text}"
+    );
 }

@@ -86,7 +86,8 @@ pub(super) async fn prepare(
                     ns: kernel.target.label(&link.ns),
                     source,
                 })?;
-                msg.attributes.push(LinkAttribute::NetNsFd(file.as_raw_fd()));
+                msg.attributes
+                    .push(LinkAttribute::NetNsFd(file.as_raw_fd()));
                 ns_file = Some(file);
             }
             Ok(Layered {

@@ -27,3 +27,5 @@ pub use validate::validate;
 mod tests_ipam;
 #[cfg(test)]
 mod tests_load;
+#[cfg(test)]
+mod tests_macvlan;
