@@ -10,6 +10,7 @@ const EXAMPLES: &[&str] = &[
     "vxlan-bridged",
     "vxlan-routed",
     "bridge",
+    "host-gw",
     "macvlan",
     "macvlan-vlan",
 ];
