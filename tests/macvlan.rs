@@ -90,6 +90,17 @@ fn macvlan_across_hosts_drift_and_destroy() {
     assert_eq!(underlay["linkinfo"]["info_kind"], "veth", "{underlay}");
     assert_container_macvlan(&c1, "02:42:ac:64:01:0a");
     assert_container_macvlan(&c2, "02:42:ac:64:01:0b");
+    // The clash netplan-rs avoids: creating the child in the host namespace under its final
+    // name fails there, because the host's own `eth0` holds that name.
+    let naive = std::process::Command::new("ip")
+        .args(["-n", &h1, "link", "add", "link", "eth0", "name", "eth0"])
+        .args(["type", "macvlan", "mode", "bridge"])
+        .output()
+        .expect("running ip");
+    assert!(
+        !naive.status.success(),
+        "eth0 could be created twice in {h1}"
+    );
     assert!(has_address(&c1, "eth0", "172.100.1.10"));
     let routes = ip_json(&c1, &["route", "show", "default"]);
     assert_eq!(routes.len(), 1, "{routes:?}");
@@ -292,6 +303,42 @@ fn vlan_variant_or_skip_without_8021q() {
     let c2 = lab.container_ns("macvlan-02", "c2");
     assert!(ping(&c1, "172.18.50.11"), "c1 cannot reach c2 over VLAN 50");
     assert!(ping(&c2, "172.18.50.10"), "c2 cannot reach c1 over VLAN 50");
+    assert_no_changes(&lab);
+    for host in HOSTS {
+        let out = lab.on_host("destroy", host, &["--auto-approve"]);
+        assert!(out.status.success(), "destroy on {host} failed");
+    }
+    assert_nothing_owned(&lab);
+}
+
+const PASSTHRU: &str = r#"
+version: 1
+hosts:
+  macvlan-01: { underlay: 192.168.1.198/24 }
+  macvlan-02: { underlay: 192.168.1.199/24 }
+networks:
+  pt: { driver: macvlan, mode: passthru, subnet: 10.78.0.0/24 }
+containers:
+  a: { host: macvlan-01, network: pt }
+  b: { host: macvlan-02, network: pt }
+"#;
+
+/// Passthru: the one child per host takes over the parent, MAC included (so netplan-rs asks
+/// for none and a re-plan is still empty); traffic still crosses hosts.
+#[test]
+fn passthru_child_takes_the_parents_mac() {
+    let file = temp_topology("mv-pt", PASSTHRU);
+    let lab = Lab::new("mp", &file);
+    lab.up();
+    let a = lab.container_ns("macvlan-01", "a");
+    let child = link(&a, "eth0").expect("eth0 in a");
+    assert_eq!(
+        child["linkinfo"]["info_data"]["mode"], "passthru",
+        "{child}"
+    );
+    let parent = link(&lab.host_ns("macvlan-01"), "eth0").expect("underlay");
+    assert_eq!(child["address"], parent["address"], "{child} vs {parent}");
+    assert!(ping(&a, "10.78.0.3"), "a cannot reach b");
     assert_no_changes(&lab);
     for host in HOSTS {
         let out = lab.on_host("destroy", host, &["--auto-approve"]);

@@ -121,3 +121,18 @@ pub(super) async fn prepare(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_names_round_trip() {
+        for name in ["private", "vepa", "bridge", "passthru", "source"] {
+            let mode = mode_from_name(name).expect(name);
+            assert_eq!(mode_name(&mode), name);
+        }
+        assert!(mode_from_name("trunk").is_none());
+        assert_eq!(mode_name(&MacVlanMode::Other(64)), "mode-64");
+    }
+}

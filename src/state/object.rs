@@ -126,7 +126,7 @@ pub enum LinkKind {
     Macvlan(Macvlan),
     /// An 802.1Q VLAN sub-interface of a parent link in the same namespace.
     Vlan(Vlan),
-    /// Any other kind the kernel reports (`dummy`, `macvlan`, ...); never created by compile.
+    /// Any other kind the kernel reports (`dummy`, `ipvlan`, ...); never created by compile.
     Other {
         name: String,
     },
