@@ -81,9 +81,9 @@ pub struct MacvlanNetwork {
     pub vlan: Option<u16>,
     /// Give each host with containers on this network its own macvlan child `mv-<network>`, so
     /// the host and its containers can talk (a macvlan child cannot talk to its parent). The
-    /// host at position i (0-based) in `hosts` gets the (i+2)-th address from the top of the
-    /// subnet (`.254` for the first host of a /24, `.253` for the second ...), reserved for it.
-    /// Default: false.
+    /// host at position i (0-based) in `hosts` gets the (i+1)-th address from the top of the
+    /// subnet, skipping the broadcast address and the gateway (`.254` for the first host of a
+    /// /24, `.253` for the second ...), reserved for it. Default: false.
     #[serde(default)]
     pub host_interface: bool,
     /// MTU of the children (and of the VLAN sub-interface). Default: unset (the parent's).
@@ -130,13 +130,19 @@ pub fn host_interface_name(network: &str) -> String {
 /// The address of `host`'s own macvlan child: counted from the top of the subnet by the host's
 /// position in `hosts`, so appending hosts or containers never moves it.
 pub fn host_address(topo: &Topology, net: &MacvlanNetwork, host: &str) -> Option<Ipv4Addr> {
-    let index = u32::try_from(topo.hosts.get_index_of(host)?).ok()?;
+    let index = u64::try_from(topo.hosts.get_index_of(host)?).ok()?;
     let subnet = net.subnet.trunc();
     let size = 1u64 << (32 - u32::from(subnet.prefix_len()));
-    // size - 1 is the broadcast address; the first host gets size - 2.
-    let n = size.checked_sub(2)?.checked_sub(u64::from(index))?;
-    let addr = nth(subnet, u32::try_from(n).ok().filter(|n| *n > 0)?)?;
-    (addr != net.gateway()).then_some(addr)
+    // size - 1 is the broadcast address; counting down from size - 2, the gateway is skipped
+    // (a gateway at the top, e.g. `.254`, shifts the hosts down by one).
+    let gateway =
+        u64::from(u32::from(net.gateway())).checked_sub(u64::from(u32::from(subnet.network())));
+    let mut n = size.checked_sub(2)?.checked_sub(index)?;
+    if gateway.is_some_and(|g| g >= n) {
+        n = n.checked_sub(1)?;
+    }
+    // 0 is the network address.
+    nth(subnet, u32::try_from(n).ok().filter(|n| *n > 0)?)
 }
 
 /// Addresses of the network that containers may not have, with who holds them: the hosts' own

@@ -90,6 +90,27 @@ fn host_interface_addresses_come_from_the_top_and_are_reserved() {
 }
 
 #[test]
+fn host_interface_addresses_skip_a_gateway_at_the_top() {
+    let t = load_str(
+        &topo(", host_interface: true, gateway: 172.100.1.253", TWO),
+        "t.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
+        panic!("not macvlan")
+    };
+    let addr = |h: &str| macvlan::host_address(&t, m, h).map(|a| a.to_string());
+    assert_eq!(addr("h1").as_deref(), Some("172.100.1.254"));
+    assert_eq!(addr("h2").as_deref(), Some("172.100.1.252"));
+    // A /30 has room for the gateway and one host address only.
+    assert_problem(
+        &topo(", host_interface: true", TWO).replace("172.100.1.0/24", "172.100.1.0/30"),
+        "networks.mv.host_interface",
+        "no room for host h2's address",
+    );
+}
+
+#[test]
 fn host_interface_addresses_never_move_when_hosts_or_containers_are_appended() {
     let before =
         load_str(&topo(", host_interface: true", TWO), "t.yaml").unwrap_or_else(|e| panic!("{e}"));
