@@ -346,3 +346,79 @@ fn passthru_child_takes_the_parents_mac() {
     }
     assert_nothing_owned(&lab);
 }
+
+fn ifindex(ns: &str, name: &str) -> u64 {
+    link(ns, name)
+        .and_then(|l| l["ifindex"].as_u64())
+        .unwrap_or_else(|| panic!("no ifindex for {name} in {ns}"))
+}
+
+/// A macvlan in a container whose parent lives in a third namespace (not the host's): its
+/// IFLA_LINK is an ifindex of that third namespace, which here is also the ifindex of a host
+/// link. Observe must not name the host's link as the parent; it leaves the parent unknown. The
+/// link carries our mark, so the plan deletes it as no longer wanted, and apply does.
+#[test]
+fn foreign_parent_in_another_namespace_is_not_misread() {
+    let lab = Lab::new("mf", &repo_file("topologies/macvlan.yaml"));
+    lab.up();
+    let h1 = lab.host_ns("macvlan-01");
+    let c1 = lab.container_ns("macvlan-01", "c1");
+    // Dropped by the lab guard (its name starts with the lab's prefix); not a container of h1.
+    let other = format!("{}-xother", lab.name);
+    run("ip", &["netns", "add", &other]);
+    run(
+        "ip",
+        &[
+            "-n", &other, "link", "add", "xa", "type", "veth", "peer", "name", "xb",
+        ],
+    );
+    run("ip", &["-n", &other, "link", "set", "xa", "up"]);
+    // Make the third namespace's parent index one the host namespace also uses.
+    let host_index = ifindex(&h1, "eth0");
+    let mut parent = "xa";
+    if ifindex(&other, "xb") == host_index {
+        parent = "xb";
+        run("ip", &["-n", &other, "link", "set", "xb", "up"]);
+    }
+    assert_eq!(
+        ifindex(&other, parent),
+        host_index,
+        "test setup: no shared ifindex"
+    );
+    run(
+        "ip",
+        &[
+            "-n", &other, "link", "add", "link", parent, "name", "mvx", "type", "macvlan",
+        ],
+    );
+    run("ip", &["-n", &other, "link", "set", "mvx", "netns", &c1]);
+    run(
+        "ip",
+        &["-n", &c1, "link", "set", "mvx", "alias", "netplan-rs"],
+    );
+
+    let out = lab.on_host("show", "macvlan-01", &[]);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("link c1/mvx"))
+        .unwrap_or_else(|| panic!("show does not list c1/mvx:\n{text}"));
+    assert!(line.contains("type=macvlan"), "{line}");
+    assert!(!line.contains("parent="), "parent misread: {line}");
+    // The container's own child still resolves to the host's eth0.
+    assert!(
+        text.contains("link c1/eth0 type=macvlan mode=bridge parent=host/eth0"),
+        "{text}"
+    );
+
+    let (code, plan) = plan_exit(&lab, "macvlan-01");
+    assert_eq!(code, Some(2), "{plan}");
+    assert!(plan.contains("link c1/mvx will be destroyed"), "{plan}");
+    assert!(
+        plan.contains("Plan: 0 to add, 0 to change, 1 to destroy."),
+        "{plan}"
+    );
+    apply(&lab, "macvlan-01");
+    assert!(link(&c1, "mvx").is_none(), "mvx not deleted");
+    assert_no_changes(&lab);
+}
