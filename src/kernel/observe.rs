@@ -146,11 +146,17 @@ async fn observe_ns(
     if !owned {
         return Ok((Some(namespace), None));
     }
-    let host_nsid = match super::observe_nsid::has_foreign_macvlan(&links) {
-        true => super::observe_nsid::host_nsid(target, conn).await,
-        false => None,
+    // Only a macvlan whose parent is elsewhere needs the host's namespace id; the request runs
+    // beside the dumps.
+    let foreign = super::observe_nsid::has_foreign_macvlan(&links);
+    let nsid = async {
+        match foreign {
+            true => super::observe_nsid::host_nsid(target, conn).await,
+            false => None,
+        }
     };
-    let mut space = dump_rest(target, conn, ns.clone(), links).await?;
+    let (host_nsid, space) = tokio::join!(nsid, dump_rest(target, conn, ns.clone(), links));
+    let mut space = space?;
     space.host_nsid = host_nsid;
     Ok((Some(namespace), Some(space)))
 }
