@@ -60,17 +60,19 @@ pub fn compile(ctx: &Ctx, net: &MacvlanNetwork, state: &mut State) {
         });
     }
     for att in ctx.local() {
+        // Macvlan networks are IPv4-only (topology `subnet` is an IPv4 prefix).
+        let Some(v4) = att.v4 else { continue };
         let cns = Ns::Container(att.container.clone());
         // A passthru child takes the parent's MAC whatever is asked for.
-        let mac = (net.mode != MacvlanMode::Passthru).then(|| Mac::docker(att.address));
+        let mac = (net.mode != MacvlanMode::Passthru).then_some(att.mac);
         state.insert(child(cns.clone(), att.interface.clone(), mac));
         state.insert(Address {
             ns: cns.clone(),
             link: att.interface.clone(),
-            cidr: wiring::cidr(att.address, att.prefix_len),
+            cidr: wiring::cidr(v4.address, v4.prefix_len),
             owned: true,
         });
-        if let (true, Some(gateway)) = (att.default_route, att.gateway) {
+        if let (true, Some(gateway)) = (att.default_route, v4.gateway) {
             state.insert(Route {
                 ns: cns,
                 dst: wiring::cidr(Ipv4Addr::UNSPECIFIED, 0),

@@ -52,13 +52,20 @@ fn defaults_docker_like_gateway_and_addresses() {
     assert_eq!(m.gateway().to_string(), "172.100.1.1");
     let atts = attachments(&t);
     // .1 is the gateway (reserved); containers from .2 with a default route via it.
-    assert_eq!(atts[0].address.to_string(), "172.100.1.2");
-    assert_eq!(atts[1].address.to_string(), "172.100.1.3");
-    assert!(atts.iter().all(|a| a.default_route && a.prefix_len == 24));
+    let v4 = |i: usize| atts[i].v4.expect("IPv4 attachment");
+    assert_eq!(v4(0).address.to_string(), "172.100.1.2");
+    assert_eq!(v4(1).address.to_string(), "172.100.1.3");
+    assert!(atts.iter().all(|a| a.default_route && a.v6.is_none()));
+    assert!(
+        atts.iter()
+            .all(|a| a.v4.is_some_and(|v| v.prefix_len == 24))
+    );
     assert_eq!(
-        atts[0].gateway.map(|g| g.to_string()).as_deref(),
+        v4(0).gateway.map(|g| g.to_string()).as_deref(),
         Some("172.100.1.1")
     );
+    // Docker's MAC scheme.
+    assert_eq!(atts[0].mac.to_string(), "02:42:ac:64:01:02");
 }
 
 #[test]
