@@ -21,6 +21,8 @@ use std::net::Ipv4Addr;
 
 /// Highest usable 802.1Q VLAN id (4095 is reserved).
 pub const MAX_VLAN_ID: u16 = 4094;
+/// The smallest MTU IPv4 allows (as in `validate.rs`).
+const MIN_MTU: u32 = 68;
 
 /// How macvlan children of one parent reach each other (the kernel's macvlan modes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -204,10 +206,10 @@ pub(crate) fn validate(
         }
     }
     if let Some(mtu) = net.mtu {
-        if mtu < 68 {
+        if mtu < MIN_MTU {
             diags.push(Diagnostic::new(
                 format!("{path}.mtu"),
-                format!("MTU {mtu} is below the IPv4 minimum 68"),
+                format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
             ));
         } else if net.parent.is_none() {
             // A macvlan child cannot exceed its lower device's MTU; the underlay's is known.
