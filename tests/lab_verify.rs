@@ -2,7 +2,8 @@
 //! one host are isolated (`x`) until forwarding is switched on by hand, which verify must report
 //! as LEAK with exit 1; a bridge and a routed VXLAN network on one host reach each other through
 //! the host (`ok*`), and a route deleted by hand is a FAIL; the dual-stack example is verified over
-//! both families; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
+//! both families; macvlan children in private mode are isolated on one host but not across
+//! hosts; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
 //! with the system `ping`.
 
 mod common;
@@ -167,6 +168,42 @@ fn dual_stack_example_is_verified_over_both_families() {
     let six1 = lab.container_ns("node-1", "six1");
     assert!(ping(&six1, "fd00:300::3"));
     assert!(!ping(&six1, "fd00:18::20:2"));
+}
+
+const MACVLAN_PRIVATE: &str = "version: 1
+hosts:
+  node-1: { underlay: 10.0.0.1/24 }
+  node-2: { underlay: 10.0.0.2/24 }
+networks:
+  mv: { driver: macvlan, subnet: 10.77.0.0/24, mode: private }
+containers:
+  a: { host: node-1, network: mv }
+  b: { host: node-1, network: mv }
+  c: { host: node-2, network: mv }
+";
+
+#[test]
+fn macvlan_private_mode_isolates_siblings_on_one_host() {
+    let file = temp_topology("vm", MACVLAN_PRIVATE);
+    let lab = Lab::new("vm", &file);
+    lab.up();
+    let out = lab.cmd(&["lab", "verify"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // One network, yet a and b (children of one parent in private mode) must not talk; across
+    // hosts the frames go through the switch.
+    assert_eq!(row(&text, "a"), "a - x ok");
+    assert_eq!(row(&text, "b"), "b x - ok");
+    assert_eq!(row(&text, "c"), "c ok ok -");
+    assert!(
+        text.contains("All 6 pairs as expected: 4 reachable, 2 isolated."),
+        "{text}"
+    );
+    let a = lab.container_ns("node-1", "a");
+    assert!(!ping(&a, "10.77.0.3"));
+    assert!(ping(&a, "10.77.0.4"));
+    drop(lab);
+    let _ = std::fs::remove_file(&file);
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

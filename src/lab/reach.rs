@@ -11,15 +11,17 @@
 //! - **L2 segments** join link ends: a veth end and its peer; a bridge port and its master; a
 //!   VXLAN device and each remote VXLAN device (same VNI and port) its FDB entries point at (by
 //!   the remote host's underlay address); every host's underlay interface (with the host's
-//!   `underlay` address from the topology) and the lab switch.
+//!   `underlay` address from the topology) and the lab switch; a macvlan child and its parent
+//!   (but a child never talks to its parent, and to a sibling only in `bridge` mode); 802.1Q
+//!   sub-interfaces with the same id over one parent segment (apart from the untagged one).
 //! - **A packet** to `dst` at a node: delivered if the node holds `dst` (on any link: the Linux
 //!   weak host model); otherwise, unless this is the sender, dropped when the node does not
 //!   forward; else longest prefix match over its connected subnets (its addresses' prefixes, next
 //!   hop = `dst`) and its routes (next hop = gateway, or `dst` without one), and the next hop must
 //!   be an address held by another node on the outgoing link's segment. Hop limit 16.
 //! - **A probe** succeeds when the request is delivered to the target and the reply, sent from
-//!   the target to the sender's source address (the first address of the family on the outgoing
-//!   link, else on the sender), is delivered back to the sender.
+//!   the target to the sender's source address (on the outgoing link, preferably in the next
+//!   hop's subnet, as the kernel picks it), is delivered back to the sender.
 //!
 //! Not modelled (verify reports a surprise as FAIL or LEAK, which is the point of checking):
 //! NAT and packet filters (masquerading rewrites flows leaving a host but never makes a
@@ -136,14 +138,18 @@ impl Node {
         best.map(|(_, dev, hop)| (dev, hop))
     }
 
-    /// The source address the kernel would pick for packets to `dst` out of `dev`.
-    fn source(&self, dev: &str, dst: IpAddr) -> Option<IpAddr> {
-        let same_family = |a: &&(String, IpNet)| a.1.addr().is_ipv4() == dst.is_ipv4();
+    /// The source address the kernel would pick for packets out of `dev` towards next hop
+    /// `hop`: an address on `dev` whose subnet holds `hop` (the connected route's preferred
+    /// source), else the first of the family on `dev`, else on the node.
+    fn source(&self, dev: &str, hop: IpAddr) -> Option<IpAddr> {
+        let family = |a: &&(String, IpNet)| a.1.addr().is_ipv4() == hop.is_ipv4();
+        let on_dev = |a: &&(String, IpNet)| a.0 == dev && family(a);
         self.addrs
             .iter()
-            .filter(same_family)
-            .find(|(l, _)| l == dev)
-            .or_else(|| self.addrs.iter().find(same_family))
+            .filter(on_dev)
+            .find(|(_, a)| a.trunc().contains(&hop))
+            .or_else(|| self.addrs.iter().find(on_dev))
+            .or_else(|| self.addrs.iter().find(family))
             .map(|(_, a)| a.addr())
     }
 }
@@ -158,6 +164,8 @@ pub struct Fabric {
     parent: Vec<usize>,
     /// Who holds an address: `(node, link)` per address, for next-hop resolution.
     holders: HashMap<IpAddr, Vec<(usize, String)>>,
+    /// Macvlan children: link end -> (parent's link end, mode).
+    children: HashMap<usize, (usize, String)>,
 }
 
 impl Fabric {
@@ -188,6 +196,7 @@ impl Fabric {
             fabric.union(end, switch);
         }
         let mut links: Vec<(usize, Link)> = Vec::new();
+        let mut vlans: Vec<(usize, usize, u16)> = Vec::new();
         let mut fdbs: Vec<(usize, String, IpAddr)> = Vec::new();
         for (host, state) in states {
             for object in state.iter() {
@@ -237,14 +246,49 @@ impl Fabric {
                 let m = fabric.end(*n, master);
                 fabric.union(end, m);
             }
-            if let LinkKind::Veth { peer: Some(peer) } = &link.kind {
-                let host = fabric.nodes[*n].place.host.clone();
-                let p = fabric.node(&Place {
-                    host,
-                    ns: peer.ns.clone(),
-                });
-                let other = fabric.end(p, &peer.name);
-                fabric.union(end, other);
+            let host = fabric.nodes[*n].place.host.clone();
+            match &link.kind {
+                LinkKind::Veth { peer: Some(peer) } => {
+                    let p = fabric.node(&Place {
+                        host,
+                        ns: peer.ns.clone(),
+                    });
+                    let other = fabric.end(p, &peer.name);
+                    fabric.union(end, other);
+                }
+                LinkKind::Macvlan(mv) => {
+                    if let Some(parent) = &mv.parent {
+                        let p = fabric.node(&Place {
+                            host,
+                            ns: parent.ns.clone(),
+                        });
+                        let parent = fabric.end(p, &parent.name);
+                        fabric.union(end, parent);
+                        fabric.children.insert(end, (parent, mv.mode.clone()));
+                    }
+                }
+                LinkKind::Vlan(v) => {
+                    if let Some(parent) = &v.parent {
+                        let parent = fabric.end(*n, parent);
+                        vlans.push((end, parent, v.id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // 802.1Q: sub-interfaces with one id on one parent segment (e.g. every host's `eth0.50`
+        // on the switch) form a segment of their own, apart from the untagged parent's.
+        let keyed: Vec<(usize, (usize, u16))> = vlans
+            .iter()
+            .map(|&(end, parent, id)| (end, (fabric.root(parent), id)))
+            .collect();
+        let mut tagged: HashMap<(usize, u16), usize> = HashMap::new();
+        for (end, key) in keyed {
+            match tagged.get(&key) {
+                Some(&first) => fabric.union(end, first),
+                None => {
+                    tagged.insert(key, end);
+                }
             }
         }
         // VXLAN: an FDB entry towards a host's underlay address joins this VXLAN device with
@@ -312,19 +356,27 @@ impl Fabric {
         self.parent[ra] = rb;
     }
 
-    /// The segment of a link end (a link the model never saw is a segment of its own).
-    fn segment(&self, node: usize, link: &str) -> Option<usize> {
-        self.ends
-            .get(&(node, link.to_string()))
-            .map(|&id| self.root(id))
+    /// The node other than `from` holding `ip` on a link on the segment of `from`'s `dev`,
+    /// that `dev` can exchange frames with.
+    fn neighbour(&self, from: usize, dev: &str, ip: IpAddr) -> Option<usize> {
+        let out = *self.ends.get(&(from, dev.to_string()))?;
+        let segment = self.root(out);
+        self.holders.get(&ip)?.iter().find_map(|(n, link)| {
+            let end = *self.ends.get(&(*n, link.clone()))?;
+            (*n != from && self.root(end) == segment && self.talk(out, end)).then_some(*n)
+        })
     }
 
-    /// The node other than `from` holding `ip` on a link of `segment`.
-    fn neighbour(&self, from: usize, segment: Option<usize>, ip: IpAddr) -> Option<usize> {
-        let segment = segment?;
-        self.holders.get(&ip)?.iter().find_map(|(n, link)| {
-            (*n != from && self.segment(*n, link) == Some(segment)).then_some(*n)
-        })
+    /// Whether two link ends of one segment exchange frames: a macvlan child never with its own
+    /// parent, and with a sibling (same parent) only when both are in `bridge` mode (`private`
+    /// never; `vepa` needs a hairpinning switch, which the lab's bridge is not).
+    fn talk(&self, a: usize, b: usize) -> bool {
+        match (self.children.get(&a), self.children.get(&b)) {
+            (Some((parent, _)), _) if *parent == b => false,
+            (_, Some((parent, _))) if *parent == a => false,
+            (Some((pa, ma)), Some((pb, mb))) if pa == pb => ma == "bridge" && mb == "bridge",
+            _ => true,
+        }
     }
 
     /// Follow one packet from node `from` to `dst`: Ok(node it is delivered to, nodes that
@@ -346,7 +398,7 @@ impl Fabric {
             let Some((dev, hop)) = node.lookup(dst) else {
                 return Err(format!("{} has no route to {dst}", node.place));
             };
-            let Some(next) = self.neighbour(at, self.segment(at, dev), hop) else {
+            let Some(next) = self.neighbour(at, dev, hop) else {
                 return Err(format!("{} finds no {hop} on {dev}", node.place));
             };
             at = next;
@@ -369,7 +421,9 @@ impl Fabric {
             Ok(done) => done,
             Err(why) => return Reach::Dropped { why },
         };
-        let src = node.lookup(dst).and_then(|(dev, _)| node.source(dev, dst));
+        let src = node
+            .lookup(dst)
+            .and_then(|(dev, hop)| node.source(dev, hop));
         let Some(src) = src else {
             return Reach::Dropped {
                 why: format!("{from} has no {dst:?}-family address to reply to"),

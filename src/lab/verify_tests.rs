@@ -58,6 +58,8 @@ fn examples_reach_every_pair_on_their_network() {
         "vxlan-routed",
         "host-gw",
         "vxlan-ipv6-underlay",
+        "macvlan",
+        "macvlan-vlan",
     ] {
         let topo = example(stem);
         let rows = table(&topo);
@@ -517,4 +519,88 @@ containers:
             "far -> web 192.168.200.3: isolated",
         ]
     );
+}
+
+const MACVLAN: &str = "version: 1
+hosts:
+  node-1: { underlay: 10.0.0.1/24 }
+  node-2: { underlay: 10.0.0.2/24 }
+networks:
+  mv: { driver: macvlan, subnet: 10.77.0.0/24, host_interface: true }
+containers:
+  a: { host: node-1, network: mv }
+  b: { host: node-1, network: mv }
+  c: { host: node-2, network: mv }
+";
+
+/// Set the mode of the macvlan links of the containers named in `private`.
+fn macvlan_mode(state: &mut State, containers: &[&str], mode: &str) {
+    for object in state.objects.values_mut() {
+        if let crate::state::Object::Link(link) = object
+            && let crate::state::LinkKind::Macvlan(mv) = &mut link.kind
+            && matches!(&link.ns, Ns::Container(c) if containers.contains(&c.as_str()))
+        {
+            mv.mode = mode.to_string();
+        }
+    }
+}
+
+#[test]
+fn macvlan_children_share_the_parent_segment_across_hosts() {
+    let topo = parse(MACVLAN);
+    let rows = table(&topo);
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        assert!(row.ends_with(": reachable"), "{row}");
+    }
+    let fabric = Fabric::new(&topo);
+    // The host's own child (host_interface) is a sibling in bridge mode: the host reaches a.
+    let host = Place::host("node-1");
+    assert!(matches!(
+        fabric.reach(&host, ip("10.77.0.2")),
+        Reach::Delivered { .. }
+    ));
+}
+
+#[test]
+fn macvlan_private_children_do_not_talk_to_siblings() {
+    let topo = parse(MACVLAN);
+    let fabric = fabric_with(&topo, |_, s| macvlan_mode(s, &["a", "b"], "private"));
+    let a = Place::container("node-1", "a");
+    // b: same parent, private: nothing. c: another host's parent, through the switch: fine.
+    let Reach::Dropped { why } = fabric.reach(&a, ip("10.77.0.3")) else {
+        panic!("private siblings talk");
+    };
+    assert_eq!(why, "a (on node-1) finds no 10.77.0.3 on eth0");
+    assert!(matches!(
+        fabric.reach(&a, ip("10.77.0.4")),
+        Reach::Delivered { .. }
+    ));
+}
+
+#[test]
+fn macvlan_child_never_talks_to_its_parent() {
+    // Without host_interface, an address in the subnet on the parent itself does not help: the
+    // documented macvlan limitation.
+    let topo = parse(&MACVLAN.replace(", host_interface: true", ""));
+    let fabric = fabric_with(&topo, |host, s| {
+        if host == "node-1" {
+            s.insert(crate::state::Address {
+                ns: Ns::Host,
+                link: "eth0".to_string(),
+                cidr: "10.77.0.200/24".parse::<IpNet>().expect("net"),
+                owned: true,
+            });
+        }
+    });
+    let host = Place::host("node-1");
+    assert!(matches!(
+        fabric.reach(&host, ip("10.77.0.2")),
+        Reach::Dropped { .. }
+    ));
+    // The other host's container, over the switch, answers the same address.
+    assert!(matches!(
+        fabric.reach(&host, ip("10.77.0.4")),
+        Reach::Delivered { .. }
+    ));
 }
