@@ -185,91 +185,115 @@ impl Fabric {
         states: &[(String, State)],
     ) -> Fabric {
         let mut fabric = Fabric::default();
-        let switch = fabric.end(usize::MAX, "");
-        // Underlay: the host's address on its underlay interface, cabled to the switch.
-        let mut underlay: HashMap<IpAddr, usize> = HashMap::new();
-        for (name, dev, cidr) in underlays {
-            let n = fabric.node(&Place::host(name));
-            fabric.nodes[n].addrs.push((dev.clone(), *cidr));
-            underlay.insert(cidr.addr(), n);
-            let end = fabric.end(n, dev);
-            fabric.union(end, switch);
-        }
+        let underlay = fabric.add_underlays(underlays);
         let mut links: Vec<(usize, Link)> = Vec::new();
-        let mut vlans: Vec<(usize, usize, u16)> = Vec::new();
         let mut fdbs: Vec<(usize, String, IpAddr)> = Vec::new();
         for (host, state) in states {
-            for object in state.iter() {
-                let place = |ns: &Ns| Place {
-                    host: host.clone(),
-                    ns: ns.clone(),
-                };
-                match object {
-                    Object::Namespace(ns) => {
-                        fabric.node(&Place::container(host, &ns.name));
-                    }
-                    Object::Sysctl(s) => {
-                        let n = fabric.node(&place(&s.ns));
-                        let on = s.value.trim() == "1";
-                        match s.key.as_str() {
-                            "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => {
-                                fabric.nodes[n].forward_v4 |= on
-                            }
-                            "net.ipv6.conf.all.forwarding" => fabric.nodes[n].forward_v6 |= on,
-                            _ => {}
-                        }
-                    }
-                    Object::Link(l) => links.push((fabric.node(&place(&l.ns)), l.clone())),
-                    Object::Address(a) => {
-                        let n = fabric.node(&place(&a.ns));
-                        fabric.nodes[n].addrs.push((a.link.clone(), a.cidr));
-                    }
-                    Object::Route(r) => {
-                        let n = fabric.node(&place(&r.ns));
-                        fabric.nodes[n]
-                            .routes
-                            .push((r.dst, r.gateway, r.dev.clone()));
-                    }
-                    Object::Fdb(e) => {
-                        let n = fabric.node(&place(&e.ns));
-                        fdbs.push((n, e.link.clone(), e.dst));
-                    }
-                    // Neighbour entries only speed up resolution the model does by address;
-                    // other kinds (e.g. firewall rules) are not modelled (see the module doc).
-                    _ => {}
+            fabric.read(host, state, &mut links, &mut fdbs);
+        }
+        fabric.join_links(&links);
+        fabric.join_tunnels(&links, &fdbs, &underlay);
+        fabric.index_addresses();
+        fabric
+    }
+
+    /// Every host's underlay address on its interface, cabled to the switch; returns the host
+    /// node of each underlay address.
+    fn add_underlays(&mut self, underlays: &[(String, String, IpNet)]) -> HashMap<IpAddr, usize> {
+        let switch = self.end(usize::MAX, "");
+        let mut underlay: HashMap<IpAddr, usize> = HashMap::new();
+        for (name, dev, cidr) in underlays {
+            let n = self.node(&Place::host(name));
+            self.nodes[n].addrs.push((dev.clone(), *cidr));
+            underlay.insert(cidr.addr(), n);
+            let end = self.end(n, dev);
+            self.union(end, switch);
+        }
+        underlay
+    }
+
+    /// One host's state: nodes, forwarding, addresses and routes; links and FDB entries are
+    /// collected for the joins, which need every host read first.
+    fn read(
+        &mut self,
+        host: &str,
+        state: &State,
+        links: &mut Vec<(usize, Link)>,
+        fdbs: &mut Vec<(usize, String, IpAddr)>,
+    ) {
+        for object in state.iter() {
+            let place = |ns: &Ns| Place {
+                host: host.to_string(),
+                ns: ns.clone(),
+            };
+            match object {
+                Object::Namespace(ns) => {
+                    self.node(&Place::container(host, &ns.name));
                 }
+                Object::Sysctl(s) => {
+                    let n = self.node(&place(&s.ns));
+                    let on = s.value.trim() == "1";
+                    match s.key.as_str() {
+                        "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => {
+                            self.nodes[n].forward_v4 |= on
+                        }
+                        "net.ipv6.conf.all.forwarding" => self.nodes[n].forward_v6 |= on,
+                        _ => {}
+                    }
+                }
+                Object::Link(l) => links.push((self.node(&place(&l.ns)), l.clone())),
+                Object::Address(a) => {
+                    let n = self.node(&place(&a.ns));
+                    self.nodes[n].addrs.push((a.link.clone(), a.cidr));
+                }
+                Object::Route(r) => {
+                    let n = self.node(&place(&r.ns));
+                    self.nodes[n].routes.push((r.dst, r.gateway, r.dev.clone()));
+                }
+                Object::Fdb(e) => {
+                    let n = self.node(&place(&e.ns));
+                    fdbs.push((n, e.link.clone(), e.dst));
+                }
+                // Neighbour entries only speed up resolution the model does by address;
+                // other kinds (e.g. firewall rules) are not modelled (see the module doc).
+                _ => {}
             }
         }
-        for (n, link) in &links {
-            let end = fabric.end(*n, &link.name);
+    }
+
+    /// L2 joins of single links: bridge ports, veth peers, macvlan children, VLANs.
+    fn join_links(&mut self, links: &[(usize, Link)]) {
+        let mut vlans: Vec<(usize, usize, u16)> = Vec::new();
+        for (n, link) in links {
+            let end = self.end(*n, &link.name);
             if let Some(master) = &link.master {
-                let m = fabric.end(*n, master);
-                fabric.union(end, m);
+                let m = self.end(*n, master);
+                self.union(end, m);
             }
-            let host = fabric.nodes[*n].place.host.clone();
+            let host = self.nodes[*n].place.host.clone();
             match &link.kind {
                 LinkKind::Veth { peer: Some(peer) } => {
-                    let p = fabric.node(&Place {
+                    let p = self.node(&Place {
                         host,
                         ns: peer.ns.clone(),
                     });
-                    let other = fabric.end(p, &peer.name);
-                    fabric.union(end, other);
+                    let other = self.end(p, &peer.name);
+                    self.union(end, other);
                 }
                 LinkKind::Macvlan(mv) => {
                     if let Some(parent) = &mv.parent {
-                        let p = fabric.node(&Place {
+                        let p = self.node(&Place {
                             host,
                             ns: parent.ns.clone(),
                         });
-                        let parent = fabric.end(p, &parent.name);
-                        fabric.union(end, parent);
-                        fabric.children.insert(end, (parent, mv.mode.clone()));
+                        let parent = self.end(p, &parent.name);
+                        self.union(end, parent);
+                        self.children.insert(end, (parent, mv.mode.clone()));
                     }
                 }
                 LinkKind::Vlan(v) => {
                     if let Some(parent) = &v.parent {
-                        let parent = fabric.end(*n, parent);
+                        let parent = self.end(*n, parent);
                         vlans.push((end, parent, v.id));
                     }
                 }
@@ -280,44 +304,62 @@ impl Fabric {
         // on the switch) form a segment of their own, apart from the untagged parent's.
         let keyed: Vec<(usize, (usize, u16))> = vlans
             .iter()
-            .map(|&(end, parent, id)| (end, (fabric.root(parent), id)))
+            .map(|&(end, parent, id)| (end, (self.root(parent), id)))
             .collect();
         let mut tagged: HashMap<(usize, u16), usize> = HashMap::new();
         for (end, key) in keyed {
             match tagged.get(&key) {
-                Some(&first) => fabric.union(end, first),
+                Some(&first) => self.union(end, first),
                 None => {
                     tagged.insert(key, end);
                 }
             }
         }
+    }
+
+    /// VXLAN devices joined by their FDB entries (see the comment inside).
+    fn join_tunnels(
+        &mut self,
+        links: &[(usize, Link)],
+        fdbs: &[(usize, String, IpAddr)],
+        underlay: &HashMap<IpAddr, usize>,
+    ) {
         // VXLAN: an FDB entry towards a host's underlay address joins this VXLAN device with
-        // that host's VXLAN device of the same VNI and port.
-        let vxlan = |n: usize, name: &str| {
-            links.iter().find_map(|(m, l)| match &l.kind {
-                LinkKind::Vxlan(v) if *m == n && l.name == name => Some((v.vni, v.port)),
-                _ => None,
-            })
-        };
-        for (n, link, dst) in &fdbs {
-            let (Some(id), Some(remote)) = (vxlan(*n, link), underlay.get(dst).copied()) else {
-                continue;
-            };
-            let peer = links.iter().find(|(m, l)| {
-                *m == remote && matches!(&l.kind, LinkKind::Vxlan(v) if (v.vni, v.port) == id)
-            });
-            if let Some((m, l)) = peer {
-                let (a, b) = (fabric.end(*n, link), fabric.end(*m, &l.name));
-                fabric.union(a, b);
+        // that host's VXLAN device of the same VNI and port. Indexed: a bridged overlay has one
+        // entry per remote container.
+        let mut by_name: HashMap<(usize, &str), (u32, u16)> = HashMap::new();
+        let mut by_id: HashMap<(usize, u32, u16), &str> = HashMap::new();
+        for (n, l) in links {
+            if let LinkKind::Vxlan(v) = &l.kind {
+                by_name.insert((*n, l.name.as_str()), (v.vni, v.port));
+                by_id.insert((*n, v.vni, v.port), l.name.as_str());
             }
         }
-        for (n, node) in fabric.nodes.iter().enumerate() {
+        for (n, link, dst) in fdbs {
+            let Some(&(vni, port)) = by_name.get(&(*n, link.as_str())) else {
+                continue;
+            };
+            let Some(remote) = underlay.get(dst).copied() else {
+                continue;
+            };
+            if let Some(name) = by_id.get(&(remote, vni, port)) {
+                let (a, b) = (self.end(*n, link), self.end(remote, name));
+                self.union(a, b);
+            }
+        }
+    }
+
+    /// Flatten the union-find and index who holds which address.
+    fn index_addresses(&mut self) {
+        for id in 0..self.parent.len() {
+            self.parent[id] = self.root(id);
+        }
+        for (n, node) in self.nodes.iter().enumerate() {
             for (link, cidr) in &node.addrs {
-                let holders = fabric.holders.entry(cidr.addr()).or_default();
+                let holders = self.holders.entry(cidr.addr()).or_default();
                 holders.push((n, link.clone()));
             }
         }
-        fabric
     }
 
     fn node(&mut self, place: &Place) -> usize {
