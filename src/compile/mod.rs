@@ -5,6 +5,7 @@
 //! scheme". A host gets a network's devices only if it has a container on that network.
 
 mod bridge;
+mod nat;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -84,5 +85,6 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
             Network::Vxlan(vx) => vxlan_routed::compile(&ctx, vx, &mut state),
         }
     }
+    nat::compile(topo, host, host_def, &all, &mut state);
     Ok(state)
 }

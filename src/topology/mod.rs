@@ -8,6 +8,7 @@ mod load;
 pub mod membership;
 mod model;
 pub mod naming;
+pub mod ports;
 pub mod schema;
 mod slices;
 mod unique_keys;

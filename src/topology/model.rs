@@ -141,6 +141,10 @@ pub struct BridgeNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68))]
     pub mtu: Option<u32>,
+    /// Masquerade traffic from the subnet that leaves the host through another interface
+    /// (docker0's egress NAT), with a rule in the nftables table `inet netplan-rs`. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
 }
 
 /// A container (a network namespace named after it) on one host.
@@ -170,6 +174,11 @@ pub struct Container {
         skip_serializing_if = "IndexMap::is_empty"
     )]
     pub networks: IndexMap<String, ContainerNetwork>,
+    /// Published ports, `HOST:CONTAINER[/tcp|/udp]` (default tcp), e.g. `8080:80/tcp`: traffic
+    /// to the host's underlay address on HOST is forwarded to the container's address on its
+    /// first `driver: bridge` network, port CONTAINER (Docker's `-p`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 /// One attachment of a container in the long form.

@@ -1,0 +1,130 @@
+//! Published ports (`ports: ["8080:80/tcp"]` on a container): parsing and validation.
+//!
+//! A port is published on the host's underlay address and forwarded to the container's address
+//! on its first `driver: bridge` network; the host port and protocol must be free on that host.
+
+use super::error::Diagnostic;
+use super::model::{Network, Topology};
+use crate::state::L4Proto;
+use std::collections::HashMap;
+
+/// One parsed `HOST:CONTAINER[/proto]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: L4Proto,
+}
+
+/// Parse one entry; the error explains what is wrong with it.
+pub fn parse(spec: &str) -> Result<PortMapping, String> {
+    let (mapping, proto) = match spec.split_once('/') {
+        Some((m, p)) => (m, p),
+        None => (spec, "tcp"),
+    };
+    let proto = match proto {
+        "tcp" => L4Proto::Tcp,
+        "udp" => L4Proto::Udp,
+        other => return Err(format!("{spec:?}: protocol {other:?} is not tcp or udp")),
+    };
+    let Some((host, container)) = mapping.split_once(':') else {
+        return Err(format!(
+            "{spec:?} is not HOST:CONTAINER[/tcp|/udp] (e.g. \"8080:80/tcp\")"
+        ));
+    };
+    let port = |what: &str, text: &str| -> Result<u16, String> {
+        match text.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            Ok(n) => Err(format!("{spec:?}: {what} port {n} is not in 1..65535")),
+            Err(_) => Err(format!(
+                "{spec:?}: {what} port {text:?} is not a number (the form is HOST:CONTAINER[/tcp|/udp])"
+            )),
+        }
+    };
+    Ok(PortMapping {
+        host_port: port("host", host)?,
+        container_port: port("container", container)?,
+        proto,
+    })
+}
+
+/// The network a container's ports forward to: its first `driver: bridge` network.
+pub fn port_network<'t>(topo: &'t Topology, container: &str) -> Option<&'t str> {
+    let c = topo.containers.get(container)?;
+    c.specs(container)
+        .into_iter()
+        .find(|s| matches!(topo.networks.get(s.network), Some(Network::Bridge(_))))
+        .and_then(|s| topo.networks.get_key_value(s.network).map(|(k, _)| k.as_str()))
+}
+
+/// Every problem with `ports` in the topology.
+pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    // (host, port, proto) -> container that published it first.
+    let mut taken: HashMap<(&str, u16, L4Proto), &str> = HashMap::new();
+    for (name, c) in &topo.containers {
+        if c.ports.is_empty() {
+            continue;
+        }
+        if port_network(topo, name).is_none() {
+            let on: Vec<&str> = c.specs(name).iter().map(|s| s.network).collect();
+            diags.push(Diagnostic::new(
+                format!("containers.{name}.ports"),
+                format!(
+                    "published ports need the container on a `driver: bridge` network; it is on: {}",
+                    if on.is_empty() { "none".to_string() } else { on.join(", ") }
+                ),
+            ));
+        }
+        for (i, spec) in c.ports.iter().enumerate() {
+            let path = format!("containers.{name}.ports[{i}]");
+            match parse(spec) {
+                Err(message) => diags.push(Diagnostic::new(path, message)),
+                Ok(p) => {
+                    if let Some(other) = taken.insert((&c.host, p.host_port, p.proto), name) {
+                        diags.push(Diagnostic::new(
+                            path,
+                            format!(
+                                "host port {}/{} on host {} is already published by container {other}",
+                                p.host_port,
+                                p.proto.name(),
+                                c.host
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!(
+            parse("8080:80/tcp"),
+            Ok(PortMapping {
+                host_port: 8080,
+                container_port: 80,
+                proto: L4Proto::Tcp
+            })
+        );
+        assert_eq!(parse("5353:53/udp").map(|p| p.proto), Ok(L4Proto::Udp));
+        assert_eq!(parse("8080:80").map(|p| p.proto), Ok(L4Proto::Tcp));
+    }
+
+    #[test]
+    fn rejects_bad_entries_with_a_reason() {
+        let err = |s: &str| parse(s).unwrap_err();
+        assert!(err("8080").contains("is not HOST:CONTAINER"));
+        assert!(err("0:80").contains("host port 0 is not in 1..65535"));
+        assert!(err("8080:70000").contains("container port 70000"));
+        assert!(err("8080:80/sctp").contains("protocol \"sctp\""));
+        assert!(err("a:80").contains("host port \"a\" is not a number"));
+        assert!(err("1:2:3").contains("container port \"2:3\""));
+    }
+}
