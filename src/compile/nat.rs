@@ -9,9 +9,9 @@
 
 use super::wiring;
 use crate::state::{NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, State};
+use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
 use crate::topology::{Attachment, Host, Network, Topology};
-use crate::topology::naming::bridge_name;
 use std::net::IpAddr;
 
 /// nft's `dstnat` and `srcnat` priorities.

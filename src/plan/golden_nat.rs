@@ -6,8 +6,7 @@ use super::golden::check;
 use super::testutil::*;
 use super::*;
 use crate::state::{
-    L4Proto, NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, Object, ObjectKey,
-    State,
+    L4Proto, NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, Object, ObjectKey, State,
 };
 
 fn table(owned: bool) -> Object {

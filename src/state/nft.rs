@@ -113,7 +113,10 @@ impl fmt::Display for NatRule {
         match self {
             NatRule::Masquerade { source, not_out } => {
                 let fam = ip(&source.addr());
-                write!(f, "{fam} saddr {source} oifname != \"{not_out}\" masquerade")
+                write!(
+                    f,
+                    "{fam} saddr {source} oifname != \"{not_out}\" masquerade"
+                )
             }
             NatRule::Dnat {
                 proto,

@@ -31,16 +31,51 @@ impl fmt::Display for Ns {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectKey {
-    Namespace { name: String },
-    Sysctl { ns: Ns, key: String },
-    Link { ns: Ns, name: String },
-    Address { ns: Ns, link: String, cidr: IpNet },
-    Neighbour { ns: Ns, link: String, ip: IpAddr },
-    Fdb { ns: Ns, link: String, mac: Mac },
-    Route { ns: Ns, dst: IpNet },
-    NftTable { ns: Ns, name: String },
-    NftChain { ns: Ns, table: String, name: String },
-    NftRule { ns: Ns, table: String, chain: String, id: String },
+    Namespace {
+        name: String,
+    },
+    Sysctl {
+        ns: Ns,
+        key: String,
+    },
+    Link {
+        ns: Ns,
+        name: String,
+    },
+    Address {
+        ns: Ns,
+        link: String,
+        cidr: IpNet,
+    },
+    Neighbour {
+        ns: Ns,
+        link: String,
+        ip: IpAddr,
+    },
+    Fdb {
+        ns: Ns,
+        link: String,
+        mac: Mac,
+    },
+    Route {
+        ns: Ns,
+        dst: IpNet,
+    },
+    NftTable {
+        ns: Ns,
+        name: String,
+    },
+    NftChain {
+        ns: Ns,
+        table: String,
+        name: String,
+    },
+    NftRule {
+        ns: Ns,
+        table: String,
+        chain: String,
+        id: String,
+    },
 }
 
 impl ObjectKey {
@@ -395,7 +430,10 @@ impl Object {
             Object::NftTable(_) => {}
             Object::NftChain(c) => {
                 attrs.push(("type", c.chain_type.clone()));
-                attrs.push(("hook", c.hook.map(|h| h.name()).unwrap_or("none").to_string()));
+                attrs.push((
+                    "hook",
+                    c.hook.map(|h| h.name()).unwrap_or("none").to_string(),
+                ));
                 attrs.push(("priority", c.priority.to_string()));
             }
             Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),

@@ -54,7 +54,11 @@ pub fn port_network<'t>(topo: &'t Topology, container: &str) -> Option<&'t str> 
     c.specs(container)
         .into_iter()
         .find(|s| matches!(topo.networks.get(s.network), Some(Network::Bridge(_))))
-        .and_then(|s| topo.networks.get_key_value(s.network).map(|(k, _)| k.as_str()))
+        .and_then(|s| {
+            topo.networks
+                .get_key_value(s.network)
+                .map(|(k, _)| k.as_str())
+        })
 }
 
 /// Every problem with `ports` in the topology.
@@ -126,5 +130,84 @@ mod tests {
         assert!(err("8080:80/sctp").contains("protocol \"sctp\""));
         assert!(err("a:80").contains("host port \"a\" is not a number"));
         assert!(err("1:2:3").contains("container port \"2:3\""));
+    }
+
+    /// `path: message` lines of loading `containers` with a bridge, an overlay and nat.
+    fn problems(containers: &str) -> Vec<String> {
+        let text = format!(
+            "version: 1
+hosts:
+  node-1: {{ underlay: 192.168.31.183/24 }}
+  node-2: {{ underlay: 192.168.31.192/24 }}
+networks:
+  local: {{ driver: bridge, subnet: 192.168.200.0/24, nat: true }}
+  overlay: {{ driver: vxlan, mode: bridged, vni: 100, subnet: 172.18.0.0/16 }}
+containers:
+{containers}
+"
+        );
+        match crate::topology::load_str(&text, "t.yaml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics().iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn valid_ports_and_nat_load() {
+        let found = problems(
+            "  a: { host: node-1, network: local, ports: [\"8080:80/tcp\", \"5353:53/udp\", \"8081:80\"] }
+  b: { host: node-2, network: local, ports: [\"8080:80\"] }
+  c: { host: node-1, network: local, ports: [\"8080:80/udp\"] }",
+        );
+        assert_eq!(found, Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_entries_name_their_yaml_path() {
+        let found = problems("  a: { host: node-1, network: local, ports: [\"8080:80\", \"x\"] }");
+        assert_eq!(
+            found,
+            vec![
+                "containers.a.ports[1]: \"x\" is not HOST:CONTAINER[/tcp|/udp] (e.g. \"8080:80/tcp\")"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_port_is_published_once_per_host_and_protocol() {
+        let found = problems(
+            "  a: { host: node-1, network: local, ports: [\"8080:80\"] }
+  b: { host: node-1, network: local, ports: [\"9090:90\", \"8080:81/tcp\"] }",
+        );
+        assert_eq!(
+            found,
+            vec![
+                "containers.b.ports[1]: host port 8080/tcp on host node-1 is already published by container a"
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_need_a_bridge_network() {
+        let found = problems("  a: { host: node-1, network: overlay, ports: [\"8080:80\"] }");
+        assert_eq!(
+            found,
+            vec![
+                "containers.a.ports: published ports need the container on a `driver: bridge` network; it is on: overlay"
+            ]
+        );
+    }
+
+    #[test]
+    fn nat_is_only_a_bridge_key() {
+        let text = "version: 1
+hosts: { node-1: { underlay: 10.0.0.1/24 } }
+networks:
+  overlay: { driver: vxlan, mode: bridged, vni: 100, subnet: 172.18.0.0/16, nat: true }
+";
+        let err = crate::topology::load_str(text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nat"), "{err}");
     }
 }

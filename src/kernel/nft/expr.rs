@@ -3,7 +3,7 @@
 //! A:P` compile to). Anything else the kernel reports decodes as [`Expr::Other`], so a rule
 //! changed by hand never looks like ours.
 
-use super::wire::{attrs, find, get_str, get_u32, nest, put_attr, cstr};
+use super::wire::{attrs, cstr, find, get_str, get_u32, nest, put_attr};
 
 // Attribute numbers from linux/netfilter/nf_tables.h.
 const NFTA_LIST_ELEM: u16 = 1;
@@ -185,7 +185,12 @@ impl Expr {
                 .zip(u(META_KEY))
                 .map(|(dreg, key)| Expr::Meta { key, dreg }),
             "payload" if find(data, PAYLOAD_SREG).is_none() => {
-                match (u(PAYLOAD_DREG), u(PAYLOAD_BASE), u(PAYLOAD_OFFSET), u(PAYLOAD_LEN)) {
+                match (
+                    u(PAYLOAD_DREG),
+                    u(PAYLOAD_BASE),
+                    u(PAYLOAD_OFFSET),
+                    u(PAYLOAD_LEN),
+                ) {
                     (Some(dreg), Some(base), Some(offset), Some(len)) => Some(Expr::Payload {
                         base,
                         offset,
@@ -217,13 +222,17 @@ impl Expr {
             "immediate" => u(IMMEDIATE_DREG)
                 .zip(get_data(data, IMMEDIATE_DATA))
                 .map(|(dreg, data)| Expr::Immediate { dreg, data }),
-            "nat" => u(NAT_TYPE).zip(u(NAT_FAMILY)).map(|(nat_type, family)| Expr::Nat {
-                nat_type,
-                family,
-                reg_addr: u(NAT_REG_ADDR_MIN),
-                reg_proto: u(NAT_REG_PROTO_MIN),
-            }),
-            "masq" if find(data, MASQ_REG_PROTO_MIN).is_none() && u(MASQ_FLAGS).unwrap_or(0) == 0 => {
+            "nat" => u(NAT_TYPE)
+                .zip(u(NAT_FAMILY))
+                .map(|(nat_type, family)| Expr::Nat {
+                    nat_type,
+                    family,
+                    reg_addr: u(NAT_REG_ADDR_MIN),
+                    reg_proto: u(NAT_REG_PROTO_MIN),
+                }),
+            "masq"
+                if find(data, MASQ_REG_PROTO_MIN).is_none() && u(MASQ_FLAGS).unwrap_or(0) == 0 =>
+            {
                 Some(Expr::Masq)
             }
             _ => None,
@@ -276,7 +285,9 @@ impl Expr {
                 };
                 format!("[ payload load {len}b @ {base} header + {offset} => reg {dreg} ]")
             }
-            Expr::Cmp { sreg, op: o, data } => format!("[ cmp {} reg {sreg} {} ]", op(*o), hex(data)),
+            Expr::Cmp { sreg, op: o, data } => {
+                format!("[ cmp {} reg {sreg} {} ]", op(*o), hex(data))
+            }
             Expr::Bitwise {
                 sreg,
                 dreg,
@@ -294,7 +305,11 @@ impl Expr {
                 reg_addr,
                 reg_proto,
             } => {
-                let t = if *nat_type == NFT_NAT_DNAT { "dnat" } else { "snat" };
+                let t = if *nat_type == NFT_NAT_DNAT {
+                    "dnat"
+                } else {
+                    "snat"
+                };
                 let mut s = format!("[ nat {t} family {family}");
                 if let Some(r) = reg_addr {
                     s.push_str(&format!(" addr reg {r}"));
@@ -431,7 +446,10 @@ mod tests {
             len: 3,
             dreg: 1,
         };
-        assert_eq!(e.render(), "[ payload load 3b @ network header + 12 => reg 1 ]");
+        assert_eq!(
+            e.render(),
+            "[ payload load 3b @ network header + 12 => reg 1 ]"
+        );
         let c = Expr::Cmp {
             sreg: 1,
             op: NFT_CMP_EQ,

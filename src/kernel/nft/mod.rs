@@ -48,11 +48,14 @@ async fn open(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
 /// The socket of `ns`, opened before by [`open`]. Requests are synchronous: the kernel answers
 /// nf_tables requests within the send call, so they never wait on the network.
 fn socket<'k>(kernel: &'k mut Kernel, ns: &Ns) -> Result<&'k mut NftSocket, KernelError> {
-    kernel.nft.get_mut(ns).ok_or_else(|| KernelError::Namespace {
-        op: "opening an nftables socket in",
-        ns: kernel.target.label(ns),
-        source: io::Error::other("socket vanished"),
-    })
+    kernel
+        .nft
+        .get_mut(ns)
+        .ok_or_else(|| KernelError::Namespace {
+            op: "opening an nftables socket in",
+            ns: kernel.target.label(ns),
+            source: io::Error::other("socket vanished"),
+        })
 }
 
 fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> KernelError {

@@ -216,7 +216,10 @@ mod tests {
         // `nft ... comment "hi"` stores { \x00\x03hi\x00 }.
         assert_eq!(comment_udata("hi"), vec![0, 3, b'h', b'i', 0]);
         assert_eq!(udata_comment(&[0, 3, b'h', b'i', 0]).as_deref(), Some("hi"));
-        assert_eq!(udata_comment(&[1, 1, 7, 0, 2, b'x', 0]).as_deref(), Some("x"));
+        assert_eq!(
+            udata_comment(&[1, 1, 7, 0, 2, b'x', 0]).as_deref(),
+            Some("x")
+        );
         assert_eq!(udata_comment(&[0, 9, b'x']), None);
     }
 
@@ -277,7 +280,13 @@ mod tests {
         put_attr(&mut b, NFTA_RULE_HANDLE, &5u64.to_be_bytes());
         let parsed = parse_rule(&Ns::Host, &b).unwrap();
         assert_eq!(parsed.handle, Some(5));
-        assert_eq!(NftRule { handle: None, ..parsed }, rule);
+        assert_eq!(
+            NftRule {
+                handle: None,
+                ..parsed
+            },
+            rule
+        );
     }
 
     #[test]

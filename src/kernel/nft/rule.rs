@@ -13,7 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 const IFNAMSIZ: usize = 16;
 
 fn nfproto(ip: &IpAddr) -> u8 {
-    if ip.is_ipv4() { NFPROTO_IPV4 } else { NFPROTO_IPV6 }
+    if ip.is_ipv4() {
+        NFPROTO_IPV4
+    } else {
+        NFPROTO_IPV6
+    }
 }
 
 fn octets(ip: &IpAddr) -> Vec<u8> {
@@ -224,7 +228,11 @@ fn dnat(exprs: &[Expr]) -> Option<NatRule> {
     else {
         return None;
     };
-    let to_family = if to.len() == 4 { NFPROTO_IPV4 } else { NFPROTO_IPV6 };
+    let to_family = if to.len() == 4 {
+        NFPROTO_IPV4
+    } else {
+        NFPROTO_IPV6
+    };
     Some(NatRule::Dnat {
         proto,
         daddr,
@@ -319,7 +327,12 @@ mod tests {
     #[test]
     fn a_changed_expression_is_unrecognised() {
         let mut exprs = encode(&dnat_rule());
-        exprs.insert(8, Expr::Other { name: "counter".into() });
+        exprs.insert(
+            8,
+            Expr::Other {
+                name: "counter".into(),
+            },
+        );
         match decode(&exprs) {
             NatRule::Unrecognised { exprs } => assert!(exprs.contains("[ counter ]")),
             other => panic!("expected unrecognised, got {other:?}"),

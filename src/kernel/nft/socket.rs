@@ -74,7 +74,14 @@ impl NftSocket {
         }
         let end = self.next_seq();
         out.extend(
-            Msg::new(NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, 0, NFNL_SUBSYS_NFTABLES).finish(),
+            Msg::new(
+                NFNL_MSG_BATCH_END,
+                NLM_F_REQUEST,
+                end,
+                0,
+                NFNL_SUBSYS_NFTABLES,
+            )
+            .finish(),
         );
         self.sock.send(&out, 0)?;
         let mut first_error = None;
@@ -131,4 +138,3 @@ impl NftSocket {
         }
     }
 }
-

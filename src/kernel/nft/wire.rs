@@ -224,7 +224,14 @@ mod tests {
 
     #[test]
     fn batch_header_carries_subsystem_big_endian() {
-        let bytes = Msg::new(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 1, 0, NFNL_SUBSYS_NFTABLES).finish();
+        let bytes = Msg::new(
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            1,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        )
+        .finish();
         assert_eq!(&bytes[16..20], &[0, 0, 0, 10]);
     }
 
