@@ -131,3 +131,84 @@ pub fn compile(
     }
     wiring::ip_forward(state);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::compile;
+    use crate::state::{Object, State};
+    use crate::topology::load_str;
+
+    fn host_state(yaml: &str, host: &str) -> State {
+        let topo = load_str(yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        compile(&topo, host).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn nft_lines(state: &State) -> Vec<String> {
+        state
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
+                )
+            })
+            .map(Object::describe)
+            .collect()
+    }
+
+    const BASE: &str = "version: 1
+hosts:
+  node-1: { underlay: 10.0.0.1/24 }
+  node-2: { underlay: 10.0.0.2/24 }
+networks:
+";
+
+    #[test]
+    fn a_plain_bridge_gets_no_table_and_no_forwarding() {
+        let yaml = format!(
+            "{BASE}  local: {{ driver: bridge, subnet: 192.168.200.0/24 }}
+containers:
+  a: {{ host: node-1, network: local }}
+"
+        );
+        let state = host_state(&yaml, "node-1");
+        assert!(nft_lines(&state).is_empty());
+        assert!(!state.iter().any(|o| matches!(o, Object::Sysctl(_))));
+    }
+
+    #[test]
+    fn nat_and_ports_apply_only_where_the_containers_run() {
+        let yaml = format!(
+            "{BASE}  local: {{ driver: bridge, subnet: 192.168.200.0/24, nat: true }}
+containers:
+  a: {{ host: node-1, network: local, ports: [\"53:53/udp\"] }}
+"
+        );
+        assert!(nft_lines(&host_state(&yaml, "node-2")).is_empty());
+        assert_eq!(
+            nft_lines(&host_state(&yaml, "node-1")),
+            vec![
+                "nft_table host/inet netplan-rs",
+                "nft_chain host/netplan-rs/output type=nat hook=output priority=-100",
+                "nft_chain host/netplan-rs/postrouting type=nat hook=postrouting priority=100",
+                "nft_chain host/netplan-rs/prerouting type=nat hook=prerouting priority=-100",
+                "nft_rule host/netplan-rs/output \"dnat udp 53 -> 192.168.200.2:53\" rule=ip daddr 10.0.0.1 udp dport 53 dnat ip to 192.168.200.2:53",
+                "nft_rule host/netplan-rs/postrouting \"masquerade 192.168.200.0/24 from br-local\" rule=ip saddr 192.168.200.0/24 oifname != \"br-local\" masquerade",
+                "nft_rule host/netplan-rs/prerouting \"dnat udp 53 -> 192.168.200.2:53\" rule=ip daddr 10.0.0.1 udp dport 53 dnat ip to 192.168.200.2:53",
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_without_nat_make_only_prerouting_and_output() {
+        let yaml = format!(
+            "{BASE}  local: {{ driver: bridge, subnet: 192.168.200.0/24 }}
+containers:
+  a: {{ host: node-1, network: local, ports: [\"8080:80\"] }}
+"
+        );
+        let lines = nft_lines(&host_state(&yaml, "node-1"));
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("postrouting")));
+    }
+}

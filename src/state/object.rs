@@ -428,14 +428,15 @@ impl Object {
                 }
             }
             Object::NftTable(_) => {}
-            Object::NftChain(c) => {
-                attrs.push(("type", c.chain_type.clone()));
-                attrs.push((
-                    "hook",
-                    c.hook.map(|h| h.name()).unwrap_or("none").to_string(),
-                ));
-                attrs.push(("priority", c.priority.to_string()));
-            }
+            Object::NftChain(c) => match c.hook {
+                Some(hook) => {
+                    attrs.push(("type", c.chain_type.clone()));
+                    attrs.push(("hook", hook.name().to_string()));
+                    attrs.push(("priority", c.priority.to_string()));
+                }
+                // A regular chain (jump target) has no type, hook or priority.
+                None => attrs.push(("hook", "none".to_string())),
+            },
             Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),
         }
         attrs

@@ -58,6 +58,14 @@ fn socket<'k>(kernel: &'k mut Kernel, ns: &Ns) -> Result<&'k mut NftSocket, Kern
         })
 }
 
+/// The errors of a kernel built without nf_tables (no netfilter netlink family or subsystem).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
+    )
+}
+
 fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> KernelError {
     KernelError::from_io(op, key.to_string(), kernel.target.label(&key.ns()), e)
 }
@@ -66,7 +74,12 @@ fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> Ke
 /// of tables, and chains and rules only when the table is there and ours.
 pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<(), KernelError> {
     let ns = Ns::Host;
-    open(kernel, &ns).await?;
+    match open(kernel, &ns).await {
+        // A kernel without nf_tables has no table of ours: nothing to observe (creating one
+        // will report the error).
+        Err(KernelError::Namespace { source, .. }) if unsupported(&source) => return Ok(()),
+        other => other?,
+    }
     let mark = kernel.target.marks.link_alias.clone();
     let table_key = ObjectKey::NftTable {
         ns: ns.clone(),
@@ -74,7 +87,10 @@ pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<()
     };
     let sock = socket(kernel, &ns)?;
     let tables = sock.dump(&dump(NFT_MSG_GETTABLE, None), msg_type(NFT_MSG_NEWTABLE));
-    let tables = tables.map_err(|e| error(kernel, "dumping", &table_key, e))?;
+    let tables = match tables {
+        Err(e) if unsupported(&e) => return Ok(()),
+        other => other.map_err(|e| error(kernel, "dumping", &table_key, e))?,
+    };
     let Some((_, comment)) = tables
         .iter()
         .filter_map(|t| parse_table(t))

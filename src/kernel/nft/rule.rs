@@ -59,7 +59,7 @@ fn prefix_match(net: &IpNet, offset: u32, out: &mut Vec<Expr>) {
         len: len as u32,
         dreg: NFT_REG_1,
     });
-    if prefix % 8 != 0 {
+    if !prefix.is_multiple_of(8) {
         let mut mask = vec![0xffu8; len];
         mask[len - 1] = 0xffu8 << (8 - prefix % 8);
         out.push(Expr::Bitwise {
