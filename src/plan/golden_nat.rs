@@ -197,3 +197,38 @@ fn a_rule_deleted_without_its_chain_is_deleted_before_the_chain() {
         ]
     );
 }
+
+#[test]
+fn a_chain_with_another_priority_is_replaced_and_its_rules_recreated_after_it() {
+    let mut observed = nat_host(true);
+    for o in &mut observed {
+        if let Object::NftChain(c) = o
+            && c.name == "postrouting"
+        {
+            c.priority = 0;
+        }
+    }
+    let plan = diff(&state(nat_host(false)), &state(observed));
+    let steps: Vec<(Action, String)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.action, s.key.to_string()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (
+                Action::Replace,
+                "nft_chain host/netplan-rs/postrouting".to_string()
+            ),
+            (
+                Action::Create,
+                format!("nft_rule host/netplan-rs/postrouting \"{MASQ_ID}\"")
+            ),
+        ]
+    );
+    assert_eq!(
+        plan.steps[0].reason.as_deref(),
+        Some("priority cannot change in place")
+    );
+}
