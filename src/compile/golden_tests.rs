@@ -6,7 +6,13 @@ use super::compile;
 use crate::topology::load;
 use std::path::PathBuf;
 
-const EXAMPLES: &[&str] = &["vxlan-bridged", "vxlan-routed", "bridge", "bridge-nat"];
+const EXAMPLES: &[&str] = &[
+    "vxlan-bridged",
+    "vxlan-routed",
+    "bridge",
+    "host-gw",
+    "bridge-nat",
+];
 
 #[test]
 fn examples_match_golden_files() {
