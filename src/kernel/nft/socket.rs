@@ -52,48 +52,31 @@ impl NftSocket {
         Ok(())
     }
 
-    /// Send `messages` as one transaction: all are applied or none. Fails with the first
+    /// Send `requests` as one transaction: all are applied or none. Fails with the first
     /// error the kernel reports.
     pub fn batch(&mut self, requests: &[Vec<u8>]) -> io::Result<()> {
-        let begin = self.next_seq();
-        let mut out = Msg::new(
-            NFNL_MSG_BATCH_BEGIN,
-            NLM_F_REQUEST,
-            begin,
-            0,
-            NFNL_SUBSYS_NFTABLES,
-        )
-        .finish();
-        let mut pending = Vec::new();
-        for m in requests {
-            let seq = self.next_seq();
-            pending.push(seq);
-            let mut m = m.clone();
-            m[8..12].copy_from_slice(&seq.to_ne_bytes());
-            out.extend(m);
-        }
-        let end = self.next_seq();
-        out.extend(
-            Msg::new(
-                NFNL_MSG_BATCH_END,
-                NLM_F_REQUEST,
-                end,
-                0,
-                NFNL_SUBSYS_NFTABLES,
-            )
-            .finish(),
-        );
+        let first = self.seq.wrapping_add(1);
+        let (out, mut pending) = frame_batch(requests, first);
+        self.seq = first.wrapping_add(requests.len() as u32 + 1);
+        let framing = [first, self.seq];
         self.sock.send(&out, 0)?;
         let mut first_error = None;
         let mut buf = Vec::with_capacity(1 << 16);
         while !pending.is_empty() {
             self.recv(&mut buf)?;
             for reply in messages(&buf)? {
-                if reply.msg_type != NLMSG_ERROR || !pending.contains(&reply.seq) {
+                if reply.msg_type != NLMSG_ERROR {
+                    continue;
+                }
+                let code = error_code(reply.body);
+                // An error on the batch delimiters (e.g. EPERM) means nothing else is answered.
+                if framing.contains(&reply.seq) && code != 0 {
+                    return Err(io::Error::from_raw_os_error(-code));
+                }
+                if !pending.contains(&reply.seq) {
                     continue;
                 }
                 pending.retain(|s| *s != reply.seq);
-                let code = error_code(reply.body);
                 if code != 0 && first_error.is_none() {
                     first_error = Some(io::Error::from_raw_os_error(-code));
                 }
@@ -136,5 +119,68 @@ impl NftSocket {
                 }
             }
         }
+    }
+}
+
+/// One transaction on the wire: BATCH_BEGIN (seq `first`), the requests numbered from
+/// `first + 1`, BATCH_END. Returns the bytes and the sequence numbers that expect an answer.
+pub fn frame_batch(requests: &[Vec<u8>], first: u32) -> (Vec<u8>, Vec<u32>) {
+    let mut out = Msg::new(
+        NFNL_MSG_BATCH_BEGIN,
+        NLM_F_REQUEST,
+        first,
+        0,
+        NFNL_SUBSYS_NFTABLES,
+    )
+    .finish();
+    let mut seqs = Vec::new();
+    let mut seq = first;
+    for request in requests {
+        seq = seq.wrapping_add(1);
+        seqs.push(seq);
+        let mut m = request.clone();
+        if let Some(field) = m.get_mut(8..12) {
+            field.copy_from_slice(&seq.to_ne_bytes());
+        }
+        out.extend(m);
+    }
+    out.extend(
+        Msg::new(
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            seq.wrapping_add(1),
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        )
+        .finish(),
+    );
+    (out, seqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::nft::msg::{NFT_MSG_DELTABLE, del_table, msg_type};
+
+    #[test]
+    fn a_batch_is_framed_by_begin_and_end_with_consecutive_sequence_numbers() {
+        let (bytes, seqs) = frame_batch(&[del_table("a"), del_table("b")], 10);
+        assert_eq!(seqs, vec![11, 12]);
+        let msgs = messages(&bytes).unwrap();
+        let summary: Vec<(u16, u32)> = msgs.iter().map(|m| (m.msg_type, m.seq)).collect();
+        let del = msg_type(NFT_MSG_DELTABLE);
+        assert_eq!(
+            summary,
+            vec![
+                (NFNL_MSG_BATCH_BEGIN, 10),
+                (del, 11),
+                (del, 12),
+                (NFNL_MSG_BATCH_END, 13)
+            ]
+        );
+        // The delimiters address the nf_tables subsystem (res_id, big endian) in family unspec.
+        assert_eq!(msgs[0].body, &[0, 0, 0, 10]);
+        assert_eq!(msgs[3].body, &[0, 0, 0, 10]);
+        assert_eq!(msgs[1].flags, NLM_F_REQUEST | NLM_F_ACK);
     }
 }
