@@ -365,3 +365,29 @@ fn nat_and_published_ports_in_a_two_host_lab() {
         "destroy removed a table it does not own"
     );
 }
+
+/// Bad `ports` entries stop `validate` and `plan` with the YAML path.
+#[test]
+fn invalid_ports_are_rejected_with_their_yaml_path() {
+    let yaml = topology(false).replace(
+        "[\"8080:80/tcp\"]",
+        "[\"8080:80/tcp\", \"8080:81\", \"99999:1\"]",
+    );
+    let file = temp_topology("nat-bad", &yaml);
+    let file = file.display().to_string();
+    let out = np(&["validate", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        text.contains("containers.web.ports[1]: host port 8080/tcp on host node-1 is already published by container web"),
+        "{text}"
+    );
+    assert!(
+        text.contains("containers.web.ports[2]: \"99999:1\": host port 99999 is not in 1..65535"),
+        "{text}"
+    );
+    // plan (read-only, so it is safe on this machine's namespace) stops at loading too.
+    let out = np(&["plan", &file, "--host", "node-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("containers.web.ports[1]"));
+}
