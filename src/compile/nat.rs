@@ -1,6 +1,6 @@
 //! Bridge egress NAT (`nat: true`) and published ports (`ports:` on containers): the nftables
 //! table `inet netplan-rs` with nat base chains and one rule per masqueraded subnet and per
-//! published port, plus `net.ipv4.ip_forward` (NAT'd traffic is forwarded).
+//! published port, plus forwarding (NAT'd traffic is forwarded).
 //!
 //! Like docker0: `ip saddr <subnet> oifname != "br-<net>" masquerade` in postrouting, and
 //! `ip daddr <underlay> tcp dport <host port> dnat ip to <container>:<port>` in prerouting
@@ -12,6 +12,7 @@ use crate::state::{NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns,
 use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
 use crate::topology::{Attachment, Host, Network, Topology};
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// nft's `dstnat` and `srcnat` priorities.
@@ -47,6 +48,8 @@ fn rule(hook: NftHook, id: String, rule: NatRule) -> NftRule {
 }
 
 /// The rules `host` needs, in a stable order (networks, then containers, in declaration order).
+/// A dual-stack bridge with `nat` masquerades both of its prefixes; a port is published on the
+/// underlay address, to the container's address of the underlay's family.
 fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Vec<NftRule> {
     let local = |a: &&Attachment| a.host == host;
     let mut out = Vec::new();
@@ -56,17 +59,22 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
             continue;
         }
         let bridge = bridge_name(network);
-        let source = b.subnet.trunc().into();
-        out.push(rule(
-            NftHook::Postrouting,
-            format!("masquerade {source} from {bridge}"),
-            NatRule::Masquerade {
-                source,
-                not_out: bridge,
-            },
-        ));
+        let prefixes = [
+            b.subnet4().map(|s| IpNet::V4(s.trunc())),
+            b.v6().map(|s| IpNet::V6(s.trunc())),
+        ];
+        for source in prefixes.into_iter().flatten() {
+            out.push(rule(
+                NftHook::Postrouting,
+                format!("masquerade {source} from {bridge}"),
+                NatRule::Masquerade {
+                    source,
+                    not_out: bridge.clone(),
+                },
+            ));
+        }
     }
-    let underlay = IpAddr::V4(host_def.underlay.addr());
+    let underlay = host_def.underlay.addr();
     for (name, c) in &topo.containers {
         if c.host != host || c.ports.is_empty() {
             continue;
@@ -80,15 +88,19 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
         else {
             continue;
         };
+        // Validation requires an address of the underlay's family; skip rather than fail.
+        let to = match underlay {
+            IpAddr::V4(_) => att.ipv4().map(IpAddr::V4),
+            IpAddr::V6(_) => att.ipv6().map(IpAddr::V6),
+        };
+        let Some(to) = to else { continue };
         // Validation rejected bad entries; skip rather than fail if one slipped through.
         for port in c.ports.iter().filter_map(|p| parse(p).ok()) {
-            let to = IpAddr::V4(att.address);
-            let id = format!(
-                "dnat {} {} -> {to}:{}",
-                port.proto.name(),
-                port.host_port,
-                port.container_port
-            );
+            let target = match to {
+                IpAddr::V4(v4) => format!("{v4}:{}", port.container_port),
+                IpAddr::V6(v6) => format!("[{v6}]:{}", port.container_port),
+            };
+            let id = format!("dnat {} {} -> {target}", port.proto.name(), port.host_port);
             let dnat = NatRule::Dnat {
                 proto: port.proto,
                 daddr: underlay,
@@ -126,10 +138,28 @@ pub fn compile(
             state.insert(chain(hook));
         }
     }
+    let (mut v4, mut v6) = (false, false);
     for r in rules {
+        match &r.rule {
+            NatRule::Masquerade { source, .. } => {
+                v4 |= source.addr().is_ipv4();
+                v6 |= source.addr().is_ipv6();
+            }
+            NatRule::Dnat { to, .. } => {
+                v4 |= to.is_ipv4();
+                v6 |= to.is_ipv6();
+            }
+            NatRule::Unrecognised { .. } => {}
+        }
         state.insert(r);
     }
-    wiring::ip_forward(state);
+    // NAT'd traffic is forwarded, in the families the rules cover.
+    if v4 {
+        wiring::ip_forward(state);
+    }
+    if v6 {
+        wiring::ip6_forward(state);
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +240,24 @@ containers:
         let lines = nft_lines(&host_state(&yaml, "node-1"));
         assert_eq!(lines.len(), 5, "{lines:#?}");
         assert!(!lines.iter().any(|l| l.contains("postrouting")));
+    }
+
+    #[test]
+    fn a_dual_stack_bridge_masquerades_both_prefixes_and_forwards_both_families() {
+        let yaml = format!(
+            "{BASE}  local: {{ driver: bridge, subnet: 192.168.200.0/24, subnet6: \"fd00:200::/64\", nat: true }}
+containers:
+  a: {{ host: node-1, network: local }}
+"
+        );
+        let state = host_state(&yaml, "node-1");
+        let lines = nft_lines(&state);
+        assert!(lines.contains(&"nft_rule host/netplan-rs/postrouting \"masquerade fd00:200::/64 from br-local\" rule=ip6 saddr fd00:200::/64 oifname != \"br-local\" masquerade".to_string()), "{lines:#?}");
+        let sysctls: Vec<String> = state
+            .iter()
+            .filter(|o| matches!(o, Object::Sysctl(_)))
+            .map(Object::describe)
+            .collect();
+        assert_eq!(sysctls.len(), 2, "{sysctls:?}");
     }
 }

@@ -70,6 +70,24 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
         if c.ports.is_empty() {
             continue;
         }
+        let underlay = topo.hosts.get(&c.host).map(|h| h.underlay.addr());
+        if let (Some(network), Some(underlay)) = (port_network(topo, name), underlay)
+            && let Some(net) = topo.networks.get(network)
+        {
+            let (has, family) = match underlay {
+                std::net::IpAddr::V4(_) => (net.subnet4().is_some(), "IPv4"),
+                std::net::IpAddr::V6(_) => (net.subnet6().is_some(), "IPv6"),
+            };
+            if !has {
+                diags.push(Diagnostic::new(
+                    format!("containers.{name}.ports"),
+                    format!(
+                        "ports are published on host {}'s {family} underlay address, but network {network} has no {family} subnet",
+                        c.host
+                    ),
+                ));
+            }
+        }
         if port_network(topo, name).is_none() {
             let on: Vec<&str> = c.specs(name).iter().map(|s| s.network).collect();
             diags.push(Diagnostic::new(
@@ -195,6 +213,24 @@ containers:
             vec![
                 "containers.a.ports: published ports need the container on a `driver: bridge` network; it is on: overlay"
             ]
+        );
+    }
+
+    #[test]
+    fn ports_need_an_address_of_the_underlay_family() {
+        let text = "version: 1
+hosts: { node-1: { underlay: 10.0.0.1/24 } }
+networks:
+  v6: { driver: bridge, subnet: \"fd00:200::/64\" }
+containers:
+  a: { host: node-1, network: v6, ports: [\"8080:80\"] }
+";
+        let err = crate::topology::load_str(text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("containers.a.ports: ports are published on host node-1's IPv4 underlay address, but network v6 has no IPv4 subnet"),
+            "{err}"
         );
     }
 
