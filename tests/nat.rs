@@ -67,9 +67,13 @@ fn in_netns<T: Send + 'static>(
 /// A TCP server on port 80 in namespace `ns` that greets `connections` clients, then stops.
 /// Returns once it listens.
 fn serve(ns: &str, connections: usize) -> std::thread::JoinHandle<usize> {
+    serve_on(ns, "0.0.0.0:80", connections)
+}
+
+fn serve_on(ns: &str, bind: &'static str, connections: usize) -> std::thread::JoinHandle<usize> {
     let (ready, bound) = std::sync::mpsc::channel();
     let handle = in_netns(ns, move || {
-        let listener = TcpListener::bind("0.0.0.0:80").expect("bind :80");
+        let listener = TcpListener::bind(bind).expect("bind :80");
         listener.set_nonblocking(true).expect("nonblocking");
         ready.send(()).expect("signal");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -390,4 +394,80 @@ fn invalid_ports_are_rejected_with_their_yaml_path() {
     let out = np(&["plan", &file, "--host", "node-1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("containers.web.ports[1]"));
+}
+
+/// `ping` until it answers or `secs` pass (a fresh bridge's IPv6 link-local address is
+/// "tentative" for about 2 s, which delays the first forwarded IPv6 packets).
+fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if ping(ns, addr) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+    }
+}
+
+/// The same over an IPv6 underlay with a dual-stack bridge: the port is published on the IPv6
+/// underlay address to the container's IPv6 address, and `nat` masquerades the IPv6 prefix.
+#[test]
+fn ipv6_masquerade_and_published_port() {
+    let yaml = |nat: bool| {
+        format!(
+            "version: 1
+hosts:
+  node-1: {{ underlay: \"fd00:31::183/64\", interface: eth0 }}
+  node-2: {{ underlay: \"fd00:31::192/64\", interface: eth0 }}
+networks:
+  local: {{ driver: bridge, subnet: 192.168.200.0/24, subnet6: \"fd00:200::/64\", nat: {nat} }}
+containers:
+  web: {{ host: node-1, network: local, ports: [\"8080:80\"] }}
+"
+        )
+    };
+    let without = temp_topology("nat6-off", &yaml(false));
+    let with = temp_topology("nat6-on", &yaml(true));
+    let lab = Lab::new("nat6", &without);
+    lab.up();
+    let host2 = lab.host_ns("node-2");
+    let web = lab.container_ns("node-1", "web");
+
+    // The published port first: it also proves node-1 forwards IPv6 to and from the container.
+    let server = serve_on(&web, "[::]:80", 1);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut greeting = String::new();
+    while greeting.is_empty() && Instant::now() < deadline {
+        greeting = fetch(&host2, "[fd00:31::183]:8080");
+    }
+    assert_eq!(greeting, "hello from web\n");
+    assert_eq!(server.join().expect("server"), 1);
+    assert!(
+        !ping(&web, "fd00:31::192"),
+        "IPv6 reply without masquerade: the test would prove nothing"
+    );
+
+    let out = on_host_with(&lab, &with, "apply", "node-1", &["--auto-approve"]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("masquerade fd00:200::/64 from br-local"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        ping_within(&web, "fd00:31::192", 5),
+        "no IPv6 reply through the masquerade"
+    );
+    let listing = nft_table(&lab.host_ns("node-1")).expect("table");
+    assert!(rules(&listing).contains(&(
+        "prerouting".to_string(),
+        "dnat tcp 8080 -> [fd00:200::2]:80".to_string()
+    )));
+    let out = on_host_with(&lab, &with, "plan", "node-1", &["--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "IPv6 rules do not read back as written"
+    );
 }
