@@ -13,6 +13,8 @@ const EXAMPLES: &[&str] = &[
     "dual-stack",
     "vxlan-ipv6-underlay",
     "host-gw",
+    "macvlan",
+    "macvlan-vlan",
     "bridge-nat",
 ];
 

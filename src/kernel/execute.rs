@@ -246,7 +246,12 @@ async fn release_veths(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> 
     let target = kernel.target.clone();
     let conn = kernel.conn(ns).await?;
     let links = super::observe::dump_links(&target, conn, ns).await?;
-    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+    // Macvlan children too: until the namespace is gone they hold their parent (a passthru
+    // parent refuses a new child meanwhile).
+    for link in links
+        .iter()
+        .filter(|l| matches!(l.kind.as_deref(), Some("veth" | "macvlan")))
+    {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {

@@ -8,12 +8,14 @@
 mod conn;
 mod error;
 mod exec_entries;
+mod exec_layered;
 mod exec_link;
 mod execute;
 pub mod netns;
 mod nft;
 mod observe;
 mod observe_links;
+mod observe_nsid;
 mod parse;
 mod sysctl;
 

@@ -50,6 +50,9 @@ impl<'a> Cascade<'a> {
                 Object::Link(l) => match &l.kind {
                     // The kernel deletes a VXLAN device when its lower device goes away.
                     LinkKind::Vxlan(v) => v.dev.as_deref().map(|dev| (&l.ns, dev)),
+                    // Likewise macvlan children (in any namespace) and VLAN sub-interfaces.
+                    LinkKind::Macvlan(m) => m.parent.as_ref().map(|p| (&p.ns, p.name.as_str())),
+                    LinkKind::Vlan(v) => v.parent.as_deref().map(|p| (&l.ns, p)),
                     _ => None,
                 },
                 _ => None,

@@ -195,6 +195,10 @@ pub(super) fn dependencies(object: &Object) -> Vec<ObjectKey> {
             }
             match &l.kind {
                 LinkKind::Vxlan(v) => deps.extend(v.dev.as_deref().map(|dev| link(&l.ns, dev))),
+                LinkKind::Macvlan(m) => {
+                    deps.extend(m.parent.as_ref().map(|p| link(&p.ns, &p.name)))
+                }
+                LinkKind::Vlan(v) => deps.extend(v.parent.as_deref().map(|p| link(&l.ns, p))),
                 // The peer's namespace: the pair is created by one request in both.
                 LinkKind::Veth { peer: Some(p) } => {
                     if let Ns::Container(name) = &p.ns {

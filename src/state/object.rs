@@ -194,7 +194,11 @@ pub enum LinkKind {
         peer: Option<VethPeer>,
     },
     Vxlan(Vxlan),
-    /// Any other kind the kernel reports (`dummy`, `macvlan`, ...); never created by compile.
+    /// A macvlan child of a parent link, possibly in another namespace.
+    Macvlan(Macvlan),
+    /// An 802.1Q VLAN sub-interface of a parent link in the same namespace.
+    Vlan(Vlan),
+    /// Any other kind the kernel reports (`dummy`, `ipvlan`, ...); never created by compile.
     Other {
         name: String,
     },
@@ -206,6 +210,8 @@ impl LinkKind {
             LinkKind::Bridge => "bridge",
             LinkKind::Veth { .. } => "veth",
             LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Macvlan(_) => "macvlan",
+            LinkKind::Vlan(_) => "vlan",
             LinkKind::Other { name } => name,
         }
     }
@@ -213,6 +219,32 @@ impl LinkKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VethPeer {
+    pub ns: Ns,
+    pub name: String,
+}
+
+/// Macvlan parameters. Fixed at creation as far as netplan-rs is concerned: a change means
+/// replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Macvlan {
+    /// `private`, `vepa`, `bridge`, `passthru` or `source` (the kernel's names).
+    pub mode: String,
+    /// The lower device. Always known in desired state; observe leaves it `None` (then not
+    /// compared) when the parent sits in a namespace it cannot identify reliably.
+    pub parent: Option<LinkRef>,
+}
+
+/// 802.1Q sub-interface parameters; a change means replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vlan {
+    pub id: u16,
+    /// Parent link name, in the same namespace (`None`: not observed, not compared).
+    pub parent: Option<String>,
+}
+
+/// A link by namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LinkRef {
     pub ns: Ns,
     pub name: String,
 }
@@ -401,6 +433,18 @@ impl Object {
                         attrs.push(("dstport", v.port.to_string()));
                         attrs.push(("learning", v.learning.to_string()));
                         attrs.push(("proxy", v.proxy.to_string()));
+                    }
+                    LinkKind::Macvlan(m) => {
+                        attrs.push(("mode", m.mode.clone()));
+                        if let Some(p) = &m.parent {
+                            attrs.push(("parent", format!("{}/{}", p.ns, p.name)));
+                        }
+                    }
+                    LinkKind::Vlan(v) => {
+                        attrs.push(("vlan_id", v.id.to_string()));
+                        if let Some(p) = &v.parent {
+                            attrs.push(("parent", p.clone()));
+                        }
                     }
                     _ => {}
                 }

@@ -77,6 +77,8 @@ pub enum Network {
     /// seed 001 "静态路由"). All its hosts must share one underlay subnet.
     #[serde(rename = "host-gw")]
     HostGw(HostGwNetwork),
+    /// Containers as macvlan children of a host interface (Docker's macvlan driver, seed 000).
+    Macvlan(super::macvlan::MacvlanNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -354,6 +356,7 @@ impl Network {
             Network::Vxlan(v) => v.subnet,
             Network::Bridge(b) => b.subnet,
             Network::HostGw(h) => IpNet::V4(h.subnet),
+            Network::Macvlan(m) => IpNet::V4(m.subnet),
         }
     }
 
@@ -363,6 +366,7 @@ impl Network {
             Network::Vxlan(v) => v.subnet4(),
             Network::Bridge(b) => b.subnet4(),
             Network::HostGw(h) => Some(h.subnet),
+            Network::Macvlan(m) => Some(m.subnet),
         }
     }
 
@@ -371,8 +375,8 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.v6(),
             Network::Bridge(b) => b.v6(),
-            // host-gw is IPv4-only.
-            Network::HostGw(_) => None,
+            // host-gw and macvlan are IPv4-only.
+            Network::HostGw(_) | Network::Macvlan(_) => None,
         }
     }
 }
