@@ -15,6 +15,7 @@ const EXAMPLES: &[&str] = &[
     "host-gw",
     "macvlan",
     "macvlan-vlan",
+    "bridge-nat",
 ];
 
 #[test]

@@ -7,6 +7,7 @@
 mod bridge;
 mod host_gw;
 mod macvlan;
+mod nat;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -92,5 +93,6 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
             Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
         }
     }
+    nat::compile(topo, host, host_def, &all, &mut state);
     Ok(state)
 }

@@ -12,6 +12,7 @@ mod exec_layered;
 mod exec_link;
 mod execute;
 pub mod netns;
+mod nft;
 mod observe;
 mod observe_links;
 mod observe_nsid;
@@ -87,6 +88,8 @@ impl Target {
 pub struct Kernel {
     target: Target,
     conns: HashMap<Ns, Conn>,
+    /// nftables sockets (NETLINK_NETFILTER), one per namespace, opened on first use.
+    nft: HashMap<Ns, nft::NftSocket>,
 }
 
 impl Kernel {
@@ -95,6 +98,7 @@ impl Kernel {
         let mut kernel = Kernel {
             target,
             conns: HashMap::new(),
+            nft: HashMap::new(),
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -174,5 +178,6 @@ impl Kernel {
     /// Forget the connection to a namespace (after deleting it).
     fn forget(&mut self, ns: &Ns) {
         self.conns.remove(ns);
+        self.nft.remove(ns);
     }
 }

@@ -136,6 +136,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
             state.insert(object);
         }
     }
+    super::nft::observe(kernel, &mut state).await?;
     Ok(state)
 }
 

@@ -101,6 +101,9 @@ pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
                 | (LinkKind::Macvlan(_), "mode" | "parent")
                 | (LinkKind::Vlan(_), "vlan_id" | "parent")
         ),
+        // A base chain's type, hook and priority are fixed at creation, and netplan-rs rewrites a
+        // rule as a whole (delete by handle, append the new one).
+        Object::NftChain(_) | Object::NftRule(_) => true,
         _ => false,
     }
 }

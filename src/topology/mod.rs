@@ -11,6 +11,7 @@ pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+pub mod ports;
 pub mod schema;
 mod slices;
 mod unique_keys;

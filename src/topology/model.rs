@@ -191,6 +191,10 @@ pub struct BridgeNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68))]
     pub mtu: Option<u32>,
+    /// Masquerade traffic from the subnet that leaves the host through another interface
+    /// (docker0's egress NAT), with a rule in the nftables table `inet netplan-rs`. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
 }
 
 /// `driver: host-gw`: each host gets a slice of `subnet` on its bridge (gateway `.1`) and a
@@ -263,6 +267,11 @@ pub struct Container {
     /// of its networks that has a gateway (bridged VXLAN has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_route: Option<String>,
+    /// Published ports, `HOST:CONTAINER[/tcp|/udp]` (default tcp), e.g. `8080:80/tcp`: traffic
+    /// to the host's underlay address on HOST is forwarded to the container's address on its
+    /// first `driver: bridge` network, port CONTAINER (Docker's `-p`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 /// One attachment of a container in the long form.

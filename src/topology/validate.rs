@@ -41,6 +41,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     super::macvlan::validate_shared_parents(topo, &mut diags);
     containers(topo, &mut diags);
     super::validate6::dual_stack(topo, &mut diags);
+    diags.extend(super::ports::validate(topo));
     let (attachments, problems) = ipam::allocate(topo);
     diags.extend(problems);
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
