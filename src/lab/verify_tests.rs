@@ -60,6 +60,7 @@ fn examples_reach_every_pair_on_their_network() {
         "vxlan-ipv6-underlay",
         "macvlan",
         "macvlan-vlan",
+        "bridge-nat",
     ] {
         let topo = example(stem);
         let rows = table(&topo);
@@ -603,4 +604,36 @@ fn macvlan_child_never_talks_to_its_parent() {
         fabric.reach(&host, ip("10.77.0.4")),
         Reach::Delivered { .. }
     ));
+}
+
+#[test]
+fn a_nat_bridge_turns_forwarding_on_for_every_bridge_of_its_host() {
+    // `nat: true` needs ip_forward, and nothing else separates the host's bridges (Docker adds
+    // isolation rules; netplan-rs does not): front and back are routed to each other on node-1.
+    // Across hosts nothing routes the bridge subnets.
+    let topo = parse(
+        "version: 1
+hosts:
+  node-1: { underlay: 10.0.0.1/24 }
+  node-2: { underlay: 10.0.0.2/24 }
+networks:
+  front: { driver: bridge, subnet: 192.168.1.0/24, nat: true }
+  back: { driver: bridge, subnet: 192.168.2.0/24 }
+containers:
+  web: { host: node-1, network: front }
+  db: { host: node-1, network: back }
+  far: { host: node-2, network: front }
+",
+    );
+    assert_eq!(
+        table(&topo),
+        [
+            "web -> db 192.168.2.2: routed via node-1",
+            "web -> far 192.168.1.3: isolated",
+            "db -> web 192.168.1.2: routed via node-1",
+            "db -> far 192.168.1.3: isolated",
+            "far -> web 192.168.1.2: isolated",
+            "far -> db 192.168.2.2: isolated",
+        ]
+    );
 }
