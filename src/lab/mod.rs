@@ -90,6 +90,7 @@ pub fn switch_target(lab: &str) -> Target {
             proto: LAB_PROTO,
             netns_mark: format!("{LAB_LINK_ALIAS} lab={lab}"),
         },
+        external: Default::default(),
     }
 }
 

@@ -39,6 +39,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     hosts(topo, &mut diags);
     networks(topo, &mut diags);
     containers(topo, &mut diags);
+    super::external_netns::validate(topo, &mut diags);
     diags.extend(ipam::allocate(topo).1);
     diags
 }

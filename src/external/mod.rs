@@ -1,0 +1,215 @@
+//! Existing network namespaces (`containers.<c>.netns`, pipework's use case) -> the namespace
+//! files the kernel layer enters instead of `/run/netns/<c>`.
+//!
+//! This runs each time a plan is made, not at validation: a process or Docker container may
+//! come and go between runs, and only the host a container runs on can look it up. The result
+//! goes into [`crate::kernel::Target::external`]; the kernel layer itself never sees a topology.
+
+pub mod docker;
+mod http;
+
+use crate::topology::{ExternalNetns, Topology};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// One container whose namespace could not be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveError {
+    /// YAML path of the `netns` form that failed, e.g. `containers.web.netns.pid`.
+    pub path: String,
+    pub container: String,
+    pub message: String,
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: container {}: {}",
+            self.path, self.container, self.message
+        )
+    }
+}
+
+/// The namespace file of every container of `host` that names an existing namespace, and the
+/// containers whose namespace could not be found.
+pub fn resolve_all(topo: &Topology, host: &str) -> (BTreeMap<String, PathBuf>, Vec<ResolveError>) {
+    resolve_with(topo, host, std::env::var("DOCKER_HOST").ok().as_deref())
+}
+
+/// [`resolve_all`] with an explicit value of `DOCKER_HOST`.
+fn resolve_with(
+    topo: &Topology,
+    host: &str,
+    docker_host: Option<&str>,
+) -> (BTreeMap<String, PathBuf>, Vec<ResolveError>) {
+    let mut found = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, container) in &topo.containers {
+        let Some(netns) = container.netns.as_ref().filter(|_| container.host == host) else {
+            continue;
+        };
+        match resolve_one(netns, docker_host) {
+            Ok(path) => {
+                found.insert(name.clone(), path);
+            }
+            Err((form, message)) => errors.push(ResolveError {
+                path: format!("containers.{name}.netns.{form}"),
+                container: name.clone(),
+                message,
+            }),
+        }
+    }
+    (found, errors)
+}
+
+/// [`resolve_all`], failing (with every problem, one per line) when any namespace is missing:
+/// what `plan` and `apply` need, since wiring half a host would be worse than stopping.
+pub fn resolve(topo: &Topology, host: &str) -> Result<BTreeMap<String, PathBuf>, String> {
+    let (found, errors) = resolve_all(topo, host);
+    if errors.is_empty() {
+        return Ok(found);
+    }
+    Err(errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// One `netns` form -> its namespace file, or (form key, message).
+fn resolve_one(
+    netns: &ExternalNetns,
+    docker_host: Option<&str>,
+) -> Result<PathBuf, (&'static str, String)> {
+    if let Some(pid) = netns.pid {
+        let path = pid_path(pid);
+        check_netns_file(&path).map_err(|e| ("pid", format!("no usable process {pid}: {e}")))?;
+        return Ok(path);
+    }
+    if let Some(path) = &netns.path {
+        let path = PathBuf::from(path);
+        check_netns_file(&path).map_err(|e| ("path", e))?;
+        return Ok(path);
+    }
+    if let Some(name) = &netns.docker {
+        let socket = docker::socket(docker_host).map_err(|e| ("docker", e))?;
+        let pid = docker::container_pid(&socket, name).map_err(|e| ("docker", e))?;
+        let path = pid_path(pid);
+        check_netns_file(&path).map_err(|e| {
+            (
+                "docker",
+                format!("Docker container {name} has pid {pid}, but: {e}"),
+            )
+        })?;
+        return Ok(path);
+    }
+    // Validation guarantees one form; an empty `netns: {}` is reported there.
+    Err(("", "no pid, path or docker given".to_string()))
+}
+
+/// The network namespace of process `pid`.
+pub fn pid_path(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/ns/net"))
+}
+
+/// `ioctl(NS_GET_NSTYPE)` = `_IO(0xb7, 0x3)`: which kind of namespace a namespace file is.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// Check that `path` exists and is a network namespace (not, say, a mount namespace or a plain
+/// file): entering anything else would fail later with a less helpful message.
+fn check_netns_file(path: &Path) -> Result<(), String> {
+    let at = path.display();
+    let file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("namespace file {at} does not exist"),
+        _ => format!("cannot open namespace file {at}: {e}"),
+    })?;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the open file descriptor.
+    let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind < 0 {
+        return Err(format!("{at} is not a namespace file"));
+    }
+    if kind != libc::CLONE_NEWNET {
+        return Err(format!("{at} is not a network namespace"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::load_str;
+
+    fn topo(netns: &str) -> Topology {
+        let text = format!(
+            "version: 1
+hosts:
+  node-1: {{ underlay: 10.0.0.1/24 }}
+  node-2: {{ underlay: 10.0.0.2/24 }}
+networks:
+  local: {{ driver: bridge, subnet: 192.168.200.0/24 }}
+containers:
+  mine: {{ host: node-1, network: local, netns: {netns} }}
+  other: {{ host: node-2, network: local, netns: {{ pid: 4000000000 }} }}
+  plain: {{ host: node-1, network: local }}
+"
+        );
+        load_str(&text, "t.yaml").expect("valid topology")
+    }
+
+    #[test]
+    fn own_process_resolves_to_its_netns() {
+        let me = std::process::id();
+        let (found, errors) = resolve_all(&topo(&format!("{{ pid: {me} }}")), "node-1");
+        assert!(errors.is_empty(), "{errors:?}");
+        // Only the local external container: `other` lives on node-2, `plain` is ours.
+        assert_eq!(
+            found,
+            BTreeMap::from([("mine".to_string(), pid_path(me))])
+        );
+    }
+
+    #[test]
+    fn path_form_is_checked() {
+        let ok = resolve(&topo("{ path: /proc/self/ns/net }"), "node-1").unwrap();
+        assert_eq!(ok.get("mine"), Some(&PathBuf::from("/proc/self/ns/net")));
+        let err = resolve(&topo("{ path: /proc/self/ns/mnt }"), "node-1").unwrap_err();
+        assert!(
+            err.starts_with("containers.mine.netns.path: container mine:")
+                && err.contains("is not a network namespace"),
+            "{err}"
+        );
+        let err = resolve(&topo("{ path: /etc/hostname }"), "node-1").unwrap_err();
+        assert!(err.contains("is not a namespace file"), "{err}");
+    }
+
+    #[test]
+    fn missing_process_names_the_container() {
+        let err = resolve(&topo("{ pid: 4000000000 }"), "node-1").unwrap_err();
+        assert!(
+            err.starts_with("containers.mine.netns.pid: container mine: no usable process 4000000000")
+                && err.contains("/proc/4000000000/ns/net does not exist"),
+            "{err}"
+        );
+        // The remote host's container is only looked up on its own host.
+        let err = resolve(&topo("{ pid: 1 }"), "node-2").unwrap_err();
+        assert!(err.starts_with("containers.other.netns.pid"), "{err}");
+    }
+
+    #[test]
+    fn docker_without_socket_is_a_clear_error() {
+        let (_, errors) = resolve_with(
+            &topo("{ docker: web }"),
+            "node-1",
+            Some("unix:///nonexistent/netplan-rs/docker.sock"),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "containers.mine.netns.docker: container mine: no Docker API socket at /nonexistent/netplan-rs/docker.sock (is Docker running? set DOCKER_HOST=unix:///path to use another socket)"
+        );
+    }
+}
