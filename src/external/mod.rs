@@ -80,6 +80,11 @@ pub fn resolve(topo: &Topology, host: &str) -> Result<BTreeMap<String, PathBuf>,
         .join("\n"))
 }
 
+/// The namespace file of one `netns` form (`DOCKER_HOST` from the environment).
+pub fn namespace_file(netns: &ExternalNetns) -> Result<PathBuf, String> {
+    resolve_one(netns, std::env::var("DOCKER_HOST").ok().as_deref()).map_err(|(_, e)| e)
+}
+
 /// One `netns` form -> its namespace file, or (form key, message).
 fn resolve_one(
     netns: &ExternalNetns,
