@@ -222,7 +222,10 @@ fn existing_namespaces_are_wired_and_never_deleted() {
     assert_eq!(plan.status.code(), Some(2));
     assert!(stdout(&plan).contains("+ address proc/eth0 172.30.1.2/16"));
     assert!(stdout(&plan).contains("Plan: 1 to add, 0 to change, 0 to destroy."));
-    ok(&lab.on_host("apply", "node-1", &["--auto-approve"]), "repair");
+    ok(
+        &lab.on_host("apply", "node-1", &["--auto-approve"]),
+        "repair",
+    );
     assert_eq!(
         addresses(&proc.ip_json(&["addr", "show"]), "eth0"),
         vec!["172.30.1.2/16"]
@@ -249,16 +252,25 @@ fn existing_namespaces_are_wired_and_never_deleted() {
 
     // Back in the file, then destroy and lab down: the namespaces survive both.
     std::fs::write(&lab.file, &yaml).expect("writing topology");
-    ok(&lab.on_host("apply", "node-1", &["--auto-approve"]), "re-apply");
+    ok(
+        &lab.on_host("apply", "node-1", &["--auto-approve"]),
+        "re-apply",
+    );
     assert_eq!(names(&proc.ip_json(&["link", "show"])), vec!["lo", "eth0"]);
     let destroy = lab.on_host("destroy", "node-1", &["--auto-approve"]);
     ok(&destroy, "destroy");
     assert!(owned_links(&lab.host_ns("node-1")).is_empty());
     assert_eq!(names(&proc.ip_json(&["link", "show"])), vec!["lo"]);
     assert_eq!(link_names(&named.name), vec!["lo"]);
-    ok(&lab.on_host("apply", "node-1", &["--auto-approve"]), "apply before down");
+    ok(
+        &lab.on_host("apply", "node-1", &["--auto-approve"]),
+        "apply before down",
+    );
     ok(&lab.cmd(&["lab", "down"], &[]), "lab down");
-    assert!(!netns_exists(&lab.host_ns("node-1")), "lab down left the host");
+    assert!(
+        !netns_exists(&lab.host_ns("node-1")),
+        "lab down left the host"
+    );
     assert!(proc.alive() && proc.ns_path().exists());
     assert_eq!(names(&proc.ip_json(&["link", "show"])), vec!["lo"]);
     assert!(netns_exists(&named.name));
@@ -271,12 +283,7 @@ fn missing_process_is_an_error_naming_the_container() {
     let pid = gone.id();
     gone.wait().expect("reaping");
     let file = temp_topology("ext-missing", &topology(pid, "/proc/1/ns/net"));
-    let out = np(&[
-        "plan",
-        &file.display().to_string(),
-        "--host",
-        "node-1",
-    ]);
+    let out = np(&["plan", &file.display().to_string(), "--host", "node-1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -299,10 +306,8 @@ struct FakeDocker {
 
 impl FakeDocker {
     fn start(tag: &str, containers: Vec<(String, u32)>) -> FakeDocker {
-        let dir = std::env::temp_dir().join(format!(
-            "netplan-rs-docker-{}-{tag}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("netplan-rs-docker-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let socket = dir.join("docker.sock");

@@ -202,9 +202,8 @@ mod tests {
 
     #[test]
     fn stopped_container_is_an_error() {
-        let api = FakeApi::start(
-            b"HTTP/1.1 200 OK\r\n\r\n{\"State\":{\"Running\":false,\"Pid\":0}}",
-        );
+        let api =
+            FakeApi::start(b"HTTP/1.1 200 OK\r\n\r\n{\"State\":{\"Running\":false,\"Pid\":0}}");
         let err = container_pid(&api.socket, "web").unwrap_err();
         assert!(err.contains("not running"), "{err}");
     }
@@ -215,14 +214,20 @@ mod tests {
             b"HTTP/1.1 500 Internal Server Error\r\n\r\n{\"message\":\"daemon on fire\"}",
         );
         let err = container_pid(&api.socket, "web").unwrap_err();
-        assert!(err.contains("500") && err.contains("daemon on fire"), "{err}");
+        assert!(
+            err.contains("500") && err.contains("daemon on fire"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_socket_is_a_clear_error() {
-        let err = container_pid(Path::new("/nonexistent/netplan-rs/docker.sock"), "web")
-            .unwrap_err();
-        assert!(err.contains("no Docker API socket at /nonexistent/netplan-rs/docker.sock"), "{err}");
+        let err =
+            container_pid(Path::new("/nonexistent/netplan-rs/docker.sock"), "web").unwrap_err();
+        assert!(
+            err.contains("no Docker API socket at /nonexistent/netplan-rs/docker.sock"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -233,7 +238,11 @@ mod tests {
             socket(Some("unix:///tmp/d.sock")),
             Ok(PathBuf::from("/tmp/d.sock"))
         );
-        assert!(socket(Some("tcp://10.0.0.1:2375")).unwrap_err().contains("not a unix socket"));
+        assert!(
+            socket(Some("tcp://10.0.0.1:2375"))
+                .unwrap_err()
+                .contains("not a unix socket")
+        );
         assert!(socket(Some("unix://relative")).is_err());
     }
 }

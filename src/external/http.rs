@@ -31,14 +31,15 @@ fn bad(message: impl Into<String>) -> ParseError {
 /// The request line and headers of a GET for `path` (the connection closes after the response,
 /// so the whole response is whatever arrives until EOF).
 pub fn get_request(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: netplan-rs\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: netplan-rs\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    )
 }
 
 /// Parse a complete response (everything read until the server closed the connection).
 pub fn parse_response(raw: &[u8]) -> Result<Response, ParseError> {
     let head_end = find(raw, b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
-    let head =
-        std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers are not UTF-8"))?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers are not UTF-8"))?;
     let rest = &raw[head_end + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -93,7 +94,8 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, ParseError> {
     let mut body = Vec::new();
     loop {
         let line_end = find(rest, b"\r\n").ok_or_else(|| bad("chunk size line not terminated"))?;
-        let line = std::str::from_utf8(&rest[..line_end]).map_err(|_| bad("chunk size not UTF-8"))?;
+        let line =
+            std::str::from_utf8(&rest[..line_end]).map_err(|_| bad("chunk size not UTF-8"))?;
         let size_text = line.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_text, 16)
             .map_err(|_| bad(format!("bad chunk size {size_text:?}")))?;
@@ -159,7 +161,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
             b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n",
         ] {
-            assert!(parse_response(raw).is_err(), "{:?}", String::from_utf8_lossy(raw));
+            assert!(
+                parse_response(raw).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
         }
     }
 

@@ -171,10 +171,55 @@ containers:
         let (found, errors) = resolve_all(&topo(&format!("{{ pid: {me} }}")), "node-1");
         assert!(errors.is_empty(), "{errors:?}");
         // Only the local external container: `other` lives on node-2, `plain` is ours.
+        assert_eq!(found, BTreeMap::from([("mine".to_string(), pid_path(me))]));
+    }
+
+    #[test]
+    fn compile_wires_existing_namespaces_without_owning_them() {
+        use crate::state::{Ns, ObjectKey};
+        let state = crate::compile::compile(&topo("{ pid: 1234 }"), "node-1").unwrap();
+        let keys: Vec<&ObjectKey> = state.objects.keys().collect();
+        // `plain` gets its namespace; `mine` does not (never created, never deleted) ...
+        assert!(keys.contains(&&ObjectKey::Namespace {
+            name: "plain".into()
+        }));
+        assert!(!keys.contains(&&ObjectKey::Namespace {
+            name: "mine".into()
+        }));
+        // ... but its interface, address and default route are wanted like any container's.
+        let mine = Ns::Container("mine".into());
+        let in_mine: Vec<String> = keys
+            .iter()
+            .filter(|k| k.ns() == mine)
+            .map(|k| k.to_string())
+            .collect();
         assert_eq!(
-            found,
-            BTreeMap::from([("mine".to_string(), pid_path(me))])
+            in_mine,
+            vec![
+                "link mine/eth0",
+                "address mine/eth0 192.168.200.2/24",
+                "route mine/0.0.0.0/0",
+            ],
+            "{in_mine:?}"
         );
+    }
+
+    #[test]
+    fn target_enters_external_namespaces_by_their_file() {
+        use crate::kernel::Target;
+        use crate::state::Ns;
+        let mut target = Target::local();
+        target.container_prefix = "lab-h-".into();
+        target.external.insert("mine".into(), pid_path(42));
+        assert_eq!(
+            target.netns_path(&Ns::Container("mine".into())),
+            Some(PathBuf::from("/proc/42/ns/net"))
+        );
+        assert_eq!(
+            target.netns_path(&Ns::Container("plain".into())),
+            Some(PathBuf::from("/run/netns/lab-h-plain"))
+        );
+        assert_eq!(target.netns_path(&Ns::Host), None);
     }
 
     #[test]
@@ -195,8 +240,9 @@ containers:
     fn missing_process_names_the_container() {
         let err = resolve(&topo("{ pid: 4000000000 }"), "node-1").unwrap_err();
         assert!(
-            err.starts_with("containers.mine.netns.pid: container mine: no usable process 4000000000")
-                && err.contains("/proc/4000000000/ns/net does not exist"),
+            err.starts_with(
+                "containers.mine.netns.pid: container mine: no usable process 4000000000"
+            ) && err.contains("/proc/4000000000/ns/net does not exist"),
             "{err}"
         );
         // The remote host's container is only looked up on its own host.

@@ -224,7 +224,9 @@ fn refuse_external(kernel: &Kernel, logical: &Ns, op: &'static str) -> Result<()
         Some(_) => Err(KernelError::Namespace {
             op,
             ns: kernel.target.label(logical),
-            source: io::Error::other("netplan-rs never creates or deletes a namespace it did not create"),
+            source: io::Error::other(
+                "netplan-rs never creates or deletes a namespace it did not create",
+            ),
         }),
         None => Ok(()),
     }
