@@ -6,7 +6,7 @@ use super::compile;
 use crate::topology::load;
 use std::path::PathBuf;
 
-const EXAMPLES: &[&str] = &["vxlan-bridged", "vxlan-routed", "bridge"];
+const EXAMPLES: &[&str] = &["vxlan-bridged", "vxlan-routed", "bridge", "existing-netns"];
 
 #[test]
 fn examples_match_golden_files() {
