@@ -38,6 +38,7 @@ pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<
         bail!("internal: host not resolved");
     };
     resolved.target.external = external::resolve(topo, host).map_err(anyhow::Error::msg)?;
+    external::check_distinct(&resolved.target, topo, host).map_err(anyhow::Error::msg)?;
     Ok(resolved)
 }
 

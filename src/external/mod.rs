@@ -8,11 +8,14 @@
 pub mod docker;
 mod http;
 
+use crate::kernel::Target;
+use crate::state::Ns;
 use crate::topology::{ExternalNetns, Topology};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// One container whose namespace could not be found.
@@ -114,6 +117,49 @@ fn resolve_one(
     }
     // Validation guarantees one form; an empty `netns: {}` is reported there.
     Err(("", "no pid, path or docker given".to_string()))
+}
+
+/// Refuse a target in which an existing namespace is also the host's or another container's
+/// namespace (e.g. `pid: 1` on a real host, or two containers naming the same process): observe
+/// would read the same links under two names, and each name would see the other's interfaces as
+/// ours but unwanted, and delete them. Namespaces are compared by their nsfs inode.
+pub fn check_distinct(target: &Target, topo: &Topology, host: &str) -> Result<(), String> {
+    let mut seen: Vec<((u64, u64), String)> = Vec::new();
+    let mut problems = Vec::new();
+    let host_file = target
+        .netns_path(&Ns::Host)
+        .unwrap_or_else(|| PathBuf::from("/proc/self/ns/net"));
+    let local = topo
+        .containers
+        .iter()
+        .filter(|(_, c)| c.host == host)
+        .map(|(name, _)| (format!("container {name}"), Ns::Container(name.clone())));
+    for (what, ns) in std::iter::once(("the host".to_string(), Ns::Host)).chain(local) {
+        let file = match &ns {
+            Ns::Host => host_file.clone(),
+            _ => match target.netns_path(&ns) {
+                Some(file) => file,
+                None => continue,
+            },
+        };
+        // A namespace not created yet (or gone) cannot be shared.
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let id = (meta.dev(), meta.ino());
+        match seen.iter().find(|(other, _)| *other == id) {
+            Some((_, first)) => problems.push(format!(
+                "{what} and {first} are the same network namespace ({}); give each container its own",
+                file.display()
+            )),
+            None => seen.push((id, what)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 /// The network namespace of process `pid`.
@@ -220,6 +266,32 @@ containers:
             Some(PathBuf::from("/run/netns/lab-h-plain"))
         );
         assert_eq!(target.netns_path(&Ns::Host), None);
+    }
+
+    #[test]
+    fn shared_namespaces_are_refused() {
+        let me = std::process::id();
+        let topo = topo(&format!("{{ pid: {me} }}"));
+        let mut target = Target::local();
+        target.external = resolve(&topo, "node-1").unwrap();
+        // This process's namespace is the host's (the target's host is the current namespace).
+        let err = check_distinct(&target, &topo, "node-1").unwrap_err();
+        assert!(
+            err.starts_with("container mine and the host are the same network namespace"),
+            "{err}"
+        );
+        // Two containers naming one namespace.
+        target.host_netns = Some("netplan-rs-test-no-such-host".into());
+        target
+            .external
+            .insert("plain".into(), PathBuf::from("/proc/self/ns/net"));
+        let err = check_distinct(&target, &topo, "node-1").unwrap_err();
+        assert!(
+            err.starts_with("container plain and container mine are the same network namespace"),
+            "{err}"
+        );
+        target.external.remove("plain");
+        assert_eq!(check_distinct(&target, &topo, "node-1"), Ok(()));
     }
 
     #[test]
