@@ -6,7 +6,13 @@ use super::compile;
 use crate::topology::load;
 use std::path::PathBuf;
 
-const EXAMPLES: &[&str] = &["vxlan-bridged", "vxlan-routed", "bridge", "existing-netns"];
+const EXAMPLES: &[&str] = &[
+    "vxlan-bridged",
+    "vxlan-routed",
+    "bridge",
+    "host-gw",
+    "existing-netns",
+];
 
 #[test]
 fn examples_match_golden_files() {

@@ -5,6 +5,7 @@
 //! scheme". A host gets a network's devices only if it has a container on that network.
 
 mod bridge;
+mod host_gw;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -13,6 +14,8 @@ mod wiring;
 mod golden_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_host_gw;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};
@@ -84,6 +87,7 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
                 vxlan_bridged::compile(&ctx, vx, &mut state)
             }
             Network::Vxlan(vx) => vxlan_routed::compile(&ctx, vx, &mut state),
+            Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
         }
     }
     Ok(state)

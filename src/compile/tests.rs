@@ -119,8 +119,15 @@ fn several_networks_one_default_route() {
         })
         .map(|o| o.describe())
         .collect();
-    // overlay (eth0) has no gateway; local (eth1) is the first with one.
-    assert_eq!(a_routes, ["route a/0.0.0.0/0 via=192.168.200.1 dev=eth1"]);
+    // overlay (eth0) has no gateway; local (eth1) is the first with one. flannel (eth2) is
+    // sliced: the other hosts' slices are reached through its gateway.
+    assert_eq!(
+        a_routes,
+        [
+            "route a/0.0.0.0/0 via=192.168.200.1 dev=eth1",
+            "route a/10.244.0.0/16 via=10.244.0.1 dev=eth2"
+        ]
+    );
     for iface in ["eth0", "eth1", "eth2"] {
         assert!(
             s.link(&crate::state::Ns::Container("a".into()), iface)

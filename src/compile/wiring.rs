@@ -87,5 +87,24 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
             onlink: false,
             owned: true,
         });
+    } else if let Some(gateway) = att.gateway
+        && let Some(subnet) = ctx
+            .topo
+            .networks
+            .get(ctx.network)
+            .map(|n| n.subnet().trunc())
+        && subnet.prefix_len() < att.prefix_len
+    {
+        // A sliced network (routed VXLAN, host-gw) whose attachment does not carry the default
+        // route: the container's own slice is on-link, the other hosts' slices are reachable
+        // only through this gateway, so route the whole network subnet there.
+        state.insert(Route {
+            ns: cns,
+            dst: IpNet::V4(subnet),
+            gateway: Some(IpAddr::V4(gateway)),
+            dev: att.interface.clone(),
+            onlink: false,
+            owned: true,
+        });
     }
 }

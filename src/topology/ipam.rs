@@ -8,8 +8,8 @@
 
 use super::error::Diagnostic;
 use super::model::{Network, Topology, VxlanMode};
-use super::slices::allocate_slices;
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
+use super::slices::{allocate_slices, sliced};
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
@@ -29,8 +29,8 @@ pub struct Attachment {
     /// Next hop for the default route: the bridge gateway, or the routed slice's `.1`; `None` for
     /// bridged VXLAN, whose containers reach the whole subnet directly.
     pub gateway: Option<Ipv4Addr>,
-    /// Whether this attachment carries the container's (only) default route: the first of its
-    /// attachments that has a gateway.
+    /// Whether this attachment carries the container's (only) default route: the network named
+    /// by the container's `default_route`, else the first of its attachments with a gateway.
     pub default_route: bool,
 }
 
@@ -82,6 +82,18 @@ fn range_for(
             first_auto: 2,
             gateway: None,
         }),
+        Network::HostGw(_) => {
+            // No VTEP: `.0` is just the slice's network address; `.1` is the bridge gateway and
+            // containers start at `.2`, exactly as in routed VXLAN.
+            let slice = *slices.get(network)?.get(host)?;
+            let gateway = nth(slice, 1)?;
+            Some(Range {
+                net: slice,
+                reserved: vec![gateway],
+                first_auto: 2,
+                gateway: Some(gateway),
+            })
+        }
         Network::Vxlan(_) => {
             let slice = *slices.get(network)?.get(host)?;
             // .0 is the VTEP address, .1 the bridge gateway.
@@ -123,10 +135,8 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut slices = HashMap::new();
     for (name, net) in &topo.networks {
-        if let Network::Vxlan(vx) = net
-            && vx.mode == VxlanMode::Routed
-        {
-            let (s, d) = allocate_slices(topo, name, vx);
+        if let Some(sl) = sliced(net) {
+            let (s, d) = allocate_slices(topo, name, sl);
             slices.insert(name.clone(), s);
             diags.extend(d);
         }
@@ -147,8 +157,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             let address = match spec.address {
                 Some(addr) => {
                     if let Some(problem) = unusable(addr, &range) {
-                        let hint = if matches!(topo.networks.get(spec.network), Some(Network::Vxlan(v)) if v.mode == VxlanMode::Routed)
-                        {
+                        let hint = if topo.networks.get(spec.network).and_then(sliced).is_some() {
                             format!(" (the slice of host {})", container.host)
                         } else {
                             String::new()
@@ -192,7 +201,14 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                 }
             };
             taken.insert(address, cname.clone());
-            let default_route = range.gateway.is_some() && !has_default;
+            // `default_route` names the network explicitly (validation checks it has a
+            // gateway), else the first attachment with a gateway carries it: at most one either
+            // way, since a container's networks are distinct.
+            let default_route = range.gateway.is_some()
+                && match container.default_route.as_deref() {
+                    Some(chosen) => chosen == spec.network,
+                    None => !has_default,
+                };
             has_default |= default_route;
             out.push(Attachment {
                 container: cname.clone(),

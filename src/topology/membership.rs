@@ -20,18 +20,25 @@ pub fn hosts_in_network<'a>(topo: &'a Topology, network: &str) -> Vec<&'a str> {
 }
 
 /// The MTU of a network's interfaces: explicit, else (VXLAN) the smallest underlay MTU of the
-/// hosts in the network minus the encapsulation overhead, else (bridge) unset.
+/// hosts in the network minus the encapsulation overhead, else (host-gw, no encapsulation) that
+/// smallest underlay MTU, else (bridge) unset.
 pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => b.mtu,
-        Network::Vxlan(v) => Some(v.mtu.unwrap_or_else(|| {
-            let underlay = hosts_in_network(topo, network)
-                .iter()
-                .filter_map(|h| topo.hosts.get(*h))
-                .map(|h| h.mtu())
-                .min()
-                .unwrap_or(DEFAULT_UNDERLAY_MTU);
-            underlay.saturating_sub(VXLAN_OVERHEAD)
-        })),
+        Network::Vxlan(v) => Some(
+            v.mtu
+                .unwrap_or_else(|| min_underlay_mtu(topo, network).saturating_sub(VXLAN_OVERHEAD)),
+        ),
+        Network::HostGw(h) => Some(h.mtu.unwrap_or_else(|| min_underlay_mtu(topo, network))),
     }
+}
+
+/// The smallest underlay MTU among the hosts in `network` (the default when it has none).
+fn min_underlay_mtu(topo: &Topology, network: &str) -> u32 {
+    hosts_in_network(topo, network)
+        .iter()
+        .filter_map(|h| topo.hosts.get(*h))
+        .map(|h| h.mtu())
+        .min()
+        .unwrap_or(DEFAULT_UNDERLAY_MTU)
 }

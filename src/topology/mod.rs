@@ -13,6 +13,7 @@ pub mod schema;
 mod slices;
 mod unique_keys;
 mod validate;
+mod validate_host_gw;
 
 pub use error::{Diagnostic, TopologyError};
 pub use ipam::{Attachment, attachments, slice};
@@ -22,6 +23,8 @@ pub use naming::underlay_interface;
 pub use schema::schema_json;
 pub use validate::validate;
 
+#[cfg(test)]
+mod tests_host_gw;
 #[cfg(test)]
 mod tests_ipam;
 #[cfg(test)]

@@ -68,6 +68,10 @@ pub enum Network {
     Vxlan(VxlanNetwork),
     /// A single-host Linux bridge (docker0 style); each host with containers on it gets its own.
     Bridge(BridgeNetwork),
+    /// Per-host subnet slices routed over the underlay without encapsulation (flannel host-gw,
+    /// seed 001 "静态路由"). All its hosts must share one underlay subnet.
+    #[serde(rename = "host-gw")]
+    HostGw(HostGwNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -143,6 +147,35 @@ pub struct BridgeNetwork {
     pub mtu: Option<u32>,
 }
 
+/// `driver: host-gw`: each host gets a slice of `subnet` on its bridge (gateway `.1`) and a
+/// route to every other host's slice via that host's underlay address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostGwNetwork {
+    /// The whole network's IPv4 subnet, e.g. `172.16.0.0/12`; hosts get slices of it.
+    #[serde(deserialize_with = "ipv4::net")]
+    #[schemars(with = "String")]
+    pub subnet: Ipv4Net,
+    /// Prefix length of each host's slice. Default: 24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 24), range(max = 30))]
+    pub host_prefix: Option<u8>,
+    /// Pinned slices by host name. Hosts not listed get the next free slice of `host_prefix`
+    /// size, in host declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipv4::net_map",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub slices: IndexMap<String, Ipv4Net>,
+    /// MTU of the bridge and veths. Default: the smallest underlay MTU among the hosts with
+    /// containers on this network (no encapsulation overhead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1500), range(min = 68))]
+    pub mtu: Option<u32>,
+}
+
 /// A container (a network namespace named after it) on one host.
 ///
 /// Either the short form `network` (+ optional `address`) or `networks` for several networks.
@@ -163,13 +196,18 @@ pub struct Container {
     #[schemars(with = "Option<String>")]
     pub address: Option<Ipv4Addr>,
     /// Long form: the networks it is attached to, in order (interfaces `eth0`, `eth1`, ... unless
-    /// named). The default route goes via the first of them that has a gateway.
+    /// named). The default route goes via the first of them that has a gateway, unless
+    /// `default_route` names another.
     #[serde(
         default,
         deserialize_with = "unique",
         skip_serializing_if = "IndexMap::is_empty"
     )]
     pub networks: IndexMap<String, ContainerNetwork>,
+    /// The network whose gateway carries the container's one default route. Default: the first
+    /// of its networks that has a gateway (bridged VXLAN has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_route: Option<String>,
     /// An existing network namespace to wire instead of one netplan-rs creates (pipework's use
     /// case): exactly one of `pid`, `path` or `docker`. netplan-rs puts its interfaces there but
     /// never creates or deletes the namespace itself. Default: a namespace named after the
@@ -259,11 +297,18 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.subnet,
             Network::Bridge(b) => b.subnet,
+            Network::HostGw(h) => h.subnet,
         }
     }
 }
 
 impl VxlanNetwork {
+    pub fn host_prefix(&self) -> u8 {
+        self.host_prefix.unwrap_or(DEFAULT_HOST_PREFIX)
+    }
+}
+
+impl HostGwNetwork {
     pub fn host_prefix(&self) -> u8 {
         self.host_prefix.unwrap_or(DEFAULT_HOST_PREFIX)
     }

@@ -1,4 +1,5 @@
-//! Routed-mode host slices: each host's share of a routed VXLAN network's subnet.
+//! Host slices: each host's share of a sliced network's subnet (VXLAN `mode: routed` and
+//! `driver: host-gw`, see [`Sliced`]).
 //!
 //! Pinned slices are fixed points; the other hosts get the next free slice of `host_prefix`
 //! size in host declaration order. Slices are allocated for *every* declared host, not only those
@@ -6,7 +7,7 @@
 //! hosts' slices, and appending a host never moves an existing one.
 
 use super::error::Diagnostic;
-use super::model::{Network, Topology, VxlanMode, VxlanNetwork};
+use super::model::{HostGwNetwork, Network, Topology, VxlanMode, VxlanNetwork};
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
@@ -18,16 +19,53 @@ fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
 /// and a broadcast address.
 pub const MAX_SLICE_PREFIX: u8 = 30;
 
-/// Slices of a routed network for every declared host, plus problems found on the way.
-pub(crate) fn allocate_slices(
+/// What slice allocation needs of a network that is cut into per-host slices.
+pub(crate) struct Sliced<'a> {
+    pub subnet: Ipv4Net,
+    pub host_prefix: u8,
+    pub slices: &'a IndexMap<String, Ipv4Net>,
+}
+
+impl<'a> From<&'a VxlanNetwork> for Sliced<'a> {
+    fn from(vx: &'a VxlanNetwork) -> Self {
+        Sliced {
+            subnet: vx.subnet,
+            host_prefix: vx.host_prefix(),
+            slices: &vx.slices,
+        }
+    }
+}
+
+impl<'a> From<&'a HostGwNetwork> for Sliced<'a> {
+    fn from(h: &'a HostGwNetwork) -> Self {
+        Sliced {
+            subnet: h.subnet,
+            host_prefix: h.host_prefix(),
+            slices: &h.slices,
+        }
+    }
+}
+
+/// The slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw).
+pub(crate) fn sliced(net: &Network) -> Option<Sliced<'_>> {
+    match net {
+        Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => Some(vx.into()),
+        Network::HostGw(h) => Some(h.into()),
+        _ => None,
+    }
+}
+
+/// Slices of a sliced network for every declared host, plus problems found on the way.
+pub(crate) fn allocate_slices<'a>(
     topo: &Topology,
     name: &str,
-    vx: &VxlanNetwork,
+    vx: impl Into<Sliced<'a>>,
 ) -> (IndexMap<String, Ipv4Net>, Vec<Diagnostic>) {
+    let vx: Sliced = vx.into();
     let mut diags = Vec::new();
     let mut out = IndexMap::new();
     let path = format!("networks.{name}");
-    let prefix = vx.host_prefix();
+    let prefix = vx.host_prefix;
     if prefix < vx.subnet.prefix_len() || prefix > MAX_SLICE_PREFIX {
         diags.push(Diagnostic::new(
             format!("{path}.host_prefix"),
@@ -41,7 +79,7 @@ pub(crate) fn allocate_slices(
     }
     // Pinned slices first: they are fixed points the automatic allocation must avoid.
     let mut pinned: Vec<(Ipv4Net, &str)> = Vec::new();
-    for (host, slice) in &vx.slices {
+    for (host, slice) in vx.slices {
         let spath = format!("{path}.slices.{host}");
         let problem = if !topo.hosts.contains_key(host) {
             Some(format!("unknown host {host:?}"))
@@ -103,18 +141,16 @@ pub(crate) fn allocate_slices(
     (ordered, diags)
 }
 
-/// The slice of `host` in routed network `network`, if both exist and it could be allocated.
+/// The slice of `host` in sliced network `network`, if both exist and it could be allocated.
 pub fn slice(topo: &Topology, network: &str, host: &str) -> Option<Ipv4Net> {
     slices(topo, network).get(host).copied()
 }
 
-/// All slices of routed network `network` by host, in host declaration order (empty for other
-/// networks). Cheaper than calling [`slice()`] per host.
+/// All slices of sliced network `network` (routed VXLAN, host-gw) by host, in host declaration
+/// order (empty for other networks). Cheaper than calling [`slice()`] per host.
 pub fn slices(topo: &Topology, network: &str) -> IndexMap<String, Ipv4Net> {
-    match topo.networks.get(network) {
-        Some(Network::Vxlan(vx)) if vx.mode == VxlanMode::Routed => {
-            allocate_slices(topo, network, vx).0
-        }
-        _ => IndexMap::new(),
+    match topo.networks.get(network).and_then(sliced) {
+        Some(s) => allocate_slices(topo, network, s).0,
+        None => IndexMap::new(),
     }
 }

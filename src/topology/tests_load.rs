@@ -41,7 +41,12 @@ const LOCAL: &str = "  local: { driver: bridge, subnet: 192.168.200.0/24 }";
 #[test]
 fn example_files_load() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
-    for name in ["vxlan-bridged.yaml", "vxlan-routed.yaml", "bridge.yaml"] {
+    for name in [
+        "vxlan-bridged.yaml",
+        "vxlan-routed.yaml",
+        "bridge.yaml",
+        "host-gw.yaml",
+    ] {
         if let Err(e) = load(&dir.join(name)) {
             panic!("{name}: {e}");
         }

@@ -40,7 +40,9 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     networks(topo, &mut diags);
     containers(topo, &mut diags);
     super::external_netns::validate(topo, &mut diags);
-    diags.extend(ipam::allocate(topo).1);
+    let (attachments, problems) = ipam::allocate(topo);
+    diags.extend(problems);
+    super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
     diags
 }
 
@@ -62,7 +64,7 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
     for (i, (name, net)) in topo.networks.iter().enumerate() {
         let path = format!("networks.{name}");
         let derived = match net {
-            Network::Bridge(_) => vec![bridge_name(name)],
+            Network::Bridge(_) | Network::HostGw(_) => vec![bridge_name(name)],
             Network::Vxlan(_) => vec![bridge_name(name), vxlan_name(name)],
         };
         if let Some(p) = derived.iter().find_map(|n| interface_name_problem(n)) {
@@ -107,6 +109,10 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             ));
         }
         match net {
+            Network::HostGw(h) => {
+                mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
+                super::validate_host_gw::host_gw(topo, name, h, diags);
+            }
             Network::Bridge(b) => {
                 mtu_problem(format!("{path}.mtu"), b.mtu, diags);
                 if let Some(gw) = b.gateway {

@@ -1,0 +1,59 @@
+//! `driver: host-gw` (flannel host-gw; seed 001 "静态路由"): each host owns a slice of the
+//! subnet, held as the gateway `.1` on its bridge, and reaches every other host's slice with a
+//! plain route via that host's underlay address on the local underlay interface. No
+//! encapsulation, no neighbour or FDB entries: the underlay's own ARP resolves the next hop,
+//! which is why validation insists on one shared underlay subnet.
+//!
+//! A remote host is a peer only if it has a container on the network (see
+//! `topology::membership`), as in routed VXLAN.
+
+use super::{Ctx, wiring};
+use crate::state::{Address, Ns, Route, State};
+use crate::topology::HostGwNetwork;
+use crate::topology::ipam::{nth, slices};
+use crate::topology::membership::hosts_in_network;
+use crate::topology::naming::{bridge_name, underlay_interface};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
+    // A validated topology always has a slice for every host; without one, emit nothing rather
+    // than guess.
+    let slices = slices(ctx.topo, ctx.network);
+    let Some(local) = slices.get(ctx.host).copied() else {
+        return;
+    };
+    let Some(gateway) = nth(local, 1) else {
+        return;
+    };
+    wiring::ip_forward(state);
+    wiring::bridge(ctx, state);
+    state.insert(Address {
+        ns: Ns::Host,
+        link: bridge_name(ctx.network),
+        cidr: wiring::cidr(gateway, local.prefix_len()),
+        owned: true,
+    });
+    for att in ctx.local() {
+        wiring::container(ctx, att, state);
+    }
+    let dev = underlay_interface(ctx.host_def).to_string();
+    for remote in hosts_in_network(ctx.topo, ctx.network) {
+        if remote == ctx.host {
+            continue;
+        }
+        let (Some(remote_def), Some(remote_slice)) =
+            (ctx.topo.hosts.get(remote), slices.get(remote).copied())
+        else {
+            continue;
+        };
+        state.insert(Route {
+            ns: Ns::Host,
+            dst: IpNet::V4(remote_slice),
+            gateway: Some(IpAddr::V4(remote_def.underlay.addr())),
+            dev: dev.clone(),
+            onlink: false,
+            owned: true,
+        });
+    }
+}
