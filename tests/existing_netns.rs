@@ -461,3 +461,41 @@ fn docker_name_resolves_through_the_api() {
     assert!(proc.ns_path().exists());
     assert_eq!(names(&proc.ip_json(&["link", "show"])), vec!["lo"]);
 }
+
+#[test]
+fn switching_to_an_existing_namespace_warns_about_the_old_one() {
+    must_root();
+    let proc = NetnsProcess::start();
+    let managed = "version: 1
+hosts:
+  node-1: { underlay: 192.168.79.1/24 }
+networks:
+  local: { driver: bridge, subnet: 10.79.0.0/24 }
+containers:
+  near: { host: node-1, network: local, address: 10.79.0.2 }
+  other: { host: node-1, network: local, address: 10.79.0.3 }
+";
+    let lab = Lab::new("conv", &temp_topology("conv", managed));
+    lab.up();
+    let existing = managed.replace(
+        "address: 10.79.0.2 }",
+        &format!("address: 10.79.0.2, netns: {{ pid: {} }} }}", proc.pid()),
+    );
+    std::fs::write(&lab.file, existing).expect("writing topology");
+    let apply = lab.on_host("apply", "node-1", &["--auto-approve"]);
+    ok(&apply, "apply with near moved to the process");
+    let old = lab.container_ns("node-1", "near");
+    assert!(
+        String::from_utf8_lossy(&apply.stderr).contains(&format!(
+            "warning: container near now names an existing namespace, but the namespace /run/netns/{old} is still there"
+        )),
+        "no warning about {old}"
+    );
+    // Wired where the file now says, and reachable.
+    assert_eq!(
+        addresses(&proc.ip_json(&["addr", "show"]), "eth0"),
+        vec!["10.79.0.2/24"]
+    );
+    assert!(proc.ping("10.79.0.3"));
+    assert_eq!(link_names(&old), vec!["lo"]);
+}

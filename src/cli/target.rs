@@ -39,6 +39,9 @@ pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<
     };
     resolved.target.external = external::resolve(topo, host).map_err(anyhow::Error::msg)?;
     external::check_distinct(&resolved.target, topo, host).map_err(anyhow::Error::msg)?;
+    for warning in external::leftovers(&resolved.target, topo, host) {
+        eprintln!("warning: {warning}");
+    }
     Ok(resolved)
 }
 

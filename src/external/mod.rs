@@ -162,6 +162,35 @@ pub fn check_distinct(target: &Target, topo: &Topology, host: &str) -> Result<()
     }
 }
 
+/// Warnings for containers that name an existing namespace while the namespace netplan-rs made
+/// for them before (`/run/netns/<prefix><c>`) is still there: the plan addresses container `c`
+/// in the existing namespace only, so the old one (empty but for `lo`: our veth moved) stays
+/// until deleted by hand or by `destroy` without FILE.
+pub fn leftovers(target: &Target, topo: &Topology, host: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, container) in &topo.containers {
+        if container.host != host || container.netns.is_none() {
+            continue;
+        }
+        let ns = Ns::Container(name.clone());
+        let (Some(own), Some(external)) = (target.netns_name(&ns), target.external_path(&ns))
+        else {
+            continue;
+        };
+        let own_file = crate::kernel::netns::path(&own);
+        let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        if let Some(id) = inode(&own_file)
+            && inode(external) != Some(id)
+        {
+            out.push(format!(
+                "container {name} now names an existing namespace, but the namespace {} is still there; `ip netns delete {own}` removes it if netplan-rs made it",
+                own_file.display()
+            ));
+        }
+    }
+    out
+}
+
 /// The network namespace of process `pid`.
 pub fn pid_path(pid: u32) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/ns/net"))
