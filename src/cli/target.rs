@@ -147,7 +147,7 @@ fn detect_host(topo: &Topology) -> anyhow::Result<String> {
     let matching: Vec<&String> = topo
         .hosts
         .iter()
-        .filter(|(_, host)| local.contains(&IpAddr::V4(host.underlay.addr())))
+        .filter(|(_, host)| local.contains(&host.underlay.addr()))
         .map(|(name, _)| name)
         .collect();
     match matching.as_slice() {

@@ -1,6 +1,6 @@
 //! `driver: bridge`: on each host with containers on the network, its own bridge holding the
-//! gateway address, and the containers' veths. Hosts' bridges are not joined: no cross-host
-//! objects.
+//! gateway address(es) (IPv4 `gateway`, IPv6 `gateway6` on a dual-stack or IPv6-only network),
+//! and the containers' veths. Hosts' bridges are not joined: no cross-host objects.
 
 use super::{Ctx, wiring};
 use crate::state::{Address, Ns, State};
@@ -9,12 +9,22 @@ use crate::topology::naming::bridge_name;
 
 pub fn compile(ctx: &Ctx, net: &BridgeNetwork, state: &mut State) {
     wiring::bridge(ctx, state);
-    state.insert(Address {
-        ns: Ns::Host,
-        link: bridge_name(ctx.network),
-        cidr: wiring::cidr(net.gateway(), net.subnet.prefix_len()),
-        owned: true,
-    });
+    if let (Some(gateway), Some(subnet)) = (net.gateway(), net.subnet4()) {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: bridge_name(ctx.network),
+            cidr: wiring::cidr(gateway, subnet.prefix_len()),
+            owned: true,
+        });
+    }
+    if let (Some(gateway6), Some(prefix)) = (net.gateway6(), net.v6()) {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: bridge_name(ctx.network),
+            cidr: wiring::cidr6(gateway6, prefix.prefix_len()),
+            owned: true,
+        });
+    }
     for att in ctx.local() {
         wiring::container(ctx, att, state);
     }

@@ -10,6 +10,8 @@ const EXAMPLES: &[&str] = &[
     "vxlan-bridged",
     "vxlan-routed",
     "bridge",
+    "dual-stack",
+    "vxlan-ipv6-underlay",
     "host-gw",
     "existing-netns",
 ];

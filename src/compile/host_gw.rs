@@ -14,7 +14,6 @@ use crate::topology::ipam::{nth, slices};
 use crate::topology::membership::hosts_in_network;
 use crate::topology::naming::{bridge_name, underlay_interface};
 use ipnet::IpNet;
-use std::net::IpAddr;
 
 pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
     // A validated topology always has a slice for every host; without one, emit nothing rather
@@ -50,7 +49,8 @@ pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
         state.insert(Route {
             ns: Ns::Host,
             dst: IpNet::V4(remote_slice),
-            gateway: Some(IpAddr::V4(remote_def.underlay.addr())),
+            // Validation keeps host-gw underlays IPv4 (an IPv4 route needs an IPv4 next hop).
+            gateway: Some(remote_def.underlay.addr()),
             dev: dev.clone(),
             onlink: false,
             owned: true,

@@ -155,14 +155,27 @@ fn exactly_one_default_route_per_container() {
                 if c.host != *host {
                     continue;
                 }
-                let defaults = s
-                    .iter()
-                    .filter(|o| matches!(o, Object::Route(r) if r.ns == Ns::Container(name.clone()) && r.dst.prefix_len() == 0))
-                    .count();
-                let any_gateway = atts
-                    .iter()
-                    .any(|a| a.container == *name && a.gateway.is_some());
-                assert_eq!(defaults, usize::from(any_gateway), "container {name}");
+                // Per family (dual stack): one default route if any attachment has a gateway of
+                // that family, none otherwise.
+                for v6 in [false, true] {
+                    let defaults = s
+                        .iter()
+                        .filter(|o| matches!(o, Object::Route(r) if r.ns == Ns::Container(name.clone()) && r.dst.prefix_len() == 0 && r.dst.addr().is_ipv6() == v6))
+                        .count();
+                    let any_gateway = atts.iter().any(|a| {
+                        a.container == *name
+                            && if v6 {
+                                a.v6.is_some_and(|x| x.gateway.is_some())
+                            } else {
+                                a.v4.is_some_and(|x| x.gateway.is_some())
+                            }
+                    });
+                    assert_eq!(
+                        defaults,
+                        usize::from(any_gateway),
+                        "container {name} (IPv6: {v6})"
+                    );
+                }
                 checked += 1;
             }
         }

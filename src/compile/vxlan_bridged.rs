@@ -1,10 +1,13 @@
 //! `driver: vxlan, mode: bridged` (Docker overlay, seed 004 scheme 2): one L2 segment across
 //! hosts. The VXLAN device is a port of the bridge; with learning off and ARP proxy on, every
 //! remote container is a static neighbour entry (IP -> MAC) plus an FDB entry (MAC -> remote
-//! VTEP), both derivable from the file since container MACs are `02:42:<IPv4>`.
+//! VTEP), both derivable from the file since container MACs are `02:42:<IPv4>` (or hashed from
+//! the names on IPv6-only networks). On a dual-stack network each remote container also gets an
+//! IPv6 neighbour entry: the vxlan `proxy` flag answers NDP neighbour solicitations from it, as
+//! it answers ARP from the IPv4 entries. The underlay (VTEP `local`, FDB `dst`) may be IPv6.
 
 use super::{Ctx, wiring};
-use crate::state::{Fdb, Link, LinkKind, Mac, Neighbour, Ns, State, Vxlan};
+use crate::state::{Fdb, Link, LinkKind, Neighbour, Ns, State, Vxlan};
 use crate::topology::VxlanNetwork;
 use crate::topology::naming::{bridge_name, underlay_interface, vtep_mac, vxlan_name};
 use std::net::IpAddr;
@@ -18,7 +21,7 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         name: vx.clone(),
         kind: LinkKind::Vxlan(Vxlan {
             vni: net.vni,
-            local: Some(IpAddr::V4(ctx.host_def.underlay.addr())),
+            local: Some(ctx.host_def.underlay.addr()),
             dev: Some(underlay_interface(ctx.host_def).to_string()),
             port: net.port,
             learning: false,
@@ -37,19 +40,26 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         let Some(remote) = ctx.topo.hosts.get(&att.host) else {
             continue;
         };
-        let mac = Mac::docker(att.address);
-        state.insert(Neighbour {
-            ns: Ns::Host,
-            link: vx.clone(),
-            ip: IpAddr::V4(att.address),
-            mac,
-            owned: true,
-        });
+        let mac = att.mac;
+        let ips = att
+            .ipv4()
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(att.ipv6().map(IpAddr::V6));
+        for ip in ips {
+            state.insert(Neighbour {
+                ns: Ns::Host,
+                link: vx.clone(),
+                ip,
+                mac,
+                owned: true,
+            });
+        }
         state.insert(Fdb {
             ns: Ns::Host,
             link: vx.clone(),
             mac,
-            dst: IpAddr::V4(remote.underlay.addr()),
+            dst: remote.underlay.addr(),
             owned: true,
         });
     }

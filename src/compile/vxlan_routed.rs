@@ -7,42 +7,68 @@
 //!
 //! A remote host is a peer only if it has a container on the network (see
 //! `topology::membership`): hosts without one have no VTEP to send to.
+//!
+//! Dual stack follows the same flannel-like design per family: the bridge also holds the IPv6
+//! slice's `::1`, the VXLAN device `slice6::/128`, and per remote host an IPv6 neighbour
+//! (remote `slice6::` -> the same remote VTEP MAC) and an onlink route for the remote IPv6 slice
+//! via it; the FDB entry is shared (one per remote VTEP MAC), and `net.ipv6.conf.all.forwarding`
+//! is set. An IPv6-only network has only the IPv6 objects.
 
 use super::{Ctx, wiring};
 use crate::state::{Address, Fdb, Link, LinkKind, Neighbour, Ns, Route, State, Vxlan};
 use crate::topology::VxlanNetwork;
 use crate::topology::ipam::{nth, slices};
+use crate::topology::ipam6::{nth6, slices6};
 use crate::topology::membership::hosts_in_network;
 use crate::topology::naming::{bridge_name, underlay_interface, vtep_mac, vxlan_name};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
 pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
-    // A validated topology always has a slice for every host; without one, emit nothing rather
-    // than guess.
+    // A validated topology always has a slice for every host and family the network carries;
+    // without one, emit nothing rather than guess.
     let slices = slices(ctx.topo, ctx.network);
-    let Some(local) = slices.get(ctx.host).copied() else {
+    let slices6 = slices6(ctx.topo, ctx.network);
+    let local4 = slices
+        .get(ctx.host)
+        .and_then(|s| Some((*s, nth(*s, 0)?, nth(*s, 1)?)));
+    let local6 = slices6
+        .get(ctx.host)
+        .and_then(|s| Some((*s, nth6(*s, 0)?, nth6(*s, 1)?)));
+    if (net.subnet4().is_some() && local4.is_none()) || (net.v6().is_some() && local6.is_none()) {
         return;
-    };
-    let (Some(vtep_ip), Some(gateway)) = (nth(local, 0), nth(local, 1)) else {
-        return;
-    };
-    wiring::ip_forward(state);
+    }
+    if local4.is_some() {
+        wiring::ip_forward(state);
+    }
+    if local6.is_some() {
+        wiring::ip6_forward(state);
+    }
     wiring::bridge(ctx, state);
     let br = bridge_name(ctx.network);
-    state.insert(Address {
-        ns: Ns::Host,
-        link: br,
-        cidr: wiring::cidr(gateway, local.prefix_len()),
-        owned: true,
-    });
     let vx = vxlan_name(ctx.network);
+    if let Some((local, _, gateway)) = local4 {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: br.clone(),
+            cidr: wiring::cidr(gateway, local.prefix_len()),
+            owned: true,
+        });
+    }
+    if let Some((local, _, gateway)) = local6 {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: br.clone(),
+            cidr: wiring::cidr6(gateway, local.prefix_len()),
+            owned: true,
+        });
+    }
     state.insert(Link {
         ns: Ns::Host,
         name: vx.clone(),
         kind: LinkKind::Vxlan(Vxlan {
             vni: net.vni,
-            local: Some(IpAddr::V4(ctx.host_def.underlay.addr())),
+            local: Some(ctx.host_def.underlay.addr()),
             dev: Some(underlay_interface(ctx.host_def).to_string()),
             port: net.port,
             learning: false,
@@ -54,12 +80,22 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         up: true,
         owned: true,
     });
-    state.insert(Address {
-        ns: Ns::Host,
-        link: vx.clone(),
-        cidr: wiring::cidr(vtep_ip, 32),
-        owned: true,
-    });
+    if let Some((_, vtep_ip, _)) = local4 {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: vx.clone(),
+            cidr: wiring::cidr(vtep_ip, 32),
+            owned: true,
+        });
+    }
+    if let Some((_, vtep6, _)) = local6 {
+        state.insert(Address {
+            ns: Ns::Host,
+            link: vx.clone(),
+            cidr: wiring::cidr6(vtep6, 128),
+            owned: true,
+        });
+    }
     for att in ctx.local() {
         wiring::container(ctx, att, state);
     }
@@ -67,35 +103,42 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         if remote == ctx.host {
             continue;
         }
-        let (Some(remote_def), Some(remote_slice)) =
-            (ctx.topo.hosts.get(remote), slices.get(remote).copied())
-        else {
+        let Some(remote_def) = ctx.topo.hosts.get(remote) else {
             continue;
         };
-        let Some(remote_vtep) = nth(remote_slice, 0) else {
+        // (remote slice, remote VTEP address) per family the network carries.
+        let remote4 = slices
+            .get(remote)
+            .and_then(|s| Some((IpNet::V4(*s), IpAddr::V4(nth(*s, 0)?))));
+        let remote6 = slices6
+            .get(remote)
+            .and_then(|s| Some((IpNet::V6(*s), IpAddr::V6(nth6(*s, 0)?))));
+        if remote4.is_none() && remote6.is_none() {
             continue;
-        };
+        }
         let mac = vtep_mac(ctx.network, remote);
-        state.insert(Neighbour {
-            ns: Ns::Host,
-            link: vx.clone(),
-            ip: IpAddr::V4(remote_vtep),
-            mac,
-            owned: true,
-        });
+        for (remote_slice, remote_vtep) in remote4.into_iter().chain(remote6) {
+            state.insert(Neighbour {
+                ns: Ns::Host,
+                link: vx.clone(),
+                ip: remote_vtep,
+                mac,
+                owned: true,
+            });
+            state.insert(Route {
+                ns: Ns::Host,
+                dst: remote_slice,
+                gateway: Some(remote_vtep),
+                dev: vx.clone(),
+                onlink: true,
+                owned: true,
+            });
+        }
         state.insert(Fdb {
             ns: Ns::Host,
             link: vx.clone(),
             mac,
-            dst: IpAddr::V4(remote_def.underlay.addr()),
-            owned: true,
-        });
-        state.insert(Route {
-            ns: Ns::Host,
-            dst: IpNet::V4(remote_slice),
-            gateway: Some(IpAddr::V4(remote_vtep)),
-            dev: vx.clone(),
-            onlink: true,
+            dst: remote_def.underlay.addr(),
             owned: true,
         });
     }

@@ -7,7 +7,9 @@ use super::{Kernel, KernelError};
 use crate::state::{Address, Fdb, Neighbour, Object, Route};
 use ipnet::IpNet;
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, AddressProtocol};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
+};
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -66,6 +68,14 @@ pub(super) async fn address(
         .push(AddressAttribute::Protocol(AddressProtocol::from(
             kernel.target.marks.proto,
         )));
+    if a.cidr.addr().is_ipv6() {
+        // No duplicate address detection: the address is usable at once (no "tentative" phase
+        // during which the kernel neither sources nor answers it). Every address is derived
+        // from the file, which validation keeps free of duplicates.
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
     let flags = NLM_F_CREATE | if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
     let object = Object::Address(a.clone());
     send(

@@ -20,8 +20,10 @@ use std::net::IpAddr;
 
 /// Route protocol the kernel uses for routes it makes itself (connected, link-local).
 const RTPROT_KERNEL: u8 = 2;
-/// The one sysctl netplan-rs manages on hosts.
+/// The sysctls netplan-rs manages on hosts.
 const IP_FORWARD: &str = "net.ipv4.ip_forward";
+/// IPv6 forwarding (dual-stack routed networks). Absent when IPv6 is disabled in the kernel.
+const IP6_FORWARD: &str = "net.ipv6.conf.all.forwarding";
 
 /// Everything dumped from one namespace, before links are converted (veth pairing needs all
 /// namespaces first).
@@ -76,6 +78,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
     let target = &kernel.target;
     let conns = &kernel.conns;
     let forward = sysctl::read(target.netns_path(&Ns::Host), IP_FORWARD);
+    let forward6 = sysctl::read(target.netns_path(&Ns::Host), IP6_FORWARD);
     let dumps = futures::future::join_all(spaces.iter().map(|ns| async move {
         match conns.get(ns) {
             Some(conn) => observe_ns(target, conn, ns).await,
@@ -86,7 +89,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
             }),
         }
     }));
-    let (forward, dumps) = tokio::join!(forward, dumps);
+    let (forward, forward6, dumps) = tokio::join!(forward, forward6, dumps);
 
     let forward = forward.map_err(|source| KernelError::Namespace {
         op: "reading net.ipv4.ip_forward in",
@@ -98,6 +101,22 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
         key: IP_FORWARD.to_string(),
         value: forward,
     });
+    match forward6 {
+        Ok(value) => state.insert(Sysctl {
+            ns: Ns::Host,
+            key: IP6_FORWARD.to_string(),
+            value,
+        }),
+        // No IPv6 in this kernel: nothing to observe (an IPv6 plan then fails when it sets it).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(KernelError::Namespace {
+                op: "reading net.ipv6.conf.all.forwarding in",
+                ns: target.label(&Ns::Host),
+                source,
+            });
+        }
+    }
 
     let mut dumped = Vec::new();
     for result in dumps {

@@ -170,7 +170,7 @@ pub fn plumbing(topo: &Topology) -> State {
         state.insert(Address {
             ns: host_ns,
             link: underlay_if,
-            cidr: ipnet::IpNet::V4(host.underlay),
+            cidr: host.underlay,
             owned: true,
         });
     }

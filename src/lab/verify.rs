@@ -104,7 +104,10 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
             if a.network != b.network || a.container == b.container {
                 continue;
             }
-            let (Some(from), Some(to)) = (index(&a.container), index(&b.container)) else {
+            // The ICMP prober is IPv4-only: IPv6-only attachments are not probed here.
+            let (Some(from), Some(to), Some(address)) =
+                (index(&a.container), index(&b.container), b.ipv4())
+            else {
                 continue;
             };
             probes.push(Probe {
@@ -112,7 +115,7 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
                 to,
                 netns: probe_netns(topo, lab, &a.host, &a.container),
                 network: a.network.clone(),
-                address: b.address,
+                address,
             });
         }
     }

@@ -7,15 +7,32 @@
 //! duplicate-address error (telling the user which container holds it), never a silent move.
 
 use super::error::Diagnostic;
-use super::model::{Network, Topology, VxlanMode};
+use super::ipam6;
+use super::model::{AttachmentSpec, Network, Topology, VxlanMode};
+use super::naming::container_mac;
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
 use super::slices::{allocate_slices, sliced};
+use crate::state::Mac;
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One address family of an attachment: the address, its prefix length and the next hop of the
+/// family's default route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addressing<A> {
+    pub address: A,
+    /// Prefix length of the address: the subnet's (bridge, bridged vxlan) or the slice's (routed).
+    pub prefix_len: u8,
+    /// Next hop for the default route: the bridge gateway, or the routed slice's `.1` / `::1`;
+    /// `None` for bridged VXLAN, whose containers reach the whole subnet directly.
+    pub gateway: Option<A>,
+}
 
 /// Where one container interface is attached, with everything compile and the lab need.
+/// A dual-stack network gives both families, an IPv4-only one only `v4`, an IPv6-only one only
+/// `v6`; at least one is always present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub container: String,
@@ -23,15 +40,30 @@ pub struct Attachment {
     pub network: String,
     /// Interface name inside the container: `eth0`, `eth1`, ... or the explicit name.
     pub interface: String,
-    pub address: Ipv4Addr,
-    /// Prefix length of the address: the subnet's (bridge, bridged vxlan) or the slice's (routed).
-    pub prefix_len: u8,
-    /// Next hop for the default route: the bridge gateway, or the routed slice's `.1`; `None` for
-    /// bridged VXLAN, whose containers reach the whole subnet directly.
-    pub gateway: Option<Ipv4Addr>,
-    /// Whether this attachment carries the container's (only) default route: the network named
-    /// by the container's `default_route`, else the first of its attachments with a gateway.
+    pub v4: Option<Addressing<Ipv4Addr>>,
+    pub v6: Option<Addressing<Ipv6Addr>>,
+    /// The interface's MAC: Docker's `02:42:<IPv4>`, or for IPv6-only attachments a locally
+    /// administered MAC hashed from (container, network) (see `naming::container_mac`).
+    pub mac: Mac,
+    /// Whether this attachment carries the container's (only) IPv4 default route: the network
+    /// named by the container's `default_route`, else the first of its attachments with an IPv4
+    /// gateway.
     pub default_route: bool,
+    /// Same for the IPv6 default route (`::/0`): the network named by `default_route` if it has
+    /// an IPv6 gateway, else the first attachment with an IPv6 gateway.
+    pub default_route6: bool,
+}
+
+impl Attachment {
+    /// The IPv4 address, if the network carries IPv4.
+    pub fn ipv4(&self) -> Option<Ipv4Addr> {
+        self.v4.map(|a| a.address)
+    }
+
+    /// The IPv6 address, if the network carries IPv6.
+    pub fn ipv6(&self) -> Option<Ipv6Addr> {
+        self.v6.map(|a| a.address)
+    }
 }
 
 /// The `n`th address of `net` (0 = network address), if it lies inside `net`.
@@ -66,9 +98,9 @@ fn range_for(
 ) -> Option<Range> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => {
-            let gateway = b.gateway();
+            let gateway = b.gateway()?;
             Some(Range {
-                net: b.subnet.trunc(),
+                net: b.subnet4()?.trunc(),
                 reserved: vec![gateway],
                 // First address after the network address that is not the gateway: with the
                 // default gateway (.1) the first container gets .2.
@@ -77,7 +109,7 @@ fn range_for(
             })
         }
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
-            net: vx.subnet.trunc(),
+            net: vx.subnet4()?.trunc(),
             reserved: Vec::new(),
             first_auto: 2,
             gateway: None,
@@ -143,84 +175,185 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     }
     // Per network: address -> container that holds it.
     let mut used: HashMap<String, HashMap<Ipv4Addr, String>> = HashMap::new();
+    let mut used6: HashMap<String, HashMap<Ipv6Addr, String>> = HashMap::new();
+    let slices6 = ipam6::all_slices6(topo, &mut diags);
     let mut out = Vec::new();
     for (cname, container) in &topo.containers {
         if !topo.hosts.contains_key(&container.host) {
             continue;
         }
         let mut has_default = false;
+        let mut has_default6 = false;
         for spec in container.specs(cname) {
-            let Some(range) = range_for(topo, spec.network, &container.host, &slices) else {
+            let Some(network) = topo.networks.get(spec.network) else {
                 continue;
             };
-            let taken = used.entry(spec.network.to_string()).or_default();
-            let address = match spec.address {
-                Some(addr) => {
-                    if let Some(problem) = unusable(addr, &range) {
-                        let hint = if topo.networks.get(spec.network).and_then(sliced).is_some() {
-                            format!(" (the slice of host {})", container.host)
-                        } else {
-                            String::new()
-                        };
-                        diags.push(Diagnostic::new(
-                            &spec.address_path,
-                            format!("{problem}{hint}"),
-                        ));
-                        continue;
-                    }
-                    if let Some(holder) = taken.get(&addr) {
-                        diags.push(Diagnostic::new(
-                            &spec.address_path,
-                            format!(
-                                "{addr} is already used by container {holder} on network {}",
-                                spec.network
-                            ),
-                        ));
-                        continue;
-                    }
-                    addr
+            // IPv4 side: exactly the version-1 rules; absent for an IPv6-only network.
+            let v4 = if network.subnet4().is_some() {
+                let Some(range) = range_for(topo, spec.network, &container.host, &slices) else {
+                    continue;
+                };
+                let taken = used.entry(spec.network.to_string()).or_default();
+                let Some(address) = pick4(
+                    topo,
+                    cname,
+                    &container.host,
+                    &spec,
+                    &range,
+                    taken,
+                    &mut diags,
+                ) else {
+                    continue;
+                };
+                Some((address, range))
+            } else {
+                if spec.address.is_some() {
+                    diags.push(Diagnostic::new(
+                        &spec.address_path,
+                        format!("network {} has no IPv4 subnet (use address6)", spec.network),
+                    ));
+                    continue;
                 }
-                None => {
-                    let size = 1u64 << (32 - u32::from(range.net.prefix_len()));
-                    let found = (u64::from(range.first_auto)..size)
-                        .filter_map(|n| nth(range.net, u32::try_from(n).ok()?))
-                        .find(|a| unusable(*a, &range).is_none() && !taken.contains_key(a));
-                    match found {
-                        Some(addr) => addr,
-                        None => {
-                            diags.push(Diagnostic::new(
-                                format!("containers.{cname}"),
-                                format!(
-                                    "no free address left in {} on network {}",
-                                    range.net, spec.network
-                                ),
-                            ));
-                            continue;
-                        }
-                    }
-                }
+                None
             };
-            taken.insert(address, cname.clone());
+            let v6 = if network.subnet6().is_some() {
+                let Some(range) = ipam6::range6_for(topo, spec.network, &container.host, &slices6)
+                else {
+                    continue;
+                };
+                let taken = used6.entry(spec.network.to_string()).or_default();
+                let Some(address) =
+                    ipam6::pick6(cname, &container.host, &spec, &range, taken, &mut diags)
+                else {
+                    continue;
+                };
+                Some((address, range))
+            } else {
+                if spec.address6.is_some() {
+                    diags.push(Diagnostic::new(
+                        spec.address6_path(),
+                        format!("network {} has no IPv6 subnet (set subnet6)", spec.network),
+                    ));
+                    continue;
+                }
+                None
+            };
+            let v4 = v4.map(|(address, range)| {
+                used.entry(spec.network.to_string())
+                    .or_default()
+                    .insert(address, cname.clone());
+                Addressing {
+                    address,
+                    prefix_len: range.net.prefix_len(),
+                    gateway: range.gateway,
+                }
+            });
+            let v6 = v6.map(|(address, range)| {
+                used6
+                    .entry(spec.network.to_string())
+                    .or_default()
+                    .insert(address, cname.clone());
+                range.addressing(address)
+            });
             // `default_route` names the network explicitly (validation checks it has a
             // gateway), else the first attachment with a gateway carries it: at most one either
             // way, since a container's networks are distinct.
-            let default_route = range.gateway.is_some()
+            let default_route = v4.is_some_and(|a| a.gateway.is_some())
                 && match container.default_route.as_deref() {
                     Some(chosen) => chosen == spec.network,
                     None => !has_default,
                 };
             has_default |= default_route;
+            // IPv6 likewise, except that a chosen network without an IPv6 gateway leaves the
+            // IPv6 default to the first network that has one.
+            let chosen6 = container
+                .default_route
+                .as_deref()
+                .filter(|n| has_gateway6(topo, n));
+            let default_route6 = v6.is_some_and(|a| a.gateway.is_some())
+                && match chosen6 {
+                    Some(chosen) => chosen == spec.network,
+                    None => !has_default6,
+                };
+            has_default6 |= default_route6;
             out.push(Attachment {
                 container: cname.clone(),
                 host: container.host.clone(),
                 network: spec.network.to_string(),
+                mac: container_mac(cname, spec.network, v4.map(|a| a.address)),
                 interface: spec.interface,
-                address,
-                prefix_len: range.net.prefix_len(),
-                gateway: range.gateway,
+                v4,
+                v6,
                 default_route,
+                default_route6,
             });
         }
     }
     (out, diags)
+}
+
+/// The IPv4 address of one attachment: the explicit one if usable and free, else the first free
+/// one from `range.first_auto`. Problems go to `diags` and yield `None`.
+fn pick4(
+    topo: &Topology,
+    cname: &str,
+    host: &str,
+    spec: &AttachmentSpec,
+    range: &Range,
+    taken: &HashMap<Ipv4Addr, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Ipv4Addr> {
+    match spec.address {
+        Some(addr) => {
+            if let Some(problem) = unusable(addr, range) {
+                let hint = if topo.networks.get(spec.network).and_then(sliced).is_some() {
+                    format!(" (the slice of host {host})")
+                } else {
+                    String::new()
+                };
+                diags.push(Diagnostic::new(
+                    &spec.address_path,
+                    format!("{problem}{hint}"),
+                ));
+                return None;
+            }
+            if let Some(holder) = taken.get(&addr) {
+                diags.push(Diagnostic::new(
+                    &spec.address_path,
+                    format!(
+                        "{addr} is already used by container {holder} on network {}",
+                        spec.network
+                    ),
+                ));
+                return None;
+            }
+            Some(addr)
+        }
+        None => {
+            let size = 1u64 << (32 - u32::from(range.net.prefix_len()));
+            let found = (u64::from(range.first_auto)..size)
+                .filter_map(|n| nth(range.net, u32::try_from(n).ok()?))
+                .find(|a| unusable(*a, range).is_none() && !taken.contains_key(a));
+            if found.is_none() {
+                diags.push(Diagnostic::new(
+                    format!("containers.{cname}"),
+                    format!(
+                        "no free address left in {} on network {}",
+                        range.net, spec.network
+                    ),
+                ));
+            }
+            found
+        }
+    }
+}
+
+/// Whether network `name` gives its containers an IPv6 gateway (bridge or routed VXLAN carrying
+/// IPv6).
+fn has_gateway6(topo: &Topology, name: &str) -> bool {
+    match topo.networks.get(name) {
+        Some(Network::Bridge(b)) => b.v6().is_some(),
+        Some(Network::Vxlan(vx)) => vx.mode == VxlanMode::Routed && vx.v6().is_some(),
+        _ => false,
+    }
 }

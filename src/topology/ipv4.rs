@@ -1,15 +1,16 @@
-//! Serde helpers that accept only IPv4 in the topology file.
+//! Serde helpers for keys that accept only IPv4 (`address`, `gateway`, `slices`).
 //!
-//! Topology version 1 is IPv4-only. Rejecting IPv6 while parsing (rather than in validation) keeps
-//! every later stage free of "what if this is v6" branches, and the parse error still carries the
-//! file:line:column of the offending value.
+//! The IPv6 side of dual stack has keys of its own (`address6`, `gateway6`, `slices6`, see
+//! `ipany.rs`). Rejecting the wrong family while parsing (rather than in validation) keeps later
+//! stages simple, and the parse error still carries the file:line:column of the value.
 
 use indexmap::IndexMap;
 use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Deserializer, de::Error};
 use std::net::{IpAddr, Ipv4Addr};
 
-const V6_UNSUPPORTED: &str = "is IPv6, which topology version 1 does not support (IPv4 only)";
+const V6_UNSUPPORTED: &str =
+    "is IPv6; this key takes IPv4 (its IPv6 twin ends in 6, e.g. address6)";
 
 fn parse_net(text: &str) -> Result<Ipv4Net, String> {
     match text.parse::<IpNet>() {
@@ -32,6 +33,7 @@ fn parse_addr(text: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// `address/prefix`, IPv4 only. Host bits are kept (an underlay is an address, not a network).
+#[allow(dead_code)] // for IPv4-only keys; `subnet` and `underlay` now take either family
 pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
     let text = String::deserialize(d)?;
     parse_net(&text).map_err(D::Error::custom)

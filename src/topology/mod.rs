@@ -4,6 +4,8 @@
 mod error;
 mod external_netns;
 pub mod ipam;
+pub mod ipam6;
+mod ipany;
 mod ipv4;
 mod load;
 pub mod membership;
@@ -13,16 +15,19 @@ pub mod schema;
 mod slices;
 mod unique_keys;
 mod validate;
+mod validate6;
 mod validate_host_gw;
 
 pub use error::{Diagnostic, TopologyError};
-pub use ipam::{Attachment, attachments, slice};
+pub use ipam::{Addressing, Attachment, attachments, slice};
 pub use load::{load, load_str};
 pub use model::*;
 pub use naming::underlay_interface;
 pub use schema::schema_json;
 pub use validate::validate;
 
+#[cfg(test)]
+mod tests_dualstack;
 #[cfg(test)]
 mod tests_host_gw;
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! addresses and interface names are allocated in that order. Every struct denies unknown keys so
 //! a typo is an error, not a silently ignored setting. Doc comments here become the JSON Schema.
 
-use super::ipv4;
 use super::unique_keys::unique;
+use super::{ipany, ipv4};
 use indexmap::IndexMap;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Default VXLAN UDP destination port (IANA).
 pub const DEFAULT_VXLAN_PORT: u16 = 4789;
@@ -18,6 +18,10 @@ pub const DEFAULT_VXLAN_PORT: u16 = 4789;
 pub const DEFAULT_UNDERLAY_MTU: u32 = 1500;
 /// Bytes of VXLAN encapsulation over IPv4 (outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14).
 pub const VXLAN_OVERHEAD: u32 = 50;
+/// Bytes of VXLAN encapsulation over IPv6 (outer IPv6 header 40 instead of 20).
+pub const VXLAN6_OVERHEAD: u32 = 70;
+/// Default size of each host's IPv6 slice in a routed VXLAN network.
+pub const DEFAULT_HOST_PREFIX6: u8 = 64;
 /// Default size of each host's slice in a routed VXLAN network.
 pub const DEFAULT_HOST_PREFIX: u8 = 24;
 
@@ -45,11 +49,12 @@ pub struct Topology {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
-    /// The underlay address/prefix the host already has, e.g. `192.168.31.183/24`. VXLAN
-    /// tunnels are sourced from and sent to this address.
-    #[serde(deserialize_with = "ipv4::net")]
+    /// The underlay address/prefix the host already has, e.g. `192.168.31.183/24`, or an IPv6
+    /// one, e.g. `fd00:31::183/64` (VXLAN over IPv6). VXLAN tunnels are sourced from and sent to
+    /// this address; the hosts of one VXLAN network must all use the same family.
+    #[serde(deserialize_with = "ipany::net")]
     #[schemars(with = "String")]
-    pub underlay: Ipv4Net,
+    pub underlay: IpNet,
     /// Underlay interface name. Default: `eth0` (the lab's underlay interface).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "eth0"))]
@@ -97,12 +102,22 @@ pub struct VxlanNetwork {
     /// UDP destination port. Default: 4789.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// The whole network's IPv4 subnet, e.g. `172.18.0.0/16`.
-    #[serde(deserialize_with = "ipv4::net")]
+    /// The whole network's subnet, e.g. `172.18.0.0/16`, or an IPv6 prefix (e.g. `fd00:18::/64`)
+    /// for an IPv6-only network.
+    #[serde(deserialize_with = "ipany::net")]
     #[schemars(with = "String")]
-    pub subnet: Ipv4Net,
+    pub subnet: IpNet,
+    /// Dual stack: an IPv6 prefix beside an IPv4 `subnet`, e.g. `fd00:18::/64`.
+    #[serde(
+        default,
+        deserialize_with = "ipany::opt_net6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub subnet6: Option<Ipv6Net>,
     /// MTU of the network's interfaces. Default: the smallest underlay MTU among the hosts with
-    /// containers on this network, minus 50 (1450 with the default underlay MTU).
+    /// containers on this network, minus 50 (1450 with the default underlay MTU), or minus 70
+    /// over an IPv6 underlay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = 1450), range(min = 68))]
     pub mtu: Option<u32>,
@@ -119,6 +134,18 @@ pub struct VxlanNetwork {
     )]
     #[schemars(with = "IndexMap<String, String>")]
     pub slices: IndexMap<String, Ipv4Net>,
+    /// Routed mode only: prefix length of each host's IPv6 slice. Default: 64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 64), range(max = 126))]
+    pub host_prefix6: Option<u8>,
+    /// Routed mode only: pinned IPv6 slices by host name (like `slices`).
+    #[serde(
+        default,
+        deserialize_with = "ipany::net6_map",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub slices6: IndexMap<String, Ipv6Net>,
 }
 
 fn default_port() -> u16 {
@@ -129,11 +156,19 @@ fn default_port() -> u16 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeNetwork {
-    /// IPv4 subnet, e.g. `192.168.200.0/24`.
-    #[serde(deserialize_with = "ipv4::net")]
+    /// Subnet, e.g. `192.168.200.0/24`, or an IPv6 prefix for an IPv6-only network.
+    #[serde(deserialize_with = "ipany::net")]
     #[schemars(with = "String")]
-    pub subnet: Ipv4Net,
-    /// Gateway address, held by the bridge. Default: the first address of the subnet.
+    pub subnet: IpNet,
+    /// Dual stack: an IPv6 prefix beside an IPv4 `subnet`, e.g. `fd00:200::/64`.
+    #[serde(
+        default,
+        deserialize_with = "ipany::opt_net6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub subnet6: Option<Ipv6Net>,
+    /// IPv4 gateway address, held by the bridge. Default: the first address of the subnet.
     #[serde(
         default,
         deserialize_with = "ipv4::opt_addr",
@@ -141,6 +176,15 @@ pub struct BridgeNetwork {
     )]
     #[schemars(with = "Option<String>")]
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 gateway address, held by the bridge. Default: the first address (`::1`) of the IPv6
+    /// prefix.
+    #[serde(
+        default,
+        deserialize_with = "ipany::opt_addr6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub gateway6: Option<Ipv6Addr>,
     /// MTU of the bridge and veths. Default: unset (the kernel's default, 1500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68))]
@@ -195,6 +239,15 @@ pub struct Container {
     )]
     #[schemars(with = "Option<String>")]
     pub address: Option<Ipv4Addr>,
+    /// Short form: its IPv6 address on `network` (which must carry IPv6). Default: allocated in
+    /// declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipany::opt_addr6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub address6: Option<Ipv6Addr>,
     /// Long form: the networks it is attached to, in order (interfaces `eth0`, `eth1`, ... unless
     /// named). The default route goes via the first of them that has a gateway, unless
     /// `default_route` names another.
@@ -247,6 +300,14 @@ pub struct ContainerNetwork {
     )]
     #[schemars(with = "Option<String>")]
     pub address: Option<Ipv4Addr>,
+    /// Its IPv6 address on this network. Default: allocated in declaration order.
+    #[serde(
+        default,
+        deserialize_with = "ipany::opt_addr6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub address6: Option<Ipv6Addr>,
     /// Interface name inside the container. Default: `eth<N>`, N = position in `networks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
@@ -257,10 +318,18 @@ pub struct ContainerNetwork {
 pub struct AttachmentSpec<'a> {
     pub network: &'a str,
     pub address: Option<Ipv4Addr>,
+    pub address6: Option<Ipv6Addr>,
     /// The interface name inside the container (explicit or `eth<N>`).
     pub interface: String,
     /// YAML path of this attachment's address, for diagnostics.
     pub address_path: String,
+}
+
+impl AttachmentSpec<'_> {
+    /// YAML path of this attachment's IPv6 address (`...address6`).
+    pub fn address6_path(&self) -> String {
+        format!("{}6", self.address_path)
+    }
 }
 
 impl Container {
@@ -275,6 +344,7 @@ impl Container {
                 .map(|(i, (net, cn))| AttachmentSpec {
                     network: net,
                     address: cn.address,
+                    address6: cn.address6,
                     interface: cn.interface.clone().unwrap_or_else(|| format!("eth{i}")),
                     address_path: format!("containers.{name}.networks.{net}.address"),
                 })
@@ -284,6 +354,7 @@ impl Container {
             Some(net) => vec![AttachmentSpec {
                 network: net,
                 address: self.address,
+                address6: self.address6,
                 interface: "eth0".to_string(),
                 address_path: format!("containers.{name}.address"),
             }],
@@ -293,18 +364,66 @@ impl Container {
 }
 
 impl Network {
-    pub fn subnet(&self) -> Ipv4Net {
+    /// The `subnet` key as written (either family).
+    pub fn subnet(&self) -> IpNet {
         match self {
             Network::Vxlan(v) => v.subnet,
             Network::Bridge(b) => b.subnet,
-            Network::HostGw(h) => h.subnet,
+            Network::HostGw(h) => IpNet::V4(h.subnet),
         }
+    }
+
+    /// The network's IPv4 subnet, if it carries IPv4.
+    pub fn subnet4(&self) -> Option<Ipv4Net> {
+        match self {
+            Network::Vxlan(v) => v.subnet4(),
+            Network::Bridge(b) => b.subnet4(),
+            Network::HostGw(h) => Some(h.subnet),
+        }
+    }
+
+    /// The network's IPv6 prefix, if it carries IPv6 (`subnet6`, or an IPv6 `subnet`).
+    pub fn subnet6(&self) -> Option<Ipv6Net> {
+        match self {
+            Network::Vxlan(v) => v.v6(),
+            Network::Bridge(b) => b.v6(),
+            // host-gw is IPv4-only.
+            Network::HostGw(_) => None,
+        }
+    }
+}
+
+fn v4_of(subnet: IpNet) -> Option<Ipv4Net> {
+    match subnet {
+        IpNet::V4(v4) => Some(v4),
+        IpNet::V6(_) => None,
+    }
+}
+
+fn v6_of(subnet: IpNet, subnet6: Option<Ipv6Net>) -> Option<Ipv6Net> {
+    match subnet {
+        IpNet::V6(v6) => Some(v6),
+        IpNet::V4(_) => subnet6,
     }
 }
 
 impl VxlanNetwork {
     pub fn host_prefix(&self) -> u8 {
         self.host_prefix.unwrap_or(DEFAULT_HOST_PREFIX)
+    }
+
+    pub fn host_prefix6(&self) -> u8 {
+        self.host_prefix6.unwrap_or(DEFAULT_HOST_PREFIX6)
+    }
+
+    /// The IPv4 subnet, if the network carries IPv4.
+    pub fn subnet4(&self) -> Option<Ipv4Net> {
+        v4_of(self.subnet)
+    }
+
+    /// The IPv6 prefix, if the network carries IPv6.
+    pub fn v6(&self) -> Option<Ipv6Net> {
+        v6_of(self.subnet, self.subnet6)
     }
 }
 
@@ -315,10 +434,32 @@ impl HostGwNetwork {
 }
 
 impl BridgeNetwork {
-    /// The gateway: explicit, or the first address of the subnet.
-    pub fn gateway(&self) -> Ipv4Addr {
-        self.gateway
-            .unwrap_or_else(|| super::ipam::nth(self.subnet, 1).unwrap_or(self.subnet.addr()))
+    /// The IPv4 subnet, if the network carries IPv4.
+    pub fn subnet4(&self) -> Option<Ipv4Net> {
+        v4_of(self.subnet)
+    }
+
+    /// The IPv6 prefix, if the network carries IPv6.
+    pub fn v6(&self) -> Option<Ipv6Net> {
+        v6_of(self.subnet, self.subnet6)
+    }
+
+    /// The IPv4 gateway: explicit, or the first address of the subnet (`None`: IPv6-only).
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        let subnet = self.subnet4()?;
+        Some(
+            self.gateway
+                .unwrap_or_else(|| super::ipam::nth(subnet, 1).unwrap_or(subnet.addr())),
+        )
+    }
+
+    /// The IPv6 gateway: explicit, or `::1` of the prefix (`None`: IPv4-only).
+    pub fn gateway6(&self) -> Option<Ipv6Addr> {
+        let prefix = self.v6()?;
+        Some(
+            self.gateway6
+                .unwrap_or_else(|| super::ipam6::nth6(prefix, 1).unwrap_or(prefix.addr())),
+        )
     }
 }
 

@@ -57,6 +57,17 @@ pub fn host_veth_mac(container: &str, network: &str) -> Mac {
     Mac::hashed(&[container, network, "host-end"])
 }
 
+/// MAC of a container's interface on `network`: Docker's `02:42:<IPv4>` when it has an IPv4
+/// address; on an IPv6-only network (no IPv4 to embed) a locally administered MAC hashed from
+/// (container, network). The hash never starts with `02:42`, so it cannot collide with a
+/// Docker-style MAC, and it does not change when the IPv6 address changes.
+pub fn container_mac(container: &str, network: &str, ipv4: Option<std::net::Ipv4Addr>) -> Mac {
+    match ipv4 {
+        Some(ip) => Mac::docker(ip),
+        None => Mac::hashed(&[container, network, "ipv6-only"]),
+    }
+}
+
 /// Why `name` is not a usable interface name, if it is not.
 pub fn interface_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {

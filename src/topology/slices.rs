@@ -26,13 +26,15 @@ pub(crate) struct Sliced<'a> {
     pub slices: &'a IndexMap<String, Ipv4Net>,
 }
 
-impl<'a> From<&'a VxlanNetwork> for Sliced<'a> {
-    fn from(vx: &'a VxlanNetwork) -> Self {
-        Sliced {
-            subnet: vx.subnet,
+impl<'a> Sliced<'a> {
+    /// The IPv4 slicing of a routed VXLAN network; `None` when it is IPv6-only (its IPv6
+    /// slices are in `ipam6`).
+    fn vxlan(vx: &'a VxlanNetwork) -> Option<Self> {
+        Some(Sliced {
+            subnet: vx.subnet4()?,
             host_prefix: vx.host_prefix(),
             slices: &vx.slices,
-        }
+        })
     }
 }
 
@@ -49,7 +51,7 @@ impl<'a> From<&'a HostGwNetwork> for Sliced<'a> {
 /// The slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw).
 pub(crate) fn sliced(net: &Network) -> Option<Sliced<'_>> {
     match net {
-        Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => Some(vx.into()),
+        Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => Sliced::vxlan(vx),
         Network::HostGw(h) => Some(h.into()),
         _ => None,
     }

@@ -95,9 +95,9 @@ fn slices_gateway_and_addresses_like_routed() {
         .map(|a| {
             (
                 a.container,
-                a.address,
-                a.prefix_len,
-                a.gateway,
+                a.v4.unwrap().address,
+                a.v4.unwrap().prefix_len,
+                a.v4.unwrap().gateway,
                 a.default_route,
             )
         })

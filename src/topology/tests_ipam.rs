@@ -33,7 +33,7 @@ containers:
 fn addresses(topo: &Topology) -> Vec<(String, String, Ipv4Addr)> {
     attachments(topo)
         .into_iter()
-        .map(|a| (a.container, a.network, a.address))
+        .filter_map(|a| Some((a.container.clone(), a.network.clone(), a.ipv4()?)))
         .collect()
 }
 
@@ -83,17 +83,29 @@ fn gateways_prefixes_and_default_routes() {
     let find = |c: &str| all.iter().find(|a| a.container == c).unwrap();
     let a = find("a");
     assert_eq!(
-        (a.prefix_len, a.gateway, a.default_route),
+        (
+            a.v4.unwrap().prefix_len,
+            a.v4.unwrap().gateway,
+            a.default_route
+        ),
         (24, Some(addr("192.168.200.1")), true)
     );
     let d = find("d");
     assert_eq!(
-        (d.prefix_len, d.gateway, d.default_route),
+        (
+            d.v4.unwrap().prefix_len,
+            d.v4.unwrap().gateway,
+            d.default_route
+        ),
         (16, None, false)
     );
     let g = find("g");
     assert_eq!(
-        (g.prefix_len, g.gateway, g.default_route),
+        (
+            g.v4.unwrap().prefix_len,
+            g.v4.unwrap().gateway,
+            g.default_route
+        ),
         (24, Some(addr("10.244.1.1")), true)
     );
     assert_eq!((g.host.as_str(), g.interface.as_str()), ("node-1", "eth0"));
@@ -121,7 +133,7 @@ fn several_networks_get_eth_n_and_one_default_route() {
             ("flannel", "fl0", false)
         ]
     );
-    assert_eq!(m[1].address, addr("192.168.200.50"));
+    assert_eq!(m[1].ipv4().unwrap(), addr("192.168.200.50"));
 }
 
 #[test]

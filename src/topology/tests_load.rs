@@ -90,11 +90,21 @@ fn unknown_keys_are_rejected_everywhere() {
 }
 
 #[test]
-fn ipv6_is_a_clear_parse_error() {
-    let text = topo("  v6: { driver: bridge, subnet: 'fd00::/64' }", "");
+fn wrong_family_is_a_clear_parse_error() {
+    // Dual stack: `subnet` takes either family, but `address` is IPv4 and `address6` IPv6.
+    let text = topo(
+        "  v6: { driver: bridge, subnet: 'fd00::/64' }",
+        "  a: { host: node-1, network: v6, address: 'fd00::5' }",
+    );
     let err = load_str(&text, "t.yaml").unwrap_err().to_string();
-    assert!(err.contains("IPv6") && err.contains("fd00::/64"), "{err}");
+    assert!(err.contains("IPv6") && err.contains("fd00::5"), "{err}");
     assert!(err.starts_with("t.yaml:"), "{err}");
+    let text = topo(
+        "  v6: { driver: bridge, subnet: 10.1.0.0/24, subnet6: 10.2.0.0/24 }",
+        "",
+    );
+    let err = load_str(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("IPv4") && err.contains("10.2.0.0/24"), "{err}");
 }
 
 #[test]

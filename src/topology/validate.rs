@@ -4,8 +4,8 @@
 
 use super::error::Diagnostic;
 use super::ipam;
-use super::membership::{hosts_in_network, network_mtu};
-use super::model::{Network, Topology, VXLAN_OVERHEAD, VxlanMode};
+use super::membership::{hosts_in_network, network_mtu, vxlan_overhead};
+use super::model::{Network, Topology, VxlanMode};
 use super::naming::{
     bridge_name, host_veth_name, interface_name_problem, namespace_name_problem, vxlan_name,
 };
@@ -40,6 +40,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     networks(topo, &mut diags);
     containers(topo, &mut diags);
     super::external_netns::validate(topo, &mut diags);
+    super::validate6::dual_stack(topo, &mut diags);
     let (attachments, problems) = ipam::allocate(topo);
     diags.extend(problems);
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
@@ -74,12 +75,15 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             ));
         }
         let subnet = net.subnet();
-        if subnet.prefix_len() > ipam::MAX_SLICE_PREFIX {
+        let max_prefix = match subnet {
+            ipnet::IpNet::V4(_) => ipam::MAX_SLICE_PREFIX,
+            ipnet::IpNet::V6(_) => super::ipam6::MAX_SLICE_PREFIX6,
+        };
+        if subnet.prefix_len() > max_prefix {
             diags.push(Diagnostic::new(
                 format!("{path}.subnet"),
                 format!(
-                    "{subnet} is too small (at most /{}: a gateway and a container need room)",
-                    ipam::MAX_SLICE_PREFIX
+                    "{subnet} is too small (at most /{max_prefix}: a gateway and a container need room)"
                 ),
             ));
         } else if subnet.addr() != subnet.network() {
@@ -116,7 +120,13 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             Network::Bridge(b) => {
                 mtu_problem(format!("{path}.mtu"), b.mtu, diags);
                 if let Some(gw) = b.gateway {
-                    let s = b.subnet.trunc();
+                    let Some(s) = b.subnet4().map(|s| s.trunc()) else {
+                        diags.push(Diagnostic::new(
+                            format!("{path}.gateway"),
+                            format!("{gw} is IPv4 but the network has no IPv4 subnet"),
+                        ));
+                        continue;
+                    };
                     let problem = if !s.contains(&gw) {
                         Some(format!("{gw} is outside {s}"))
                     } else if gw == s.network() || gw == s.broadcast() {
@@ -163,12 +173,15 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
                 if let Some(mtu) = vx.mtu {
                     for host in hosts_in_network(topo, name) {
-                        let underlay = topo.hosts.get(host).map(|h| h.mtu()).unwrap_or_default();
-                        if mtu.saturating_add(VXLAN_OVERHEAD) > underlay {
+                        let Some(h) = topo.hosts.get(host) else {
+                            continue;
+                        };
+                        let (underlay, overhead) = (h.mtu(), vxlan_overhead(h));
+                        if mtu.saturating_add(overhead) > underlay {
                             diags.push(Diagnostic::new(
                                 format!("{path}.mtu"),
                                 format!(
-                                    "{mtu} + {VXLAN_OVERHEAD} bytes of VXLAN overhead does not fit the underlay MTU {underlay} of host {host}"
+                                    "{mtu} + {overhead} bytes of VXLAN overhead does not fit the underlay MTU {underlay} of host {host}"
                                 ),
                             ));
                         }
@@ -179,7 +192,7 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn overlaps(a: ipnet::Ipv4Net, b: ipnet::Ipv4Net) -> bool {
+fn overlaps(a: ipnet::IpNet, b: ipnet::IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 

@@ -6,7 +6,7 @@ use super::error::Diagnostic;
 use super::ipam::Attachment;
 use super::membership::hosts_in_network;
 use super::model::{HostGwNetwork, Topology};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 /// host-gw routes a slice via the peer's underlay address *as a next hop on the local underlay
 /// link*: that only works when every host of the network sits on one L2 segment, which we take
@@ -19,7 +19,7 @@ pub(super) fn host_gw(
     diags: &mut Vec<Diagnostic>,
 ) {
     let path = format!("networks.{name}");
-    let members: Vec<(&str, Ipv4Net)> = hosts_in_network(topo, name)
+    let members: Vec<(&str, IpNet)> = hosts_in_network(topo, name)
         .into_iter()
         .filter_map(|h| topo.hosts.get(h).map(|def| (h, def.underlay.trunc())))
         .collect();
@@ -80,7 +80,9 @@ pub(super) fn default_routes(
         else {
             continue;
         };
-        if att.gateway.is_none() {
+        let gateway4 = att.v4.and_then(|a| a.gateway);
+        let gateway6 = att.v6.and_then(|a| a.gateway);
+        if gateway4.is_none() && gateway6.is_none() {
             diags.push(Diagnostic::new(
                 path,
                 format!("network {chosen} has no gateway to route through (a bridged VXLAN network is one L2 segment without a gateway)"),
