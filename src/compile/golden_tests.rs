@@ -13,6 +13,9 @@ const EXAMPLES: &[&str] = &[
     "dual-stack",
     "vxlan-ipv6-underlay",
     "host-gw",
+    "macvlan",
+    "macvlan-vlan",
+    "bridge-nat",
     "existing-netns",
 ];
 

@@ -6,10 +6,14 @@
 
 mod bridge;
 mod host_gw;
+mod macvlan;
+mod nat;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
 
+#[cfg(test)]
+mod golden_macvlan;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
@@ -83,6 +87,7 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
         }
         match net {
             Network::Bridge(b) => bridge::compile(&ctx, b, &mut state),
+            Network::Macvlan(m) => macvlan::compile(&ctx, m, &mut state),
             Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => {
                 vxlan_bridged::compile(&ctx, vx, &mut state)
             }
@@ -90,5 +95,6 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
             Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
         }
     }
+    nat::compile(topo, host, host_def, &all, &mut state);
     Ok(state)
 }

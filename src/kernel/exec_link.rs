@@ -1,4 +1,5 @@
-//! Creating, updating and deleting links (bridge, vxlan, veth pairs).
+//! Creating, updating and deleting links (bridge, vxlan, veth pairs; macvlan and VLAN through
+//! `exec_layered.rs`).
 //!
 //! Creation is two requests: RTM_NEWLINK with everything the kernel takes at creation (kind,
 //! MAC, MTU, master, and for a veth the peer born directly in its namespace), then RTM_SETLINK
@@ -25,7 +26,7 @@ fn key(link: &Link) -> ObjectKey {
     }
 }
 
-fn invalid(kernel: &Kernel, link: &Link, message: String) -> KernelError {
+pub(super) fn invalid(kernel: &Kernel, link: &Link, message: String) -> KernelError {
     KernelError::Invalid {
         op: "creating",
         object: key(link).to_string(),
@@ -60,6 +61,8 @@ pub(super) async fn create(
     // Keeps the peer namespace's file open until the request is answered.
     let mut _peer_ns_file: Option<File> = None;
     let mut peer_link: Option<&Link> = None;
+    // The namespace whose socket sends the request (a macvlan's parent's: see exec_layered).
+    let mut send_ns = link.ns.clone();
     let info = match &link.kind {
         LinkKind::Bridge => vec![LinkInfo::Kind(InfoKind::Bridge)],
         LinkKind::Vxlan(v) => {
@@ -114,6 +117,12 @@ pub(super) async fn create(
                 LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
             ]
         }
+        LinkKind::Macvlan(_) | LinkKind::Vlan(_) => {
+            let layered = super::exec_layered::prepare(kernel, link, &mut msg).await?;
+            send_ns = layered.send_ns;
+            _peer_ns_file = layered.ns_file;
+            layered.info
+        }
         LinkKind::Other { name } => {
             return Err(invalid(
                 kernel,
@@ -124,7 +133,7 @@ pub(super) async fn create(
     };
     msg.attributes.push(LinkAttribute::LinkInfo(info));
     let result = kernel
-        .conn(&link.ns)
+        .conn(&send_ns)
         .await?
         .request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
         .await;

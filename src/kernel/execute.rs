@@ -2,7 +2,7 @@
 //! what the object kinds share (name -> ifindex lookup, error context); links are in
 //! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
 
-use super::{Kernel, KernelError, exec_entries, exec_link, netns, sysctl};
+use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
 use crate::plan::{Action, Step};
 use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
 use rtnetlink::packet_route::RouteNetlinkMessage;
@@ -59,6 +59,9 @@ async fn create(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<()
         Object::Route(r) => exec_entries::route(kernel, r, false).await,
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+            nft::create(kernel, desired).await
+        }
     }
 }
 
@@ -79,6 +82,13 @@ async fn update(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<()
         // Neighbour and FDB writes always replace.
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+        // nftables objects have no in-place changes (plans replace them); stay total anyway.
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+            if let Some(current) = &step.current {
+                nft::delete(kernel, current).await?;
+            }
+            nft::create(kernel, desired).await
+        }
     }
 }
 
@@ -92,6 +102,9 @@ async fn delete(kernel: &mut Kernel, current: &Object) -> Result<(), KernelError
         Object::Route(r) => exec_entries::delete_route(kernel, r).await,
         Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+            nft::delete(kernel, current).await
+        }
     }
 }
 
@@ -250,7 +263,12 @@ async fn release_veths(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> 
     let target = kernel.target.clone();
     let conn = kernel.conn(ns).await?;
     let links = super::observe::dump_links(&target, conn, ns).await?;
-    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+    // Macvlan children too: until the namespace is gone they hold their parent (a passthru
+    // parent refuses a new child meanwhile).
+    for link in links
+        .iter()
+        .filter(|l| matches!(l.kind.as_deref(), Some("veth" | "macvlan")))
+    {
         let mut msg = LinkMessage::default();
         msg.header.index = link.index;
         match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {

@@ -10,11 +10,14 @@
 mod conn;
 mod error;
 mod exec_entries;
+mod exec_layered;
 mod exec_link;
 mod execute;
 pub mod netns;
+mod nft;
 mod observe;
 mod observe_links;
+mod observe_nsid;
 mod parse;
 mod sysctl;
 
@@ -108,6 +111,8 @@ impl Target {
 pub struct Kernel {
     target: Target,
     conns: HashMap<Ns, Conn>,
+    /// nftables sockets (NETLINK_NETFILTER), one per namespace, opened on first use.
+    nft: HashMap<Ns, nft::NftSocket>,
 }
 
 impl Kernel {
@@ -116,6 +121,7 @@ impl Kernel {
         let mut kernel = Kernel {
             target,
             conns: HashMap::new(),
+            nft: HashMap::new(),
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -195,5 +201,6 @@ impl Kernel {
     /// Forget the connection to a namespace (after deleting it).
     fn forget(&mut self, ns: &Ns) {
         self.conns.remove(ns);
+        self.nft.remove(ns);
     }
 }

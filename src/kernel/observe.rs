@@ -32,6 +32,8 @@ pub(super) struct Dumped {
     pub(super) links: Vec<RawLink>,
     /// Non-link objects, already converted.
     objects: Vec<Object>,
+    /// The id this namespace gives the host namespace, when a foreign macvlan needs it.
+    pub(super) host_nsid: Option<i32>,
 }
 
 pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
@@ -127,6 +129,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
         dumped.extend(space);
     }
 
+    super::observe_nsid::resolve_foreign_parents(&mut dumped);
     let peers = pair_veths(&dumped);
     for (i, space) in dumped.into_iter().enumerate() {
         let names = index_names(&space.links);
@@ -141,6 +144,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
             state.insert(object);
         }
     }
+    super::nft::observe(kernel, &mut state).await?;
     Ok(state)
 }
 
@@ -175,7 +179,18 @@ async fn observe_ns(
     if !owned {
         return Ok((Some(namespace), None));
     }
-    let space = dump_rest(target, conn, ns.clone(), links).await?;
+    // Only a macvlan whose parent is elsewhere needs the host's namespace id; the request runs
+    // beside the dumps.
+    let foreign = super::observe_nsid::has_foreign_macvlan(&links);
+    let nsid = async {
+        match foreign {
+            true => super::observe_nsid::host_nsid(target, conn).await,
+            false => None,
+        }
+    };
+    let (host_nsid, space) = tokio::join!(nsid, dump_rest(target, conn, ns.clone(), links));
+    let mut space = space?;
+    space.host_nsid = host_nsid;
     Ok((Some(namespace), Some(space)))
 }
 
@@ -324,7 +339,12 @@ async fn dump_rest(
         }));
     }
 
-    Ok(Dumped { ns, links, objects })
+    Ok(Dumped {
+        ns,
+        links,
+        objects,
+        host_nsid: None,
+    })
 }
 
 fn is_link_local(ip: IpAddr) -> bool {

@@ -61,6 +61,8 @@ pub(super) fn convert_link(
         Some("bridge") => LinkKind::Bridge,
         Some("veth") => LinkKind::Veth { peer },
         Some("vxlan") => LinkKind::Vxlan(convert_vxlan(&raw.vxlan, names)),
+        Some("macvlan") => LinkKind::Macvlan(super::observe_nsid::convert_macvlan(ns, raw, names)),
+        Some("vlan") => LinkKind::Vlan(super::observe_nsid::convert_vlan(raw, names)),
         Some(other) => LinkKind::Other {
             name: other.to_string(),
         },

@@ -6,7 +6,8 @@ use ipnet::IpNet;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoMacVlan, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -24,6 +25,11 @@ pub(crate) struct RawLink {
     /// IFLA_INFO_KIND; `None` for devices without one (physical NICs, `lo`).
     pub kind: Option<String>,
     pub vxlan: Vec<InfoVxlan>,
+    pub macvlan: Vec<InfoMacVlan>,
+    pub vlan: Vec<InfoVlan>,
+    /// For a macvlan whose parent is in another namespace: that parent, when observe could
+    /// identify the namespace (see `observe_nsid.rs`).
+    pub foreign_parent: Option<crate::state::LinkRef>,
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub master: Option<u32>,
@@ -55,6 +61,8 @@ pub(crate) fn link(msg: &LinkMessage) -> Option<RawLink> {
                     match info {
                         LinkInfo::Kind(kind) => raw.kind = Some(kind_name(kind)),
                         LinkInfo::Data(InfoData::Vxlan(data)) => raw.vxlan = data.clone(),
+                        LinkInfo::Data(InfoData::MacVlan(data)) => raw.macvlan = data.clone(),
+                        LinkInfo::Data(InfoData::Vlan(data)) => raw.vlan = data.clone(),
                         _ => {}
                     }
                 }
@@ -70,6 +78,8 @@ fn kind_name(kind: &InfoKind) -> String {
         InfoKind::Bridge => "bridge".into(),
         InfoKind::Veth => "veth".into(),
         InfoKind::Vxlan => "vxlan".into(),
+        InfoKind::MacVlan => "macvlan".into(),
+        InfoKind::Vlan => "vlan".into(),
         other => other.to_string(),
     }
 }

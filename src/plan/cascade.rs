@@ -4,7 +4,8 @@
 //! neighbours, FDB entries, the routes out of it and the VXLAN devices on top of it; deleting one
 //! end of a veth pair deletes the other end (and, recursively, that end's dependents). Diff uses
 //! this twice: a deleted or replaced object's dependents get no steps of their own (no redundant
-//! steps), and desired objects among them must be created again.
+//! steps), and desired objects among them must be created again. In nftables, deleting a table
+//! deletes its chains and rules, and deleting a chain (flushed first) deletes its rules.
 //!
 //! The edges come from the observed state only (that is what will vanish), indexed once so that a
 //! whole cascade costs O(objects).
@@ -23,13 +24,19 @@ pub(crate) struct Cascade<'a> {
     by_ns: HashMap<String, Vec<&'a ObjectKey>>,
     /// Observed objects that sit on, route out of, or are layered on a link (ns, name).
     by_link: HashMap<(Ns, &'a str), Vec<&'a ObjectKey>>,
+    /// Observed nftables objects by their container (a table's chains, a chain's rules).
+    by_nft_parent: HashMap<ObjectKey, Vec<&'a ObjectKey>>,
 }
 
 impl<'a> Cascade<'a> {
     pub(crate) fn new(desired: &'a State, observed: &'a State) -> Self {
         let mut by_ns: HashMap<String, Vec<&'a ObjectKey>> = HashMap::new();
         let mut by_link: HashMap<(Ns, &'a str), Vec<&'a ObjectKey>> = HashMap::new();
+        let mut by_nft_parent: HashMap<ObjectKey, Vec<&'a ObjectKey>> = HashMap::new();
         for (key, object) in &observed.objects {
+            if let Some(parent) = key.nft_parent() {
+                by_nft_parent.entry(parent).or_default().push(key);
+            }
             if let Ns::Container(name) = key.ns()
                 && !matches!(key, ObjectKey::Namespace { .. })
             {
@@ -43,6 +50,9 @@ impl<'a> Cascade<'a> {
                 Object::Link(l) => match &l.kind {
                     // The kernel deletes a VXLAN device when its lower device goes away.
                     LinkKind::Vxlan(v) => v.dev.as_deref().map(|dev| (&l.ns, dev)),
+                    // Likewise macvlan children (in any namespace) and VLAN sub-interfaces.
+                    LinkKind::Macvlan(m) => m.parent.as_ref().map(|p| (&p.ns, p.name.as_str())),
+                    LinkKind::Vlan(v) => v.parent.as_deref().map(|p| (&l.ns, p)),
                     _ => None,
                 },
                 _ => None,
@@ -56,6 +66,7 @@ impl<'a> Cascade<'a> {
             observed,
             by_ns,
             by_link,
+            by_nft_parent,
         }
     }
 
@@ -106,6 +117,10 @@ impl<'a> Cascade<'a> {
                     .unwrap_or_default();
                 out.extend(self.veth_peer(key));
                 out
+            }
+            // Deleting a table deletes its chains; netplan-rs flushes a chain before deleting it.
+            ObjectKey::NftTable { .. } | ObjectKey::NftChain { .. } => {
+                self.by_nft_parent.get(key).cloned().unwrap_or_default()
             }
             _ => Vec::new(),
         }

@@ -33,7 +33,8 @@ pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
             .map(|(_, v)| v.clone());
         // Observe leaves a veth's `peer` out when it could not pair both ends (the peer lives in a
         // namespace it did not read): unknown is not different.
-        if name == "peer" && have.is_none() {
+        // Likewise a macvlan's parent in a namespace observe could not identify.
+        if matches!(name, "peer" | "parent") && have.is_none() {
             continue;
         }
         if have.as_deref() == Some(want.as_str()) {
@@ -83,8 +84,9 @@ fn absence_is_wanted(object: &Object, attribute: &str) -> bool {
 }
 
 /// Whether changing `attribute` of (the desired) `object` needs delete + create. The kernel
-/// cannot change a link's type, any VXLAN parameter (they are fixed at RTM_NEWLINK time), or a
-/// veth's peer; everything else netplan-rs manages has an in-place netlink request (link set,
+/// cannot change a link's type, any VXLAN parameter (they are fixed at RTM_NEWLINK time), a
+/// veth's peer, a macvlan's or VLAN's parent, or a VLAN id (a macvlan mode could change in
+/// place, except to or from passthru; netplan-rs replaces the child, which is simpler and safe); everything else netplan-rs manages has an in-place netlink request (link set,
 /// route/neighbour/FDB replace, sysctl write).
 pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
     match object {
@@ -96,7 +98,12 @@ pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
                     LinkKind::Vxlan(_),
                     "vni" | "local" | "dev" | "dstport" | "learning" | "proxy"
                 )
+                | (LinkKind::Macvlan(_), "mode" | "parent")
+                | (LinkKind::Vlan(_), "vlan_id" | "parent")
         ),
+        // A base chain's type, hook and priority are fixed at creation, and netplan-rs rewrites a
+        // rule as a whole (delete by handle, append the new one).
+        Object::NftChain(_) | Object::NftRule(_) => true,
         _ => false,
     }
 }

@@ -7,7 +7,7 @@ use super::*;
 use crate::state::{Object, State};
 use std::path::PathBuf;
 
-fn check(name: &str, desired: &State, observed: &State) {
+pub(super) fn check(name: &str, desired: &State, observed: &State) {
     let plan = diff(desired, observed);
     compare_file(&format!("{name}.txt"), &render_text(&plan));
     compare_file(&format!("{name}.json"), &render_json(&plan));

@@ -25,6 +25,8 @@ mod compare;
 mod diff;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod golden_nat;
 mod order;
 mod render_json;
 mod render_text;

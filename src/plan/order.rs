@@ -5,7 +5,8 @@
 //! lower `dev`; a veth pair after both namespaces it touches and both ends' masters; a link before
 //! its addresses, neighbours and FDB entries; a route after its `dev`, after every address in its
 //! namespace (the gateway must be reachable) and after the neighbours and FDB entries on its dev
-//! (routed VXLAN resolves the gateway through them). Updates and replaces follow the same edges.
+//! (routed VXLAN resolves the gateway through them); an nftables table before its chains before
+//! their rules. Updates and replaces follow the same edges.
 //!
 //! Deletions come first (phase), dependents before what they depend on, so that a name is free
 //! before a create may reuse it; sysctls come next, then everything else. Ties are broken by the
@@ -194,6 +195,10 @@ pub(super) fn dependencies(object: &Object) -> Vec<ObjectKey> {
             }
             match &l.kind {
                 LinkKind::Vxlan(v) => deps.extend(v.dev.as_deref().map(|dev| link(&l.ns, dev))),
+                LinkKind::Macvlan(m) => {
+                    deps.extend(m.parent.as_ref().map(|p| link(&p.ns, &p.name)))
+                }
+                LinkKind::Vlan(v) => deps.extend(v.parent.as_deref().map(|p| link(&l.ns, p))),
                 // The peer's namespace: the pair is created by one request in both.
                 LinkKind::Veth { peer: Some(p) } => {
                     if let Ns::Container(name) = &p.ns {
@@ -204,6 +209,8 @@ pub(super) fn dependencies(object: &Object) -> Vec<ObjectKey> {
             }
         }
         Object::Route(r) => deps.push(link(&r.ns, &r.dev)),
+        // Table before chain before rule (and the reverse when deleting).
+        Object::NftChain(_) | Object::NftRule(_) => deps.extend(key.nft_parent()),
         _ => deps.extend(key.link()),
     }
     deps

@@ -37,7 +37,8 @@ use serde::ser::{SerializeMap, Serializer};
 /// - `format_version`: `"1"`. Fields may be added within a version; none are removed or renamed.
 /// - `steps`: in execution order (dependencies first, deletions before creations).
 ///   - `action`: `create`, `update` (in place), `delete` or `replace` (delete, then create).
-///   - `kind`: `namespace`, `sysctl`, `link`, `address`, `neighbour`, `fdb` or `route`.
+///   - `kind`: `namespace`, `sysctl`, `link`, `address`, `neighbour`, `fdb`, `route`,
+///     `nft_table`, `nft_chain` or `nft_rule`.
 ///   - `address`: the object's terraform-like address, as in the text output.
 ///   - `key`: the object's identity: `kind` plus its identifying fields (`ns` is `"host"` or
 ///     `{"container": NAME}`; see `state::ObjectKey`).

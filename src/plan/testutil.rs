@@ -154,6 +154,9 @@ pub(crate) fn unowned(mut object: Object) -> Object {
         Object::Neighbour(n) => n.owned = false,
         Object::Fdb(e) => e.owned = false,
         Object::Route(r) => r.owned = false,
+        Object::NftTable(t) => t.owned = false,
+        Object::NftChain(c) => c.owned = false,
+        Object::NftRule(r) => r.owned = false,
         Object::Sysctl(_) => {}
     }
     object

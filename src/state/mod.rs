@@ -7,9 +7,11 @@
 //! real namespaces (a real host, or a simulated host in the lab), which keeps golden files stable.
 
 mod mac;
+mod nft;
 mod object;
 
 pub use mac::Mac;
+pub use nft::*;
 pub use object::*;
 
 use std::collections::BTreeMap;

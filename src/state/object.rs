@@ -2,6 +2,7 @@
 //! descriptions. Attributes not listed here are not managed (and not compared).
 
 use super::Mac;
+use super::nft::{NftChain, NftRule, NftTable};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -30,13 +31,51 @@ impl fmt::Display for Ns {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectKey {
-    Namespace { name: String },
-    Sysctl { ns: Ns, key: String },
-    Link { ns: Ns, name: String },
-    Address { ns: Ns, link: String, cidr: IpNet },
-    Neighbour { ns: Ns, link: String, ip: IpAddr },
-    Fdb { ns: Ns, link: String, mac: Mac },
-    Route { ns: Ns, dst: IpNet },
+    Namespace {
+        name: String,
+    },
+    Sysctl {
+        ns: Ns,
+        key: String,
+    },
+    Link {
+        ns: Ns,
+        name: String,
+    },
+    Address {
+        ns: Ns,
+        link: String,
+        cidr: IpNet,
+    },
+    Neighbour {
+        ns: Ns,
+        link: String,
+        ip: IpAddr,
+    },
+    Fdb {
+        ns: Ns,
+        link: String,
+        mac: Mac,
+    },
+    Route {
+        ns: Ns,
+        dst: IpNet,
+    },
+    NftTable {
+        ns: Ns,
+        name: String,
+    },
+    NftChain {
+        ns: Ns,
+        table: String,
+        name: String,
+    },
+    NftRule {
+        ns: Ns,
+        table: String,
+        chain: String,
+        id: String,
+    },
 }
 
 impl ObjectKey {
@@ -49,7 +88,10 @@ impl ObjectKey {
             | ObjectKey::Address { ns, .. }
             | ObjectKey::Neighbour { ns, .. }
             | ObjectKey::Fdb { ns, .. }
-            | ObjectKey::Route { ns, .. } => ns.clone(),
+            | ObjectKey::Route { ns, .. }
+            | ObjectKey::NftTable { ns, .. }
+            | ObjectKey::NftChain { ns, .. }
+            | ObjectKey::NftRule { ns, .. } => ns.clone(),
         }
     }
 
@@ -66,6 +108,25 @@ impl ObjectKey {
         }
     }
 
+    /// The nftables container of this object: a chain's table, a rule's chain. Deleting the
+    /// container deletes what it holds; creating it comes first.
+    pub fn nft_parent(&self) -> Option<ObjectKey> {
+        match self {
+            ObjectKey::NftChain { ns, table, .. } => Some(ObjectKey::NftTable {
+                ns: ns.clone(),
+                name: table.clone(),
+            }),
+            ObjectKey::NftRule {
+                ns, table, chain, ..
+            } => Some(ObjectKey::NftChain {
+                ns: ns.clone(),
+                table: table.clone(),
+                name: chain.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Short kind name used in plan output and JSON.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -76,6 +137,9 @@ impl ObjectKey {
             ObjectKey::Neighbour { .. } => "neighbour",
             ObjectKey::Fdb { .. } => "fdb",
             ObjectKey::Route { .. } => "route",
+            ObjectKey::NftTable { .. } => "nft_table",
+            ObjectKey::NftChain { .. } => "nft_chain",
+            ObjectKey::NftRule { .. } => "nft_rule",
         }
     }
 }
@@ -91,6 +155,14 @@ impl fmt::Display for ObjectKey {
             ObjectKey::Neighbour { ns, link, ip } => write!(f, "neighbour {ns}/{link} {ip}"),
             ObjectKey::Fdb { ns, link, mac } => write!(f, "fdb {ns}/{link} {mac}"),
             ObjectKey::Route { ns, dst } => write!(f, "route {ns}/{dst}"),
+            ObjectKey::NftTable { ns, name } => write!(f, "nft_table {ns}/inet {name}"),
+            ObjectKey::NftChain { ns, table, name } => write!(f, "nft_chain {ns}/{table}/{name}"),
+            ObjectKey::NftRule {
+                ns,
+                table,
+                chain,
+                id,
+            } => write!(f, "nft_rule {ns}/{table}/{chain} \"{id}\""),
         }
     }
 }
@@ -122,7 +194,11 @@ pub enum LinkKind {
         peer: Option<VethPeer>,
     },
     Vxlan(Vxlan),
-    /// Any other kind the kernel reports (`dummy`, `macvlan`, ...); never created by compile.
+    /// A macvlan child of a parent link, possibly in another namespace.
+    Macvlan(Macvlan),
+    /// An 802.1Q VLAN sub-interface of a parent link in the same namespace.
+    Vlan(Vlan),
+    /// Any other kind the kernel reports (`dummy`, `ipvlan`, ...); never created by compile.
     Other {
         name: String,
     },
@@ -134,6 +210,8 @@ impl LinkKind {
             LinkKind::Bridge => "bridge",
             LinkKind::Veth { .. } => "veth",
             LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Macvlan(_) => "macvlan",
+            LinkKind::Vlan(_) => "vlan",
             LinkKind::Other { name } => name,
         }
     }
@@ -141,6 +219,32 @@ impl LinkKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VethPeer {
+    pub ns: Ns,
+    pub name: String,
+}
+
+/// Macvlan parameters. Fixed at creation as far as netplan-rs is concerned: a change means
+/// replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Macvlan {
+    /// `private`, `vepa`, `bridge`, `passthru` or `source` (the kernel's names).
+    pub mode: String,
+    /// The lower device. Always known in desired state; observe leaves it `None` (then not
+    /// compared) when the parent sits in a namespace it cannot identify reliably.
+    pub parent: Option<LinkRef>,
+}
+
+/// 802.1Q sub-interface parameters; a change means replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vlan {
+    pub id: u16,
+    /// Parent link name, in the same namespace (`None`: not observed, not compared).
+    pub parent: Option<String>,
+}
+
+/// A link by namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LinkRef {
     pub ns: Ns,
     pub name: String,
 }
@@ -231,6 +335,9 @@ pub enum Object {
     Neighbour(Neighbour),
     Fdb(Fdb),
     Route(Route),
+    NftTable(NftTable),
+    NftChain(NftChain),
+    NftRule(NftRule),
 }
 
 impl Object {
@@ -266,6 +373,21 @@ impl Object {
                 ns: r.ns.clone(),
                 dst: r.dst,
             },
+            Object::NftTable(t) => ObjectKey::NftTable {
+                ns: t.ns.clone(),
+                name: t.name.clone(),
+            },
+            Object::NftChain(c) => ObjectKey::NftChain {
+                ns: c.ns.clone(),
+                table: c.table.clone(),
+                name: c.name.clone(),
+            },
+            Object::NftRule(r) => ObjectKey::NftRule {
+                ns: r.ns.clone(),
+                table: r.table.clone(),
+                chain: r.chain.clone(),
+                id: r.id.clone(),
+            },
         }
     }
 
@@ -280,6 +402,9 @@ impl Object {
             Object::Neighbour(n) => n.owned,
             Object::Fdb(e) => e.owned,
             Object::Route(r) => r.owned,
+            Object::NftTable(t) => t.owned,
+            Object::NftChain(c) => c.owned,
+            Object::NftRule(r) => r.owned,
         }
     }
 
@@ -309,6 +434,18 @@ impl Object {
                         attrs.push(("learning", v.learning.to_string()));
                         attrs.push(("proxy", v.proxy.to_string()));
                     }
+                    LinkKind::Macvlan(m) => {
+                        attrs.push(("mode", m.mode.clone()));
+                        if let Some(p) = &m.parent {
+                            attrs.push(("parent", format!("{}/{}", p.ns, p.name)));
+                        }
+                    }
+                    LinkKind::Vlan(v) => {
+                        attrs.push(("vlan_id", v.id.to_string()));
+                        if let Some(p) = &v.parent {
+                            attrs.push(("parent", p.clone()));
+                        }
+                    }
                     _ => {}
                 }
                 if let Some(mac) = l.mac {
@@ -334,6 +471,17 @@ impl Object {
                     attrs.push(("onlink", "true".to_string()));
                 }
             }
+            Object::NftTable(_) => {}
+            Object::NftChain(c) => match c.hook {
+                Some(hook) => {
+                    attrs.push(("type", c.chain_type.clone()));
+                    attrs.push(("hook", hook.name().to_string()));
+                    attrs.push(("priority", c.priority.to_string()));
+                }
+                // A regular chain (jump target) has no type, hook or priority.
+                None => attrs.push(("hook", "none".to_string())),
+            },
+            Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),
         }
         attrs
     }
@@ -360,4 +508,6 @@ macro_rules! into_object {
         })*
     };
 }
-into_object!(Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route);
+into_object!(
+    Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route, NftTable, NftChain, NftRule
+);

@@ -88,6 +88,8 @@ struct Range {
     reserved: Vec<Ipv4Addr>,
     first_auto: u32,
     gateway: Option<Ipv4Addr>,
+    /// Addresses held by something else on the network, with its description (macvlan hosts).
+    held: Vec<(Ipv4Addr, String)>,
 }
 
 fn range_for(
@@ -106,13 +108,23 @@ fn range_for(
                 // default gateway (.1) the first container gets .2.
                 first_auto: 1,
                 gateway: Some(gateway),
+                held: Vec::new(),
             })
         }
+        // Docker's macvlan driver: the gateway is the wire's router (reserved, default route).
+        Network::Macvlan(m) => Some(Range {
+            net: m.subnet.trunc(),
+            reserved: Vec::new(),
+            first_auto: 1,
+            gateway: Some(m.gateway()),
+            held: super::macvlan::held_addresses(topo, m),
+        }),
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
             net: vx.subnet4()?.trunc(),
             reserved: Vec::new(),
             first_auto: 2,
             gateway: None,
+            held: Vec::new(),
         }),
         Network::HostGw(_) => {
             // No VTEP: `.0` is just the slice's network address; `.1` is the bridge gateway and
@@ -124,6 +136,7 @@ fn range_for(
                 reserved: vec![gateway],
                 first_auto: 2,
                 gateway: Some(gateway),
+                held: Vec::new(),
             })
         }
         Network::Vxlan(_) => {
@@ -136,6 +149,7 @@ fn range_for(
                 reserved: vec![vtep, gateway],
                 first_auto: 2,
                 gateway: Some(gateway),
+                held: Vec::new(),
             })
         }
     }
@@ -151,6 +165,11 @@ fn unusable(addr: Ipv4Addr, range: &Range) -> Option<String> {
         Some(format!("{addr} is the broadcast address of {}", range.net))
     } else if Some(addr) == range.gateway {
         Some(format!("{addr} is the gateway of {}", range.net))
+    } else if let Some((_, holder)) = range.held.iter().find(|(a, _)| *a == addr) {
+        Some(format!(
+            "{addr} is reserved for {holder}'s own interface in {}",
+            range.net
+        ))
     } else if range.reserved.contains(&addr) {
         Some(format!(
             "{addr} is reserved for the VXLAN device in {}",

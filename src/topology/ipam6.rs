@@ -68,8 +68,8 @@ pub(crate) fn range6_for(
             first_auto: 2,
             gateway: None,
         }),
-        // host-gw is IPv4-only.
-        Network::HostGw(_) => None,
+        // host-gw and macvlan are IPv4-only.
+        Network::HostGw(_) | Network::Macvlan(_) => None,
         Network::Vxlan(_) => {
             let slice = *slices6.get(network)?.get(host)?;
             Some(Range6 {

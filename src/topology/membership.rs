@@ -35,6 +35,7 @@ pub fn vxlan_overhead(host: &Host) -> u32 {
 pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => b.mtu,
+        Network::Macvlan(m) => m.mtu,
         Network::Vxlan(v) => Some(v.mtu.unwrap_or_else(|| {
             hosts_in_network(topo, network)
                 .iter()

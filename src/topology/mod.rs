@@ -8,9 +8,11 @@ pub mod ipam6;
 mod ipany;
 mod ipv4;
 mod load;
+pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+pub mod ports;
 pub mod schema;
 mod slices;
 mod unique_keys;
@@ -21,6 +23,7 @@ mod validate_host_gw;
 pub use error::{Diagnostic, TopologyError};
 pub use ipam::{Addressing, Attachment, attachments, slice};
 pub use load::{load, load_str};
+pub use macvlan::{MacvlanMode, MacvlanNetwork};
 pub use model::*;
 pub use naming::underlay_interface;
 pub use schema::schema_json;
@@ -34,3 +37,5 @@ mod tests_host_gw;
 mod tests_ipam;
 #[cfg(test)]
 mod tests_load;
+#[cfg(test)]
+mod tests_macvlan;

@@ -77,6 +77,8 @@ pub enum Network {
     /// seed 001 "静态路由"). All its hosts must share one underlay subnet.
     #[serde(rename = "host-gw")]
     HostGw(HostGwNetwork),
+    /// Containers as macvlan children of a host interface (Docker's macvlan driver, seed 000).
+    Macvlan(super::macvlan::MacvlanNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -189,6 +191,10 @@ pub struct BridgeNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68))]
     pub mtu: Option<u32>,
+    /// Masquerade traffic from the subnet that leaves the host through another interface
+    /// (docker0's egress NAT), with a rule in the nftables table `inet netplan-rs`. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
 }
 
 /// `driver: host-gw`: each host gets a slice of `subnet` on its bridge (gateway `.1`) and a
@@ -261,6 +267,11 @@ pub struct Container {
     /// of its networks that has a gateway (bridged VXLAN has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_route: Option<String>,
+    /// Published ports, `HOST:CONTAINER[/tcp|/udp]` (default tcp), e.g. `8080:80/tcp`: traffic
+    /// to the host's underlay address on HOST is forwarded to the container's address on its
+    /// first `driver: bridge` network, port CONTAINER (Docker's `-p`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     /// An existing network namespace to wire instead of one netplan-rs creates (pipework's use
     /// case): exactly one of `pid`, `path` or `docker`. netplan-rs puts its interfaces there but
     /// never creates or deletes the namespace itself. Default: a namespace named after the
@@ -370,6 +381,7 @@ impl Network {
             Network::Vxlan(v) => v.subnet,
             Network::Bridge(b) => b.subnet,
             Network::HostGw(h) => IpNet::V4(h.subnet),
+            Network::Macvlan(m) => IpNet::V4(m.subnet),
         }
     }
 
@@ -379,6 +391,7 @@ impl Network {
             Network::Vxlan(v) => v.subnet4(),
             Network::Bridge(b) => b.subnet4(),
             Network::HostGw(h) => Some(h.subnet),
+            Network::Macvlan(m) => Some(m.subnet),
         }
     }
 
@@ -387,8 +400,8 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.v6(),
             Network::Bridge(b) => b.v6(),
-            // host-gw is IPv4-only.
-            Network::HostGw(_) => None,
+            // host-gw and macvlan are IPv4-only.
+            Network::HostGw(_) | Network::Macvlan(_) => None,
         }
     }
 }

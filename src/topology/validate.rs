@@ -38,9 +38,11 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     }
     hosts(topo, &mut diags);
     networks(topo, &mut diags);
+    super::macvlan::validate_shared_parents(topo, &mut diags);
     containers(topo, &mut diags);
     super::external_netns::validate(topo, &mut diags);
     super::validate6::dual_stack(topo, &mut diags);
+    diags.extend(super::ports::validate(topo));
     let (attachments, problems) = ipam::allocate(topo);
     diags.extend(problems);
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
@@ -67,6 +69,11 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
         let derived = match net {
             Network::Bridge(_) | Network::HostGw(_) => vec![bridge_name(name)],
             Network::Vxlan(_) => vec![bridge_name(name), vxlan_name(name)],
+            // Only the host's own child is named after the network.
+            Network::Macvlan(m) if m.host_interface => {
+                vec![super::macvlan::host_interface_name(name)]
+            }
+            Network::Macvlan(_) => Vec::new(),
         };
         if let Some(p) = derived.iter().find_map(|n| interface_name_problem(n)) {
             diags.push(Diagnostic::new(
@@ -117,6 +124,7 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
                 super::validate_host_gw::host_gw(topo, name, h, diags);
             }
+            Network::Macvlan(m) => super::macvlan::validate(topo, name, m, diags),
             Network::Bridge(b) => {
                 mtu_problem(format!("{path}.mtu"), b.mtu, diags);
                 if let Some(gw) = b.gateway {

@@ -17,6 +17,7 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             Network::Vxlan(v) => (v.subnet, v.subnet6),
             Network::Bridge(b) => (b.subnet, b.subnet6),
             Network::HostGw(h) => (IpNet::V4(h.subnet), None),
+            Network::Macvlan(m) => (IpNet::V4(m.subnet), None),
         };
         if let (IpNet::V6(_), Some(s6)) = (subnet, subnet6) {
             diags.push(Diagnostic::new(
@@ -125,6 +126,8 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 }
                 underlay_family(topo, name, &path, diags);
             }
+            // IPv4-only, and L2 on its parent: an IPv6 underlay does not matter.
+            Network::Macvlan(_) => {}
             Network::HostGw(_) => {
                 // Its routes are IPv4 routes whose next hop is a peer's underlay address.
                 let v6: Vec<&str> = hosts_in_network(topo, name)

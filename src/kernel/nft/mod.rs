@@ -1,0 +1,186 @@
+//! nftables over netlink (NETLINK_NETFILTER), written by hand: the table netplan-rs owns, its
+//! base chains and its NAT rules. No `nft` process, no C library.
+//!
+//! Why hand-written: the pure-Rust netlink nftables crate (`rustables`) is GPL-3.0, which would
+//! relicense the binary; `nftnl` binds the C libraries libnftnl/libmnl (not on a fresh machine);
+//! the `nftables` crate drives the `nft` program over JSON; `netlink-packet-netfilter` has no
+//! nf_tables messages. The subset needed here is small: batches, NEW/DEL/GET of tables, chains
+//! and rules, and seven expressions.
+//!
+//! - [`wire`]: netlink/nfnetlink framing and attributes;
+//! - [`expr`]: the expressions; [`rule`]: `NatRule` <-> expressions;
+//! - [`msg`]: table/chain/rule messages; [`socket`]: batches and dumps;
+//! - this file: observe and execute against a [`Kernel`].
+//!
+//! Ownership: netplan-rs only reads inside the table named [`NFT_TABLE`] in family inet, and owns
+//! it only when the table's userdata comment is the target's link alias mark (set at creation).
+//! Every chain and rule in an owned table is owned (unknown ones are deleted); tables it does not
+//! own are never read into or changed. A rule's identity is its userdata comment.
+
+mod expr;
+mod msg;
+mod rule;
+mod socket;
+mod wire;
+
+pub(crate) use socket::NftSocket;
+
+use super::{Kernel, KernelError, netns};
+use crate::state::{NFT_TABLE, NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
+use msg::*;
+use std::io;
+
+/// Open the nftables socket of `ns` (on a thread inside the namespace) unless it is cached.
+async fn open(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
+    if !kernel.nft.contains_key(ns) {
+        let path = kernel.target.netns_path(ns);
+        let sock = netns::run_in_async(path, NftSocket::open).await;
+        let sock = sock.map_err(|source| KernelError::Namespace {
+            op: "opening an nftables socket in",
+            ns: kernel.target.label(ns),
+            source,
+        })?;
+        kernel.nft.insert(ns.clone(), sock);
+    }
+    Ok(())
+}
+
+/// The socket of `ns`, opened before by [`open`]. Requests are synchronous: the kernel answers
+/// nf_tables requests within the send call, so they never wait on the network.
+fn socket<'k>(kernel: &'k mut Kernel, ns: &Ns) -> Result<&'k mut NftSocket, KernelError> {
+    kernel
+        .nft
+        .get_mut(ns)
+        .ok_or_else(|| KernelError::Namespace {
+            op: "opening an nftables socket in",
+            ns: kernel.target.label(ns),
+            source: io::Error::other("socket vanished"),
+        })
+}
+
+/// The errors of a kernel built without nf_tables (no netfilter netlink family or subsystem).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
+    )
+}
+
+fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> KernelError {
+    KernelError::from_io(op, key.to_string(), kernel.target.label(&key.ns()), e)
+}
+
+/// Add our table (if present), its chains and rules in the host namespace to `state`: one dump
+/// of tables, and chains and rules only when the table is there and ours.
+pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<(), KernelError> {
+    let ns = Ns::Host;
+    match open(kernel, &ns).await {
+        // A kernel without nf_tables has no table of ours: nothing to observe (creating one
+        // will report the error).
+        Err(KernelError::Namespace { source, .. }) if unsupported(&source) => return Ok(()),
+        other => other?,
+    }
+    let mark = kernel.target.marks.link_alias.clone();
+    let table_key = ObjectKey::NftTable {
+        ns: ns.clone(),
+        name: NFT_TABLE.to_string(),
+    };
+    let sock = socket(kernel, &ns)?;
+    let tables = sock.dump(&dump(NFT_MSG_GETTABLE, None), msg_type(NFT_MSG_NEWTABLE));
+    let tables = match tables {
+        Err(e) if unsupported(&e) => return Ok(()),
+        other => other.map_err(|e| error(kernel, "dumping", &table_key, e))?,
+    };
+    let Some((_, comment)) = tables
+        .iter()
+        .filter_map(|t| parse_table(t))
+        .find(|(name, _)| name == NFT_TABLE)
+    else {
+        return Ok(());
+    };
+    let owned = comment.as_deref() == Some(mark.as_str());
+    state.insert(NftTable {
+        ns: ns.clone(),
+        name: NFT_TABLE.to_string(),
+        owned,
+    });
+    // Never look inside a table we do not own.
+    if !owned {
+        return Ok(());
+    }
+    let sock = socket(kernel, &ns)?;
+    let chains = sock.dump(&dump(NFT_MSG_GETCHAIN, None), msg_type(NFT_MSG_NEWCHAIN));
+    let rules = chains.and_then(|chains| {
+        let rules = sock.dump(
+            &dump(NFT_MSG_GETRULE, Some(NFT_TABLE)),
+            msg_type(NFT_MSG_NEWRULE),
+        )?;
+        Ok((chains, rules))
+    });
+    let (chains, rules) = rules.map_err(|e| error(kernel, "dumping", &table_key, e))?;
+    for chain in chains.iter().filter_map(|c| parse_chain(&ns, c)) {
+        if chain.table == NFT_TABLE {
+            state.insert(chain);
+        }
+    }
+    for rule in rules.iter().filter_map(|r| parse_rule(&ns, r)) {
+        if rule.table != NFT_TABLE {
+            continue;
+        }
+        let mut rule = rule;
+        let key = Object::NftRule(rule.clone()).key();
+        // Two rules claiming one id (a copy made by hand): the later one is a stranger.
+        if state.objects.contains_key(&key) {
+            rule.id = format!("handle {}", rule.handle.unwrap_or(0));
+        }
+        state.insert(rule);
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+    open(kernel, &object.key().ns()).await?;
+    let mark = kernel.target.marks.link_alias.clone();
+    let message = match object {
+        Object::NftTable(t) => new_table(&t.name, &mark),
+        Object::NftChain(c) => new_chain(c),
+        Object::NftRule(r) => new_rule(r),
+        _ => return Ok(()),
+    };
+    let key = object.key();
+    let result = socket(kernel, &key.ns())?.batch(&[message]);
+    result.map_err(|e| error(kernel, "creating", &key, e))
+}
+
+/// Delete an nftables object. Deleting a table deletes its chains and rules; a chain is flushed
+/// first in the same transaction (the kernel refuses to delete a chain that holds rules).
+/// Already gone (ENOENT) counts as done.
+pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+    open(kernel, &object.key().ns()).await?;
+    let messages = match object {
+        Object::NftTable(NftTable { name, .. }) => vec![del_table(name)],
+        Object::NftChain(NftChain { table, name, .. }) => {
+            vec![del_rule(table, name, None), del_chain(table, name)]
+        }
+        Object::NftRule(NftRule {
+            table,
+            chain,
+            handle: Some(h),
+            ..
+        }) => vec![del_rule(table, chain, Some(*h))],
+        Object::NftRule(_) => {
+            return Err(KernelError::Invalid {
+                op: "deleting",
+                object: object.key().to_string(),
+                ns: kernel.target.label(&object.key().ns()),
+                message: "the observed rule has no handle".into(),
+            });
+        }
+        _ => return Ok(()),
+    };
+    let key = object.key();
+    match socket(kernel, &key.ns())?.batch(&messages) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        result => result.map_err(|e| error(kernel, "deleting", &key, e)),
+    }
+}
