@@ -12,7 +12,7 @@
 //! ([`Matrix`]) is built from expectations and outcomes, also testable without a kernel.
 
 use super::reach::{Fabric, Place, Reach};
-use super::{container_netns, ping};
+use super::{ping, probe_netns};
 use crate::topology::{Attachment, Topology, attachments};
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
@@ -61,10 +61,16 @@ pub fn addresses(att: &Attachment) -> Vec<IpAddr> {
     v4.into_iter().chain(v6).collect()
 }
 
-/// The namespace a probe from `att`'s container is sent from. The only place that knows where a
-/// lab container's namespace lives.
-pub fn netns_path(lab: &str, att: &Attachment) -> PathBuf {
-    PathBuf::from("/run/netns").join(container_netns(lab, &att.host, &att.container))
+/// The namespace a probe from `att`'s container is sent from: its lab namespace, or the file
+/// of the existing namespace it names (`netns:`). The only place verify learns where a
+/// container's namespace lives.
+pub fn netns_path(topo: &Topology, lab: &str, att: &Attachment) -> PathBuf {
+    let ns = probe_netns(topo, lab, &att.host, &att.container);
+    if ns.starts_with('/') {
+        PathBuf::from(ns)
+    } else {
+        PathBuf::from("/run/netns").join(ns)
+    }
 }
 
 /// Every probe of lab `lab`, with its expectation, plus notes on addresses left unprobed
@@ -80,6 +86,8 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
             continue; // a container on no network sends nothing
         };
         let place = Place::container(&first.host, a);
+        // Resolved once per sender: an existing namespace may cost a Docker API call.
+        let netns = netns_path(topo, lab, first);
         for (to, b) in containers.iter().enumerate() {
             if from == to {
                 continue;
@@ -109,7 +117,7 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
                     probes.push(Probe {
                         from,
                         to,
-                        netns: netns_path(lab, first),
+                        netns: netns.clone(),
                         network: target.network.clone(),
                         address,
                         expect,
