@@ -7,9 +7,10 @@
 //! - isolated: the model drops the request or the reply, so a reply is a leak.
 //!
 //! Probes are pings from inside the sender's namespace, run concurrently (one thread each, in
-//! batches of [`MAX_THREADS`]). The
-//! expectations ([`expectations`]) are pure, so they are unit-tested without root; the matrix
-//! ([`Matrix`]) is built from expectations and outcomes, also testable without a kernel.
+//! batches of [`MAX_THREADS`]). The expectations ([`expectations`]) need no kernel (only a
+//! container naming an existing namespace is looked up, for its namespace file), so they are
+//! unit-tested without root; the matrix ([`Matrix`]) is built from expectations and outcomes,
+//! also testable without a kernel.
 
 use super::reach::{Fabric, Place, Reach};
 use super::{ping, probe_netns};
