@@ -4,7 +4,7 @@
 //! 1. A bridged VXLAN overlay (the worst case for per-host objects: every host carries a
 //!    neighbour and an FDB entry per remote container): load + validate, compile for one host,
 //!    diff against an empty kernel (first apply) and against itself (the no-op plan CI runs for
-//!    drift), render.
+//!    drift), render; `overlay6`: the same overlay dual-stack.
 //! 2. Fleet scaling of host-gw and dual-stack routed VXLAN: compile + diff for one host at 100,
 //!    500 and 1000 hosts. A host's objects grow linearly with the fleet (one route per peer), so
 //!    a linear cost shows as time ratios close to the host ratios (5x, 10x); a quadratic one as
@@ -21,7 +21,7 @@
 //! crate; the public entry points need a kernel).
 //!
 //! Run: `cargo bench --bench plan_scale`; after `--`, `HOSTS CONTAINERS_PER_HOST REACH_HOSTS`
-//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `host-gw`, `dual-stack`, `nat`, `reach`.
+//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`.
 
 use netplan_rs::lab::reach::Fabric;
 use netplan_rs::state::{NatRule, Object, State};
@@ -42,11 +42,17 @@ fn hosts_yaml(y: &mut String, hosts: usize) {
     }
 }
 
-fn topology(hosts: usize, per_host: usize) -> String {
+fn topology(hosts: usize, per_host: usize, dual: bool) -> String {
     let mut y = String::new();
     hosts_yaml(&mut y, hosts);
-    y.push_str(
-        "networks:\n  overlay: {driver: vxlan, mode: bridged, vni: 100, subnet: 172.16.0.0/12}\ncontainers:\n",
+    let subnet6 = if dual {
+        ", subnet6: \"fd00:16::/64\""
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        y,
+        "networks:\n  overlay: {{driver: vxlan, mode: bridged, vni: 100, subnet: 172.16.0.0/12{subnet6}}}\ncontainers:"
     );
     for h in 0..hosts {
         for c in 0..per_host {
@@ -137,10 +143,11 @@ fn bench<T>(name: &str, f: impl FnMut() -> T) -> Duration {
     bench_for(name, Duration::from_secs(1), f)
 }
 
-fn overlay(hosts: usize, per_host: usize) {
-    let text = topology(hosts, per_host);
+fn overlay(hosts: usize, per_host: usize, dual: bool) {
+    let text = topology(hosts, per_host, dual);
+    let stack = if dual { "dual-stack " } else { "" };
     println!(
-        "== bridged VXLAN overlay: {hosts} hosts x {per_host} containers, {} bytes",
+        "== {stack}bridged VXLAN overlay: {hosts} hosts x {per_host} containers, {} bytes",
         text.len()
     );
     bench("load + validate", || {
@@ -177,10 +184,14 @@ fn scaling(label: &str, network: &str, per_host: usize) {
         });
         let desired = netplan_rs::compile::compile(&topo, "h0").expect("compile");
         let empty = State::default();
-        let diff = bench_for(&format!("{hosts} hosts: diff first apply + no-op"), budget, || {
-            netplan_rs::plan::diff(&desired, &empty).steps.len()
-                + netplan_rs::plan::diff(&desired, &desired).steps.len()
-        });
+        let diff = bench_for(
+            &format!("{hosts} hosts: diff first apply + no-op"),
+            budget,
+            || {
+                netplan_rs::plan::diff(&desired, &empty).steps.len()
+                    + netplan_rs::plan::diff(&desired, &desired).steps.len()
+            },
+        );
         let (h0, c0, d0) = *base.get_or_insert((hosts, compile, diff));
         println!(
             "{hosts} hosts: {} objects on h0; x{:.0} hosts -> compile x{:.1}, diff x{:.1}",
@@ -249,7 +260,10 @@ fn nat_bench(containers: usize, ports_each: usize) {
         .iter()
         .filter(|o| matches!(o, Object::NftRule(_)))
         .count();
-    println!("host h0 desired objects: {}, nft rules: {rules}", desired.len());
+    println!(
+        "host h0 desired objects: {}, nft rules: {rules}",
+        desired.len()
+    );
     let observed = drifted(&desired);
     let plan = netplan_rs::plan::diff(&desired, &observed);
     println!(
@@ -309,7 +323,10 @@ fn reach_bench(hosts: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     // Words select parts (`overlay`, `host-gw`, `dual-stack`, `nat`, `reach`); none: all.
     let parts: Vec<&str> = args
@@ -322,7 +339,10 @@ fn main() {
     let per_host = numbers.get(1).copied().unwrap_or(20);
     let reach_hosts = numbers.get(2).copied().unwrap_or(50);
     if run("overlay") {
-        overlay(hosts, per_host);
+        overlay(hosts, per_host, false);
+    }
+    if run("overlay6") {
+        overlay(hosts, per_host, true);
     }
     if run("host-gw") {
         scaling("host-gw", HOST_GW, 3);

@@ -14,7 +14,7 @@ pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
 use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
 use indexmap::IndexMap;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -201,6 +201,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     // resumes where the last one stopped instead of rescanning every address handed out:
     // O(containers) per network rather than O(containers²), paid by every host's compile.
     let mut next4: HashMap<(String, Ipv4Net), u32> = HashMap::new();
+    let mut next6: HashMap<(String, Ipv6Net), u128> = HashMap::new();
     let mut out = Vec::new();
     for (cname, container) in &topo.containers {
         if !topo.hosts.contains_key(&container.host) {
@@ -250,16 +251,24 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                 None
             };
             let v6 = if network.subnet6().is_some() {
-                let Some(range) = ipam6::range6_for(topo, spec.network, &container.host, &slices6)
+                let Some(mut range) =
+                    ipam6::range6_for(topo, spec.network, &container.host, &slices6)
                 else {
                     continue;
                 };
+                let next = next6
+                    .entry((spec.network.to_string(), range.net()))
+                    .or_insert(range.first_auto());
+                range.resume_at(*next);
                 let taken = used6.entry(spec.network.to_string()).or_default();
                 let Some(address) =
                     ipam6::pick6(cname, &container.host, &spec, &range, taken, &mut diags)
                 else {
                     continue;
                 };
+                if spec.address6.is_none() {
+                    *next = u128::from(address).saturating_sub(u128::from(range.net().network()));
+                }
                 Some((address, range))
             } else {
                 if spec.address6.is_some() {

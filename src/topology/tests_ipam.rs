@@ -268,3 +268,46 @@ containers:
         "{messages:#?}"
     );
 }
+
+#[test]
+fn automatic_ipv6_allocation_resumes_past_explicit_addresses() {
+    // IPv6-only bridged VXLAN: autos from ::2, around an explicit ::4 declared between them;
+    // an explicit address declared after the autos still conflicts.
+    let t: Topology = serde_norway::from_str(
+        "version: 1
+hosts:
+  node-1: { underlay: 192.168.31.183/24 }
+  node-2: { underlay: 192.168.31.192/24 }
+networks:
+  six: { driver: vxlan, mode: bridged, vni: 300, subnet: \"fd00:300::/125\" }
+containers:
+  a: { host: node-1, network: six }
+  x: { host: node-2, network: six, address6: \"fd00:300::4\" }
+  b: { host: node-2, network: six }
+  c: { host: node-1, network: six }
+  y: { host: node-1, network: six, address6: \"fd00:300::3\" }
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (got, diags) = super::ipam::allocate(&t);
+    let got: Vec<(String, String)> = got
+        .into_iter()
+        .filter_map(|a| Some((a.container.clone(), a.ipv6()?.to_string())))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("a", "fd00:300::2"),
+        ("x", "fd00:300::4"),
+        ("b", "fd00:300::3"),
+        ("c", "fd00:300::5"), // skips x's explicit ::4
+    ]
+    .iter()
+    .map(|(c, a)| (c.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let messages: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains("fd00:300::3 is already used by container b"),
+        "{messages:#?}"
+    );
+}
