@@ -20,6 +20,8 @@ mod golden_tests;
 mod tests;
 #[cfg(test)]
 mod tests_host_gw;
+#[cfg(test)]
+mod tests_no_default;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};

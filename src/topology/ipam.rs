@@ -276,9 +276,11 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             });
             // `default_route` names the network explicitly (validation checks it has a
             // gateway), else the first attachment with a gateway carries it: at most one either
-            // way, since a container's networks are distinct.
-            let default_route = v4.is_some_and(|a| a.gateway.is_some())
-                && match container.default_route.as_deref() {
+            // way, since a container's networks are distinct. `default_route: false`: none.
+            let off = container.without_default_route();
+            let default_route = !off
+                && v4.is_some_and(|a| a.gateway.is_some())
+                && match container.default_route_network() {
                     Some(chosen) => chosen == spec.network,
                     None => !has_default,
                 };
@@ -286,10 +288,10 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             // IPv6 likewise, except that a chosen network without an IPv6 gateway leaves the
             // IPv6 default to the first network that has one.
             let chosen6 = container
-                .default_route
-                .as_deref()
+                .default_route_network()
                 .filter(|n| has_gateway6(topo, n));
-            let default_route6 = v6.is_some_and(|a| a.gateway.is_some())
+            let default_route6 = !off
+                && v6.is_some_and(|a| a.gateway.is_some())
                 && match chosen6 {
                     Some(chosen) => chosen == spec.network,
                     None => !has_default6,
