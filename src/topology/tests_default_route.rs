@@ -76,10 +76,7 @@ fn false_means_no_default_route_of_either_family() {
         "  a: { host: node-1, networks: { l: {}, f: {} }, default_route: false }
   b: { host: node-1, network: g, default_route: false }",
     ));
-    assert_eq!(
-        flags(&t, "a"),
-        [f("l", false, false), f("f", false, false)]
-    );
+    assert_eq!(flags(&t, "a"), [f("l", false, false), f("f", false, false)]);
     assert_eq!(flags(&t, "b"), [f("g", false, false)]);
 }
 
@@ -94,7 +91,11 @@ fn true_is_the_default_choice() {
     assert_eq!(flags(&with, "a"), flags(&without, "a"));
     assert_eq!(
         flags(&with, "a"),
-        [f("o", false, false), f("f", true, true), f("l", false, false)]
+        [
+            f("o", false, false),
+            f("f", true, true),
+            f("l", false, false)
+        ]
     );
 }
 
@@ -116,9 +117,18 @@ containers:
         t.containers["a"].default_route,
         Some(DefaultRoute::Network("false".into()))
     );
-    assert_eq!(flags(&t, "a"), [f("true", false, false), f("false", true, false)]);
-    assert_eq!(flags(&t, "b"), [f("true", true, false), f("false", false, false)]);
-    assert_eq!(flags(&t, "c"), [f("true", false, false), f("false", false, false)]);
+    assert_eq!(
+        flags(&t, "a"),
+        [f("true", false, false), f("false", true, false)]
+    );
+    assert_eq!(
+        flags(&t, "b"),
+        [f("true", true, false), f("false", false, false)]
+    );
+    assert_eq!(
+        flags(&t, "c"),
+        [f("true", false, false), f("false", false, false)]
+    );
 }
 
 #[test]
@@ -145,7 +155,9 @@ fn false_with_published_ports_needs_an_existing_namespace() {
     let found = problems(&text);
     assert_eq!(
         found,
-        ["containers.a.default_route: false leaves no route back to the clients of the published ports (remove `ports`, or keep a default route)"]
+        [
+            "containers.a.default_route: false leaves no route back to the clients of the published ports (remove `ports`, or keep a default route)"
+        ]
     );
     // An existing namespace may route replies itself (a Docker container's own default route).
     let text = topo(
