@@ -11,23 +11,19 @@
 use super::error::Diagnostic;
 use super::ipam::Addressing;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode, VxlanNetwork};
+use super::slices::{Sliced, allocate_slices};
 use indexmap::IndexMap;
 use ipnet::Ipv6Net;
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
-/// Smallest IPv6 slice we accept: `::` (VTEP), `::1` (gateway) and at least two containers.
-pub const MAX_SLICE_PREFIX6: u8 = 126;
+pub use super::slices::MAX_SLICE_PREFIX6;
 
 /// The `n`th address of `net` (0 = the prefix itself), if it lies inside `net`.
 pub fn nth6(net: Ipv6Net, n: u128) -> Option<Ipv6Addr> {
     let base = u128::from(net.network());
     let addr = Ipv6Addr::from(base.checked_add(n)?);
     net.contains(&addr).then_some(addr)
-}
-
-fn overlaps(a: Ipv6Net, b: Ipv6Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// The IPv6 range of one network as seen from one host.
@@ -187,93 +183,22 @@ pub fn slices6(topo: &Topology, network: &str) -> IndexMap<String, Ipv6Net> {
     }
 }
 
-/// Like `slices::allocate_slices`: pinned `slices6` first, then the next free `/host_prefix6`
-/// for every other declared host, in host order.
+/// Pinned `slices6` first, then the next free `/host_prefix6` for every other declared host,
+/// in host order: the IPv4 rules of `slices.rs`, on the network's IPv6 prefix.
 fn allocate_slices6(
     topo: &Topology,
     name: &str,
     vx: &VxlanNetwork,
 ) -> (IndexMap<String, Ipv6Net>, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let mut out = IndexMap::new();
-    let path = format!("networks.{name}");
-    let Some(subnet) = vx.v6() else {
-        if !vx.slices6.is_empty() {
-            diags.push(Diagnostic::new(
-                format!("{path}.slices6"),
+    match Sliced::vxlan6(vx) {
+        Some(sliced) => allocate_slices(topo, name, sliced),
+        None if !vx.slices6.is_empty() => (
+            IndexMap::new(),
+            vec![Diagnostic::new(
+                format!("networks.{name}.slices6"),
                 "the network has no IPv6 subnet (set subnet6)",
-            ));
-        }
-        return (out, diags);
-    };
-    let prefix = vx.host_prefix6();
-    if prefix < subnet.prefix_len() || prefix > MAX_SLICE_PREFIX6 {
-        diags.push(Diagnostic::new(
-            format!("{path}.host_prefix6"),
-            format!(
-                "/{prefix} slices do not fit subnet {subnet} (host_prefix6 must be between {} and {MAX_SLICE_PREFIX6})",
-                subnet.prefix_len()
-            ),
-        ));
-        return (out, diags);
+            )],
+        ),
+        None => (IndexMap::new(), Vec::new()),
     }
-    let mut pinned: Vec<(Ipv6Net, &str)> = Vec::new();
-    for (host, slice) in &vx.slices6 {
-        let spath = format!("{path}.slices6.{host}");
-        let problem = if !topo.hosts.contains_key(host) {
-            Some(format!("unknown host {host:?}"))
-        } else if slice.addr() != slice.network() {
-            Some(format!(
-                "{slice} has host bits set (did you mean {}?)",
-                slice.trunc()
-            ))
-        } else if !subnet.contains(slice) {
-            Some(format!("{slice} is outside subnet {subnet}"))
-        } else if slice.prefix_len() > MAX_SLICE_PREFIX6 {
-            Some(format!(
-                "{slice} is too small (at most /{MAX_SLICE_PREFIX6})"
-            ))
-        } else {
-            pinned
-                .iter()
-                .find(|(other, _)| overlaps(*other, *slice))
-                .map(|(other, owner)| format!("{slice} overlaps {other}, the slice of {owner}"))
-        };
-        match problem {
-            Some(message) => diags.push(Diagnostic::new(spath, message)),
-            None => {
-                pinned.push((*slice, host));
-                out.insert(host.clone(), *slice);
-            }
-        }
-    }
-    let Ok(mut candidates) = subnet.trunc().subnets(prefix) else {
-        return (out, diags);
-    };
-    for host in topo.hosts.keys() {
-        if vx.slices6.contains_key(host) {
-            continue;
-        }
-        // Pinned slices are few: skipping past them is bounded by their count per host.
-        match candidates.find(|c| !pinned.iter().any(|(p, _)| overlaps(*p, *c))) {
-            Some(slice) => {
-                out.insert(host.clone(), slice);
-            }
-            None => {
-                diags.push(Diagnostic::new(
-                    path.clone(),
-                    format!(
-                        "subnet {subnet} has no free /{prefix} IPv6 slice left for host {host}"
-                    ),
-                ));
-                break;
-            }
-        }
-    }
-    let ordered = topo
-        .hosts
-        .keys()
-        .filter_map(|h| out.get(h).map(|s| (h.clone(), *s)))
-        .collect();
-    (ordered, diags)
 }

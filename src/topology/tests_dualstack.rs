@@ -387,3 +387,63 @@ fn a_routed_network_without_the_default_route_is_routed_per_family() {
         ]
     );
 }
+
+/// Every problem of pinned and allocated IPv6 slices, word for word, at its YAML path.
+#[test]
+fn ipv6_slice_problems_name_their_paths() {
+    let routed = |extra: &str| {
+        topo(
+            &format!(
+                "  f: {{ driver: vxlan, mode: routed, vni: 1, subnet: 'fd00:244::/48'{extra} }}"
+            ),
+            "",
+        )
+    };
+    for (extra, expected) in [
+        (
+            ", slices6: { node-9: 'fd00:244::/64' }",
+            "networks.f.slices6.node-9: unknown host \"node-9\"",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::1/64' }",
+            "networks.f.slices6.node-1: fd00:244::1/64 has host bits set (did you mean fd00:244::/64?)",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:245::/64' }",
+            "networks.f.slices6.node-1: fd00:245::/64 is outside subnet fd00:244::/48",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::/127' }",
+            "networks.f.slices6.node-1: fd00:244::/127 is too small (at most /126)",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::/64', node-2: 'fd00:244::/56' }",
+            "networks.f.slices6.node-2: fd00:244::/56 overlaps fd00:244::/64, the slice of node-1",
+        ),
+        (
+            ", host_prefix6: 127",
+            "networks.f.host_prefix6: /127 slices do not fit subnet fd00:244::/48 (host_prefix6 must be between 48 and 126)",
+        ),
+        (
+            ", host_prefix6: 48",
+            "networks.f: subnet fd00:244::/48 has no free /48 IPv6 slice left for host node-2",
+        ),
+    ] {
+        let found = problems(&routed(extra));
+        assert!(
+            found.iter().any(|p| p == expected),
+            "expected `{expected}` in {found:#?}"
+        );
+    }
+    // slices6 on a routed network without IPv6.
+    let found = problems(&topo(
+        "  f: { driver: vxlan, mode: routed, vni: 1, subnet: 10.244.0.0/16, slices6: { node-1: 'fd00::/64' } }",
+        "",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p == "networks.f.slices6: the network has no IPv6 subnet (set subnet6)"),
+        "{found:#?}"
+    );
+}
