@@ -11,6 +11,7 @@
 use super::error::Diagnostic;
 use super::ipam::Addressing;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode, VxlanNetwork};
+use super::pick::Pool;
 use super::slices::{Sliced, allocate_slices};
 use indexmap::IndexMap;
 use ipnet::Ipv6Net;
@@ -98,59 +99,34 @@ fn unusable6(addr: Ipv6Addr, range: &Range6) -> Option<String> {
     }
 }
 
-/// The IPv6 address of one attachment (explicit if usable and free, else the first free one).
-pub(crate) fn pick6(
-    cname: &str,
-    host: &str,
-    spec: &AttachmentSpec,
-    range: &Range6,
-    taken: &HashMap<Ipv6Addr, String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Ipv6Addr> {
-    match spec.address6 {
-        Some(addr) => {
-            let problem = unusable6(addr, range)
-                .map(|p| {
-                    if range.vtep.is_some() {
-                        format!("{p} (the IPv6 slice of host {host})")
-                    } else {
-                        p
-                    }
-                })
-                .or_else(|| {
-                    taken.get(&addr).map(|holder| {
-                        format!(
-                            "{addr} is already used by container {holder} on network {}",
-                            spec.network
-                        )
-                    })
-                });
-            match problem {
-                Some(p) => {
-                    diags.push(Diagnostic::new(spec.address6_path(), p));
-                    None
-                }
-                None => Some(addr),
-            }
-        }
-        None => {
-            // Each container takes at most one candidate, so this scan is bounded by the number
-            // of containers, whatever the prefix size.
-            let found = (range.first_auto..)
-                .take(taken.len() + 3)
-                .map_while(|n| nth6(range.net, n))
-                .find(|a| unusable6(*a, range).is_none() && !taken.contains_key(a));
-            if found.is_none() {
-                diags.push(Diagnostic::new(
-                    format!("containers.{cname}"),
-                    format!(
-                        "no free IPv6 address left in {} on network {}",
-                        range.net, spec.network
-                    ),
-                ));
-            }
-            found
-        }
+impl Pool for Range6 {
+    type Addr = Ipv6Addr;
+    const FAMILY: &'static str = " IPv6";
+
+    fn net(&self) -> impl std::fmt::Display {
+        self.net
+    }
+
+    fn explicit(spec: &AttachmentSpec) -> Option<(Ipv6Addr, String)> {
+        Some((spec.address6?, spec.address6_path()))
+    }
+
+    fn unusable(&self, addr: Ipv6Addr) -> Option<String> {
+        unusable6(addr, self)
+    }
+
+    fn slice_hint(&self, host: &str) -> Option<String> {
+        self.vtep
+            .is_some()
+            .then(|| format!("the IPv6 slice of host {host}"))
+    }
+
+    /// Each container takes at most one candidate, so this scan is bounded by the number of
+    /// containers, whatever the prefix size.
+    fn candidates(&self, taken: usize) -> impl Iterator<Item = Ipv6Addr> {
+        (self.first_auto..)
+            .take(taken + 3)
+            .map_while(|n| nth6(self.net, n))
     }
 }
 

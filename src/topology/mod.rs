@@ -11,6 +11,7 @@ pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+mod pick;
 pub mod ports;
 pub mod schema;
 mod slices;

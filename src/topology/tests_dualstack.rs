@@ -447,3 +447,15 @@ fn ipv6_slice_problems_name_their_paths() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn ipv6_range_exhaustion_names_the_container() {
+    let found = problems(&topo(
+        "  l: { driver: bridge, subnet: 'fd00:9::/126' }",
+        "  a: { host: node-1, network: l }\n  b: { host: node-1, network: l }\n  c: { host: node-1, network: l }",
+    ));
+    assert_eq!(
+        found,
+        ["containers.c: no free IPv6 address left in fd00:9::/126 on network l"]
+    );
+}
