@@ -30,6 +30,8 @@ pub use schema::schema_json;
 pub use validate::validate;
 
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests_dualstack;
 #[cfg(test)]
 mod tests_host_gw;

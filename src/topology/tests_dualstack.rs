@@ -1,39 +1,9 @@
 //! Dual stack: loading, validation and IPv6 allocation. Each rule has a test that fails if the
 //! rule is dropped.
 
+use super::test_support::{assert_problem, parse, problems, v6};
 use super::*;
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
-
-fn assert_problem(text: &str, path: &str, needle: &str) {
-    let found = problems(text);
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
-        "expected `{path}: ...{needle}...` in {found:#?}"
-    );
-}
-
-fn v6(s: &str) -> Ipv6Addr {
-    s.parse().unwrap()
-}
+use std::net::Ipv4Addr;
 
 /// A topology with two IPv4-underlay hosts, `networks` and `containers` spliced in.
 fn topo(networks: &str, containers: &str) -> String {
