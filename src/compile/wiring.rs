@@ -38,6 +38,17 @@ pub fn bridge(ctx: &Ctx, state: &mut State) {
     });
 }
 
+/// The gateway address `cidr` (`gateway/prefix` of the subnet or the host's slice) on the
+/// network's bridge.
+pub fn gateway_address(ctx: &Ctx, cidr: IpNet, state: &mut State) {
+    state.insert(Address {
+        ns: Ns::Host,
+        link: bridge_name(ctx.network),
+        cidr,
+        owned: true,
+    });
+}
+
 /// Routing between the container bridge and the VXLAN device (and out) needs forwarding.
 pub fn ip_forward(state: &mut State) {
     state.insert(Sysctl {
