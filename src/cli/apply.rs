@@ -63,7 +63,7 @@ async fn execute(
     print!("{}", render_text(plan));
     if !plan.conflicts.is_empty() {
         anyhow::bail!(
-            "the plan has {} conflict(s) with objects netplan-rs does not own; nothing was changed",
+            "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
             plan.conflicts.len()
         );
     }

@@ -44,7 +44,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     if !plan.conflicts.is_empty() {
         eprintln!(
-            "Error: the plan has {} conflict(s) with objects netplan-rs does not own; nothing can be applied",
+            "Error: the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing can be applied",
             plan.conflicts.len()
         );
         return Ok(ExitCode::from(1));

@@ -3,6 +3,7 @@
 //! neither picks the host whose underlay address sits on a local interface.
 
 use super::HostArgs;
+use crate::external;
 use crate::kernel::{Target, netns};
 use crate::lab;
 use crate::topology::Topology;
@@ -28,18 +29,44 @@ impl Resolved {
     }
 }
 
-/// Resolve the host for commands that need one from the topology (plan, apply).
+/// Resolve the host for commands that need one from the topology (plan, apply). Existing
+/// namespaces its containers name (`netns:`) must all be found: wiring half a host is worse
+/// than stopping with a message naming the container.
 pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<Resolved> {
-    let resolved = resolve_optional(Some(topo), Some(file), args)?;
-    if resolved.host.is_none() {
+    let mut resolved = resolve_host(Some(topo), Some(file), args)?;
+    let Some(host) = &resolved.host else {
         bail!("internal: host not resolved");
+    };
+    resolved.target.external = external::resolve(topo, host).map_err(anyhow::Error::msg)?;
+    external::check_distinct(&resolved.target, topo, host).map_err(anyhow::Error::msg)?;
+    for warning in external::leftovers(&resolved.target, topo, host) {
+        eprintln!("warning: {warning}");
     }
     Ok(resolved)
 }
 
 /// Resolve the target; the host name may stay unknown for `destroy`/`show` on a real host
-/// without a file (they need no compile).
+/// without a file (they need no compile). With a file, the existing namespaces its containers
+/// name are read too; one that cannot be found is skipped with a warning (its end of our veth
+/// went with it, and `destroy` removes the host end).
 pub fn resolve_optional(
+    topo: Option<&Topology>,
+    file: Option<&Path>,
+    args: &HostArgs,
+) -> anyhow::Result<Resolved> {
+    let mut resolved = resolve_host(topo, file, args)?;
+    if let (Some(topo), Some(host)) = (topo, &resolved.host) {
+        let (found, missing) = external::resolve_all(topo, host);
+        for problem in missing {
+            eprintln!("warning: {problem}; not reading that namespace");
+        }
+        resolved.target.external = found;
+    }
+    Ok(resolved)
+}
+
+/// Which host and target, before existing namespaces are looked up.
+fn resolve_host(
     topo: Option<&Topology>,
     file: Option<&Path>,
     args: &HostArgs,

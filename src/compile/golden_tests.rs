@@ -16,6 +16,7 @@ const EXAMPLES: &[&str] = &[
     "macvlan",
     "macvlan-vlan",
     "bridge-nat",
+    "existing-netns",
 ];
 
 #[test]

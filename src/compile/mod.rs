@@ -66,7 +66,9 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
     let all = attachments(topo);
     let mut state = State::default();
     for (name, container) in &topo.containers {
-        if container.host == host {
+        // An existing namespace (`netns:`) is not ours: no Namespace object, so it is never
+        // created or deleted; only the interfaces we put into it are.
+        if container.host == host && container.netns.is_none() {
             state.insert(Namespace {
                 name: name.clone(),
                 owned: true,

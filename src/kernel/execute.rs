@@ -173,6 +173,7 @@ pub(super) fn set_up(msg: &mut LinkMessage, up: bool) {
 
 async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
+    refuse_external(kernel, &logical, "creating")?;
     let real = kernel.target.netns_name(&logical).unwrap_or_default();
     let label = kernel.target.label(&logical);
     let name = real.clone();
@@ -213,6 +214,7 @@ async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), Ker
 
 async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
+    refuse_external(kernel, &logical, "deleting")?;
     release_veths(kernel, &logical).await?;
     kernel.forget(&logical);
     let name = kernel.target.netns_name(&logical).unwrap_or_default();
@@ -226,6 +228,21 @@ async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), Ker
             ns: label,
             source,
         })
+}
+
+/// A namespace the target maps to an existing file is someone else's: compile never asks to
+/// create or delete it, and this guard keeps a hand-made plan from doing so either.
+fn refuse_external(kernel: &Kernel, logical: &Ns, op: &'static str) -> Result<(), KernelError> {
+    match kernel.target.external_path(logical) {
+        Some(_) => Err(KernelError::Namespace {
+            op,
+            ns: kernel.target.label(logical),
+            source: io::Error::other(
+                "netplan-rs never creates or deletes a namespace it did not create",
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 async fn write_sysctl(kernel: &mut Kernel, s: &Sysctl) -> Result<(), KernelError> {

@@ -3,7 +3,9 @@
 //!
 //! Logical namespaces ([`Ns`]) are mapped to real ones by a [`Target`]: the host namespace is the
 //! process's own or a named one (a simulated host in the lab), container `c` is
-//! `/run/netns/<prefix>c`. Nothing here knows about topologies; nothing here spawns a process.
+//! `/run/netns/<prefix>c`, unless the target maps it to an existing namespace file (`external`:
+//! a namespace netplan-rs wires but did not create). Nothing here knows about topologies; nothing
+//! here spawns a process.
 
 mod conn;
 mod error;
@@ -24,7 +26,7 @@ pub use error::KernelError;
 use crate::plan::Step;
 use crate::state::{Ns, State, ownership};
 use conn::Conn;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// The values that mark an object as created (owned) by netplan-rs.
@@ -46,6 +48,11 @@ pub struct Target {
     /// `Ns::Container(c)` is `/run/netns/<prefix><c>`.
     pub container_prefix: String,
     pub marks: Marks,
+    /// Containers living in namespaces netplan-rs did not create, by logical name: the namespace
+    /// file to enter instead of `/run/netns/<prefix><c>` (e.g. `/proc/1234/ns/net`). They are
+    /// observed like our own containers, but never yield a `Namespace` object and are never
+    /// created or deleted.
+    pub external: BTreeMap<String, PathBuf>,
 }
 
 impl Target {
@@ -59,6 +66,15 @@ impl Target {
                 proto: ownership::ROUTE_PROTOCOL,
                 netns_mark: ownership::LINK_ALIAS.to_string(),
             },
+            external: BTreeMap::new(),
+        }
+    }
+
+    /// The namespace file of an external container (`None`: not external).
+    pub fn external_path(&self, ns: &Ns) -> Option<&PathBuf> {
+        match ns {
+            Ns::Container(c) => self.external.get(c),
+            Ns::Host => None,
         }
     }
 
@@ -70,12 +86,19 @@ impl Target {
         }
     }
 
-    fn netns_path(&self, ns: &Ns) -> Option<PathBuf> {
+    /// The namespace file a logical namespace is entered through (`None`: the process's own).
+    pub fn netns_path(&self, ns: &Ns) -> Option<PathBuf> {
+        if let Some(path) = self.external_path(ns) {
+            return Some(path.clone());
+        }
         self.netns_name(ns).map(|name| netns::path(&name))
     }
 
     /// How error messages name the real namespace.
     fn label(&self, ns: &Ns) -> String {
+        if let (Ns::Container(c), Some(path)) = (ns, self.external_path(ns)) {
+            return format!("the existing netns {} of container {c}", path.display());
+        }
         match self.netns_name(ns) {
             Some(name) => format!("netns {name}"),
             None => "the current netns".to_string(),

@@ -54,6 +54,14 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
         }
         spaces.push(Ns::Container(logical.to_string()));
     }
+    // Existing namespaces the target wires (not under /run/netns with our prefix). One that is
+    // also listed above (a /run/netns path) is the same logical namespace, observed once.
+    for name in kernel.target.external.keys() {
+        let ns = Ns::Container(name.clone());
+        if !spaces.contains(&ns) {
+            spaces.push(ns);
+        }
+    }
 
     // Open every missing connection at once (each costs a thread and a socket), then dump all
     // namespaces concurrently.
@@ -148,7 +156,12 @@ async fn observe_ns(
     ns: &Ns,
 ) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
     let links = dump_links(target, conn, ns).await?;
-    let Ns::Container(name) = ns else {
+    // The host, and existing namespaces we wire: no Namespace object (an external one is not
+    // ours to create or delete); everything in them is read, and ownership is per object.
+    let Some(name) = (match ns {
+        Ns::Container(name) if target.external_path(ns).is_none() => Some(name),
+        _ => None,
+    }) else {
         return Ok((
             None,
             Some(dump_rest(target, conn, ns.clone(), links).await?),

@@ -55,7 +55,11 @@ pub async fn plan_host(
 ) -> anyhow::Result<(Kernel, State, Plan)> {
     let desired = crate::compile::compile(topo, host)
         .with_context(|| format!("compiling for host {host}"))?;
-    let (kernel, plan) = apply::prepare(host_target(lab, host), &desired)
+    let mut target = host_target(lab, host);
+    // Containers wired into existing namespaces (`netns:`) are entered through their files.
+    target.external = crate::external::resolve(topo, host).map_err(anyhow::Error::msg)?;
+    crate::external::check_distinct(&target, topo, host).map_err(anyhow::Error::msg)?;
+    let (kernel, plan) = apply::prepare(target, &desired)
         .await
         .with_context(|| format!("reading simulated host {host}"))?;
     Ok((kernel, desired, plan))

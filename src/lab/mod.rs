@@ -80,6 +80,18 @@ pub fn container_netns(lab: &str, host: &str, container: &str) -> String {
     format!("{lab}-{host}-{container}")
 }
 
+/// Where to ping from for `container`: its lab namespace name, or the namespace file of the
+/// existing namespace it names (`netns:`). An existing namespace that cannot be found falls back
+/// to the name, so the ping fails with a message naming a missing namespace.
+pub fn probe_netns(topo: &Topology, lab: &str, host: &str, container: &str) -> String {
+    topo.containers
+        .get(container)
+        .and_then(|c| c.netns.as_ref())
+        .and_then(|netns| crate::external::namespace_file(netns).ok())
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| container_netns(lab, host, container))
+}
+
 /// The target that plans and applies the lab's plumbing: "host" = switch, "containers" = hosts.
 pub fn switch_target(lab: &str) -> Target {
     Target {
@@ -90,6 +102,7 @@ pub fn switch_target(lab: &str) -> Target {
             proto: LAB_PROTO,
             netns_mark: format!("{LAB_LINK_ALIAS} lab={lab}"),
         },
+        external: Default::default(),
     }
 }
 

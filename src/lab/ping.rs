@@ -15,10 +15,15 @@ const ICMP_ECHO_REPLY: u8 = 0;
 /// Distinguishes concurrent pings: raw ICMP sockets see every ICMP packet of the namespace.
 static NEXT_ID: AtomicU16 = AtomicU16::new(1);
 
-/// Send up to `attempts` echo requests from namespace `/run/netns/<netns>` to `dst`, waiting
-/// `timeout` for each reply. Ok(true) as soon as one reply arrives.
+/// Send up to `attempts` echo requests from namespace `/run/netns/<netns>` (or, when `netns` is
+/// an absolute path, that namespace file) to `dst`, waiting `timeout` for each reply. Ok(true)
+/// as soon as one reply arrives.
 pub fn ping(netns: &str, dst: Ipv4Addr, attempts: u16, timeout: Duration) -> io::Result<bool> {
-    let path = format!("/run/netns/{netns}");
+    let path = if netns.starts_with('/') {
+        netns.to_string()
+    } else {
+        format!("/run/netns/{netns}")
+    };
     std::thread::scope(|scope| {
         scope
             .spawn(|| {

@@ -2,7 +2,7 @@
 //! sender's namespace to the receiver's address on that network, and lay the results out as a
 //! matrix. Pings run concurrently, one thread each.
 
-use super::{container_netns, ping};
+use super::{ping, probe_netns};
 use crate::topology::{Topology, attachments};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -113,7 +113,7 @@ pub fn verify(topo: &Topology, lab: &str) -> Matrix {
             probes.push(Probe {
                 from,
                 to,
-                netns: container_netns(lab, &a.host, &a.container),
+                netns: probe_netns(topo, lab, &a.host, &a.container),
                 network: a.network.clone(),
                 address,
             });

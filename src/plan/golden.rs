@@ -85,7 +85,9 @@ fn golden_overlay_create() {
 
 #[test]
 fn golden_overlay_no_changes() {
-    check("overlay_no_changes", &state(overlay()), &state(overlay()));
+    let mut observed = overlay();
+    observed.push(unowned(other_link("host", "eth0", "ether")));
+    check("overlay_no_changes", &state(overlay()), &state(observed));
 }
 
 #[test]
@@ -114,6 +116,7 @@ fn golden_mixed_changes() {
     observed.push(fdb("host", "vx-overlay", REMOTE_MAC, "192.168.31.9"));
     observed.push(unowned(bridge("br-extra")));
     observed.extend([namespace("docker3"), host3]);
+    observed.push(unowned(other_link("host", "eth0", "ether")));
     // Flannel leftovers the file no longer wants.
     observed.extend(routed());
     check("mixed_changes", &state(desired), &state(observed));
@@ -123,6 +126,7 @@ fn golden_mixed_changes() {
 fn golden_routed_updates() {
     let desired = state(routed());
     let mut observed = routed();
+    observed.push(unowned(other_link("host", "eth0", "ether")));
     for object in &mut observed {
         match object {
             Object::Sysctl(s) => s.value = "0".into(),

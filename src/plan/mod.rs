@@ -13,6 +13,8 @@
 //!   an object netplan-rs does not own: a conflict, no step. Sysctls are never owned: set when
 //!   they differ, never deleted.
 //! - owned and no longer wanted: delete; not owned: left alone.
+//! - a link a wanted object names (vxlan `dev`, macvlan/VLAN `parent`, `master`, route `dev`)
+//!   must be wanted too, or exist on the host and stay: otherwise a conflict (module `refs`).
 //! - a veth pair is one step on its host end (or lesser key) with `peer` set: created together,
 //!   replaced together when one end is missing or must be replaced.
 //! - what the kernel removes by itself (a link's addresses, entries and routes, a namespace's
@@ -28,11 +30,14 @@ mod golden;
 #[cfg(test)]
 mod golden_nat;
 mod order;
+mod refs;
 mod render_json;
 mod render_text;
 mod step;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_refs;
 #[cfg(test)]
 mod testutil;
 
@@ -43,12 +48,15 @@ pub use step::{Action, Change, Conflict, Plan, Step};
 use crate::state::State;
 
 /// The plan that makes `observed` (the kernel) match `desired` (the topology), steps in execution
-/// order. Conflicts (wanted names taken by objects netplan-rs does not own) are reported in
-/// [`Plan::conflicts`] and get no steps; a plan with conflicts must not be applied.
+/// order. Conflicts (wanted names taken by objects netplan-rs does not own, which get no steps;
+/// links a wanted object refers to that neither the file nor the host provides, see [`refs`])
+/// are reported in [`Plan::conflicts`]; a plan with conflicts must not be applied.
 pub fn diff(desired: &State, observed: &State) -> Plan {
     let unordered = diff::diff_unordered(desired, observed);
+    let mut conflicts = unordered.conflicts;
+    conflicts.extend(refs::missing_links(desired, observed));
     Plan {
         steps: order::order(unordered.steps, &unordered.swept),
-        conflicts: unordered.conflicts,
+        conflicts,
     }
 }

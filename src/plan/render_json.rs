@@ -54,8 +54,10 @@ use serde::ser::{SerializeMap, Serializer};
 ///   - `reason`: why a replace is needed (e.g. `"vni cannot change in place"`), else `null`.
 ///   - `peer`: for a step creating a veth pair (create or replace), the other end, created by the
 ///     same request and with no step of its own: `{"address", "key", "after"}`; else `null`.
-/// - `conflicts`: wanted objects whose name is taken by something netplan-rs does not own. A plan
-///   with conflicts must not be applied.
+/// - `conflicts`: wanted objects whose name is taken by something netplan-rs does not own, or
+///   that name a link (vxlan `dev`, macvlan/VLAN `parent`, `master`, route `dev`) that is neither
+///   in the topology nor on the host (`address` is the wanting object, `message` names the
+///   missing link). A plan with conflicts must not be applied.
 /// - `summary`: counted like terraform; a replace adds one and destroys one.
 pub fn render_json(plan: &Plan) -> String {
     let (add, change, destroy) = plan.summary();

@@ -56,7 +56,10 @@ fn missing_objects_are_created() {
 
 #[test]
 fn matching_state_is_an_empty_plan() {
-    let plan = diff(&state(routed(200)), &state(routed(200)));
+    let mut observed = routed(200);
+    // The vxlan's underlay device, which a real host always has.
+    observed.push(unowned(other_link("host", "eth0", "ether")));
+    let plan = diff(&state(routed(200)), &state(observed));
     assert!(plan.is_empty(), "{:#?}", actions(&plan));
     assert!(plan.conflicts.is_empty());
 }
@@ -422,7 +425,7 @@ fn output_is_deterministic_and_independent_of_step_order() {
 #[test]
 fn broken_veth_description_is_a_conflict_not_a_panic() {
     let (host, _) = veth_pair("c1", "veth1", "br0");
-    let plan = diff(&state([host]), &State::default());
+    let plan = diff(&state([host]), &state([unowned(bridge("br0"))]));
     assert!(plan.steps.is_empty());
     assert_eq!(plan.conflicts.len(), 1);
     assert!(
@@ -534,8 +537,8 @@ fn veth_ends_that_exist_are_updated_in_place_separately() {
 fn unowned_veth_end_blocks_the_whole_pair() {
     let (host, inner) = veth_pair("c1", "veth1", "br0");
     let plan = diff(
-        &state([host, inner]),
-        &state([unowned(other_link("c1", "eth0", "dummy"))]),
+        &state([host, inner, bridge("br0")]),
+        &state([unowned(other_link("c1", "eth0", "dummy")), bridge("br0")]),
     );
     assert!(plan.steps.is_empty(), "{:#?}", actions(&plan));
     assert_eq!(plan.conflicts.len(), 1);

@@ -2,6 +2,7 @@
 //! validation with YAML-path errors, address allocation (IPAM) and interface naming.
 
 mod error;
+mod external_netns;
 pub mod ipam;
 pub mod ipam6;
 mod ipany;

@@ -272,6 +272,31 @@ pub struct Container {
     /// first `driver: bridge` network, port CONTAINER (Docker's `-p`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
+    /// An existing network namespace to wire instead of one netplan-rs creates (pipework's use
+    /// case): exactly one of `pid`, `path` or `docker`. netplan-rs puts its interfaces there but
+    /// never creates or deletes the namespace itself. Default: a namespace named after the
+    /// container, created and owned by netplan-rs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<ExternalNetns>,
+}
+
+/// A network namespace that exists already: give exactly one of the three forms. It is looked up
+/// each time a plan is made (a process may come and go).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalNetns {
+    /// The namespace of this process: `/proc/<pid>/ns/net`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub pid: Option<u32>,
+    /// An absolute path to a namespace file, e.g. `/proc/1234/ns/net`, `/run/netns/foo` or
+    /// `/var/run/docker/netns/...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A Docker container name or id, resolved through the Docker Engine API (the unix socket of
+    /// `DOCKER_HOST=unix://...`, else `/var/run/docker.sock`) to its process's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<String>,
 }
 
 /// One attachment of a container in the long form.

@@ -40,6 +40,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     networks(topo, &mut diags);
     super::macvlan::validate_shared_parents(topo, &mut diags);
     containers(topo, &mut diags);
+    super::external_netns::validate(topo, &mut diags);
     super::validate6::dual_stack(topo, &mut diags);
     diags.extend(super::ports::validate(topo));
     let (attachments, problems) = ipam::allocate(topo);
