@@ -429,3 +429,22 @@ fn ipv6_range_exhaustion_names_the_container() {
         ["containers.c: no free IPv6 address left in fd00:9::/126 on network l"]
     );
 }
+
+/// The IPv6 slices follow the IPv4 rule: a host appended to `hosts` never moves an existing
+/// slice, pinned or allocated, and takes the next free one.
+#[test]
+fn appending_a_host_never_moves_an_ipv6_slice() {
+    let net = "  f: { driver: vxlan, mode: routed, vni: 2, subnet: 'fd00:244::/48', slices6: { node-2: 'fd00:244::/64' } }";
+    let before = parse(&topo(net, ""));
+    let after = parse(&topo(net, "").replace(
+        "networks:",
+        "  node-3: { underlay: 10.0.0.3/24 }\nnetworks:",
+    ));
+    let (old, new) = (ipam6::slices6(&before, "f"), ipam6::slices6(&after, "f"));
+    assert_eq!(old.len(), 2);
+    for host in ["node-1", "node-2"] {
+        assert_eq!(old[host], new[host], "{host}'s slice moved");
+    }
+    assert_eq!(new["node-1"].to_string(), "fd00:244:0:1::/64");
+    assert_eq!(new["node-3"].to_string(), "fd00:244:0:2::/64");
+}
