@@ -1,5 +1,5 @@
 //! Deterministic address allocation (IPAM) of container addresses; routed-mode host slices are
-//! in `slices.rs`.
+//! in `slices.rs`, the choice of one address in a range (both families) in `pick.rs`.
 //!
 //! Everything is allocated in declaration order and each allocation only looks at what was
 //! declared *before* it, so appending a host or a container never moves an existing one. The

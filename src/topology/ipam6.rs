@@ -1,5 +1,6 @@
-//! IPv6 side of address allocation (dual stack): container IPv6 addresses and routed-mode IPv6
-//! host slices, by the same rules as IPv4 in `ipam.rs` / `slices.rs`.
+//! IPv6 side of address allocation (dual stack): the IPv6 range of an attachment and the
+//! routed-mode IPv6 host slices, by the same rules as IPv4 in `ipam.rs`; the choice of an address
+//! (`pick.rs`) and the slice allocation (`slices.rs`) are shared by both families.
 //!
 //! Declaration order, each allocation looking only at what was declared before it, so appending
 //! a host or a container never moves an existing address. Layout mirrors IPv4: in a bridge
