@@ -2,23 +2,9 @@
 //! while sliced networks (routed VXLAN, host-gw) keep their whole-subnet route via the slice
 //! gateway so the other hosts' slices stay reachable.
 
-use super::compile;
+use super::test_support::state;
 use crate::state::{Ns, Object, State};
-use crate::topology::{Topology, load_str};
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn state(topo: &Topology, host: &str) -> State {
-    match compile(topo, host) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
+use crate::topology::test_support::parse;
 
 fn routes_in(s: &State, container: &str) -> Vec<String> {
     let ns = Ns::Container(container.into());

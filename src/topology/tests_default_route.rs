@@ -1,24 +1,8 @@
 //! Tests of `default_route: false` (no default route) and `true` (the default), beside the
 //! network-name form tested in `tests_host_gw`.
 
+use super::test_support::{parse, problems};
 use super::*;
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
 
 /// Two hosts; `l` is dual stack with gateways, `f` routed dual stack, `g` host-gw, `o` bridged.
 fn topo(containers: &str) -> String {
