@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 /// Exactly one echo request with a 1 s timeout: no retries.
 fn first_ping(ns: &str, addr: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", addr])
+        .args([
+            "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", addr,
+        ])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
