@@ -232,7 +232,7 @@ fn lab_demo_runs_and_cleans_up() {
     let text = stdout(&out);
     assert!(text.contains("=== plan for simulated host node-1 ==="));
     assert!(text.contains("Plan: "));
-    assert!(text.contains("All 2 pairs reachable."));
+    assert!(text.contains("All 2 pairs as expected: 2 reachable, 0 isolated."));
     let left: Vec<String> = netns_list()
         .into_iter()
         .filter(|n| n.starts_with(&lab.name))

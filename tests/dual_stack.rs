@@ -95,10 +95,10 @@ fn destroy_all(lab: &Lab, hosts: &[&str]) {
             Vec::<Value>::new(),
             "IPv6 neighbours left on {host}"
         );
-        let prefix = format!("{ns}-");
+        let left = lab.container_namespaces(host);
         assert!(
-            !netns_list().iter().any(|n| n.starts_with(&prefix)),
-            "container namespaces left on {host}"
+            left.is_empty(),
+            "container namespaces left on {host}: {left:?}"
         );
     }
 }

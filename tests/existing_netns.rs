@@ -187,7 +187,7 @@ fn existing_namespaces_are_wired_and_never_deleted() {
     ok(&lab.cmd(&["lab", "up"], &[]), "lab up");
     let verify = lab.cmd(&["lab", "verify"], &[]);
     ok(&verify, "lab verify");
-    assert!(stdout(&verify).contains("All 4 pairs reachable"));
+    assert!(stdout(&verify).contains("All 12 pairs as expected: 4 reachable, 8 isolated."));
 
     // The process's namespace has eth0 with the address and Docker-style MAC.
     let listing = proc.ip_json(&["addr", "show"]);
@@ -427,7 +427,7 @@ fn docker_name_resolves_through_the_api() {
     assert_eq!(addresses(&listing, "eth0"), vec!["10.78.0.5/24"]);
     let verify = np_docker(&host, &["lab", "verify", &file, "--lab", &lab.name]);
     ok(&verify, "lab verify");
-    assert!(stdout(&verify).contains("All 2 pairs reachable"));
+    assert!(stdout(&verify).contains("All 2 pairs as expected: 2 reachable, 0 isolated."));
     assert!(proc.ping("10.78.0.6"));
 
     // A name the daemon does not know: the plan fails, naming the container and the form.

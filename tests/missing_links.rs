@@ -37,11 +37,7 @@ fn assert_nothing_applied(lab: &Lab, host: &str) {
         "owned links on {host}"
     );
     assert!(owned_routes(&ns).is_empty(), "owned routes on {host}");
-    let prefix = format!("{ns}-");
-    let containers: Vec<String> = netns_list()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let containers = lab.container_namespaces(host);
     assert!(
         containers.is_empty(),
         "namespaces on {host}: {containers:?}"

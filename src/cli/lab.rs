@@ -82,17 +82,11 @@ async fn up(topo: &crate::topology::Topology, name: &str, show_plans: bool) -> a
 
 fn verify(topo: &crate::topology::Topology, name: &str) -> ExitCode {
     let matrix = lab::verify(topo, name);
-    println!("Connectivity in lab {name} (ok = reply, FAIL = no reply, . = no shared network):\n");
-    print!("{matrix}");
-    let failures = matrix.failures();
-    if failures.is_empty() {
-        println!("\nAll {} pairs reachable.", matrix.tested_pairs());
+    println!("Connectivity in lab {name} (row: from, column: to):\n");
+    print!("{}", matrix.report());
+    if matrix.passed() {
         ExitCode::SUCCESS
     } else {
-        println!();
-        for failure in &failures {
-            eprintln!("FAIL {failure}");
-        }
         ExitCode::from(1)
     }
 }

@@ -17,6 +17,8 @@ mod golden_macvlan;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_host_gw;

@@ -11,11 +11,14 @@
 
 mod lifecycle;
 mod ping;
+pub mod reach;
 mod verify;
+#[cfg(test)]
+mod verify_tests;
 
 pub use lifecycle::{build_hosts, converge, down, plan_host};
 pub use ping::ping;
-pub use verify::{Matrix, PairResult, verify};
+pub use verify::{Expect, Matrix, Probe, Verdict, addresses, expectations, netns_path, verify};
 
 use crate::kernel::{Marks, Target};
 use crate::state::{Address, Link, LinkKind, Mac, Namespace, Ns, State, VethPeer};

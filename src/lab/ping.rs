@@ -1,37 +1,40 @@
-//! ICMP echo from inside a network namespace, without spawning `ping`: a raw ICMP socket
-//! opened by a thread that entered the namespace (a socket stays bound to the namespace it was
-//! created in).
+//! ICMP echo from inside a network namespace, without spawning `ping`: a raw ICMP (IPv4) or
+//! ICMPv6 socket opened by a thread that entered the namespace (a socket stays bound to the
+//! namespace it was created in).
+//!
+//! IPv4: we fill the ICMP checksum; received datagrams start with the IP header. IPv6: the kernel
+//! computes and checks the ICMPv6 checksum on raw `IPPROTO_ICMPV6` sockets (RFC 3542, it covers
+//! a pseudo-header we could not build without knowing the source address), and received
+//! datagrams start at the ICMPv6 header, the source coming from `recvfrom`.
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
 
 /// Distinguishes concurrent pings: raw ICMP sockets see every ICMP packet of the namespace.
 static NEXT_ID: AtomicU16 = AtomicU16::new(1);
 
-/// Send up to `attempts` echo requests from namespace `/run/netns/<netns>` (or, when `netns` is
-/// an absolute path, that namespace file) to `dst`, waiting `timeout` for each reply. Ok(true)
-/// as soon as one reply arrives.
-pub fn ping(netns: &str, dst: Ipv4Addr, attempts: u16, timeout: Duration) -> io::Result<bool> {
-    let path = if netns.starts_with('/') {
-        netns.to_string()
-    } else {
-        format!("/run/netns/{netns}")
-    };
+/// Send up to `attempts` echo requests from the namespace at `netns` (e.g.
+/// `/run/netns/NAME`) to `dst`, waiting `timeout` for each reply. Ok(true) as soon as one reply
+/// arrives; Ok(false) when none does (including "network unreachable" at send time).
+pub fn ping(netns: &Path, dst: IpAddr, attempts: u16, timeout: Duration) -> io::Result<bool> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let ns = std::fs::File::open(&path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+                let ns = std::fs::File::open(netns)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", netns.display())))?;
                 nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
                     .map_err(io::Error::from)?;
-                let socket = icmp_socket()?;
+                let socket = icmp_socket(dst)?;
                 let id = NEXT_ID
                     .fetch_add(1, Ordering::Relaxed)
                     .wrapping_add(std::process::id() as u16);
@@ -48,15 +51,13 @@ pub fn ping(netns: &str, dst: Ipv4Addr, attempts: u16, timeout: Duration) -> io:
     })
 }
 
-fn icmp_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the fd is owned by the returned OwnedFd.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_ICMP,
-        )
+fn icmp_socket(dst: IpAddr) -> io::Result<OwnedFd> {
+    let (family, protocol) = match dst {
+        IpAddr::V4(_) => (libc::AF_INET, libc::IPPROTO_ICMP),
+        IpAddr::V6(_) => (libc::AF_INET6, libc::IPPROTO_ICMPV6),
     };
+    // SAFETY: plain socket(2) call; the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -64,7 +65,7 @@ fn icmp_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn sockaddr(dst: Ipv4Addr) -> libc::sockaddr_in {
+fn sockaddr4(dst: Ipv4Addr) -> libc::sockaddr_in {
     // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
     let mut addr: libc::sockaddr_in = unsafe { zeroed() };
     addr.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -72,19 +73,32 @@ fn sockaddr(dst: Ipv4Addr) -> libc::sockaddr_in {
     addr
 }
 
-fn send_echo(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16) -> io::Result<()> {
-    let packet = echo_request(id, seq);
-    let addr = sockaddr(dst);
-    // SAFETY: buffer and address pointers are valid for the lengths given.
-    let sent = unsafe {
+fn sockaddr6(dst: Ipv6Addr) -> libc::sockaddr_in6 {
+    // SAFETY: sockaddr_in6 is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_in6 = unsafe { zeroed() };
+    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    addr.sin6_addr.s6_addr = dst.octets();
+    addr
+}
+
+fn send_to<T>(socket: &OwnedFd, packet: &[u8], addr: &T) -> isize {
+    // SAFETY: buffer and address pointers are valid for the lengths given; T is a sockaddr_*.
+    unsafe {
         libc::sendto(
             socket.as_raw_fd(),
             packet.as_ptr().cast(),
             packet.len(),
             0,
-            (&addr as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            (addr as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
         )
+    }
+}
+
+fn send_echo(socket: &OwnedFd, dst: IpAddr, id: u16, seq: u16) -> io::Result<()> {
+    let sent = match dst {
+        IpAddr::V4(v4) => send_to(socket, &echo_request(id, seq), &sockaddr4(v4)),
+        IpAddr::V6(v6) => send_to(socket, &echo_request_v6(id, seq), &sockaddr6(v6)),
     };
     if sent < 0 {
         let err = io::Error::last_os_error();
@@ -103,7 +117,7 @@ fn send_echo(socket: &OwnedFd, dst: Ipv4Addr, id: u16, seq: u16) -> io::Result<(
 /// Wait for the matching echo reply until `timeout` passes.
 fn wait_reply(
     socket: &OwnedFd,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     id: u16,
     seq: u16,
     timeout: Duration,
@@ -134,13 +148,18 @@ fn wait_reply(
         if ready == 0 {
             return Ok(false);
         }
-        // SAFETY: buffer valid for its length; source address not requested.
+        // SAFETY: sockaddr_in6 is plain old data and large enough for either family.
+        let mut from: libc::sockaddr_in6 = unsafe { zeroed() };
+        let mut from_len = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        // SAFETY: buffer and address valid for the lengths given.
         let n = unsafe {
-            libc::recv(
+            libc::recvfrom(
                 socket.as_raw_fd(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT,
+                (&mut from as *mut libc::sockaddr_in6).cast(),
+                &mut from_len,
             )
         };
         if n < 0 {
@@ -153,7 +172,14 @@ fn wait_reply(
             }
             return Err(err);
         }
-        if is_reply(&buf[..n as usize], dst, id, seq) {
+        let datagram = &buf[..n as usize];
+        let matched = match dst {
+            IpAddr::V4(v4) => is_reply(datagram, v4, id, seq),
+            IpAddr::V6(v6) => {
+                Ipv6Addr::from(from.sin6_addr.s6_addr) == v6 && is_reply_v6(datagram, id, seq)
+            }
+        };
+        if matched {
             return Ok(true);
         }
     }
@@ -171,6 +197,22 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     let sum = checksum(&packet);
     packet[2..4].copy_from_slice(&sum.to_be_bytes());
     packet
+}
+
+/// An ICMPv6 echo request with a 16-byte payload; the checksum is left to the kernel.
+fn echo_request_v6(id: u16, seq: u16) -> Vec<u8> {
+    let mut packet = echo_request(id, seq);
+    packet[0] = ICMPV6_ECHO_REQUEST;
+    packet[2..4].copy_from_slice(&[0, 0]);
+    packet
+}
+
+/// Raw ICMPv6 sockets deliver the ICMPv6 message only (the source is checked by the caller).
+fn is_reply_v6(icmp: &[u8], id: u16, seq: u16) -> bool {
+    icmp.len() >= 8
+        && icmp[0] == ICMPV6_ECHO_REPLY
+        && icmp[4..6] == id.to_be_bytes()
+        && icmp[6..8] == seq.to_be_bytes()
 }
 
 /// Raw IPv4 sockets deliver the IP header too: skip it, then match type, source, id and seq.
@@ -229,5 +271,22 @@ mod tests {
         assert!(!is_reply(&datagram, dst, 9, 4));
         assert!(!is_reply(&datagram, Ipv4Addr::new(10, 0, 0, 3), 9, 3));
         assert!(!is_reply(&datagram[..10], dst, 9, 3));
+    }
+
+    #[test]
+    fn v6_request_and_reply_matching() {
+        let request = echo_request_v6(0x1234, 7);
+        assert_eq!(request[0], ICMPV6_ECHO_REQUEST);
+        assert_eq!(&request[2..4], &[0, 0], "the kernel fills the checksum");
+        assert_eq!(&request[4..8], &[0x12, 0x34, 0, 7]);
+        let mut reply = request.clone();
+        reply[0] = ICMPV6_ECHO_REPLY;
+        assert!(is_reply_v6(&reply, 0x1234, 7));
+        assert!(
+            !is_reply_v6(&request, 0x1234, 7),
+            "our own request is not a reply"
+        );
+        assert!(!is_reply_v6(&reply, 0x1234, 8));
+        assert!(!is_reply_v6(&reply[..6], 0x1234, 7));
     }
 }

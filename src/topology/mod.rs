@@ -12,6 +12,7 @@ pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+mod pick;
 pub mod ports;
 pub mod schema;
 mod slices;
@@ -29,6 +30,8 @@ pub use naming::underlay_interface;
 pub use schema::schema_json;
 pub use validate::validate;
 
+#[cfg(test)]
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests_dualstack;
 #[cfg(test)]

@@ -171,6 +171,15 @@ impl Lab {
         format!("{}-{host}-{container}", self.name)
     }
 
+    /// The container namespaces that exist for `host` (named as in [`Lab::container_ns`]).
+    pub fn container_namespaces(&self, host: &str) -> Vec<String> {
+        let prefix = format!("{}-", self.host_ns(host));
+        netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    }
+
     pub fn file_str(&self) -> String {
         self.file.display().to_string()
     }
