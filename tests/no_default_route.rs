@@ -12,79 +12,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A process in its own network namespace, killed (and reaped) on drop.
-struct NetnsProcess {
-    child: Child,
-}
-
-impl NetnsProcess {
-    fn start() -> NetnsProcess {
-        let child = Command::new("unshare")
-            .args(["--net", "sleep", "300"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting unshare --net sleep 300");
-        let process = NetnsProcess { child };
-        let mine = std::fs::read_link("/proc/self/ns/net").expect("own netns");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let theirs = std::fs::read_link(format!("/proc/{}/ns/net", process.pid()));
-            if theirs.as_ref().is_ok_and(|t| *t != mine) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "process never left our netns");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        process
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// `nsenter -t PID -n <tool> <args>`, failing the test when it fails.
-    fn run(&self, tool: &str, args: &[&str]) -> String {
-        let pid = self.pid().to_string();
-        let mut full = vec!["-t", pid.as_str(), "-n", tool];
-        full.extend_from_slice(args);
-        run("nsenter", &full)
-    }
-
-    fn routes(&self, args: &[&str]) -> Vec<Value> {
-        let mut full = vec!["-j"];
-        full.extend_from_slice(args);
-        let text = self.run("ip", &full);
-        if text.trim().is_empty() {
-            return Vec::new();
-        }
-        match serde_json::from_str(&text) {
-            Ok(Value::Array(items)) => items,
-            other => panic!("unexpected JSON {other:?} from {text}"),
-        }
-    }
-
-    /// Up to 5 tries of 1 s (IPv6 through freshly made bridges waits for DAD, see dual_stack.rs).
-    fn ping(&self, addr: &str) -> bool {
-        let pid = self.pid().to_string();
-        let family = if addr.contains(':') { "-6" } else { "-4" };
-        (0..5).any(|_| {
-            Command::new("nsenter")
-                .args(["-t", &pid, "-n", "ping", family, "-c", "1", "-W", "1", addr])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    }
-}
-
-impl Drop for NetnsProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Command;
 
 /// `ip netns exec NS ping`, IPv4 or IPv6 by the address, up to 5 tries.
 fn ping_from(ns: &str, addr: &str) -> bool {
@@ -156,7 +84,7 @@ fn own_default_routes(proc: &NetnsProcess) {
 
 /// The default route of one family: exactly one, the process's own (via eth0, not ours).
 fn assert_own_default(proc: &NetnsProcess, family: &str, gateway: &str) {
-    let routes = proc.routes(&[family, "route", "show", "default"]);
+    let routes = proc.ip_json(&[family, "route", "show", "default"]);
     assert_eq!(routes.len(), 1, "{family}: {routes:?}");
     assert_eq!(routes[0]["gateway"], gateway, "{routes:?}");
     assert_eq!(routes[0]["dev"], "eth0", "{routes:?}");
@@ -180,7 +108,7 @@ fn false_leaves_an_existing_default_route_alone_and_traffic_flows() {
     assert!(said.contains("route proc/0.0.0.0/0"), "{said}");
     assert!(said.contains("route proc/::/0"), "{said}");
     assert_eq!(
-        proc.routes(&["route", "show", "proto", "78"]),
+        proc.ip_json(&["route", "show", "proto", "78"]),
         Vec::<Value>::new()
     );
 
@@ -200,7 +128,7 @@ fn false_leaves_an_existing_default_route_alone_and_traffic_flows() {
     assert_own_default(&proc, "-6", "fd00:123::1");
     let ours: Vec<(String, String, String)> = ["-4", "-6"]
         .iter()
-        .flat_map(|f| proc.routes(&[f, "route", "show", "proto", "78"]))
+        .flat_map(|f| proc.ip_json(&[f, "route", "show", "proto", "78"]))
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
             (s("dst"), s("gateway"), s("dev"))
@@ -235,5 +163,5 @@ fn false_leaves_an_existing_default_route_alone_and_traffic_flows() {
     assert!(destroy.status.success(), "destroy failed");
     assert_own_default(&proc, "-4", "10.123.0.1");
     assert_own_default(&proc, "-6", "fd00:123::1");
-    assert!(proc.routes(&["route", "show", "proto", "78"]).is_empty());
+    assert!(proc.ip_json(&["route", "show", "proto", "78"]).is_empty());
 }
