@@ -16,81 +16,9 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-/// A process in its own network namespace, killed (and reaped) on drop.
-struct NetnsProcess {
-    child: Child,
-}
-
-impl NetnsProcess {
-    fn start() -> NetnsProcess {
-        let child = Command::new("unshare")
-            .args(["--net", "sleep", "300"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting unshare --net sleep 300");
-        let process = NetnsProcess { child };
-        // Wait until unshare has moved into its new namespace (then exec'd sleep).
-        let mine = std::fs::read_link("/proc/self/ns/net").expect("own netns");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let theirs = std::fs::read_link(process.ns_path());
-            if theirs.as_ref().is_ok_and(|t| *t != mine) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "process never left our netns");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        process
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn ns_path(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/net", self.pid()))
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// `nsenter -t PID -n <tool> <args>`, failing the test when it fails.
-    fn run(&self, tool: &str, args: &[&str]) -> String {
-        let pid = self.pid().to_string();
-        let mut full = vec!["-t", pid.as_str(), "-n", tool];
-        full.extend_from_slice(args);
-        run("nsenter", &full)
-    }
-
-    fn ip_json(&self, args: &[&str]) -> Vec<Value> {
-        let mut full = vec!["-j", "-d"];
-        full.extend_from_slice(args);
-        parse(&self.run("ip", &full))
-    }
-
-    fn ping(&self, addr: &str) -> bool {
-        let pid = self.pid().to_string();
-        (0..2).any(|_| {
-            Command::new("nsenter")
-                .args(["-t", &pid, "-n", "ping", "-c", "1", "-W", "1", addr])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    }
-}
-
-impl Drop for NetnsProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A named namespace made by hand (`ip netns add`), deleted on drop.
 struct NamedNetns {
@@ -113,16 +41,6 @@ impl Drop for NamedNetns {
         let _ = Command::new("ip")
             .args(["netns", "delete", &self.name])
             .output();
-    }
-}
-
-fn parse(text: &str) -> Vec<Value> {
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    match serde_json::from_str(text) {
-        Ok(Value::Array(items)) => items,
-        other => panic!("unexpected JSON {other:?} from {text}"),
     }
 }
 

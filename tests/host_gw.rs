@@ -109,10 +109,10 @@ fn host_gw_lifecycle() {
         assert_eq!(owned_routes(ns), Vec::<Value>::new(), "{host}");
         assert!(link(ns, "br-hostgw").is_none(), "{host}");
         assert!(link(ns, "eth0").is_some(), "{host}: underlay removed");
-        let prefix = format!("{ns}-");
+        let left = lab.container_namespaces(host);
         assert!(
-            !netns_list().iter().any(|n| n.starts_with(&prefix)),
-            "{host}: container namespaces left"
+            left.is_empty(),
+            "{host}: container namespaces left: {left:?}"
         );
     }
 

@@ -154,11 +154,7 @@ fn assert_nothing_owned(lab: &Lab, hosts: &[&str]) {
             Vec::<Value>::new(),
             "owned routes left on {host}"
         );
-        let prefix = format!("{ns}-");
-        let left: Vec<String> = netns_list()
-            .into_iter()
-            .filter(|n| n.starts_with(&prefix))
-            .collect();
+        let left = lab.container_namespaces(host);
         assert!(
             left.is_empty(),
             "container namespaces left on {host}: {left:?}"

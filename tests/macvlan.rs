@@ -59,11 +59,7 @@ fn assert_nothing_owned(lab: &Lab) {
     for host in HOSTS {
         let ns = lab.host_ns(host);
         assert_eq!(owned_links(&ns), Vec::<String>::new(), "links on {host}");
-        let prefix = format!("{ns}-");
-        let left: Vec<String> = netns_list()
-            .into_iter()
-            .filter(|n| n.starts_with(&prefix))
-            .collect();
+        let left = lab.container_namespaces(host);
         assert!(left.is_empty(), "namespaces left on {host}: {left:?}");
         // The parent is the host's, not ours: it stays.
         assert!(

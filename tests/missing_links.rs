@@ -37,11 +37,7 @@ fn assert_nothing_applied(lab: &Lab, host: &str) {
         "owned links on {host}"
     );
     assert!(owned_routes(&ns).is_empty(), "owned routes on {host}");
-    let prefix = format!("{ns}-");
-    let containers: Vec<String> = netns_list()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let containers = lab.container_namespaces(host);
     assert!(
         containers.is_empty(),
         "namespaces on {host}: {containers:?}"
@@ -57,15 +53,24 @@ fn missing_macvlan_parent_is_a_plan_error_and_nothing_is_applied() {
     let file = temp_topology("missing-parent", TOPOLOGY);
     let lab = Lab::new("ml", &file);
 
-    // `lab up` builds the simulated hosts, then refuses the plan of macvlan-01 (it reports the
-    // first conflict).
+    // `lab up` builds the simulated hosts, then refuses the plan of macvlan-01, naming the host
+    // and every conflict (like `plan`), not just the first.
     let up = lab.cmd(&["lab", "up"], &[]);
     assert_eq!(up.status.code(), Some(1), "lab up must fail");
+    let stderr = String::from_utf8_lossy(&up.stderr);
     assert!(
-        String::from_utf8_lossy(&up.stderr)
-            .contains("parent link host/eth9 does not exist on this host"),
-        "lab up names the missing parent"
+        stderr.contains("simulated host macvlan-01: the plan has 2 conflict(s)"),
+        "lab up names the host and counts the conflicts:\n{stderr}"
     );
+    for conflict in [
+        MESSAGE,
+        "link host/mv-mvnet: parent link host/eth9 does not exist on this host",
+    ] {
+        assert!(
+            stderr.contains(&format!("\n  {conflict}")),
+            "lab up does not name {conflict:?}:\n{stderr}"
+        );
+    }
     assert_nothing_applied(&lab, "macvlan-01");
 
     let plan = lab.on_host("plan", "macvlan-01", &["--detailed-exitcode"]);

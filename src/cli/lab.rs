@@ -3,6 +3,7 @@
 use super::{LabArgs, LabCommand, load};
 use crate::lab;
 use crate::plan::render_text;
+use anyhow::Context;
 use std::process::ExitCode;
 
 pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
@@ -71,7 +72,9 @@ async fn up(topo: &crate::topology::Topology, name: &str, show_plans: bool) -> a
             print!("{}", render_text(&plan));
         }
         let (add, change, destroy) = plan.summary();
-        lab::converge(&mut kernel, &plan, &desired).await?;
+        lab::converge(&mut kernel, &plan, &desired)
+            .await
+            .with_context(|| format!("simulated host {host}"))?;
         println!("{host}: applied ({add} added, {change} changed, {destroy} destroyed), verified");
     }
     Ok(())

@@ -3,27 +3,16 @@
 //! and the containers' veths. Hosts' bridges are not joined: no cross-host objects.
 
 use super::{Ctx, wiring};
-use crate::state::{Address, Ns, State};
+use crate::state::State;
 use crate::topology::BridgeNetwork;
-use crate::topology::naming::bridge_name;
 
 pub fn compile(ctx: &Ctx, net: &BridgeNetwork, state: &mut State) {
     wiring::bridge(ctx, state);
     if let (Some(gateway), Some(subnet)) = (net.gateway(), net.subnet4()) {
-        state.insert(Address {
-            ns: Ns::Host,
-            link: bridge_name(ctx.network),
-            cidr: wiring::cidr(gateway, subnet.prefix_len()),
-            owned: true,
-        });
+        wiring::gateway_address(ctx, wiring::cidr(gateway, subnet.prefix_len()), state);
     }
     if let (Some(gateway6), Some(prefix)) = (net.gateway6(), net.v6()) {
-        state.insert(Address {
-            ns: Ns::Host,
-            link: bridge_name(ctx.network),
-            cidr: wiring::cidr6(gateway6, prefix.prefix_len()),
-            owned: true,
-        });
+        wiring::gateway_address(ctx, wiring::cidr6(gateway6, prefix.prefix_len()), state);
     }
     for att in ctx.local() {
         wiring::container(ctx, att, state);

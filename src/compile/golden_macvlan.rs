@@ -4,7 +4,7 @@
 //! change in place, and unit checks of what observe may leave unknown.
 //! Files: `tests/golden/plan/macvlan_*.{txt,json}`; `UPDATE_GOLDEN=1` rewrites them.
 
-use super::compile;
+use super::test_support::state;
 use crate::plan::{Action, diff, render_json, render_text};
 use crate::state::{Link, LinkKind, Ns, Object, State};
 use crate::topology::load;
@@ -17,7 +17,7 @@ fn root() -> PathBuf {
 fn compiled(stem: &str, host: &str) -> State {
     let topo = load(&root().join("topologies").join(format!("{stem}.yaml")))
         .unwrap_or_else(|e| panic!("{e}"));
-    compile(&topo, host).unwrap_or_else(|e| panic!("{e}"))
+    state(&topo, host)
 }
 
 /// The simulated host's underlay: a device netplan-rs does not own.
@@ -166,12 +166,10 @@ fn unobserved_macvlan_parent_is_not_a_change_but_a_different_one_is() {
 
 #[test]
 fn passthru_children_leave_the_mac_to_the_kernel() {
-    let topo = crate::topology::load_str(
+    let topo = crate::topology::test_support::parse(
         "version: 1\nhosts: {h: {underlay: 10.0.0.1/24}}\nnetworks:\n  pt: {driver: macvlan, mode: passthru, subnet: 10.9.0.0/24}\ncontainers:\n  a: {host: h, network: pt}\n",
-        "t.yaml",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let state = compile(&topo, "h").unwrap_or_else(|e| panic!("{e}"));
+    );
+    let state = state(&topo, "h");
     let text = state.render_text();
     assert!(
         text.contains("link a/eth0 type=macvlan mode=passthru parent=host/eth0 state=up"),

@@ -8,11 +8,11 @@
 //! `topology::membership`), as in routed VXLAN.
 
 use super::{Ctx, wiring};
-use crate::state::{Address, Ns, Route, State};
+use crate::state::{Ns, Route, State};
 use crate::topology::HostGwNetwork;
 use crate::topology::ipam::{nth, slices};
 use crate::topology::membership::hosts_in_network;
-use crate::topology::naming::{bridge_name, underlay_interface};
+use crate::topology::naming::underlay_interface;
 use ipnet::IpNet;
 
 pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
@@ -27,12 +27,7 @@ pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
     };
     wiring::ip_forward(state);
     wiring::bridge(ctx, state);
-    state.insert(Address {
-        ns: Ns::Host,
-        link: bridge_name(ctx.network),
-        cidr: wiring::cidr(gateway, local.prefix_len()),
-        owned: true,
-    });
+    wiring::gateway_address(ctx, wiring::cidr(gateway, local.prefix_len()), state);
     for att in ctx.local() {
         wiring::container(ctx, att, state);
     }

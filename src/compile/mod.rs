@@ -17,9 +17,13 @@ mod golden_macvlan;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_host_gw;
+#[cfg(test)]
+mod tests_no_default;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};

@@ -164,13 +164,12 @@ pub fn compile(
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::compile;
+    use crate::compile::test_support::state;
     use crate::state::{Object, State};
-    use crate::topology::load_str;
+    use crate::topology::test_support::parse;
 
     fn host_state(yaml: &str, host: &str) -> State {
-        let topo = load_str(yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
-        compile(&topo, host).unwrap_or_else(|e| panic!("{e}"))
+        state(&parse(yaml), host)
     }
 
     fn nft_lines(state: &State) -> Vec<String> {

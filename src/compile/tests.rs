@@ -1,22 +1,9 @@
 //! Behavioural tests of compile beyond the golden files: which hosts get what, and invariants.
 
+use super::test_support::state;
 use super::{CompileError, compile};
 use crate::state::{Object, ObjectKey, State};
-use crate::topology::{Topology, load_str};
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn state(topo: &Topology, host: &str) -> State {
-    match compile(topo, host) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
+use crate::topology::test_support::parse;
 
 fn count(state: &State, kind: &str) -> usize {
     state.iter().filter(|o| o.key().kind() == kind).count()

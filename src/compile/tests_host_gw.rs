@@ -1,22 +1,9 @@
 //! Compile tests of `driver: host-gw` and of containers on several networks (one default route).
 
-use super::compile;
+use super::test_support::state;
 use crate::state::{Ns, Object, State};
-use crate::topology::{Topology, load, load_str};
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn state(topo: &Topology, host: &str) -> State {
-    match compile(topo, host) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
-}
+use crate::topology::load;
+use crate::topology::test_support::parse;
 
 fn routes_in(s: &State, ns: &Ns) -> Vec<String> {
     s.iter()

@@ -20,7 +20,7 @@ use crate::topology::VxlanNetwork;
 use crate::topology::ipam::{nth, slices};
 use crate::topology::ipam6::{nth6, slices6};
 use crate::topology::membership::hosts_in_network;
-use crate::topology::naming::{bridge_name, underlay_interface, vtep_mac, vxlan_name};
+use crate::topology::naming::{underlay_interface, vtep_mac, vxlan_name};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -45,23 +45,12 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         wiring::ip6_forward(state);
     }
     wiring::bridge(ctx, state);
-    let br = bridge_name(ctx.network);
     let vx = vxlan_name(ctx.network);
     if let Some((local, _, gateway)) = local4 {
-        state.insert(Address {
-            ns: Ns::Host,
-            link: br.clone(),
-            cidr: wiring::cidr(gateway, local.prefix_len()),
-            owned: true,
-        });
+        wiring::gateway_address(ctx, wiring::cidr(gateway, local.prefix_len()), state);
     }
     if let Some((local, _, gateway)) = local6 {
-        state.insert(Address {
-            ns: Ns::Host,
-            link: br.clone(),
-            cidr: wiring::cidr6(gateway, local.prefix_len()),
-            owned: true,
-        });
+        wiring::gateway_address(ctx, wiring::cidr6(gateway, local.prefix_len()), state);
     }
     state.insert(Link {
         ns: Ns::Host,

@@ -3,8 +3,8 @@
 
 use super::Ctx;
 use crate::state::{Address, Link, LinkKind, Ns, Route, State, Sysctl, VethPeer};
-use crate::topology::Attachment;
 use crate::topology::naming::{bridge_mac, bridge_name, host_veth_mac, host_veth_name};
+use crate::topology::{Addressing, Attachment};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -12,6 +12,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// to a /32 rather than panicking.
 pub fn cidr(ip: Ipv4Addr, prefix: u8) -> IpNet {
     IpNet::V4(Ipv4Net::new(ip, prefix).unwrap_or_else(|_| Ipv4Net::from(ip)))
+}
+
+/// `ip/prefix` of either family (a bad prefix degrades to a host prefix).
+fn ip_cidr(ip: IpAddr, prefix: u8) -> IpNet {
+    IpNet::new(ip, prefix).unwrap_or_else(|_| IpNet::from(ip))
 }
 
 /// IPv6 `ip/prefix` as an `IpNet` (a bad prefix degrades to a /128).
@@ -29,6 +34,17 @@ pub fn bridge(ctx: &Ctx, state: &mut State) {
         mtu: ctx.mtu,
         master: None,
         up: true,
+        owned: true,
+    });
+}
+
+/// The gateway address `cidr` (`gateway/prefix` of the subnet or the host's slice) on the
+/// network's bridge.
+pub fn gateway_address(ctx: &Ctx, cidr: IpNet, state: &mut State) {
+    state.insert(Address {
+        ns: Ns::Host,
+        link: bridge_name(ctx.network),
+        cidr,
         owned: true,
     });
 }
@@ -87,70 +103,53 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
         up: true,
         owned: true,
     });
+    let network = ctx.topo.networks.get(ctx.network);
     if let Some(v4) = att.v4 {
-        state.insert(Address {
-            ns: cns.clone(),
-            link: att.interface.clone(),
-            cidr: cidr(v4.address, v4.prefix_len),
-            owned: true,
-        });
-        let network = ctx.topo.networks.get(ctx.network);
-        if let (true, Some(gateway)) = (att.default_route, v4.gateway) {
-            state.insert(Route {
-                ns: cns.clone(),
-                dst: cidr(Ipv4Addr::UNSPECIFIED, 0),
-                gateway: Some(IpAddr::V4(gateway)),
-                dev: att.interface.clone(),
-                onlink: false,
-                owned: true,
-            });
-        } else if let Some(gateway) = v4.gateway
-            && let Some(subnet) = network.and_then(|n| n.subnet4()).map(|s| s.trunc())
-            && subnet.prefix_len() < v4.prefix_len
-        {
-            // A sliced network (routed VXLAN, host-gw) whose attachment does not carry the default
-            // route: the container's own slice is on-link, the other hosts' slices are reachable
-            // only through this gateway, so route the whole network subnet there.
-            state.insert(Route {
-                ns: cns.clone(),
-                dst: IpNet::V4(subnet),
-                gateway: Some(IpAddr::V4(gateway)),
-                dev: att.interface.clone(),
-                onlink: false,
-                owned: true,
-            });
-        }
+        let subnet = network.and_then(|n| n.subnet4()).map(IpNet::V4);
+        family(state, &cns, att, v4, att.default_route, subnet);
     }
     if let Some(v6) = att.v6 {
-        state.insert(Address {
-            ns: cns.clone(),
-            link: att.interface.clone(),
-            cidr: cidr6(v6.address, v6.prefix_len),
-            owned: true,
-        });
-        let network = ctx.topo.networks.get(ctx.network);
-        if let (true, Some(gateway)) = (att.default_route6, v6.gateway) {
-            state.insert(Route {
-                ns: cns,
-                dst: cidr6(Ipv6Addr::UNSPECIFIED, 0),
-                gateway: Some(IpAddr::V6(gateway)),
-                dev: att.interface.clone(),
-                onlink: false,
-                owned: true,
-            });
-        } else if let Some(gateway) = v6.gateway
-            && let Some(subnet) = network.and_then(|n| n.subnet6()).map(|s| s.trunc())
-            && subnet.prefix_len() < v6.prefix_len
-        {
-            // The same for the IPv6 slices of a routed network.
-            state.insert(Route {
-                ns: cns,
-                dst: IpNet::V6(subnet),
-                gateway: Some(IpAddr::V6(gateway)),
-                dev: att.interface.clone(),
-                onlink: false,
-                owned: true,
-            });
-        }
+        let subnet = network.and_then(|n| n.subnet6()).map(IpNet::V6);
+        family(state, &cns, att, v6, att.default_route6, subnet);
     }
+}
+
+/// One address family of a container interface: its address and, through the family's gateway,
+/// either the default route (if the attachment carries it) or, on a sliced network (routed
+/// VXLAN, host-gw), a route to the whole network `subnet`: the container's own slice is
+/// on-link, the other hosts' slices are reachable only through this gateway.
+fn family<A: Into<IpAddr> + Copy>(
+    state: &mut State,
+    cns: &Ns,
+    att: &Attachment,
+    addressing: Addressing<A>,
+    default_route: bool,
+    subnet: Option<IpNet>,
+) {
+    let address: IpAddr = addressing.address.into();
+    state.insert(Address {
+        ns: cns.clone(),
+        link: att.interface.clone(),
+        cidr: ip_cidr(address, addressing.prefix_len),
+        owned: true,
+    });
+    let Some(gateway) = addressing.gateway.map(Into::into) else {
+        return;
+    };
+    let dst = if default_route {
+        ip_cidr(address, 0).trunc()
+    } else {
+        match subnet.map(|s| s.trunc()) {
+            Some(subnet) if subnet.prefix_len() < addressing.prefix_len => subnet,
+            _ => return,
+        }
+    };
+    state.insert(Route {
+        ns: cns.clone(),
+        dst,
+        gateway: Some(gateway),
+        dev: att.interface.clone(),
+        onlink: false,
+        owned: true,
+    });
 }

@@ -139,6 +139,11 @@ pub(super) async fn create(
         .await;
     drop(_peer_ns_file);
     result.map_err(|e| nl_error(kernel, "creating", &key(link), e))?;
+    if matches!(link.kind, LinkKind::Bridge) {
+        // Before the up flag (in `mark`): the link-local address the kernel makes at carrier
+        // is then never tentative, so forwarded IPv6 is not held back (see dad.rs).
+        super::dad::disable(kernel, link).await;
+    }
 
     let mut marked = mark(kernel, link).await;
     if let (Ok(()), Some(p)) = (&marked, peer_link) {

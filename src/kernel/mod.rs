@@ -8,6 +8,7 @@
 //! here spawns a process.
 
 mod conn;
+mod dad;
 mod error;
 mod exec_entries;
 mod exec_layered;

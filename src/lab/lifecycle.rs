@@ -25,10 +25,12 @@ pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
         .with_context(|| format!("building the simulated hosts of lab {lab}"))
 }
 
-/// Apply `plan` and insist that verification finds nothing left.
+/// Apply `plan` and insist that verification finds nothing left. A plan with conflicts is
+/// refused before the first step, naming every conflict (as `plan` does), not just the first:
+/// fixing one at a time and re-running would otherwise reveal them one by one.
 pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyhow::Result<()> {
-    if let Some(conflict) = plan.conflicts.first() {
-        bail!("{}", conflict.message);
+    if !plan.conflicts.is_empty() {
+        bail!("{}", conflicts_message(plan));
     }
     let report = apply::apply(kernel, plan, desired, |_| {})
         .await
@@ -45,6 +47,20 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
         );
     }
     Ok(())
+}
+
+/// The refusal for a plan with conflicts: the count, then one indented line per conflict.
+fn conflicts_message(plan: &Plan) -> String {
+    let mut message = format!(
+        "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links \
+         that do not exist); nothing was changed:",
+        plan.conflicts.len()
+    );
+    for conflict in &plan.conflicts {
+        message.push_str("\n  ");
+        message.push_str(&conflict.message);
+    }
+    message
 }
 
 /// Connect to simulated host `host` and plan `topo` for it.
@@ -96,4 +112,34 @@ pub async fn down(lab: &str) -> anyhow::Result<bool> {
     drop(switch_kernel);
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Conflict;
+    use crate::state::{Ns, ObjectKey};
+
+    #[test]
+    fn every_conflict_is_named() {
+        let mut plan = Plan::default();
+        for (name, message) in [
+            ("eth0", "link c1/eth0: parent missing"),
+            ("mv-x", "link host/mv-x: parent missing"),
+        ] {
+            plan.conflicts.push(Conflict {
+                key: ObjectKey::Link {
+                    ns: Ns::Host,
+                    name: name.into(),
+                },
+                message: message.into(),
+            });
+        }
+        assert_eq!(
+            conflicts_message(&plan),
+            "the plan has 2 conflict(s) (names taken by objects netplan-rs does not own, or \
+             links that do not exist); nothing was changed:\n  link c1/eth0: parent missing\n  \
+             link host/mv-x: parent missing"
+        );
+    }
 }

@@ -70,7 +70,7 @@ fn docker_name_problem(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::topology::{ExternalNetns, TopologyError, load_str};
+    use crate::topology::{ExternalNetns, load_str};
 
     fn file(netns: &str) -> String {
         format!(
@@ -90,13 +90,7 @@ containers:
 
     /// `path: message` lines of the semantic errors (empty: valid).
     fn problems(netns: &str) -> Vec<String> {
-        match load_str(&file(netns), "t.yaml") {
-            Ok(_) => Vec::new(),
-            Err(TopologyError::Invalid { diagnostics, .. }) => {
-                diagnostics.iter().map(ToString::to_string).collect()
-            }
-            Err(other) => panic!("expected semantic errors, got: {other}"),
-        }
+        crate::topology::test_support::problems(&file(netns))
     }
 
     #[test]

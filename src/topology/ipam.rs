@@ -1,5 +1,5 @@
 //! Deterministic address allocation (IPAM) of container addresses; routed-mode host slices are
-//! in `slices.rs`.
+//! in `slices.rs`, the choice of one address in a range (both families) in `pick.rs`.
 //!
 //! Everything is allocated in declaration order and each allocation only looks at what was
 //! declared *before* it, so appending a host or a container never moves an existing one. The
@@ -10,6 +10,7 @@ use super::error::Diagnostic;
 use super::ipam6;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode};
 use super::naming::container_mac;
+use super::pick::{Pool, pick};
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
 use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
@@ -47,7 +48,7 @@ pub struct Attachment {
     pub mac: Mac,
     /// Whether this attachment carries the container's (only) IPv4 default route: the network
     /// named by the container's `default_route`, else the first of its attachments with an IPv4
-    /// gateway.
+    /// gateway; never with `default_route: false`.
     pub default_route: bool,
     /// Same for the IPv6 default route (`::/0`): the network named by `default_route` if it has
     /// an IPv6 gateway, else the first attachment with an IPv6 gateway.
@@ -90,6 +91,8 @@ struct Range {
     gateway: Option<Ipv4Addr>,
     /// Addresses held by something else on the network, with its description (macvlan hosts).
     held: Vec<(Ipv4Addr, String)>,
+    /// Whether the range is the host's slice of a sliced network (routed VXLAN, host-gw).
+    sliced: bool,
 }
 
 fn range_for(
@@ -109,6 +112,7 @@ fn range_for(
                 first_auto: 1,
                 gateway: Some(gateway),
                 held: Vec::new(),
+                sliced: false,
             })
         }
         // Docker's macvlan driver: the gateway is the wire's router (reserved, default route).
@@ -118,6 +122,7 @@ fn range_for(
             first_auto: 1,
             gateway: Some(m.gateway()),
             held: super::macvlan::held_addresses(topo, m),
+            sliced: false,
         }),
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
             net: vx.subnet4()?.trunc(),
@@ -125,6 +130,7 @@ fn range_for(
             first_auto: 2,
             gateway: None,
             held: Vec::new(),
+            sliced: false,
         }),
         Network::HostGw(_) => {
             // No VTEP: `.0` is just the slice's network address; `.1` is the bridge gateway and
@@ -137,6 +143,7 @@ fn range_for(
                 first_auto: 2,
                 gateway: Some(gateway),
                 held: Vec::new(),
+                sliced: true,
             })
         }
         Network::Vxlan(_) => {
@@ -150,6 +157,7 @@ fn range_for(
                 first_auto: 2,
                 gateway: Some(gateway),
                 held: Vec::new(),
+                sliced: true,
             })
         }
     }
@@ -224,15 +232,8 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     .or_insert(range.first_auto);
                 range.first_auto = *next;
                 let taken = used.entry(spec.network.to_string()).or_default();
-                let Some(address) = pick4(
-                    topo,
-                    cname,
-                    &container.host,
-                    &spec,
-                    &range,
-                    taken,
-                    &mut diags,
-                ) else {
+                let Some(address) = pick(&range, cname, &container.host, &spec, taken, &mut diags)
+                else {
                     continue;
                 };
                 if spec.address.is_none() {
@@ -261,8 +262,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     .or_insert(range.first_auto());
                 range.resume_at(*next);
                 let taken = used6.entry(spec.network.to_string()).or_default();
-                let Some(address) =
-                    ipam6::pick6(cname, &container.host, &spec, &range, taken, &mut diags)
+                let Some(address) = pick(&range, cname, &container.host, &spec, taken, &mut diags)
                 else {
                     continue;
                 };
@@ -299,9 +299,11 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             });
             // `default_route` names the network explicitly (validation checks it has a
             // gateway), else the first attachment with a gateway carries it: at most one either
-            // way, since a container's networks are distinct.
-            let default_route = v4.is_some_and(|a| a.gateway.is_some())
-                && match container.default_route.as_deref() {
+            // way, since a container's networks are distinct. `default_route: false`: none.
+            let off = container.without_default_route();
+            let default_route = !off
+                && v4.is_some_and(|a| a.gateway.is_some())
+                && match container.default_route_network() {
                     Some(chosen) => chosen == spec.network,
                     None => !has_default,
                 };
@@ -309,10 +311,10 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             // IPv6 likewise, except that a chosen network without an IPv6 gateway leaves the
             // IPv6 default to the first network that has one.
             let chosen6 = container
-                .default_route
-                .as_deref()
+                .default_route_network()
                 .filter(|n| has_gateway6(topo, n));
-            let default_route6 = v6.is_some_and(|a| a.gateway.is_some())
+            let default_route6 = !off
+                && v6.is_some_and(|a| a.gateway.is_some())
                 && match chosen6 {
                     Some(chosen) => chosen == spec.network,
                     None => !has_default6,
@@ -334,59 +336,30 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     (out, diags)
 }
 
-/// The IPv4 address of one attachment: the explicit one if usable and free, else the first free
-/// one from `range.first_auto`. Problems go to `diags` and yield `None`.
-fn pick4(
-    topo: &Topology,
-    cname: &str,
-    host: &str,
-    spec: &AttachmentSpec,
-    range: &Range,
-    taken: &HashMap<Ipv4Addr, String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Ipv4Addr> {
-    match spec.address {
-        Some(addr) => {
-            if let Some(problem) = unusable(addr, range) {
-                let hint = if topo.networks.get(spec.network).and_then(sliced).is_some() {
-                    format!(" (the slice of host {host})")
-                } else {
-                    String::new()
-                };
-                diags.push(Diagnostic::new(
-                    &spec.address_path,
-                    format!("{problem}{hint}"),
-                ));
-                return None;
-            }
-            if let Some(holder) = taken.get(&addr) {
-                diags.push(Diagnostic::new(
-                    &spec.address_path,
-                    format!(
-                        "{addr} is already used by container {holder} on network {}",
-                        spec.network
-                    ),
-                ));
-                return None;
-            }
-            Some(addr)
-        }
-        None => {
-            let size = 1u64 << (32 - u32::from(range.net.prefix_len()));
-            let found = (u64::from(range.first_auto)..size)
-                .filter_map(|n| nth(range.net, u32::try_from(n).ok()?))
-                .find(|a| unusable(*a, range).is_none() && !taken.contains_key(a));
-            if found.is_none() {
-                diags.push(Diagnostic::new(
-                    format!("containers.{cname}"),
-                    format!(
-                        "no free address left in {} on network {}",
-                        range.net, spec.network
-                    ),
-                ));
-            }
-            found
-        }
+impl Pool for Range {
+    type Addr = Ipv4Addr;
+    const FAMILY: &'static str = "";
+
+    fn net(&self) -> impl std::fmt::Display {
+        self.net
+    }
+
+    fn explicit(spec: &AttachmentSpec) -> Option<(Ipv4Addr, String)> {
+        Some((spec.address?, spec.address_path.clone()))
+    }
+
+    fn unusable(&self, addr: Ipv4Addr) -> Option<String> {
+        unusable(addr, self)
+    }
+
+    fn slice_hint(&self, host: &str) -> Option<String> {
+        self.sliced.then(|| format!("the slice of host {host}"))
+    }
+
+    /// Every address of the range from `first_auto` on.
+    fn candidates(&self, _taken: usize) -> impl Iterator<Item = Ipv4Addr> {
+        let size = 1u64 << (32 - u32::from(self.net.prefix_len()));
+        (u64::from(self.first_auto)..size).filter_map(|n| nth(self.net, u32::try_from(n).ok()?))
     }
 }
 

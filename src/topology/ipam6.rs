@@ -1,5 +1,6 @@
-//! IPv6 side of address allocation (dual stack): container IPv6 addresses and routed-mode IPv6
-//! host slices, by the same rules as IPv4 in `ipam.rs` / `slices.rs`.
+//! IPv6 side of address allocation (dual stack): the IPv6 range of an attachment and the
+//! routed-mode IPv6 host slices, by the same rules as IPv4 in `ipam.rs`; the choice of an address
+//! (`pick.rs`) and the slice allocation (`slices.rs`) are shared by both families.
 //!
 //! Declaration order, each allocation looking only at what was declared before it, so appending
 //! a host or a container never moves an existing address. Layout mirrors IPv4: in a bridge
@@ -11,23 +12,20 @@
 use super::error::Diagnostic;
 use super::ipam::Addressing;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode, VxlanNetwork};
+use super::pick::Pool;
+use super::slices::{Sliced, allocate_slices};
 use indexmap::IndexMap;
 use ipnet::Ipv6Net;
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
-/// Smallest IPv6 slice we accept: `::` (VTEP), `::1` (gateway) and at least two containers.
-pub const MAX_SLICE_PREFIX6: u8 = 126;
+pub use super::slices::MAX_SLICE_PREFIX6;
 
 /// The `n`th address of `net` (0 = the prefix itself), if it lies inside `net`.
 pub fn nth6(net: Ipv6Net, n: u128) -> Option<Ipv6Addr> {
     let base = u128::from(net.network());
     let addr = Ipv6Addr::from(base.checked_add(n)?);
     net.contains(&addr).then_some(addr)
-}
-
-fn overlaps(a: Ipv6Net, b: Ipv6Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// The IPv6 range of one network as seen from one host.
@@ -117,59 +115,34 @@ fn unusable6(addr: Ipv6Addr, range: &Range6) -> Option<String> {
     }
 }
 
-/// The IPv6 address of one attachment (explicit if usable and free, else the first free one).
-pub(crate) fn pick6(
-    cname: &str,
-    host: &str,
-    spec: &AttachmentSpec,
-    range: &Range6,
-    taken: &HashMap<Ipv6Addr, String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Ipv6Addr> {
-    match spec.address6 {
-        Some(addr) => {
-            let problem = unusable6(addr, range)
-                .map(|p| {
-                    if range.vtep.is_some() {
-                        format!("{p} (the IPv6 slice of host {host})")
-                    } else {
-                        p
-                    }
-                })
-                .or_else(|| {
-                    taken.get(&addr).map(|holder| {
-                        format!(
-                            "{addr} is already used by container {holder} on network {}",
-                            spec.network
-                        )
-                    })
-                });
-            match problem {
-                Some(p) => {
-                    diags.push(Diagnostic::new(spec.address6_path(), p));
-                    None
-                }
-                None => Some(addr),
-            }
-        }
-        None => {
-            // Each container takes at most one candidate, so this scan is bounded by the number
-            // of containers, whatever the prefix size.
-            let found = (range.first_auto..)
-                .take(taken.len() + 3)
-                .map_while(|n| nth6(range.net, n))
-                .find(|a| unusable6(*a, range).is_none() && !taken.contains_key(a));
-            if found.is_none() {
-                diags.push(Diagnostic::new(
-                    format!("containers.{cname}"),
-                    format!(
-                        "no free IPv6 address left in {} on network {}",
-                        range.net, spec.network
-                    ),
-                ));
-            }
-            found
-        }
+impl Pool for Range6 {
+    type Addr = Ipv6Addr;
+    const FAMILY: &'static str = " IPv6";
+
+    fn net(&self) -> impl std::fmt::Display {
+        self.net
+    }
+
+    fn explicit(spec: &AttachmentSpec) -> Option<(Ipv6Addr, String)> {
+        Some((spec.address6?, spec.address6_path()))
+    }
+
+    fn unusable(&self, addr: Ipv6Addr) -> Option<String> {
+        unusable6(addr, self)
+    }
+
+    fn slice_hint(&self, host: &str) -> Option<String> {
+        self.vtep
+            .is_some()
+            .then(|| format!("the IPv6 slice of host {host}"))
+    }
+
+    /// Each container takes at most one candidate, so this scan is bounded by the number of
+    /// containers, whatever the prefix size.
+    fn candidates(&self, taken: usize) -> impl Iterator<Item = Ipv6Addr> {
+        (self.first_auto..)
+            .take(taken + 3)
+            .map_while(|n| nth6(self.net, n))
     }
 }
 
@@ -202,93 +175,22 @@ pub fn slices6(topo: &Topology, network: &str) -> IndexMap<String, Ipv6Net> {
     }
 }
 
-/// Like `slices::allocate_slices`: pinned `slices6` first, then the next free `/host_prefix6`
-/// for every other declared host, in host order.
+/// Pinned `slices6` first, then the next free `/host_prefix6` for every other declared host,
+/// in host order: the IPv4 rules of `slices.rs`, on the network's IPv6 prefix.
 fn allocate_slices6(
     topo: &Topology,
     name: &str,
     vx: &VxlanNetwork,
 ) -> (IndexMap<String, Ipv6Net>, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let mut out = IndexMap::new();
-    let path = format!("networks.{name}");
-    let Some(subnet) = vx.v6() else {
-        if !vx.slices6.is_empty() {
-            diags.push(Diagnostic::new(
-                format!("{path}.slices6"),
+    match Sliced::vxlan6(vx) {
+        Some(sliced) => allocate_slices(topo, name, sliced),
+        None if !vx.slices6.is_empty() => (
+            IndexMap::new(),
+            vec![Diagnostic::new(
+                format!("networks.{name}.slices6"),
                 "the network has no IPv6 subnet (set subnet6)",
-            ));
-        }
-        return (out, diags);
-    };
-    let prefix = vx.host_prefix6();
-    if prefix < subnet.prefix_len() || prefix > MAX_SLICE_PREFIX6 {
-        diags.push(Diagnostic::new(
-            format!("{path}.host_prefix6"),
-            format!(
-                "/{prefix} slices do not fit subnet {subnet} (host_prefix6 must be between {} and {MAX_SLICE_PREFIX6})",
-                subnet.prefix_len()
-            ),
-        ));
-        return (out, diags);
+            )],
+        ),
+        None => (IndexMap::new(), Vec::new()),
     }
-    let mut pinned: Vec<(Ipv6Net, &str)> = Vec::new();
-    for (host, slice) in &vx.slices6 {
-        let spath = format!("{path}.slices6.{host}");
-        let problem = if !topo.hosts.contains_key(host) {
-            Some(format!("unknown host {host:?}"))
-        } else if slice.addr() != slice.network() {
-            Some(format!(
-                "{slice} has host bits set (did you mean {}?)",
-                slice.trunc()
-            ))
-        } else if !subnet.contains(slice) {
-            Some(format!("{slice} is outside subnet {subnet}"))
-        } else if slice.prefix_len() > MAX_SLICE_PREFIX6 {
-            Some(format!(
-                "{slice} is too small (at most /{MAX_SLICE_PREFIX6})"
-            ))
-        } else {
-            pinned
-                .iter()
-                .find(|(other, _)| overlaps(*other, *slice))
-                .map(|(other, owner)| format!("{slice} overlaps {other}, the slice of {owner}"))
-        };
-        match problem {
-            Some(message) => diags.push(Diagnostic::new(spath, message)),
-            None => {
-                pinned.push((*slice, host));
-                out.insert(host.clone(), *slice);
-            }
-        }
-    }
-    let Ok(mut candidates) = subnet.trunc().subnets(prefix) else {
-        return (out, diags);
-    };
-    for host in topo.hosts.keys() {
-        if vx.slices6.contains_key(host) {
-            continue;
-        }
-        // Pinned slices are few: skipping past them is bounded by their count per host.
-        match candidates.find(|c| !pinned.iter().any(|(p, _)| overlaps(*p, *c))) {
-            Some(slice) => {
-                out.insert(host.clone(), slice);
-            }
-            None => {
-                diags.push(Diagnostic::new(
-                    path.clone(),
-                    format!(
-                        "subnet {subnet} has no free /{prefix} IPv6 slice left for host {host}"
-                    ),
-                ));
-                break;
-            }
-        }
-    }
-    let ordered = topo
-        .hosts
-        .keys()
-        .filter_map(|h| out.get(h).map(|s| (h.clone(), *s)))
-        .collect();
-    (ordered, diags)
 }

@@ -45,26 +45,41 @@ pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
 
 /// An optional IPv6 `address/prefix` (use with `#[serde(default)]`).
 pub fn opt_net6<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv6Net>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        Some(text) => parse_net6(&text).map(Some).map_err(D::Error::custom),
-        None => Ok(None),
-    }
+    opt_parsed(d, parse_net6)
 }
 
 /// An optional IPv6 address (use with `#[serde(default)]`).
 pub fn opt_addr6<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv6Addr>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        Some(text) => parse_addr6(&text).map(Some).map_err(D::Error::custom),
-        None => Ok(None),
-    }
+    opt_parsed(d, parse_addr6)
 }
 
 /// A map of name -> IPv6 `address/prefix`, keeping declaration order.
 pub fn net6_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Ipv6Net>, D::Error> {
+    map_parsed(d, parse_net6)
+}
+
+/// An optional string value checked by `parse` (shared by the family-specific keys here and in
+/// `ipv4.rs`).
+pub(super) fn opt_parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| parse(&text))
+        .transpose()
+        .map_err(D::Error::custom)
+}
+
+/// A map of name -> string value checked by `parse`, keeping declaration order (keys unique);
+/// an error names its key.
+pub(super) fn map_parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<IndexMap<String, T>, D::Error> {
     let raw: IndexMap<String, String> = super::unique_keys::unique(d)?;
     raw.into_iter()
-        .map(|(key, text)| match parse_net6(&text) {
-            Ok(net) => Ok((key, net)),
+        .map(|(key, text)| match parse(&text) {
+            Ok(value) => Ok((key, value)),
             Err(message) => Err(D::Error::custom(format!("{key}: {message}"))),
         })
         .collect()

@@ -41,19 +41,10 @@ pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
 
 /// An optional IPv4 address (the field itself may be absent: use with `#[serde(default)]`).
 pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        Some(text) => parse_addr(&text).map(Some).map_err(D::Error::custom),
-        None => Ok(None),
-    }
+    super::ipany::opt_parsed(d, parse_addr)
 }
 
 /// A map of name -> IPv4 `address/prefix`, keeping declaration order.
 pub fn net_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Ipv4Net>, D::Error> {
-    let raw: IndexMap<String, String> = super::unique_keys::unique(d)?;
-    raw.into_iter()
-        .map(|(key, text)| match parse_net(&text) {
-            Ok(net) => Ok((key, net)),
-            Err(message) => Err(D::Error::custom(format!("{key}: {message}"))),
-        })
-        .collect()
+    super::ipany::map_parsed(d, parse_net)
 }

@@ -1,6 +1,7 @@
 //! The topology file: serde model (+ JSON Schema), loading with file:line:column errors,
 //! validation with YAML-path errors, address allocation (IPAM) and interface naming.
 
+mod default_route;
 mod error;
 mod external_netns;
 pub mod ipam;
@@ -12,6 +13,7 @@ pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+mod pick;
 pub mod ports;
 pub mod schema;
 mod slices;
@@ -29,6 +31,10 @@ pub use naming::underlay_interface;
 pub use schema::schema_json;
 pub use validate::validate;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests_default_route;
 #[cfg(test)]
 mod tests_dualstack;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! addresses and interface names are allocated in that order. Every struct denies unknown keys so
 //! a typo is an error, not a silently ignored setting. Doc comments here become the JSON Schema.
 
+pub use super::default_route::DefaultRoute;
 use super::unique_keys::unique;
 use super::{ipany, ipv4};
 use indexmap::IndexMap;
@@ -263,10 +264,11 @@ pub struct Container {
         skip_serializing_if = "IndexMap::is_empty"
     )]
     pub networks: IndexMap<String, ContainerNetwork>,
-    /// The network whose gateway carries the container's one default route. Default: the first
-    /// of its networks that has a gateway (bridged VXLAN has none).
+    /// The network whose gateway carries the container's one default route. Default (or
+    /// `true`): the first of its networks that has a gateway (bridged VXLAN has none). `false`:
+    /// no default route of either family (an existing namespace that routes elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_route: Option<String>,
+    pub default_route: Option<DefaultRoute>,
     /// Published ports, `HOST:CONTAINER[/tcp|/udp]` (default tcp), e.g. `8080:80/tcp`: traffic
     /// to the host's underlay address on HOST is forwarded to the container's address on its
     /// first `driver: bridge` network, port CONTAINER (Docker's `-p`).

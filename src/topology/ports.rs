@@ -164,10 +164,7 @@ containers:
 {containers}
 "
         );
-        match crate::topology::load_str(&text, "t.yaml") {
-            Ok(_) => Vec::new(),
-            Err(e) => e.diagnostics().iter().map(|d| d.to_string()).collect(),
-        }
+        crate::topology::test_support::problems(&text)
     }
 
     #[test]

@@ -1,39 +1,124 @@
 //! Host slices: each host's share of a sliced network's subnet (VXLAN `mode: routed` and
-//! `driver: host-gw`, see [`Sliced`]).
+//! `driver: host-gw`, see [`Sliced`]), for both address families.
 //!
 //! Pinned slices are fixed points; the other hosts get the next free slice of `host_prefix`
 //! size in host declaration order. Slices are allocated for *every* declared host, not only those
 //! with containers on the network, so that placing a first container on a host never shifts other
-//! hosts' slices, and appending a host never moves an existing one.
+//! hosts' slices, and appending a host never moves an existing one. IPv4 (`slices`,
+//! `host_prefix`) and IPv6 (`slices6`, `host_prefix6`, see `ipam6.rs`) follow the same rules
+//! through [`SliceNet`]; only the limits, the key names and one message differ.
 
 use super::error::Diagnostic;
 use super::model::{HostGwNetwork, Network, Topology, VxlanMode, VxlanNetwork};
 use indexmap::IndexMap;
-use ipnet::Ipv4Net;
-
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
+use ipnet::{Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
+use std::fmt::Display;
 
 /// Largest slice prefix we accept: a slice needs `.0` (VTEP), `.1` (gateway), a container address
 /// and a broadcast address.
 pub const MAX_SLICE_PREFIX: u8 = 30;
 
-/// What slice allocation needs of a network that is cut into per-host slices.
-pub(crate) struct Sliced<'a> {
-    pub subnet: Ipv4Net,
+/// Largest IPv6 slice prefix we accept: `::` (VTEP), `::1` (gateway) and at least two containers.
+pub const MAX_SLICE_PREFIX6: u8 = 126;
+
+/// What slice allocation needs of one address family's prefix type ([`Ipv4Net`], [`Ipv6Net`]).
+pub(crate) trait SliceNet: Copy + Display {
+    /// Largest slice prefix accepted.
+    const MAX_SLICE_PREFIX: u8;
+    /// How the family's keys end: `""` (`slices`, `host_prefix`) or `"6"` (`slices6`, ...).
+    const KEY_SUFFIX: &'static str;
+    /// The candidate slices of a subnet, in address order.
+    type Slices: Iterator<Item = Self>;
+    fn prefix_len(&self) -> u8;
+    fn trunc(&self) -> Self;
+    /// Whether the address has bits set past the prefix (`10.0.1.5/24`).
+    fn has_host_bits(&self) -> bool;
+    fn contains_net(&self, other: &Self) -> bool;
+    fn overlaps(&self, other: &Self) -> bool;
+    /// The `/prefix` slices of the (truncated) prefix; `None` if `prefix` is shorter.
+    fn slices_of(&self, prefix: u8) -> Option<Self::Slices>;
+    /// The message when the subnet has no free `/prefix` slice left for `host` (of `hosts`).
+    fn no_free_slice(&self, prefix: u8, host: &str, hosts: usize) -> String;
+}
+
+/// Implements [`SliceNet`] for one of ipnet's prefix types, whose methods have the same names.
+macro_rules! slice_net {
+    ($net:ty, $slices:ty, $max:expr, $suffix:literal,
+     |$subnet:ident, $prefix:ident, $host:ident, $hosts:ident| $no_free:expr) => {
+        impl SliceNet for $net {
+            const MAX_SLICE_PREFIX: u8 = $max;
+            const KEY_SUFFIX: &'static str = $suffix;
+            type Slices = $slices;
+            fn prefix_len(&self) -> u8 {
+                <$net>::prefix_len(self)
+            }
+            fn trunc(&self) -> Self {
+                <$net>::trunc(self)
+            }
+            fn has_host_bits(&self) -> bool {
+                self.addr() != self.network()
+            }
+            fn contains_net(&self, other: &Self) -> bool {
+                self.contains(other)
+            }
+            fn overlaps(&self, other: &Self) -> bool {
+                self.contains(&other.network()) || other.contains(&self.network())
+            }
+            fn slices_of(&self, prefix: u8) -> Option<$slices> {
+                <$net>::trunc(self).subnets(prefix).ok()
+            }
+            fn no_free_slice(&self, $prefix: u8, $host: &str, $hosts: usize) -> String {
+                let $subnet = self;
+                $no_free
+            }
+        }
+    };
+}
+
+slice_net!(
+    Ipv4Net,
+    Ipv4Subnets,
+    MAX_SLICE_PREFIX,
+    "",
+    |subnet, prefix, host, hosts| format!(
+        "subnet {subnet} has no free /{prefix} slice left for host {host} ({hosts} hosts declared)"
+    )
+);
+slice_net!(
+    Ipv6Net,
+    Ipv6Subnets,
+    MAX_SLICE_PREFIX6,
+    "6",
+    |subnet, prefix, host, _hosts| format!(
+        "subnet {subnet} has no free /{prefix} IPv6 slice left for host {host}"
+    )
+);
+
+/// What slice allocation needs of a network that is cut into per-host slices, in one family.
+pub(crate) struct Sliced<'a, N = Ipv4Net> {
+    pub subnet: N,
     pub host_prefix: u8,
-    pub slices: &'a IndexMap<String, Ipv4Net>,
+    pub slices: &'a IndexMap<String, N>,
 }
 
 impl<'a> Sliced<'a> {
-    /// The IPv4 slicing of a routed VXLAN network; `None` when it is IPv6-only (its IPv6
-    /// slices are in `ipam6`).
+    /// The IPv4 slicing of a routed VXLAN network; `None` when it is IPv6-only.
     fn vxlan(vx: &'a VxlanNetwork) -> Option<Self> {
         Some(Sliced {
             subnet: vx.subnet4()?,
             host_prefix: vx.host_prefix(),
             slices: &vx.slices,
+        })
+    }
+}
+
+impl<'a> Sliced<'a, Ipv6Net> {
+    /// The IPv6 slicing of a routed VXLAN network; `None` when it carries no IPv6.
+    pub(crate) fn vxlan6(vx: &'a VxlanNetwork) -> Option<Self> {
+        Some(Sliced {
+            subnet: vx.v6()?,
+            host_prefix: vx.host_prefix6(),
+            slices: &vx.slices6,
         })
     }
 }
@@ -48,7 +133,7 @@ impl<'a> From<&'a HostGwNetwork> for Sliced<'a> {
     }
 }
 
-/// The slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw).
+/// The IPv4 slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw).
 pub(crate) fn sliced(net: &Network) -> Option<Sliced<'_>> {
     match net {
         Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => Sliced::vxlan(vx),
@@ -58,21 +143,23 @@ pub(crate) fn sliced(net: &Network) -> Option<Sliced<'_>> {
 }
 
 /// Slices of a sliced network for every declared host, plus problems found on the way.
-pub(crate) fn allocate_slices<'a>(
+pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
     topo: &Topology,
     name: &str,
-    vx: impl Into<Sliced<'a>>,
-) -> (IndexMap<String, Ipv4Net>, Vec<Diagnostic>) {
-    let vx: Sliced = vx.into();
+    vx: impl Into<Sliced<'a, N>>,
+) -> (IndexMap<String, N>, Vec<Diagnostic>) {
+    let vx: Sliced<N> = vx.into();
     let mut diags = Vec::new();
     let mut out = IndexMap::new();
     let path = format!("networks.{name}");
+    let six = N::KEY_SUFFIX;
+    let max = N::MAX_SLICE_PREFIX;
     let prefix = vx.host_prefix;
-    if prefix < vx.subnet.prefix_len() || prefix > MAX_SLICE_PREFIX {
+    if prefix < vx.subnet.prefix_len() || prefix > max {
         diags.push(Diagnostic::new(
-            format!("{path}.host_prefix"),
+            format!("{path}.host_prefix{six}"),
             format!(
-                "/{prefix} slices do not fit subnet {} (host_prefix must be between {} and {MAX_SLICE_PREFIX})",
+                "/{prefix} slices do not fit subnet {} (host_prefix{six} must be between {} and {max})",
                 vx.subnet,
                 vx.subnet.prefix_len()
             ),
@@ -80,26 +167,24 @@ pub(crate) fn allocate_slices<'a>(
         return (out, diags);
     }
     // Pinned slices first: they are fixed points the automatic allocation must avoid.
-    let mut pinned: Vec<(Ipv4Net, &str)> = Vec::new();
+    let mut pinned: Vec<(N, &str)> = Vec::new();
     for (host, slice) in vx.slices {
-        let spath = format!("{path}.slices.{host}");
+        let spath = format!("{path}.slices{six}.{host}");
         let problem = if !topo.hosts.contains_key(host) {
             Some(format!("unknown host {host:?}"))
-        } else if slice.addr() != slice.network() {
+        } else if slice.has_host_bits() {
             Some(format!(
                 "{slice} has host bits set (did you mean {}?)",
                 slice.trunc()
             ))
-        } else if !vx.subnet.contains(slice) {
+        } else if !vx.subnet.contains_net(slice) {
             Some(format!("{slice} is outside subnet {}", vx.subnet))
-        } else if slice.prefix_len() > MAX_SLICE_PREFIX {
-            Some(format!(
-                "{slice} is too small (at most /{MAX_SLICE_PREFIX})"
-            ))
+        } else if slice.prefix_len() > max {
+            Some(format!("{slice} is too small (at most /{max})"))
         } else {
             pinned
                 .iter()
-                .find(|(other, _)| overlaps(*other, *slice))
+                .find(|(other, _)| other.overlaps(slice))
                 .map(|(other, owner)| format!("{slice} overlaps {other}, the slice of {owner}"))
         };
         match problem {
@@ -110,25 +195,22 @@ pub(crate) fn allocate_slices<'a>(
             }
         }
     }
-    let Ok(mut candidates) = vx.subnet.trunc().subnets(prefix) else {
+    let Some(mut candidates) = vx.subnet.slices_of(prefix) else {
         return (out, diags);
     };
     for host in topo.hosts.keys() {
         if vx.slices.contains_key(host) {
             continue;
         }
-        match candidates.find(|c| !pinned.iter().any(|(p, _)| overlaps(*p, *c))) {
+        // Pinned slices are few: skipping past them is bounded by their count per host.
+        match candidates.find(|c| !pinned.iter().any(|(p, _)| p.overlaps(c))) {
             Some(slice) => {
                 out.insert(host.clone(), slice);
             }
             None => {
                 diags.push(Diagnostic::new(
                     path.clone(),
-                    format!(
-                        "subnet {} has no free /{prefix} slice left for host {host} ({} hosts declared)",
-                        vx.subnet,
-                        topo.hosts.len()
-                    ),
+                    vx.subnet.no_free_slice(prefix, host, topo.hosts.len()),
                 ));
                 break;
             }

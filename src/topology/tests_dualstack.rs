@@ -1,39 +1,9 @@
 //! Dual stack: loading, validation and IPv6 allocation. Each rule has a test that fails if the
 //! rule is dropped.
 
+use super::test_support::{assert_problem, parse, problems, v6};
 use super::*;
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
-
-fn assert_problem(text: &str, path: &str, needle: &str) {
-    let found = problems(text);
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
-        "expected `{path}: ...{needle}...` in {found:#?}"
-    );
-}
-
-fn v6(s: &str) -> Ipv6Addr {
-    s.parse().unwrap()
-}
+use std::net::Ipv4Addr;
 
 /// A topology with two IPv4-underlay hosts, `networks` and `containers` spliced in.
 fn topo(networks: &str, containers: &str) -> String {
@@ -386,4 +356,95 @@ fn a_routed_network_without_the_default_route_is_routed_per_family() {
             "route a/fd00:244::/56 via=fd00:244::1 dev=eth0",
         ]
     );
+}
+
+/// Every problem of pinned and allocated IPv6 slices, word for word, at its YAML path.
+#[test]
+fn ipv6_slice_problems_name_their_paths() {
+    let routed = |extra: &str| {
+        topo(
+            &format!(
+                "  f: {{ driver: vxlan, mode: routed, vni: 1, subnet: 'fd00:244::/48'{extra} }}"
+            ),
+            "",
+        )
+    };
+    for (extra, expected) in [
+        (
+            ", slices6: { node-9: 'fd00:244::/64' }",
+            "networks.f.slices6.node-9: unknown host \"node-9\"",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::1/64' }",
+            "networks.f.slices6.node-1: fd00:244::1/64 has host bits set (did you mean fd00:244::/64?)",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:245::/64' }",
+            "networks.f.slices6.node-1: fd00:245::/64 is outside subnet fd00:244::/48",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::/127' }",
+            "networks.f.slices6.node-1: fd00:244::/127 is too small (at most /126)",
+        ),
+        (
+            ", slices6: { node-1: 'fd00:244::/64', node-2: 'fd00:244::/56' }",
+            "networks.f.slices6.node-2: fd00:244::/56 overlaps fd00:244::/64, the slice of node-1",
+        ),
+        (
+            ", host_prefix6: 127",
+            "networks.f.host_prefix6: /127 slices do not fit subnet fd00:244::/48 (host_prefix6 must be between 48 and 126)",
+        ),
+        (
+            ", host_prefix6: 48",
+            "networks.f: subnet fd00:244::/48 has no free /48 IPv6 slice left for host node-2",
+        ),
+    ] {
+        let found = problems(&routed(extra));
+        assert!(
+            found.iter().any(|p| p == expected),
+            "expected `{expected}` in {found:#?}"
+        );
+    }
+    // slices6 on a routed network without IPv6.
+    let found = problems(&topo(
+        "  f: { driver: vxlan, mode: routed, vni: 1, subnet: 10.244.0.0/16, slices6: { node-1: 'fd00::/64' } }",
+        "",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p == "networks.f.slices6: the network has no IPv6 subnet (set subnet6)"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn ipv6_range_exhaustion_names_the_container() {
+    let found = problems(&topo(
+        "  l: { driver: bridge, subnet: 'fd00:9::/126' }",
+        "  a: { host: node-1, network: l }\n  b: { host: node-1, network: l }\n  c: { host: node-1, network: l }",
+    ));
+    assert_eq!(
+        found,
+        ["containers.c: no free IPv6 address left in fd00:9::/126 on network l"]
+    );
+}
+
+/// The IPv6 slices follow the IPv4 rule: a host appended to `hosts` never moves an existing
+/// slice, pinned or allocated, and takes the next free one.
+#[test]
+fn appending_a_host_never_moves_an_ipv6_slice() {
+    let net = "  f: { driver: vxlan, mode: routed, vni: 2, subnet: 'fd00:244::/48', slices6: { node-2: 'fd00:244::/64' } }";
+    let before = parse(&topo(net, ""));
+    let after = parse(&topo(net, "").replace(
+        "networks:",
+        "  node-3: { underlay: 10.0.0.3/24 }\nnetworks:",
+    ));
+    let (old, new) = (ipam6::slices6(&before, "f"), ipam6::slices6(&after, "f"));
+    assert_eq!(old.len(), 2);
+    for host in ["node-1", "node-2"] {
+        assert_eq!(old[host], new[host], "{host}'s slice moved");
+    }
+    assert_eq!(new["node-1"].to_string(), "fd00:244:0:1::/64");
+    assert_eq!(new["node-3"].to_string(), "fd00:244:0:2::/64");
 }

@@ -1,39 +1,8 @@
 //! Tests of `driver: host-gw` (loading, slices, IPAM, validation) and of `default_route`.
 
+use super::test_support::{addr, assert_problem, parse, problems};
 use super::*;
 use std::net::Ipv4Addr;
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Diagnostics of `text` as `path: message` lines; panics on parse errors.
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
-
-fn assert_problem(text: &str, path: &str, needle: &str) {
-    let found = problems(text);
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
-        "expected `{path}: ...{needle}...` in {found:#?}"
-    );
-}
-
-fn addr(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 /// Three hosts; node-3 is on another underlay subnet.
 fn topo(network: &str, containers: &str) -> String {

@@ -1,14 +1,8 @@
 //! Tests of address allocation: determinism, order, and stability under appends.
 
+use super::test_support::{addr, parse};
 use super::*;
 use std::net::Ipv4Addr;
-
-fn parse(text: &str) -> Topology {
-    match load_str(text, "t.yaml") {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 const BASE: &str = "version: 1
 hosts:
@@ -35,10 +29,6 @@ fn addresses(topo: &Topology) -> Vec<(String, String, Ipv4Addr)> {
         .into_iter()
         .filter_map(|a| Some((a.container.clone(), a.network.clone(), a.ipv4()?)))
         .collect()
-}
-
-fn addr(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
 }
 
 #[test]

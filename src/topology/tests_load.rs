@@ -1,27 +1,7 @@
 //! Tests of loading and validation: each rule has a test that fails if the rule is dropped.
 
+use super::test_support::{assert_problem, problems};
 use super::*;
-
-/// Diagnostics of `text` as `path: message` lines; panics (test failure) on parse errors.
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
-
-fn assert_problem(text: &str, path: &str, needle: &str) {
-    let found = problems(text);
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
-        "expected `{path}: ...{needle}...` in {found:#?}"
-    );
-}
 
 const HOSTS: &str = "
 hosts:

@@ -1,27 +1,8 @@
 //! Loading, validation and address allocation of `driver: macvlan`: each rule has a test that
 //! fails if the rule is dropped, and every message names its YAML path.
 
+use super::test_support::{assert_problem, parse, problems};
 use super::*;
-
-fn problems(text: &str) -> Vec<String> {
-    match load_str(text, "t.yaml") {
-        Ok(_) => Vec::new(),
-        Err(TopologyError::Invalid { diagnostics, .. }) => {
-            diagnostics.iter().map(|d| d.to_string()).collect()
-        }
-        Err(other) => panic!("expected semantic errors, got: {other}"),
-    }
-}
-
-fn assert_problem(text: &str, path: &str, needle: &str) {
-    let found = problems(text);
-    assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(needle)),
-        "expected `{path}: ...{needle}...` in {found:#?}"
-    );
-}
 
 /// Two hosts (the second with a long underlay name), one macvlan network `mv` with `extra`
 /// keys, and `containers`.
@@ -43,7 +24,7 @@ const TWO: &str = "  a: { host: h1, network: mv }\n  b: { host: h2, network: mv 
 
 #[test]
 fn defaults_docker_like_gateway_and_addresses() {
-    let t = load_str(&topo("", TWO), "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let t = parse(&topo("", TWO));
     let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
         panic!("not macvlan")
     };
@@ -70,8 +51,7 @@ fn defaults_docker_like_gateway_and_addresses() {
 
 #[test]
 fn host_interface_addresses_come_from_the_top_and_are_reserved() {
-    let t =
-        load_str(&topo(", host_interface: true", TWO), "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let t = parse(&topo(", host_interface: true", TWO));
     let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
         panic!("not macvlan")
     };
@@ -98,11 +78,7 @@ fn host_interface_addresses_come_from_the_top_and_are_reserved() {
 
 #[test]
 fn host_interface_addresses_skip_a_gateway_at_the_top() {
-    let t = load_str(
-        &topo(", host_interface: true, gateway: 172.100.1.253", TWO),
-        "t.yaml",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let t = parse(&topo(", host_interface: true, gateway: 172.100.1.253", TWO));
     let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
         panic!("not macvlan")
     };
@@ -119,13 +95,12 @@ fn host_interface_addresses_skip_a_gateway_at_the_top() {
 
 #[test]
 fn host_interface_addresses_never_move_when_hosts_or_containers_are_appended() {
-    let before =
-        load_str(&topo(", host_interface: true", TWO), "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let before = parse(&topo(", host_interface: true", TWO));
     let more = topo(", host_interface: true", TWO).replace(
         "networks:",
         "  h3: { underlay: 192.168.1.200/24 }\nnetworks:",
     ) + "  c: { host: h3, network: mv }\n";
-    let after = load_str(&more, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let after = parse(&more);
     let get = |t: &Topology, h: &str| match t.networks.get("mv") {
         Some(Network::Macvlan(m)) => macvlan::host_address(t, m, h),
         _ => None,

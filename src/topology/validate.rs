@@ -46,6 +46,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     let (attachments, problems) = ipam::allocate(topo);
     diags.extend(problems);
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
+    super::default_route::validate(topo, &mut diags);
     diags
 }
 

@@ -57,7 +57,7 @@ pub(super) fn default_routes(
     diags: &mut Vec<Diagnostic>,
 ) {
     for (name, c) in &topo.containers {
-        let Some(chosen) = c.default_route.as_deref() else {
+        let Some(chosen) = c.default_route_network() else {
             continue;
         };
         let path = format!("containers.{name}.default_route");

@@ -171,6 +171,15 @@ impl Lab {
         format!("{}-{host}-{container}", self.name)
     }
 
+    /// The container namespaces that exist for `host` (named as in [`Lab::container_ns`]).
+    pub fn container_namespaces(&self, host: &str) -> Vec<String> {
+        let prefix = format!("{}-", self.host_ns(host));
+        netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    }
+
     pub fn file_str(&self) -> String {
         self.file.display().to_string()
     }
@@ -238,4 +247,83 @@ pub fn without_container(file: &Path, name: &str) -> String {
         .expect("containers mapping");
     assert!(containers.remove(name).is_some(), "no container {name}");
     serde_norway::to_string(&doc).expect("writing topology")
+}
+
+/// A process in its own network namespace (`unshare --net sleep 300`), the stand-in for a
+/// container netplan-rs did not create; killed (and reaped) on drop.
+pub struct NetnsProcess {
+    child: std::process::Child,
+}
+
+impl NetnsProcess {
+    /// Start it and wait until it has left our namespace (unshare then execs sleep).
+    pub fn start() -> NetnsProcess {
+        let child = Command::new("unshare")
+            .args(["--net", "sleep", "300"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("starting unshare --net sleep 300");
+        let process = NetnsProcess { child };
+        let mine = std::fs::read_link("/proc/self/ns/net").expect("own netns");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let theirs = std::fs::read_link(process.ns_path());
+            if theirs.as_ref().is_ok_and(|t| *t != mine) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process never left our netns"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn ns_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.pid()))
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `nsenter -t PID -n <tool> <args>`, failing the test when it fails.
+    pub fn run(&self, tool: &str, args: &[&str]) -> String {
+        let pid = self.pid().to_string();
+        let mut full = vec!["-t", pid.as_str(), "-n", tool];
+        full.extend_from_slice(args);
+        run("nsenter", &full)
+    }
+
+    /// `ip -j -d <args>` inside the process's namespace, parsed.
+    pub fn ip_json(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = vec!["-j", "-d"];
+        full.extend_from_slice(args);
+        parse_array(&self.run("ip", &full))
+    }
+
+    /// One-packet pings from inside its namespace, IPv4 or IPv6 by the address, up to 3 tries
+    /// (room for a loaded machine, not for a slow network).
+    pub fn ping(&self, addr: &str) -> bool {
+        let pid = self.pid().to_string();
+        let family = if addr.contains(':') { "-6" } else { "-4" };
+        (0..3).any(|_| {
+            Command::new("nsenter")
+                .args(["-t", &pid, "-n", "ping", family, "-c", "1", "-W", "1", addr])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    }
+}
+
+impl Drop for NetnsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
