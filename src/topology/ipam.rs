@@ -258,7 +258,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     continue;
                 };
                 let next = next6
-                    .entry((spec.network.to_string(), range.net()))
+                    .entry((spec.network.to_string(), range.prefix()))
                     .or_insert(range.first_auto());
                 range.resume_at(*next);
                 let taken = used6.entry(spec.network.to_string()).or_default();
@@ -267,7 +267,8 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     continue;
                 };
                 if spec.address6.is_none() {
-                    *next = u128::from(address).saturating_sub(u128::from(range.net().network()));
+                    *next =
+                        u128::from(address).saturating_sub(u128::from(range.prefix().network()));
                 }
                 Some((address, range))
             } else {

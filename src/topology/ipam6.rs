@@ -39,7 +39,7 @@ pub(crate) struct Range6 {
 
 impl Range6 {
     /// The prefix: with the network name, the key of `ipam::allocate`'s per-range cursor.
-    pub(crate) fn net(&self) -> Ipv6Net {
+    pub(crate) fn prefix(&self) -> Ipv6Net {
         self.net
     }
 
