@@ -1,9 +1,15 @@
 //! Applying a plan: execute its steps in order against the kernel, then verify by observing the
 //! kernel again and re-diffing against the desired state. Anything not converged is reported.
 //!
-//! Steps run one at a time in plan order; a failed step stops the run (nothing after it is
-//! attempted) and is reported with what already happened. Rollback is a later feature: every
-//! [`Step`] already knows its inverse.
+//! Steps run in plan order, one at a time, except that each run of consecutive nftables steps
+//! of one namespace goes to the kernel as one transaction ([`groups`]): all of it or nothing.
+//! A failed step stops the run (nothing after it is attempted) and is reported with what
+//! already happened. Rollback of other steps is a later feature: every [`Step`] already knows
+//! its inverse.
+
+mod groups;
+
+pub use groups::{Group, groups};
 
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};
@@ -21,35 +27,93 @@ pub struct ApplyReport {
 
 /// A step that failed, with the steps that succeeded before it.
 #[derive(Debug, thiserror::Error)]
-#[error("step {index} of {total} failed: {source}")]
+#[error("step {index} of {total} failed: {source}{}", batch_note(.batch))]
 pub struct ApplyError {
     pub index: usize,
     pub total: usize,
     pub step: Box<Step>,
+    /// Steps applied (the first `done` of the plan).
     pub done: usize,
+    /// The nftables transaction the step was part of, if any.
+    pub batch: Option<NftBatch>,
     #[source]
     pub source: KernelError,
 }
 
-/// Execute every step of `plan` in order. `on_step` is told about each finished step (for
-/// progress output).
+/// An nftables transaction that failed: steps `first..=last` (numbered from 1, like
+/// [`ApplyError::index`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftBatch {
+    pub first: usize,
+    pub last: usize,
+    /// The kernel applied none of it (it rolled the transaction back). `false` only when the
+    /// kernel's replies were lost and the outcome is unknown.
+    pub nothing_applied: bool,
+}
+
+fn batch_note(batch: &Option<NftBatch>) -> String {
+    let Some(b) = batch else {
+        return String::new();
+    };
+    let steps = if b.first == b.last {
+        format!("step {}", b.first)
+    } else {
+        format!("steps {}-{}", b.first, b.last)
+    };
+    if b.nothing_applied {
+        format!(
+            "; the kernel rolled back the whole nftables transaction ({steps}): none of it was applied"
+        )
+    } else {
+        format!("; whether the nftables transaction ({steps}) was applied is unknown")
+    }
+}
+
+/// Execute every step of `plan` in order, each run of nftables steps as one transaction.
+/// `on_step` is told about each finished step (for progress output; the steps of a transaction
+/// once the kernel has committed it).
 pub async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
     mut on_step: impl FnMut(&Step),
 ) -> Result<(usize, usize, usize), ApplyError> {
     let total = plan.steps.len();
-    for (index, step) in plan.steps.iter().enumerate() {
-        if let Err(source) = kernel.execute(step).await {
-            return Err(ApplyError {
-                index: index + 1,
-                total,
-                step: Box::new(step.clone()),
-                done: index,
-                source,
-            });
+    for group in groups(&plan.steps) {
+        match group {
+            Group::One(index) => {
+                let step = &plan.steps[index];
+                if let Err(source) = kernel.execute(step).await {
+                    return Err(ApplyError {
+                        index: index + 1,
+                        total,
+                        step: Box::new(step.clone()),
+                        done: index,
+                        batch: None,
+                        source,
+                    });
+                }
+                on_step(step);
+            }
+            Group::Nft(range) => {
+                let steps = &plan.steps[range.clone()];
+                if let Err(e) = kernel.execute_nft_batch(steps).await {
+                    let failed = range.start + e.step.min(steps.len().saturating_sub(1));
+                    return Err(ApplyError {
+                        index: failed + 1,
+                        total,
+                        step: Box::new(plan.steps[failed].clone()),
+                        done: range.start,
+                        batch: Some(NftBatch {
+                            first: range.start + 1,
+                            last: range.end,
+                            nothing_applied: e.nothing_applied,
+                        }),
+                        source: e.source,
+                    });
+                }
+                steps.iter().for_each(&mut on_step);
+            }
         }
-        on_step(step);
     }
     Ok(plan.summary())
 }

@@ -23,6 +23,7 @@ mod parse;
 mod sysctl;
 
 pub use error::KernelError;
+pub use nft::NftBatchError;
 
 use crate::plan::Step;
 use crate::state::{Ns, State, ownership};
@@ -141,6 +142,12 @@ impl Kernel {
     /// Carry out one plan step.
     pub async fn execute(&mut self, step: &Step) -> Result<(), KernelError> {
         execute::execute(self, step).await
+    }
+
+    /// Carry out consecutive nftables steps of one namespace as ONE nf_tables transaction:
+    /// the kernel applies all of them or none (see `nft/batch.rs`).
+    pub async fn execute_nft_batch(&mut self, steps: &[Step]) -> Result<(), NftBatchError> {
+        nft::execute_batch(self, steps).await
     }
 
     /// The cached connection to `ns`, opening it on first use.

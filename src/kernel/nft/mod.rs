@@ -10,6 +10,7 @@
 //! - [`wire`]: netlink/nfnetlink framing and attributes;
 //! - [`expr`]: the expressions; [`rule`]: `NatRule` <-> expressions;
 //! - [`msg`]: table/chain/rule messages; [`socket`]: batches and dumps;
+//! - [`batch`]: a run of plan steps as one transaction;
 //! - this file: observe and execute against a [`Kernel`].
 //!
 //! Ownership: netplan-rs only reads inside the table named [`NFT_TABLE`] in family inet, and owns
@@ -17,12 +18,15 @@
 //! Every chain and rule in an owned table is owned (unknown ones are deleted); tables it does not
 //! own are never read into or changed. A rule's identity is its userdata comment.
 
+mod batch;
 mod expr;
 mod msg;
 mod rule;
 mod socket;
 mod wire;
 
+pub(crate) use batch::execute_batch;
+pub use batch::NftBatchError;
 pub(crate) use socket::NftSocket;
 
 use super::{Kernel, KernelError, netns};
@@ -138,26 +142,21 @@ pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<()
     Ok(())
 }
 
-pub(crate) async fn create(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
-    open(kernel, &object.key().ns()).await?;
-    let mark = kernel.target.marks.link_alias.clone();
-    let message = match object {
-        Object::NftTable(t) => new_table(&t.name, &mark),
+/// The request creating `object` (`None`: not an nftables object).
+fn create_message(object: &Object, mark: &str) -> Option<Vec<u8>> {
+    Some(match object {
+        Object::NftTable(t) => new_table(&t.name, mark),
         Object::NftChain(c) => new_chain(c),
         Object::NftRule(r) => new_rule(r),
-        _ => return Ok(()),
-    };
-    let key = object.key();
-    let result = socket(kernel, &key.ns())?.batch(&[message]);
-    result.map_err(|e| error(kernel, "creating", &key, e))
+        _ => return None,
+    })
 }
 
-/// Delete an nftables object. Deleting a table deletes its chains and rules; a chain is flushed
-/// first in the same transaction (the kernel refuses to delete a chain that holds rules).
-/// Already gone (ENOENT) counts as done.
-pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
-    open(kernel, &object.key().ns()).await?;
-    let messages = match object {
+/// The requests deleting `object`. Deleting a table deletes its chains and rules; a chain is
+/// flushed first in the same transaction (the kernel refuses to delete a chain that holds
+/// rules). `Err`: why it cannot be deleted.
+fn delete_messages(object: &Object) -> Result<Vec<Vec<u8>>, &'static str> {
+    Ok(match object {
         Object::NftTable(NftTable { name, .. }) => vec![del_table(name)],
         Object::NftChain(NftChain { table, name, .. }) => {
             vec![del_rule(table, name, None), del_chain(table, name)]
@@ -168,16 +167,34 @@ pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), K
             handle: Some(h),
             ..
         }) => vec![del_rule(table, chain, Some(*h))],
-        Object::NftRule(_) => {
-            return Err(KernelError::Invalid {
-                op: "deleting",
-                object: object.key().to_string(),
-                ns: kernel.target.label(&object.key().ns()),
-                message: "the observed rule has no handle".into(),
-            });
-        }
-        _ => return Ok(()),
+        Object::NftRule(_) => return Err("the observed rule has no handle"),
+        _ => Vec::new(),
+    })
+}
+
+pub(crate) async fn create(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+    open(kernel, &object.key().ns()).await?;
+    let mark = kernel.target.marks.link_alias.clone();
+    let Some(message) = create_message(object, &mark) else {
+        return Ok(());
     };
+    let key = object.key();
+    let result = socket(kernel, &key.ns())?.batch(&[message]);
+    result.map_err(|e| error(kernel, "creating", &key, e))
+}
+
+/// Delete an nftables object (see [`delete_messages`]). Already gone (ENOENT) counts as done.
+pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+    open(kernel, &object.key().ns()).await?;
+    let messages = delete_messages(object).map_err(|message| KernelError::Invalid {
+        op: "deleting",
+        object: object.key().to_string(),
+        ns: kernel.target.label(&object.key().ns()),
+        message: message.into(),
+    })?;
+    if messages.is_empty() {
+        return Ok(());
+    }
     let key = object.key();
     match socket(kernel, &key.ns())?.batch(&messages) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),

@@ -13,6 +13,54 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct NftSocket {
     sock: Socket,
     seq: u32,
+    /// Buffer sizes known to be set (below them the kernel's defaults suffice).
+    sndbuf: usize,
+    rcvbuf: usize,
+}
+
+/// Why a transaction failed.
+#[derive(Debug)]
+pub enum TxError {
+    /// Nothing was applied: the batch could not be sent, or the kernel refused it as a whole
+    /// (an error on the batch delimiters, e.g. EPERM).
+    Refused(io::Error),
+    /// The batch was sent but its replies could not be read: the outcome is unknown.
+    Lost(io::Error),
+    /// The kernel rejected these requests (index in the batch, error), in batch order, and
+    /// rolled the whole transaction back.
+    Rejected(Vec<(usize, io::Error)>),
+}
+
+/// What the defaults of `net.core.{w,r}mem_default` comfortably hold.
+const DEFAULT_BUFFER: usize = 128 << 10;
+
+/// Set a socket buffer size with `force` (ignores the sysctl maximum), falling back to `plain`.
+fn set_buffer(sock: &Socket, force: libc::c_int, plain: libc::c_int, size: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX / 2);
+    let set = |opt| {
+        // SAFETY: setsockopt with a valid fd and a correctly sized c_int.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(sock),
+                libc::SOL_SOCKET,
+                opt,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    if set(force) == 0 || set(plain) == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The index in a batch of `n` requests numbered from `first + 1` of the reply with `seq`
+/// (`None`: a delimiter's, or a stale reply to an earlier request).
+pub fn reply_index(first: u32, seq: u32, n: usize) -> Option<usize> {
+    let i = seq.wrapping_sub(first).wrapping_sub(1) as usize;
+    (i < n).then_some(i)
 }
 
 impl NftSocket {
@@ -38,7 +86,12 @@ impl NftSocket {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(NftSocket { sock, seq: 1 })
+        Ok(NftSocket {
+            sock,
+            seq: 1,
+            sndbuf: DEFAULT_BUFFER,
+            rcvbuf: DEFAULT_BUFFER,
+        })
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -55,37 +108,80 @@ impl NftSocket {
     /// Send `requests` as one transaction: all are applied or none. Fails with the first
     /// error the kernel reports.
     pub fn batch(&mut self, requests: &[Vec<u8>]) -> io::Result<()> {
+        match self.transaction(requests) {
+            Ok(()) => Ok(()),
+            Err(TxError::Refused(e) | TxError::Lost(e)) => Err(e),
+            Err(TxError::Rejected(mut rejected)) => Err(rejected.remove(0).1),
+        }
+    }
+
+    /// Send `requests` as one nf_tables transaction (one `sendmsg`): the kernel applies all of
+    /// them or, if it rejects any, rolls the whole transaction back. Every request is
+    /// acknowledged; on rejection, every rejected request is reported by its index in
+    /// `requests` (the kernel goes on checking the rest of a failed batch, so later requests
+    /// may fail only because an earlier one did: the first is the cause).
+    pub fn transaction(&mut self, requests: &[Vec<u8>]) -> Result<(), TxError> {
         let first = self.seq.wrapping_add(1);
-        let (out, mut pending) = frame_batch(requests, first);
-        self.seq = first.wrapping_add(requests.len() as u32 + 1);
+        let (out, _) = frame_batch(requests, first);
+        let n = requests.len();
+        self.seq = first.wrapping_add(n as u32 + 1);
         let framing = [first, self.seq];
-        self.sock.send(&out, 0)?;
-        let mut first_error = None;
+        self.reserve(out.len(), n).map_err(TxError::Refused)?;
+        self.sock.send(&out, 0).map_err(TxError::Refused)?;
+        // Replies are matched by sequence number: request i carries `first + 1 + i`, so a reply's
+        // index is a subtraction and its bookkeeping O(1) (no scan of a pending list).
+        let mut answered = vec![false; n];
+        let mut remaining = n;
+        let mut rejected = Vec::new();
         let mut buf = Vec::with_capacity(1 << 16);
-        while !pending.is_empty() {
-            self.recv(&mut buf)?;
-            for reply in messages(&buf)? {
+        while remaining > 0 {
+            self.recv(&mut buf).map_err(TxError::Lost)?;
+            for reply in messages(&buf).map_err(TxError::Lost)? {
                 if reply.msg_type != NLMSG_ERROR {
                     continue;
                 }
                 let code = error_code(reply.body);
                 // An error on the batch delimiters (e.g. EPERM) means nothing else is answered.
                 if framing.contains(&reply.seq) && code != 0 {
-                    return Err(io::Error::from_raw_os_error(-code));
+                    return Err(TxError::Refused(io::Error::from_raw_os_error(-code)));
                 }
-                if !pending.contains(&reply.seq) {
+                let Some(i) = reply_index(first, reply.seq, n) else {
+                    continue;
+                };
+                if std::mem::replace(&mut answered[i], true) {
                     continue;
                 }
-                pending.retain(|s| *s != reply.seq);
-                if code != 0 && first_error.is_none() {
-                    first_error = Some(io::Error::from_raw_os_error(-code));
+                remaining -= 1;
+                if code != 0 {
+                    rejected.push((i, io::Error::from_raw_os_error(-code)));
                 }
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if rejected.is_empty() {
+            return Ok(());
         }
+        rejected.sort_by_key(|(i, _)| *i);
+        Err(TxError::Rejected(rejected))
+    }
+
+    /// Make the socket buffers big enough for a batch of `bytes` bytes and `replies`
+    /// acknowledgements. A netlink `sendmsg` larger than the send buffer fails with EMSGSIZE,
+    /// and acknowledgements that do not fit the receive buffer are dropped (the socket then
+    /// reports ENOBUFS): with the defaults (~200 KiB) a batch of a few hundred rules would fail.
+    /// Sized as `nft` does (about 1 KiB of receive buffer per acknowledgement); the FORCE
+    /// options (CAP_NET_ADMIN, which writing nftables needs anyway) pass the sysctl maximums.
+    fn reserve(&mut self, bytes: usize, replies: usize) -> io::Result<()> {
+        let send = bytes + (64 << 10);
+        if send > self.sndbuf {
+            set_buffer(&self.sock, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send)?;
+            self.sndbuf = send;
+        }
+        let recv = replies.saturating_mul(1024) + (64 << 10);
+        if recv > self.rcvbuf {
+            set_buffer(&self.sock, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv)?;
+            self.rcvbuf = recv;
+        }
+        Ok(())
     }
 
     /// Dump objects: returns the attribute payload (after nfgenmsg) of every reply of type
