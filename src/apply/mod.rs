@@ -51,22 +51,32 @@ pub struct NftBatch {
     pub nothing_applied: bool,
 }
 
-fn batch_note(batch: &Option<NftBatch>) -> String {
-    let Some(b) = batch else {
-        return String::new();
-    };
-    let steps = if b.first == b.last {
-        format!("step {}", b.first)
-    } else {
-        format!("steps {}-{}", b.first, b.last)
-    };
-    if b.nothing_applied {
-        format!(
-            "; the kernel rolled back the whole nftables transaction ({steps}): none of it was applied"
-        )
-    } else {
-        format!("; whether the nftables transaction ({steps}) was applied is unknown")
+impl NftBatch {
+    /// What happened to the transaction, e.g. "the kernel rolled back the whole nftables
+    /// transaction (steps 2-6): none of it was applied".
+    pub fn outcome(&self) -> String {
+        let steps = if self.first == self.last {
+            format!("step {}", self.first)
+        } else {
+            format!("steps {}-{}", self.first, self.last)
+        };
+        if self.nothing_applied {
+            format!(
+                "the kernel rolled back the whole nftables transaction ({steps}): none of it was applied"
+            )
+        } else {
+            format!(
+                "the kernel's replies to the nftables transaction ({steps}) were lost: whether it was applied is unknown"
+            )
+        }
     }
+}
+
+fn batch_note(batch: &Option<NftBatch>) -> String {
+    batch
+        .as_ref()
+        .map(|b| format!("; {}", b.outcome()))
+        .unwrap_or_default()
 }
 
 /// Execute every step of `plan` in order, each run of nftables steps as one transaction.

@@ -91,20 +91,7 @@ async fn execute(
             );
             match &e.batch {
                 Some(b) => {
-                    let steps = if b.first == b.last {
-                        format!("step {}", b.first)
-                    } else {
-                        format!("steps {}-{}", b.first, b.last)
-                    };
-                    if b.nothing_applied {
-                        eprintln!(
-                            "The kernel rolled back the whole nftables transaction ({steps}): none of it was applied."
-                        );
-                    } else {
-                        eprintln!(
-                            "The kernel's replies to the nftables transaction ({steps}) were lost: whether it was applied is unknown."
-                        );
-                    }
+                    eprintln!("{}.", capitalise(&b.outcome()));
                     eprintln!(
                         "The {} step(s) before the transaction were applied; run plan to see what is left.",
                         e.done

@@ -36,7 +36,9 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
         .await
         .map_err(|e| match e {
             ApplyFailure::Step(s) => {
-                anyhow::anyhow!("step {} ({}): {}", s.index, s.step.key, s.source)
+                let batch = s.batch.as_ref().map(|b| format!("; {}", b.outcome()));
+                let batch = batch.unwrap_or_default();
+                anyhow::anyhow!("step {} ({}): {}{batch}", s.index, s.step.key, s.source)
             }
             other => anyhow::anyhow!("{other}"),
         })?;

@@ -72,9 +72,11 @@ pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable>
     for (i, step) in steps.iter().enumerate() {
         let not_nft = |op| (i, op, "not an nftables object".to_string());
         let create = |out: &mut Encoded, desired: &Option<Object>| {
-            let desired = desired
-                .as_ref()
-                .ok_or((i, "executing", "the step has no desired object".to_string()))?;
+            let desired = desired.as_ref().ok_or((
+                i,
+                "executing",
+                "the step has no desired object".to_string(),
+            ))?;
             let message = create_message(desired, mark).ok_or_else(|| not_nft("creating"))?;
             out.push(i, Op::Create, message);
             Ok::<(), Unencodable>(())
@@ -125,7 +127,10 @@ pub struct NftBatchError {
 }
 
 /// Carry out `steps` (nftables steps, all in one namespace) as one transaction.
-pub(crate) async fn execute_batch(kernel: &mut Kernel, steps: &[Step]) -> Result<(), NftBatchError> {
+pub(crate) async fn execute_batch(
+    kernel: &mut Kernel,
+    steps: &[Step],
+) -> Result<(), NftBatchError> {
     let Some(first) = steps.first() else {
         return Ok(());
     };
@@ -171,7 +176,10 @@ pub(crate) async fn execute_batch(kernel: &mut Kernel, steps: &[Step]) -> Result
         let rejected = match result {
             Ok(()) => return Ok(()),
             Err(TxError::Refused(e)) => {
-                return Err(failed(0, KernelError::from_io("sending", whole(), label, e)));
+                return Err(failed(
+                    0,
+                    KernelError::from_io("sending", whole(), label, e),
+                ));
             }
             Err(TxError::Lost(e)) => {
                 return Err(NftBatchError {
@@ -325,7 +333,11 @@ mod tests {
         for (i, m) in msgs[1..53].iter().enumerate() {
             assert_eq!(m.seq, seqs[i]);
             assert_eq!(m.seq, first.wrapping_add(1 + i as u32));
-            assert_eq!(m.flags & NLM_F_ACK, NLM_F_ACK, "every request is acknowledged");
+            assert_eq!(
+                m.flags & NLM_F_ACK,
+                NLM_F_ACK,
+                "every request is acknowledged"
+            );
             // The reply to this request maps back to request i, and so to its step.
             let back = reply_index(first, m.seq, encoded.messages.len()).unwrap();
             assert_eq!(back, i);
@@ -335,7 +347,10 @@ mod tests {
         let body = &msgs[20].body[NFGENMSG_LEN..];
         let parsed = parse_rule(&Ns::Host, body).unwrap();
         assert_eq!(parsed.id, "dnat tcp 1017 -> 10.0.0.2:80");
-        assert_eq!(reply_index(first, msgs[20].seq, 52).map(|i| encoded.origin[i].0), Some(19));
+        assert_eq!(
+            reply_index(first, msgs[20].seq, 52).map(|i| encoded.origin[i].0),
+            Some(19)
+        );
         // The delimiters' replies and stale replies map to no request.
         assert_eq!(reply_index(first, first, 52), None);
         assert_eq!(reply_index(first, first.wrapping_add(53), 52), None);

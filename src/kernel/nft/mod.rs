@@ -25,8 +25,8 @@ mod rule;
 mod socket;
 mod wire;
 
-pub(crate) use batch::execute_batch;
 pub use batch::NftBatchError;
+pub(crate) use batch::execute_batch;
 pub(crate) use socket::NftSocket;
 
 use super::{Kernel, KernelError, netns};

@@ -35,7 +35,12 @@ pub enum TxError {
 const DEFAULT_BUFFER: usize = 128 << 10;
 
 /// Set a socket buffer size with `force` (ignores the sysctl maximum), falling back to `plain`.
-fn set_buffer(sock: &Socket, force: libc::c_int, plain: libc::c_int, size: usize) -> io::Result<()> {
+fn set_buffer(
+    sock: &Socket,
+    force: libc::c_int,
+    plain: libc::c_int,
+    size: usize,
+) -> io::Result<()> {
     let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX / 2);
     let set = |opt| {
         // SAFETY: setsockopt with a valid fd and a correctly sized c_int.
