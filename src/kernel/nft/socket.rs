@@ -116,7 +116,11 @@ impl NftSocket {
         match self.transaction(requests) {
             Ok(()) => Ok(()),
             Err(TxError::Refused(e) | TxError::Lost(e)) => Err(e),
-            Err(TxError::Rejected(mut rejected)) => Err(rejected.remove(0).1),
+            Err(TxError::Rejected(rejected)) => Err(rejected
+                .into_iter()
+                .next()
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| io::Error::other("the kernel rejected the batch"))),
         }
     }
 
