@@ -47,4 +47,4 @@ mod tests_load;
 #[cfg(test)]
 mod tests_macvlan;
 #[cfg(test)]
-mod tests_parse_paths;
+mod tests_sweep_findings;

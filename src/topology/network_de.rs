@@ -130,6 +130,15 @@ impl<'de> Visitor<'de> for UniqueValueVisitor {
         Ok(Value::Number(v.into()))
     }
 
+    // YAML integers beyond 64 bits: no key of a network takes one.
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Err(E::custom(format_args!("{v} is out of range")))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        Err(E::custom(format_args!("{v} is out of range")))
+    }
+
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Number(v.into()))
     }

@@ -1,6 +1,7 @@
-//! Parse errors name the key they concern: found by the mutation sweep (`src/tests_sweep.rs`),
-//! where a bad address reported the enclosing map's path and line, and any mistake inside a
-//! network was reported at plain `networks`.
+//! What the mutation sweep (`src/tests_sweep.rs`) found, pinned: parse errors that reported the
+//! enclosing map's path and line instead of the key's (a bad address; any mistake inside a
+//! network was reported at plain `networks`), and follow-on diagnostics that repeated a problem
+//! already reported.
 
 use super::load_str;
 
@@ -127,4 +128,59 @@ fn networks_still_load_in_every_form() {
         let again = serde_norway::to_string(&topo).expect("serialises");
         assert_eq!(load_str(&again, "again.yaml").expect("reloads"), topo);
     }
+}
+
+/// All diagnostics of a file that parses, as `path: message` lines.
+fn diagnostics(text: &str) -> Vec<String> {
+    match load_str(text, "t.yaml") {
+        Err(super::TopologyError::Invalid { diagnostics, .. }) => {
+            diagnostics.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("expected diagnostics, got {other:?}"),
+    }
+}
+
+const BRIDGE: &str = "networks:\n  local: { driver: bridge, subnet: 10.9.0.0/24 }\n";
+
+#[test]
+fn ports_on_an_unknown_network_get_one_message() {
+    let found = diagnostics(&format!(
+        "{HOSTS}{BRIDGE}containers:\n  web: {{ host: h1, network: lcoal, ports: [\"8080:80\"] }}\n"
+    ));
+    assert_eq!(
+        found,
+        vec!["containers.web.network: unknown network \"lcoal\""]
+    );
+}
+
+#[test]
+fn ports_without_any_network_get_one_message() {
+    let found = diagnostics(&format!(
+        "{HOSTS}{BRIDGE}containers:\n  web: {{ host: h1, ports: [\"8080:80\"] }}\n"
+    ));
+    assert_eq!(
+        found,
+        vec!["containers.web: has no network (set `network` or `networks`)"]
+    );
+}
+
+#[test]
+fn an_address_without_any_network_gets_one_message() {
+    let found = diagnostics(&format!(
+        "{HOSTS}{BRIDGE}containers:\n  web: {{ host: h1, address: 10.9.0.5 }}\n"
+    ));
+    assert_eq!(
+        found,
+        vec!["containers.web: has no network (set `network` or `networks`)"]
+    );
+    // With the long form the short-form address is its own mistake.
+    let found = diagnostics(&format!(
+        "{HOSTS}{BRIDGE}containers:\n  web: {{ host: h1, address: 10.9.0.5, networks: {{ local: {{}} }} }}\n"
+    ));
+    assert_eq!(
+        found,
+        vec![
+            "containers.web.address: `address` belongs to the short form (`network`); in `networks`, set it per network"
+        ]
+    );
 }
