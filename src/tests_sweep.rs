@@ -10,7 +10,7 @@
 
 use crate::compile::compile;
 use crate::plan::{Action, Plan, diff, render_text};
-use crate::state::{ObjectKey, State};
+use crate::state::{LinkKind, Object, ObjectKey, State};
 use crate::topology::{TopologyError, load_str};
 use serde_norway::{Mapping, Value};
 use std::collections::{HashMap, HashSet};
@@ -347,7 +347,7 @@ fn value_for(key: &str, rng: &mut Rng, addrs: &[String], names: &[String]) -> Va
         }
         "default_route" => match rng.below(4) {
             0 => Value::Bool(rng.chance(50)),
-            _ => s(&name(rng, names)),
+            _ => s(name(rng, names)),
         },
         "path" => s(rng.pick(&["relative/ns", "/proc/1/ns/net", "", "/", "/run/netns/κ"])),
         "ports" => {
@@ -377,11 +377,11 @@ fn value_for(key: &str, rng: &mut Rng, addrs: &[String], names: &[String]) -> Va
         "slices" | "slices6" => {
             let mut m = Mapping::new();
             for _ in 0..1 + rng.below(3) {
-                m.insert(s(&name(rng, names)), s(rng.pick(addrs)));
+                m.insert(s(name(rng, names)), s(rng.pick(addrs)));
             }
             Value::Mapping(m)
         }
-        _ => s(&name(rng, names)),
+        _ => s(name(rng, names)),
     }
 }
 
@@ -487,19 +487,19 @@ fn mutate(doc: &mut Value, rng: &mut Rng) {
         // Rename a map key (host, network, container, slice, attachment names).
         10..=12 => {
             let new = name(rng, &names);
-            if let (Some(Value::Mapping(m)), Seg::Key(k)) = (get_mut(doc, parent_path), &last[0]) {
-                if let Some(v) = m.shift_remove(k) {
-                    m.insert(s(&new), v);
-                }
+            if let (Some(Value::Mapping(m)), Seg::Key(k)) = (get_mut(doc, parent_path), &last[0])
+                && let Some(v) = m.shift_remove(k)
+            {
+                m.insert(s(&new), v);
             }
         }
         // Duplicate an entry under another name (same subnet, VNI, addresses, ports...).
         13..=15 => {
             let new = format!("{}{}", name(rng, &names), rng.below(3));
-            if let (Some(Value::Mapping(m)), Seg::Key(k)) = (get_mut(doc, parent_path), &last[0]) {
-                if let Some(v) = m.get(k).cloned() {
-                    m.insert(s(&new), v);
-                }
+            if let (Some(Value::Mapping(m)), Seg::Key(k)) = (get_mut(doc, parent_path), &last[0])
+                && let Some(v) = m.get(k).cloned()
+            {
+                m.insert(s(&new), v);
             }
         }
         // Copy another node's value here (a subnet as an address, a name as a number...).
@@ -603,14 +603,15 @@ fn damage(text: &str, rng: &mut Rng) -> String {
                 let i = rng.below(out.len());
                 if let Some(pos) = out[i].find(": ") {
                     out[i].truncate(pos + 2);
-                    out[i].push_str(*rng.pick(&[
+                    let number: &&str = rng.pick(&[
                         "99999999999999999999999",
                         "-99999999999999999999",
                         "1e999",
                         ".nan",
                         "0x1F",
                         "0o17",
-                    ]));
+                    ]);
+                    out[i].push_str(number);
                 }
             }
             out.join("\n")
@@ -691,11 +692,45 @@ fn check(text: &str) -> Result<Outcome, String> {
             ));
         }
         dependencies_first(&compiled, &create).map_err(|e| format!("host {host}: {e}"))?;
+        kernel_names(&compiled).map_err(|e| format!("host {host}: {e}"))?;
         if destroy.steps.iter().any(|s| s.action != Action::Delete) {
             return Err(format!("destroy plan creates something on {host}"));
         }
     }
     Ok(Outcome::Valid)
+}
+
+/// Validation passed, so the kernel must accept every name compile derived: interface names
+/// of 1 to 15 bytes without '/', ':' or whitespace (a longer one fails only at apply time).
+fn kernel_names(state: &State) -> Result<(), String> {
+    let bad = |name: &str| {
+        name.is_empty()
+            || name.len() > 15
+            || name
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    };
+    for object in state.iter() {
+        let mut names: Vec<&str> = Vec::new();
+        if let Object::Link(l) = object {
+            names.push(&l.name);
+            names.extend(l.master.as_deref());
+            match &l.kind {
+                LinkKind::Veth { peer: Some(p) } => names.push(&p.name),
+                LinkKind::Macvlan(m) => names.extend(m.parent.as_ref().map(|p| p.name.as_str())),
+                LinkKind::Vlan(v) => names.extend(v.parent.as_deref()),
+                LinkKind::Vxlan(v) => names.extend(v.dev.as_deref()),
+                _ => {}
+            }
+        }
+        if let Some(name) = names.into_iter().find(|n| bad(n)) {
+            return Err(format!(
+                "{} names interface {name:?}, which the kernel refuses",
+                object.key()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every object a creation depends on (and that the state wants) is created earlier.

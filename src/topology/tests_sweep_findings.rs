@@ -184,3 +184,25 @@ fn an_address_without_any_network_gets_one_message() {
         ]
     );
 }
+
+#[test]
+fn an_ipv6_underlay_on_host_gw_gets_one_message() {
+    let found = diagnostics(
+        "version: 1\nhosts:\n  h1: { underlay: \"fd00:1::1/64\" }\n  h2: { underlay: 10.0.0.2/24 }\nnetworks:\n  hg: { driver: host-gw, subnet: 10.8.0.0/16 }\ncontainers:\n  a: { host: h1, network: hg }\n  b: { host: h2, network: hg }\n",
+    );
+    assert_eq!(
+        found,
+        vec![
+            "networks.hg: host-gw routes IPv4 via the peers' underlay addresses, which must be IPv4; IPv6 underlay on: h1"
+        ]
+    );
+    // IPv4 hosts on different subnets are still reported, without the IPv6 one.
+    let found = diagnostics(
+        "version: 1\nhosts:\n  h1: { underlay: \"fd00:1::1/64\" }\n  h2: { underlay: 10.0.0.2/24 }\n  h3: { underlay: 10.1.0.3/24 }\nnetworks:\n  hg: { driver: host-gw, subnet: 10.8.0.0/16 }\ncontainers:\n  a: { host: h1, network: hg }\n  b: { host: h2, network: hg }\n  c: { host: h3, network: hg }\n",
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].ends_with("but: h2 on 10.0.0.0/24, h3 on 10.1.0.0/24"),
+        "{found:#?}"
+    );
+}
