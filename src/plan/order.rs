@@ -21,7 +21,7 @@ use crate::state::{LinkKind, Ns, Object, ObjectKey};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// A node: a step, or a barrier standing for a group of steps.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,21 @@ enum Group {
     EntriesOn(Ns, String),
 }
 
+/// The edges added so far, so that each is added once. `DiGraph::update_edge` finds duplicates by
+/// scanning the source's outgoing edges, which is quadratic for a node with many dependents: a
+/// barrier before every route of a namespace (one per peer host in routed networks), a chain
+/// before its thousands of rules.
+#[derive(Default)]
+struct Edges(HashSet<(NodeIndex, NodeIndex)>);
+
+impl Edges {
+    fn add(&mut self, graph: &mut DiGraph<Node, ()>, from: NodeIndex, to: NodeIndex) {
+        if self.0.insert((from, to)) {
+            graph.add_edge(from, to, ());
+        }
+    }
+}
+
 /// Order `steps` so that every step comes after what it depends on. Never fails: should the
 /// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
 /// other's master), the steps on it are appended in (phase, key) order.
@@ -50,6 +65,8 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
     let nodes: Vec<NodeIndex> = (0..steps.len())
         .map(|i| graph.add_node(Node::Step(i)))
         .collect();
+
+    let mut edges = Edges::default();
 
     // Which step brings each object into (or out of) existence.
     let mut forward: HashMap<ObjectKey, usize> = HashMap::new();
@@ -79,7 +96,7 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
             if let Some(j) = sweeper(&object.key(), swept, &replacing)
                 && j != i
             {
-                graph.update_edge(nodes[j], nodes[i], ());
+                edges.add(&mut graph, nodes[j], nodes[i]);
             }
         }
     }
@@ -110,7 +127,7 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
                 {
                     // Creating: dependency first. Deleting: dependent (this step) first.
                     let (from, to) = if edge { (j, i) } else { (i, j) };
-                    graph.update_edge(nodes[from], nodes[to], ());
+                    edges.add(&mut graph, nodes[from], nodes[to]);
                 }
             }
             // Group edges: members -> barrier -> routes (reversed when deleting).
@@ -140,7 +157,7 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
                 } else {
                     (nodes[i], b)
                 };
-                graph.update_edge(from, to, ());
+                edges.add(&mut graph, from, to);
             }
             for group in waits_for {
                 let b = barrier(&mut graph, deleting, group);
@@ -149,7 +166,7 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
                 } else {
                     (b, nodes[i])
                 };
-                graph.update_edge(from, to, ());
+                edges.add(&mut graph, from, to);
             }
         }
     }
@@ -310,6 +327,33 @@ mod tests {
             keys(order(steps, &Swept::new())),
             vec![link_key("host", "aa"), link_key("host", "zz")]
         );
+    }
+
+    #[test]
+    fn many_routes_wait_for_every_address_and_their_link() {
+        // A host with a route per peer (host-gw, routed VXLAN at fleet scale): every route
+        // hangs off the same barrier and link, each step appears exactly once, in order.
+        let mut steps = vec![create(bridge("br0")), create(bridge("eth0"))];
+        for i in 0..3 {
+            steps.push(create(address("host", "br0", &format!("10.1.{i}.1/24"))));
+        }
+        for i in 0..600 {
+            let dst = format!("10.{}.{}.0/24", 2 + i / 250, i % 250);
+            steps.push(create(route_via("host", &dst, "192.168.0.1", "eth0")));
+        }
+        let total = steps.len();
+        let ordered = order(steps, &Swept::new());
+        assert_eq!(ordered.len(), total);
+        let at = |pred: &dyn Fn(&Step) -> bool| -> Vec<usize> {
+            (0..ordered.len()).filter(|&i| pred(&ordered[i])).collect()
+        };
+        let routes = at(&|s| matches!(s.key, ObjectKey::Route { .. }));
+        let addresses = at(&|s| matches!(s.key, ObjectKey::Address { .. }));
+        let links = at(&|s| matches!(s.key, ObjectKey::Link { .. }));
+        assert_eq!((routes.len(), addresses.len(), links.len()), (600, 3, 2));
+        let first_route = routes[0];
+        assert!(addresses.iter().all(|&a| a < first_route), "{addresses:?}");
+        assert!(links.iter().all(|&l| l < addresses[0]), "{links:?}");
     }
 
     #[test]

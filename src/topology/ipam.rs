@@ -15,7 +15,7 @@ pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
 use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
 use indexmap::IndexMap;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -204,6 +204,12 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     let mut used: HashMap<String, HashMap<Ipv4Addr, String>> = HashMap::new();
     let mut used6: HashMap<String, HashMap<Ipv6Addr, String>> = HashMap::new();
     let slices6 = ipam6::all_slices6(topo, &mut diags);
+    // Per network and range (a slice is one per host): where the next automatic IPv4 search
+    // starts. Everything below it is unusable or taken, and taken only grows, so each search
+    // resumes where the last one stopped instead of rescanning every address handed out:
+    // O(containers) per network rather than O(containers²), paid by every host's compile.
+    let mut next4: HashMap<(String, Ipv4Net), u32> = HashMap::new();
+    let mut next6: HashMap<(String, Ipv6Net), u128> = HashMap::new();
     let mut out = Vec::new();
     for (cname, container) in &topo.containers {
         if !topo.hosts.contains_key(&container.host) {
@@ -217,14 +223,23 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             };
             // IPv4 side: exactly the version-1 rules; absent for an IPv6-only network.
             let v4 = if network.subnet4().is_some() {
-                let Some(range) = range_for(topo, spec.network, &container.host, &slices) else {
+                let Some(mut range) = range_for(topo, spec.network, &container.host, &slices)
+                else {
                     continue;
                 };
+                let next = next4
+                    .entry((spec.network.to_string(), range.net))
+                    .or_insert(range.first_auto);
+                range.first_auto = *next;
                 let taken = used.entry(spec.network.to_string()).or_default();
                 let Some(address) = pick(&range, cname, &container.host, &spec, taken, &mut diags)
                 else {
                     continue;
                 };
+                if spec.address.is_none() {
+                    // Not past it: the address stays free if the IPv6 side fails below.
+                    *next = u32::from(address).saturating_sub(u32::from(range.net.network()));
+                }
                 Some((address, range))
             } else {
                 if spec.address.is_some() {
@@ -237,15 +252,24 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                 None
             };
             let v6 = if network.subnet6().is_some() {
-                let Some(range) = ipam6::range6_for(topo, spec.network, &container.host, &slices6)
+                let Some(mut range) =
+                    ipam6::range6_for(topo, spec.network, &container.host, &slices6)
                 else {
                     continue;
                 };
+                let next = next6
+                    .entry((spec.network.to_string(), range.prefix()))
+                    .or_insert(range.first_auto());
+                range.resume_at(*next);
                 let taken = used6.entry(spec.network.to_string()).or_default();
                 let Some(address) = pick(&range, cname, &container.host, &spec, taken, &mut diags)
                 else {
                     continue;
                 };
+                if spec.address6.is_none() {
+                    *next =
+                        u128::from(address).saturating_sub(u128::from(range.prefix().network()));
+                }
                 Some((address, range))
             } else {
                 if spec.address6.is_some() {

@@ -38,6 +38,21 @@ pub(crate) struct Range6 {
 }
 
 impl Range6 {
+    /// The prefix: with the network name, the key of `ipam::allocate`'s per-range cursor.
+    pub(crate) fn prefix(&self) -> Ipv6Net {
+        self.net
+    }
+
+    pub(crate) fn first_auto(&self) -> u128 {
+        self.first_auto
+    }
+
+    /// Start automatic allocation at the `n`th address: every address before it is taken or
+    /// unusable (see `ipam::allocate`).
+    pub(crate) fn resume_at(&mut self, n: u128) {
+        self.first_auto = n;
+    }
+
     pub(crate) fn addressing(&self, address: Ipv6Addr) -> Addressing<Ipv6Addr> {
         Addressing {
             address,

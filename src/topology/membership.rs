@@ -7,17 +7,23 @@
 use super::model::{
     DEFAULT_UNDERLAY_MTU, Host, Network, Topology, VXLAN_OVERHEAD, VXLAN6_OVERHEAD,
 };
+use std::collections::HashSet;
 
 /// Hosts that have a container on `network`, in host declaration order (unknown hosts skipped).
 pub fn hosts_in_network<'a>(topo: &'a Topology, network: &str) -> Vec<&'a str> {
+    // One pass over the containers, then one over the hosts: O(hosts + containers). Compile
+    // calls this for every host (network MTU, host-gw peers), so a scan of every container per
+    // host made each host's compile quadratic in the fleet.
+    let carrying: HashSet<&str> = topo
+        .containers
+        .iter()
+        .filter(|(name, c)| c.specs(name).iter().any(|s| s.network == network))
+        .map(|(_, c)| c.host.as_str())
+        .collect();
     topo.hosts
         .keys()
-        .filter(|host| {
-            topo.containers.iter().any(|(name, c)| {
-                c.host == **host && c.specs(name).iter().any(|s| s.network == network)
-            })
-        })
         .map(String::as_str)
+        .filter(|host| carrying.contains(host))
         .collect()
 }
 
@@ -56,4 +62,37 @@ fn min_underlay_mtu(topo: &Topology, network: &str) -> u32 {
         .map(|h| h.mtu())
         .min()
         .unwrap_or(DEFAULT_UNDERLAY_MTU)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hosts_in_network;
+    use crate::topology::load_str;
+
+    #[test]
+    fn hosts_in_network_lists_carrying_hosts_in_declaration_order() {
+        // Containers are declared in the opposite order of their hosts; `c` sits on both
+        // networks (long form); h2 has no container on `a`.
+        let topo = load_str(
+            "version: 1
+hosts:
+  h1: { underlay: 10.0.0.1/24 }
+  h2: { underlay: 10.0.0.2/24 }
+  h3: { underlay: 10.0.0.3/24 }
+networks:
+  a: { driver: bridge, subnet: 192.168.1.0/24 }
+  b: { driver: bridge, subnet: 192.168.2.0/24 }
+containers:
+  z: { host: h3, network: a }
+  y: { host: h2, network: b }
+  c: { host: h1, networks: { b: {}, a: {} } }
+  x: { host: h3, network: a }
+",
+            "t.yaml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hosts_in_network(&topo, "a"), vec!["h1", "h3"]);
+        assert_eq!(hosts_in_network(&topo, "b"), vec!["h1", "h2"]);
+        assert!(hosts_in_network(&topo, "nope").is_empty());
+    }
 }

@@ -198,3 +198,106 @@ containers:
     assert_eq!(slice(&after, "flannel", "n3"), want);
     assert_eq!(addresses(&after)[0], addresses(&before)[0]);
 }
+
+#[test]
+fn automatic_allocation_resumes_per_network_and_slice() {
+    // Autos fill a /29 (.2-.6) around an explicit address declared between them, hosts
+    // alternate on a routed network (each slice counts on its own), the sixth auto finds the
+    // /29 full, and an explicit address declared after the autos still conflicts.
+    let t: Topology = serde_norway::from_str(
+        "version: 1
+hosts:
+  node-1: { underlay: 192.168.31.183/24 }
+  node-2: { underlay: 192.168.31.192/24 }
+networks:
+  small: { driver: bridge, subnet: 192.168.5.0/29 }
+  flannel: { driver: vxlan, mode: routed, vni: 200, subnet: 10.244.0.0/16 }
+containers:
+  a: { host: node-1, network: small }
+  r1: { host: node-1, network: flannel }
+  x: { host: node-1, network: small, address: 192.168.5.4 }
+  r2: { host: node-2, network: flannel }
+  b: { host: node-1, network: small }
+  r3: { host: node-1, network: flannel }
+  c: { host: node-1, network: small }
+  r4: { host: node-2, network: flannel }
+  d: { host: node-1, network: small }
+  e: { host: node-1, network: small }
+  y: { host: node-1, network: small, address: 192.168.5.3 }
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (got, diags) = super::ipam::allocate(&t);
+    let got: Vec<(String, Ipv4Addr)> = got
+        .into_iter()
+        .filter_map(|a| Some((a.container.clone(), a.ipv4()?)))
+        .collect();
+    let want: Vec<(String, Ipv4Addr)> = [
+        ("a", "192.168.5.2"),
+        ("r1", "10.244.0.2"),
+        ("x", "192.168.5.4"),
+        ("r2", "10.244.1.2"),
+        ("b", "192.168.5.3"),
+        ("r3", "10.244.0.3"),
+        ("c", "192.168.5.5"), // skips x's explicit .4
+        ("r4", "10.244.1.3"),
+        ("d", "192.168.5.6"),
+    ]
+    .iter()
+    .map(|(c, a)| (c.to_string(), addr(a)))
+    .collect();
+    assert_eq!(got, want);
+    let messages: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].contains("containers.e") && messages[0].contains("no free address left"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("192.168.5.3 is already used by container b"),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+fn automatic_ipv6_allocation_resumes_past_explicit_addresses() {
+    // IPv6-only bridged VXLAN: autos from ::2, around an explicit ::4 declared between them;
+    // an explicit address declared after the autos still conflicts.
+    let t: Topology = serde_norway::from_str(
+        "version: 1
+hosts:
+  node-1: { underlay: 192.168.31.183/24 }
+  node-2: { underlay: 192.168.31.192/24 }
+networks:
+  six: { driver: vxlan, mode: bridged, vni: 300, subnet: \"fd00:300::/125\" }
+containers:
+  a: { host: node-1, network: six }
+  x: { host: node-2, network: six, address6: \"fd00:300::4\" }
+  b: { host: node-2, network: six }
+  c: { host: node-1, network: six }
+  y: { host: node-1, network: six, address6: \"fd00:300::3\" }
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (got, diags) = super::ipam::allocate(&t);
+    let got: Vec<(String, String)> = got
+        .into_iter()
+        .filter_map(|a| Some((a.container.clone(), a.ipv6()?.to_string())))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("a", "fd00:300::2"),
+        ("x", "fd00:300::4"),
+        ("b", "fd00:300::3"),
+        ("c", "fd00:300::5"), // skips x's explicit ::4
+    ]
+    .iter()
+    .map(|(c, a)| (c.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let messages: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains("fd00:300::3 is already used by container b"),
+        "{messages:#?}"
+    );
+}
