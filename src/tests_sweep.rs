@@ -9,9 +9,10 @@
 //! every creation comes after what it depends on. A failure prints the exact input.
 
 use crate::compile::compile;
+use crate::lab::reach::{Fabric, Place};
 use crate::plan::{Action, Plan, diff, render_text};
 use crate::state::{LinkKind, Object, ObjectKey, State};
-use crate::topology::{TopologyError, load_str};
+use crate::topology::{TopologyError, attachments, load_str};
 use serde_norway::{Mapping, Value};
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -697,6 +698,20 @@ fn check(text: &str) -> Result<Outcome, String> {
             return Err(format!("destroy plan creates something on {host}"));
         }
     }
+    // `lab up` plumbing and the reachability model `lab verify` expects from.
+    catch_unwind(AssertUnwindSafe(|| {
+        let _ = crate::lab::plumbing(&topo);
+        let fabric = Fabric::new(&topo);
+        let all = attachments(&topo);
+        for from in &all {
+            for to in &all {
+                for address in crate::lab::addresses(to) {
+                    let _ = fabric.reach(&Place::container(&from.host, &from.container), address);
+                }
+            }
+        }
+    }))
+    .map_err(|_| "the lab's plumbing or reachability model panicked".to_string())?;
     Ok(Outcome::Valid)
 }
 
