@@ -13,3 +13,6 @@ pub mod lab;
 pub mod plan;
 pub mod state;
 pub mod topology;
+
+#[cfg(test)]
+mod tests_sweep;

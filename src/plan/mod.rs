@@ -41,6 +41,8 @@ mod tests_refs;
 #[cfg(test)]
 mod testutil;
 
+#[cfg(test)]
+pub(crate) use order::dependencies;
 pub use render_json::render_json;
 pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Plan, Step};

@@ -193,7 +193,7 @@ fn sweeper(key: &ObjectKey, swept: &Swept, replacing: &HashMap<ObjectKey, usize>
 }
 
 /// Keys of the objects that must exist before `object` can be created.
-pub(super) fn dependencies(object: &Object) -> Vec<ObjectKey> {
+pub(crate) fn dependencies(object: &Object) -> Vec<ObjectKey> {
     let key = object.key();
     let mut deps = Vec::new();
     if let Ns::Container(name) = key.ns()

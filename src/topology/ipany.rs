@@ -6,7 +6,9 @@
 
 use indexmap::IndexMap;
 use ipnet::{IpNet, Ipv6Net};
-use serde::{Deserialize, Deserializer, de::Error};
+use serde::Deserializer;
+use serde::de::{self, Error, Visitor};
+use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
 fn parse_net6(text: &str) -> Result<Ipv6Net, String> {
@@ -35,11 +37,10 @@ fn parse_addr6(text: &str) -> Result<Ipv6Addr, String> {
 
 /// `address/prefix` of either family. Host bits are kept (an underlay is an address).
 pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
-    let text = String::deserialize(d)?;
-    text.parse::<IpNet>().map_err(|_| {
-        D::Error::custom(format!(
-            "{text:?} is not an address/prefix (expected e.g. 10.0.0.0/24 or fd00:10::/64)"
-        ))
+    parsed(d, |text| {
+        text.parse::<IpNet>().map_err(|_| {
+            format!("{text:?} is not an address/prefix (expected e.g. 10.0.0.0/24 or fd00:10::/64)")
+        })
     })
 }
 
@@ -64,10 +65,53 @@ pub(super) fn opt_parsed<'de, D: Deserializer<'de>, T>(
     d: D,
     parse: fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .map(|text| parse(&text))
-        .transpose()
-        .map_err(D::Error::custom)
+    d.deserialize_option(OptParse(parse))
+}
+
+/// A string value checked by `parse`. The check runs inside the parser's own string callback
+/// (not after it returned), so an error carries the key's YAML path and the value's
+/// line:column, e.g. `containers.web.address`, rather than those of the enclosing map.
+pub(super) fn parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    d.deserialize_str(Parse(parse))
+}
+
+struct Parse<T>(fn(&str) -> Result<T, String>);
+
+impl<T> Visitor<'_> for Parse<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
+    }
+}
+
+struct OptParse<T>(fn(&str) -> Result<T, String>);
+
+impl<'de, T> Visitor<'de> for OptParse<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        parsed(d, self.0).map(Some)
+    }
 }
 
 /// A map of name -> string value checked by `parse`, keeping declaration order (keys unique);

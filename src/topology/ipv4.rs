@@ -6,7 +6,7 @@
 
 use indexmap::IndexMap;
 use ipnet::{IpNet, Ipv4Net};
-use serde::{Deserialize, Deserializer, de::Error};
+use serde::Deserializer;
 use std::net::{IpAddr, Ipv4Addr};
 
 const V6_UNSUPPORTED: &str =
@@ -35,8 +35,7 @@ fn parse_addr(text: &str) -> Result<Ipv4Addr, String> {
 /// `address/prefix`, IPv4 only. Host bits are kept (an underlay is an address, not a network).
 #[allow(dead_code)] // for IPv4-only keys; `subnet` and `underlay` now take either family
 pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_net(&text).map_err(D::Error::custom)
+    super::ipany::parsed(d, parse_net)
 }
 
 /// An optional IPv4 address (the field itself may be absent: use with `#[serde(default)]`).

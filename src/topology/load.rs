@@ -19,7 +19,7 @@ pub fn load(path: &Path) -> Result<Topology, TopologyError> {
 /// Parse and validate topology text; `file_name` is only used in error messages.
 pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> {
     let topo: Topology =
-        serde_norway::from_str(text).map_err(|err| parse_error(&err, file_name))?;
+        serde_norway::from_str(text).map_err(|err| parse_error(&err, text, file_name))?;
     let diagnostics = validate(&topo);
     if diagnostics.is_empty() {
         Ok(topo)
@@ -31,20 +31,58 @@ pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> 
     }
 }
 
-fn parse_error(err: &serde_norway::Error, file: &str) -> TopologyError {
-    let location = err.location();
+fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyError {
+    let mut location = err.location().map(|l| (l.line(), l.column()));
     let mut message = err.to_string();
+    // The YAML reader reports some errors (a control character, invalid UTF-8) as "at position
+    // N" (a byte offset) with the location 1:1; point at the offending character instead.
+    if let Some(pos) = message.find(" at position ")
+        && let Ok(offset) = message[pos + " at position ".len()..]
+            .trim()
+            .parse::<usize>()
+    {
+        location = Some(line_column(text, offset));
+        message.truncate(pos);
+    }
     // serde_norway appends " at line L column C"; we print the location in front instead.
-    if let Some(loc) = &location {
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+    if let Some((line, column)) = location {
+        let suffix = format!(" at line {line} column {column}");
         if let Some(pos) = message.find(&suffix) {
             message.replace_range(pos..pos + suffix.len(), "");
         }
     }
     TopologyError::Parse {
         file: file.to_string(),
-        line: location.as_ref().map(|l| l.line()),
-        column: location.as_ref().map(|l| l.column()),
+        line: location.map(|(line, _)| line),
+        column: location.map(|(_, column)| column),
         message,
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_str;
+
+    #[test]
+    fn a_control_character_is_reported_where_it_is() {
+        let text = "version: 1\nhosts:\n  h1: { underlay: 10.0.0.1/24 \u{1}}\n";
+        let err = load_str(text, "t.yaml")
+            .expect_err("control character")
+            .to_string();
+        assert_eq!(err, "t.yaml:3:31: control characters are not allowed");
     }
 }

@@ -13,6 +13,7 @@ pub mod macvlan;
 pub mod membership;
 mod model;
 pub mod naming;
+mod network_de;
 mod pick;
 pub mod ports;
 pub mod schema;
@@ -45,3 +46,5 @@ mod tests_ipam;
 mod tests_load;
 #[cfg(test)]
 mod tests_macvlan;
+#[cfg(test)]
+mod tests_sweep_findings;

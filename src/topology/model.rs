@@ -67,7 +67,9 @@ pub struct Host {
 }
 
 /// A container network, selected by `driver`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// Deserialized by hand in `network_de.rs` (so errors name the network and key); the serde
+// attributes here still drive serialisation and the JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(tag = "driver", rename_all = "snake_case")]
 pub enum Network {
     /// A VXLAN overlay spanning hosts.

@@ -88,8 +88,13 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
                 ));
             }
         }
-        if port_network(topo, name).is_none() {
-            let on: Vec<&str> = c.specs(name).iter().map(|s| s.network).collect();
+        // An unknown network, or none at all, is reported on its own: which network the ports
+        // would use is unknowable then.
+        let specs = c.specs(name);
+        let networks_known =
+            !specs.is_empty() && specs.iter().all(|s| topo.networks.contains_key(s.network));
+        if port_network(topo, name).is_none() && networks_known {
+            let on: Vec<&str> = specs.iter().map(|s| s.network).collect();
             diags.push(Diagnostic::new(
                 format!("containers.{name}.ports"),
                 format!(

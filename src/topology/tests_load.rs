@@ -501,9 +501,9 @@ fn mtu_below_ipv4_minimum() {
 fn unknown_key_in_a_network_has_a_location() {
     let text = "version: 1\nnetworks:\n  local:\n    driver: bridge\n    subnet: 10.0.0.0/24\n    gatway: 10.0.0.1\n";
     let err = load_str(text, "t.yaml").unwrap_err().to_string();
-    // `driver` is an internally tagged enum: serde buffers the mapping to find the tag, so the
-    // location is the network's mapping (line 3), not the bad key itself.
-    assert!(err.starts_with("t.yaml:3:3: "), "{err}");
+    // The network is read whole to find its `driver` (network_de.rs), so the location is the
+    // network's mapping (its first key, line 4), not the bad key itself; the path names it.
+    assert!(err.starts_with("t.yaml:4:5: networks.local: "), "{err}");
     assert!(err.contains("unknown field `gatway`"), "{err}");
 }
 

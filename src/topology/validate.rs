@@ -247,7 +247,8 @@ fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             )),
             _ => {}
         }
-        if c.network.is_none() && c.address.is_some() {
+        // Only with the long form: without any network, "has no network" says it all.
+        if c.network.is_none() && !c.networks.is_empty() && c.address.is_some() {
             diags.push(Diagnostic::new(
                 format!("{path}.address"),
                 "`address` belongs to the short form (`network`); in `networks`, set it per network",

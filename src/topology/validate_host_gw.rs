@@ -19,9 +19,12 @@ pub(super) fn host_gw(
     diags: &mut Vec<Diagnostic>,
 ) {
     let path = format!("networks.{name}");
+    // Hosts with an IPv6 underlay are reported by `validate6` (host-gw needs IPv4 next hops);
+    // listing them here too would say the same thing twice.
     let members: Vec<(&str, IpNet)> = hosts_in_network(topo, name)
         .into_iter()
         .filter_map(|h| topo.hosts.get(h).map(|def| (h, def.underlay.trunc())))
+        .filter(|(_, underlay)| matches!(underlay, IpNet::V4(_)))
         .collect();
     if let Some((_, first)) = members.first()
         && members.iter().any(|(_, s)| s != first)
