@@ -28,7 +28,7 @@ fn family(ip: IpAddr) -> AddressFamily {
 }
 
 async fn send(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     object: &Object,
     op: &'static str,
     message: RouteNetlinkMessage,
@@ -58,7 +58,7 @@ fn address_message(index: u32, cidr: IpNet) -> AddressMessage {
 /// Add an address marked with IFA_PROTO. `replace` for updates; creates are exclusive so an
 /// existing unowned address is reported, not silently adopted.
 pub(super) async fn address(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     a: &Address,
     replace: bool,
 ) -> Result<(), KernelError> {
@@ -88,7 +88,7 @@ pub(super) async fn address(
     .await
 }
 
-pub(super) async fn delete_address(kernel: &mut Kernel, a: &Address) -> Result<(), KernelError> {
+pub(super) async fn delete_address(kernel: &Kernel, a: &Address) -> Result<(), KernelError> {
     let index = ifindex(kernel, &a.ns, &a.link).await?;
     let msg = address_message(index, a.cidr);
     let object = Object::Address(a.clone());
@@ -121,7 +121,7 @@ fn route_message(r: &Route, proto: u8) -> RouteMessage {
 /// Add a main-table route with our protocol. Update uses replace (NLM_F_REPLACE); create is
 /// exclusive so an unowned route to the same destination is never overwritten.
 pub(super) async fn route(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     r: &Route,
     replace: bool,
 ) -> Result<(), KernelError> {
@@ -156,7 +156,7 @@ pub(super) async fn route(
 /// Delete by destination, main table and *our protocol*: the kernel only matches a route with
 /// that protocol, so an unowned route to the same destination can never be removed by mistake.
 /// Scope NOWHERE matches any scope (as iproute2 does for deletes).
-pub(super) async fn delete_route(kernel: &mut Kernel, r: &Route) -> Result<(), KernelError> {
+pub(super) async fn delete_route(kernel: &Kernel, r: &Route) -> Result<(), KernelError> {
     let mut msg = route_message(r, kernel.target.marks.proto);
     msg.header.scope = RouteScope::NoWhere;
     let object = Object::Route(r.clone());
@@ -187,7 +187,7 @@ fn neighbour_message(index: u32, n: &Neighbour) -> NeighbourMessage {
 }
 
 /// Permanent neighbour, create-or-replace (idempotent, no EEXIST races).
-pub(super) async fn neighbour(kernel: &mut Kernel, n: &Neighbour) -> Result<(), KernelError> {
+pub(super) async fn neighbour(kernel: &Kernel, n: &Neighbour) -> Result<(), KernelError> {
     let index = ifindex(kernel, &n.ns, &n.link).await?;
     let mut msg = neighbour_message(index, n);
     msg.header.state = NeighbourState::Permanent;
@@ -206,7 +206,7 @@ pub(super) async fn neighbour(kernel: &mut Kernel, n: &Neighbour) -> Result<(), 
 }
 
 pub(super) async fn delete_neighbour(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     n: &Neighbour,
 ) -> Result<(), KernelError> {
     let index = ifindex(kernel, &n.ns, &n.link).await?;
@@ -236,7 +236,7 @@ fn fdb_message(index: u32, f: &Fdb) -> NeighbourMessage {
     msg
 }
 
-pub(super) async fn fdb(kernel: &mut Kernel, f: &Fdb) -> Result<(), KernelError> {
+pub(super) async fn fdb(kernel: &Kernel, f: &Fdb) -> Result<(), KernelError> {
     let index = ifindex(kernel, &f.ns, &f.link).await?;
     let mut msg = fdb_message(index, f);
     msg.header.state = NeighbourState::Permanent;
@@ -252,7 +252,7 @@ pub(super) async fn fdb(kernel: &mut Kernel, f: &Fdb) -> Result<(), KernelError>
     .await
 }
 
-pub(super) async fn delete_fdb(kernel: &mut Kernel, f: &Fdb) -> Result<(), KernelError> {
+pub(super) async fn delete_fdb(kernel: &Kernel, f: &Fdb) -> Result<(), KernelError> {
     let index = ifindex(kernel, &f.ns, &f.link).await?;
     let msg = fdb_message(index, f);
     let object = Object::Fdb(f.clone());

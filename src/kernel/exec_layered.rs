@@ -56,7 +56,7 @@ pub(super) fn mode_name(mode: &MacVlanMode) -> String {
 /// Add IFLA_LINK to `msg` and return the link info, the sending namespace and the target
 /// namespace's file for a macvlan or VLAN `link`.
 pub(super) async fn prepare(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     link: &Link,
     msg: &mut LinkMessage,
 ) -> Result<Layered, KernelError> {

@@ -48,7 +48,7 @@ fn common_attributes(link: &Link) -> Vec<LinkAttribute> {
 }
 
 pub(super) async fn create(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     link: &Link,
     peer: Option<&Object>,
 ) -> Result<(), KernelError> {
@@ -161,7 +161,7 @@ pub(super) async fn create(
 
 /// Post-creation RTM_SETLINK: alias mark, the peer's master, and the up flag (last, so a port
 /// comes up already enslaved).
-async fn mark(kernel: &mut Kernel, link: &Link) -> Result<(), KernelError> {
+async fn mark(kernel: &Kernel, link: &Link) -> Result<(), KernelError> {
     let mut msg = setlink_by_name(&link.name);
     msg.attributes.push(LinkAttribute::IfAlias(
         kernel.target.marks.link_alias.clone(),
@@ -184,7 +184,7 @@ async fn mark(kernel: &mut Kernel, link: &Link) -> Result<(), KernelError> {
 /// Change MTU, master, MAC and up/down in place. Only attributes that differ from `current`
 /// (all of them when it is unknown) are sent, so an unchanged MAC never trips EBUSY.
 pub(super) async fn update(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     link: &Link,
     current: Option<&Link>,
 ) -> Result<(), KernelError> {
@@ -218,7 +218,7 @@ pub(super) async fn update(
 
 /// Set a MAC address; devices without live address change answer EBUSY while up, so retry
 /// with the link down (the caller's SETLINK then restores the desired up state).
-async fn set_mac(kernel: &mut Kernel, link: &Link, mac: Mac) -> Result<(), KernelError> {
+async fn set_mac(kernel: &Kernel, link: &Link, mac: Mac) -> Result<(), KernelError> {
     let with_mac = |down: bool| {
         let mut msg = setlink_by_name(&link.name);
         msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
@@ -236,7 +236,7 @@ async fn set_mac(kernel: &mut Kernel, link: &Link, mac: Mac) -> Result<(), Kerne
 }
 
 /// Delete by name (RTM_DELLINK without CREATE/EXCL). Deleting one end of a veth deletes both.
-pub(super) async fn delete(kernel: &mut Kernel, link: &Link) -> Result<(), KernelError> {
+pub(super) async fn delete(kernel: &Kernel, link: &Link) -> Result<(), KernelError> {
     let msg = setlink_by_name(&link.name);
     let result = kernel
         .conn(&link.ns)

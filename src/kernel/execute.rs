@@ -9,7 +9,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::io;
 
-pub(super) async fn execute(kernel: &mut Kernel, step: &Step) -> Result<(), KernelError> {
+pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
     match step.action {
         Action::Create => create(kernel, step, wanted(kernel, step)?).await,
         Action::Update => {
@@ -50,7 +50,7 @@ fn missing(kernel: &Kernel, step: &Step, op: &'static str) -> KernelError {
     }
 }
 
-async fn create(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+async fn create(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
     match desired {
         Object::Namespace(n) => create_namespace(kernel, n).await,
         Object::Sysctl(s) => write_sysctl(kernel, s).await,
@@ -65,7 +65,7 @@ async fn create(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<()
     }
 }
 
-async fn update(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+async fn update(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
     match desired {
         // A namespace has no attributes to change.
         Object::Namespace(_) => Ok(()),
@@ -92,7 +92,7 @@ async fn update(kernel: &mut Kernel, step: &Step, desired: &Object) -> Result<()
     }
 }
 
-async fn delete(kernel: &mut Kernel, current: &Object) -> Result<(), KernelError> {
+async fn delete(kernel: &Kernel, current: &Object) -> Result<(), KernelError> {
     match current {
         Object::Namespace(n) => delete_namespace(kernel, n).await,
         // Sysctls are shared host settings: never reverted.
@@ -119,7 +119,7 @@ pub(super) fn nl_error(
 }
 
 /// The ifindex of link `name` in `ns` (one RTM_GETLINK by name).
-pub(super) async fn ifindex(kernel: &mut Kernel, ns: &Ns, name: &str) -> Result<u32, KernelError> {
+pub(super) async fn ifindex(kernel: &Kernel, ns: &Ns, name: &str) -> Result<u32, KernelError> {
     let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     let reply = kernel
@@ -171,7 +171,7 @@ pub(super) fn set_up(msg: &mut LinkMessage, up: bool) {
     msg.header.change_mask |= LinkFlags::Up;
 }
 
-async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
+async fn create_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
     refuse_external(kernel, &logical, "creating")?;
     let real = kernel.target.netns_name(&logical).unwrap_or_default();
@@ -212,7 +212,7 @@ async fn create_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), Ker
     result
 }
 
-async fn delete_namespace(kernel: &mut Kernel, ns: &Namespace) -> Result<(), KernelError> {
+async fn delete_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
     refuse_external(kernel, &logical, "deleting")?;
     release_veths(kernel, &logical).await?;
@@ -245,7 +245,7 @@ fn refuse_external(kernel: &Kernel, logical: &Ns, op: &'static str) -> Result<()
     }
 }
 
-async fn write_sysctl(kernel: &mut Kernel, s: &Sysctl) -> Result<(), KernelError> {
+async fn write_sysctl(kernel: &Kernel, s: &Sysctl) -> Result<(), KernelError> {
     sysctl::write(kernel.target.netns_path(&s.ns), &s.key, &s.value)
         .await
         .map_err(|source| KernelError::Namespace {
@@ -259,10 +259,10 @@ async fn write_sysctl(kernel: &mut Kernel, s: &Sysctl) -> Result<(), KernelError
 /// down asynchronously (and not at all while any socket, ours included, still holds it), and
 /// until then the host ends of its veth pairs linger in the host namespace, so verification
 /// right after apply would still see them. Deleting a veth end removes its peer at once.
-async fn release_veths(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
+async fn release_veths(kernel: &Kernel, ns: &Ns) -> Result<(), KernelError> {
     let target = kernel.target.clone();
     let conn = kernel.conn(ns).await?;
-    let links = super::observe::dump_links(&target, conn, ns).await?;
+    let links = super::observe::dump_links(&target, &conn, ns).await?;
     // Macvlan children too: until the namespace is gone they hold their parent (a passthru
     // parent refuses a new child meanwhile).
     for link in links

@@ -30,6 +30,7 @@ use crate::state::{Ns, State, ownership};
 use conn::Conn;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The values that mark an object as created (owned) by netplan-rs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,20 +111,30 @@ impl Target {
 
 /// The kernel of one target: one rtnetlink connection per namespace, opened lazily and kept for
 /// the run (reconnecting per request would cost a thread and a socket each time).
+///
+/// Executing works from `&Kernel` so that independent steps run concurrently (see `apply`): the
+/// connection maps sit behind mutexes that are only held to look up, insert or remove an entry
+/// (or, for an nftables socket, for one synchronous send), never across an await.
 pub struct Kernel {
     target: Target,
-    conns: HashMap<Ns, Conn>,
+    conns: Mutex<HashMap<Ns, Arc<Conn>>>,
     /// nftables sockets (NETLINK_NETFILTER), one per namespace, opened on first use.
-    nft: HashMap<Ns, nft::NftSocket>,
+    nft: Mutex<HashMap<Ns, Arc<Mutex<nft::NftSocket>>>>,
+}
+
+/// Lock a map, recovering it if a panicking holder poisoned it (every update is one insert or
+/// remove, so the map is consistent whatever happened).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Kernel {
     /// Connect to the target's host namespace (fails if it does not exist).
     pub async fn connect(target: Target) -> Result<Kernel, KernelError> {
-        let mut kernel = Kernel {
+        let kernel = Kernel {
             target,
-            conns: HashMap::new(),
-            nft: HashMap::new(),
+            conns: Mutex::new(HashMap::new()),
+            nft: Mutex::new(HashMap::new()),
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -139,44 +150,52 @@ impl Kernel {
         observe::observe(self).await
     }
 
-    /// Carry out one plan step.
-    pub async fn execute(&mut self, step: &Step) -> Result<(), KernelError> {
+    /// Carry out one plan step. Steps that do not depend on each other may run concurrently.
+    pub async fn execute(&self, step: &Step) -> Result<(), KernelError> {
         execute::execute(self, step).await
     }
 
     /// Carry out consecutive nftables steps of one namespace as ONE nf_tables transaction:
     /// the kernel applies all of them or none (see `nft/batch.rs`).
-    pub async fn execute_nft_batch(&mut self, steps: &[Step]) -> Result<(), NftBatchError> {
+    pub async fn execute_nft_batch(&self, steps: &[Step]) -> Result<(), NftBatchError> {
         nft::execute_batch(self, steps).await
     }
 
-    /// The cached connection to `ns`, opening it on first use.
-    async fn conn(&mut self, ns: &Ns) -> Result<&Conn, KernelError> {
-        if !self.conns.contains_key(ns) {
-            let conn = Conn::open(self.target.netns_path(ns))
-                .await
-                .map_err(|source| KernelError::Namespace {
-                    op: "opening",
-                    ns: self.target.label(ns),
-                    source,
-                })?;
-            self.conns.insert(ns.clone(), conn);
+    /// The cached connection to `ns`, opening it on first use. Two concurrent first uses may
+    /// both open one; the first inserted is kept and the other dropped.
+    async fn conn(&self, ns: &Ns) -> Result<Arc<Conn>, KernelError> {
+        if let Some(conn) = lock(&self.conns).get(ns) {
+            return Ok(conn.clone());
         }
-        self.conns.get(ns).ok_or_else(|| KernelError::Namespace {
-            op: "opening",
-            ns: self.target.label(ns),
-            source: std::io::Error::other("connection vanished"),
-        })
+        let conn = Conn::open(self.target.netns_path(ns))
+            .await
+            .map_err(|source| KernelError::Namespace {
+                op: "opening",
+                ns: self.target.label(ns),
+                source,
+            })?;
+        Ok(lock(&self.conns)
+            .entry(ns.clone())
+            .or_insert_with(|| Arc::new(conn))
+            .clone())
+    }
+
+    /// The connections opened so far (a snapshot).
+    fn conns(&self) -> HashMap<Ns, Arc<Conn>> {
+        lock(&self.conns).clone()
     }
 
     /// Open the missing connections to `spaces` concurrently; one result per namespace that
     /// was missing.
-    async fn open_all(&mut self, spaces: &[Ns]) -> Vec<(Ns, Result<(), KernelError>)> {
-        let missing: Vec<Ns> = spaces
-            .iter()
-            .filter(|ns| !self.conns.contains_key(*ns))
-            .cloned()
-            .collect();
+    async fn open_all(&self, spaces: &[Ns]) -> Vec<(Ns, Result<(), KernelError>)> {
+        let missing: Vec<Ns> = {
+            let conns = lock(&self.conns);
+            spaces
+                .iter()
+                .filter(|ns| !conns.contains_key(*ns))
+                .cloned()
+                .collect()
+        };
         let opened = futures::future::join_all(
             missing
                 .iter()
@@ -187,7 +206,9 @@ impl Kernel {
         for (ns, conn) in missing.into_iter().zip(opened) {
             match conn {
                 Ok(conn) => {
-                    self.conns.insert(ns.clone(), conn);
+                    lock(&self.conns)
+                        .entry(ns.clone())
+                        .or_insert_with(|| Arc::new(conn));
                     results.push((ns, Ok(())));
                 }
                 Err(source) => {
@@ -207,8 +228,8 @@ impl Kernel {
     }
 
     /// Forget the connection to a namespace (after deleting it).
-    fn forget(&mut self, ns: &Ns) {
-        self.conns.remove(ns);
-        self.nft.remove(ns);
+    fn forget(&self, ns: &Ns) {
+        lock(&self.conns).remove(ns);
+        lock(&self.nft).remove(ns);
     }
 }

@@ -78,7 +78,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
         }
     }
     let target = &kernel.target;
-    let conns = &kernel.conns;
+    let conns = &kernel.conns();
     let forward = sysctl::read(target.netns_path(&Ns::Host), IP_FORWARD);
     let forward6 = sysctl::read(target.netns_path(&Ns::Host), IP6_FORWARD);
     let dumps = futures::future::join_all(spaces.iter().map(|ns| async move {

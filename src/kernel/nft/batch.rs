@@ -10,7 +10,9 @@
 //! and rolls the whole batch back, so the batch is sent again without those deletes.
 
 use super::socket::TxError;
-use super::{Kernel, KernelError, create_message, delete_messages, error, open, socket};
+use super::{
+    Kernel, KernelError, create_message, delete_messages, error, lock, open, socket,
+};
 use crate::plan::{Action, Step};
 use crate::state::Object;
 
@@ -128,7 +130,7 @@ pub struct NftBatchError {
 
 /// Carry out `steps` (nftables steps, all in one namespace) as one transaction.
 pub(crate) async fn execute_batch(
-    kernel: &mut Kernel,
+    kernel: &Kernel,
     steps: &[Step],
 ) -> Result<(), NftBatchError> {
     let Some(first) = steps.first() else {
@@ -169,9 +171,8 @@ pub(crate) async fn execute_batch(
         if encoded.messages.is_empty() {
             return Ok(());
         }
-        let result = socket(kernel, &ns)
-            .map_err(|e| failed(0, e))?
-            .transaction(&encoded.messages);
+        let sock = socket(kernel, &ns).map_err(|e| failed(0, e))?;
+        let result = lock(&sock).transaction(&encoded.messages);
         let whole = || format!("the nftables transaction of {} step(s)", steps.len());
         let rejected = match result {
             Ok(()) => return Ok(()),

@@ -32,11 +32,13 @@ pub(crate) use socket::NftSocket;
 use super::{Kernel, KernelError, netns};
 use crate::state::{NFT_TABLE, NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
 use msg::*;
+use super::lock;
 use std::io;
+use std::sync::{Arc, Mutex};
 
 /// Open the nftables socket of `ns` (on a thread inside the namespace) unless it is cached.
-async fn open(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
-    if !kernel.nft.contains_key(ns) {
+async fn open(kernel: &Kernel, ns: &Ns) -> Result<(), KernelError> {
+    if !lock(&kernel.nft).contains_key(ns) {
         let path = kernel.target.netns_path(ns);
         let sock = netns::run_in_async(path, NftSocket::open).await;
         let sock = sock.map_err(|source| KernelError::Namespace {
@@ -44,17 +46,20 @@ async fn open(kernel: &mut Kernel, ns: &Ns) -> Result<(), KernelError> {
             ns: kernel.target.label(ns),
             source,
         })?;
-        kernel.nft.insert(ns.clone(), sock);
+        lock(&kernel.nft)
+            .entry(ns.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(sock)));
     }
     Ok(())
 }
 
 /// The socket of `ns`, opened before by [`open`]. Requests are synchronous: the kernel answers
-/// nf_tables requests within the send call, so they never wait on the network.
-fn socket<'k>(kernel: &'k mut Kernel, ns: &Ns) -> Result<&'k mut NftSocket, KernelError> {
-    kernel
-        .nft
-        .get_mut(ns)
+/// nf_tables requests within the send call, so they never wait on the network and its lock is
+/// never held across an await.
+fn socket(kernel: &Kernel, ns: &Ns) -> Result<Arc<Mutex<NftSocket>>, KernelError> {
+    lock(&kernel.nft)
+        .get(ns)
+        .cloned()
         .ok_or_else(|| KernelError::Namespace {
             op: "opening an nftables socket in",
             ns: kernel.target.label(ns),
@@ -76,7 +81,7 @@ fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> Ke
 
 /// Add our table (if present), its chains and rules in the host namespace to `state`: one dump
 /// of tables, and chains and rules only when the table is there and ours.
-pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<(), KernelError> {
+pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), KernelError> {
     let ns = Ns::Host;
     match open(kernel, &ns).await {
         // A kernel without nf_tables has no table of ours: nothing to observe (creating one
@@ -90,7 +95,7 @@ pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<()
         name: NFT_TABLE.to_string(),
     };
     let sock = socket(kernel, &ns)?;
-    let tables = sock.dump(&dump(NFT_MSG_GETTABLE, None), msg_type(NFT_MSG_NEWTABLE));
+    let tables = lock(&sock).dump(&dump(NFT_MSG_GETTABLE, None), msg_type(NFT_MSG_NEWTABLE));
     let tables = match tables {
         Err(e) if unsupported(&e) => return Ok(()),
         other => other.map_err(|e| error(kernel, "dumping", &table_key, e))?,
@@ -113,6 +118,7 @@ pub(crate) async fn observe(kernel: &mut Kernel, state: &mut State) -> Result<()
         return Ok(());
     }
     let sock = socket(kernel, &ns)?;
+    let mut sock = lock(&sock);
     let chains = sock.dump(&dump(NFT_MSG_GETCHAIN, None), msg_type(NFT_MSG_NEWCHAIN));
     let rules = chains.and_then(|chains| {
         let rules = sock.dump(
@@ -172,19 +178,19 @@ fn delete_messages(object: &Object) -> Result<Vec<Vec<u8>>, &'static str> {
     })
 }
 
-pub(crate) async fn create(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+pub(crate) async fn create(kernel: &Kernel, object: &Object) -> Result<(), KernelError> {
     open(kernel, &object.key().ns()).await?;
     let mark = kernel.target.marks.link_alias.clone();
     let Some(message) = create_message(object, &mark) else {
         return Ok(());
     };
     let key = object.key();
-    let result = socket(kernel, &key.ns())?.batch(&[message]);
+    let result = lock(&*socket(kernel, &key.ns())?).batch(&[message]);
     result.map_err(|e| error(kernel, "creating", &key, e))
 }
 
 /// Delete an nftables object (see [`delete_messages`]). Already gone (ENOENT) counts as done.
-pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), KernelError> {
+pub(crate) async fn delete(kernel: &Kernel, object: &Object) -> Result<(), KernelError> {
     open(kernel, &object.key().ns()).await?;
     let messages = delete_messages(object).map_err(|message| KernelError::Invalid {
         op: "deleting",
@@ -196,7 +202,8 @@ pub(crate) async fn delete(kernel: &mut Kernel, object: &Object) -> Result<(), K
         return Ok(());
     }
     let key = object.key();
-    match socket(kernel, &key.ns())?.batch(&messages) {
+    let result = lock(&*socket(kernel, &key.ns())?).batch(&messages);
+    match result {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         result => result.map_err(|e| error(kernel, "deleting", &key, e)),
     }
