@@ -1,15 +1,19 @@
 //! Applying a plan: execute its steps in order against the kernel, then verify by observing the
 //! kernel again and re-diffing against the desired state. Anything not converged is reported.
 //!
-//! Steps run in plan order, one at a time, except that each run of consecutive nftables steps
-//! of one namespace goes to the kernel as one transaction ([`groups`]): all of it or nothing.
-//! A failed step stops the run (nothing after it is attempted) and is reported with what
-//! already happened. Rollback of other steps is a later feature: every [`Step`] already knows
-//! its inverse.
+//! Steps run in waves ([`waves`]): the steps of a wave depend on nothing in it, so its netlink
+//! steps are sent concurrently on the per-namespace connections, then its nftables runs (each
+//! run of consecutive nftables steps of one namespace is one transaction, [`groups`]: all of it
+//! or nothing). Progress is reported in plan order. A failed step stops the run: the rest of its
+//! wave completes (and is reported, applied or failed), no later wave starts. The error says
+//! exactly which steps were applied. Rollback of other steps is a later feature: every [`Step`]
+//! already knows its inverse.
 
 mod groups;
+mod waves;
 
 pub use groups::{Group, groups};
+pub use waves::{members, waves};
 
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};
@@ -25,19 +29,64 @@ pub struct ApplyReport {
     pub remaining: Plan,
 }
 
-/// A step that failed, with the steps that succeeded before it.
+/// A step that failed, with the steps that were applied.
 #[derive(Debug, thiserror::Error)]
 #[error("step {index} of {total} failed: {source}{}", batch_note(.batch))]
 pub struct ApplyError {
+    /// The failing step (numbered from 1); the first in plan order when several failed.
     pub index: usize,
     pub total: usize,
     pub step: Box<Step>,
-    /// Steps applied (the first `done` of the plan).
+    /// How many steps were applied: `applied.len()`.
     pub done: usize,
+    /// The steps applied (numbered from 1, ascending). Steps run concurrently, so these are not
+    /// necessarily the first `done` of the plan: steps after the failing one in plan order, but
+    /// in its wave, may have been applied too.
+    pub applied: Vec<usize>,
+    /// Other steps of the same wave that failed too (numbered from 1, ascending).
+    pub also_failed: Vec<usize>,
     /// The nftables transaction the step was part of, if any.
     pub batch: Option<NftBatch>,
     #[source]
     pub source: KernelError,
+}
+
+impl ApplyError {
+    /// What was applied, e.g. "4 of 10 step(s) were applied (steps 1-3, 6)" or "none of the 10
+    /// steps were applied".
+    pub fn applied_note(&self) -> String {
+        if self.applied.is_empty() {
+            return format!("none of the {} step(s) were applied", self.total);
+        }
+        format!(
+            "{} of {} step(s) were applied ({})",
+            self.done,
+            self.total,
+            numbers(&self.applied)
+        )
+    }
+}
+
+/// "step 3" or "steps 1-3, 6, 8-9" for ascending step numbers.
+pub fn numbers(list: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < list.len() {
+        let start = list[i];
+        let mut end = start;
+        while i + 1 < list.len() && list[i + 1] == end + 1 {
+            i += 1;
+            end = list[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    let word = if list.len() == 1 { "step" } else { "steps" };
+    format!("{word} {}", parts.join(", "))
 }
 
 /// An nftables transaction that failed: steps `first..=last` (numbered from 1, like
@@ -79,51 +128,83 @@ fn batch_note(batch: &Option<NftBatch>) -> String {
         .unwrap_or_default()
 }
 
-/// Execute every step of `plan` in order, each run of nftables steps as one transaction.
-/// `on_step` is told about each finished step (for progress output; the steps of a transaction
-/// once the kernel has committed it).
+/// Execute every step of `plan`, wave by wave (see [`waves`]), each run of nftables steps as
+/// one transaction. `on_step` is told about each applied step, in plan order (a step once every
+/// step before it is applied; on failure, every applied step not yet reported).
 pub async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
     mut on_step: impl FnMut(&Step),
 ) -> Result<(usize, usize, usize), ApplyError> {
-    let total = plan.steps.len();
-    for group in groups(&plan.steps) {
-        match group {
-            Group::One(index) => {
-                let step = &plan.steps[index];
-                if let Err(source) = kernel.execute(step).await {
-                    return Err(ApplyError {
-                        index: index + 1,
-                        total,
-                        step: Box::new(step.clone()),
-                        done: index,
-                        batch: None,
-                        source,
-                    });
-                }
-                on_step(step);
-            }
-            Group::Nft(range) => {
-                let steps = &plan.steps[range.clone()];
-                if let Err(e) = kernel.execute_nft_batch(steps).await {
-                    let failed = range.start + e.step.min(steps.len().saturating_sub(1));
-                    return Err(ApplyError {
-                        index: failed + 1,
-                        total,
-                        step: Box::new(plan.steps[failed].clone()),
-                        done: range.start,
-                        batch: Some(NftBatch {
-                            first: range.start + 1,
-                            last: range.end,
-                            nothing_applied: e.nothing_applied,
-                        }),
-                        source: e.source,
-                    });
-                }
-                steps.iter().for_each(&mut on_step);
+    let steps = &plan.steps;
+    let total = steps.len();
+    let mut applied = vec![false; total];
+    // Steps before this one have been reported.
+    let mut reported = 0;
+    for wave in waves(steps) {
+        let kernel: &Kernel = kernel;
+        let singles: Vec<usize> = wave
+            .iter()
+            .filter_map(|g| match g {
+                Group::One(i) => Some(*i),
+                Group::Nft(_) => None,
+            })
+            .collect();
+        // Concurrent: every request of the wave is in flight at once; all of them finish (so
+        // that what was applied is known) even when one fails.
+        let results =
+            futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
+        let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
+        for (&i, result) in singles.iter().zip(results) {
+            match result {
+                Ok(()) => applied[i] = true,
+                Err(e) => failures.push((i, e, None)),
             }
         }
+        // Then the wave's transactions, in order (they depend on nothing in the wave).
+        for group in &wave {
+            let Group::Nft(range) = group else { continue };
+            if !failures.is_empty() {
+                break;
+            }
+            let run = &steps[range.clone()];
+            match kernel.execute_nft_batch(run).await {
+                Ok(()) => range.clone().for_each(|i| applied[i] = true),
+                Err(e) => {
+                    let failed = range.start + e.step.min(run.len().saturating_sub(1));
+                    let batch = NftBatch {
+                        first: range.start + 1,
+                        last: range.end,
+                        nothing_applied: e.nothing_applied,
+                    };
+                    failures.push((failed, e.source, Some(batch)));
+                }
+            }
+        }
+        if failures.is_empty() {
+            while reported < total && applied[reported] {
+                on_step(&steps[reported]);
+                reported += 1;
+            }
+            continue;
+        }
+        (reported..total)
+            .filter(|&i| applied[i])
+            .for_each(|i| on_step(&steps[i]));
+        failures.sort_by_key(|f| f.0);
+        let also_failed = failures.iter().skip(1).map(|f| f.0 + 1).collect();
+        let (failed, source, batch) = failures.swap_remove(0);
+        let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
+        return Err(ApplyError {
+            index: failed + 1,
+            total,
+            step: Box::new(steps[failed].clone()),
+            done: applied.len(),
+            applied,
+            also_failed,
+            batch,
+            source,
+        });
     }
     Ok(plan.summary())
 }

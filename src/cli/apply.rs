@@ -89,19 +89,19 @@ async fn execute(
                 "Error: {} failed at step {} of {} ({}): {}",
                 verb, e.index, e.total, e.step.key, e.source
             );
-            match &e.batch {
-                Some(b) => {
-                    eprintln!("{}.", capitalise(&b.outcome()));
-                    eprintln!(
-                        "The {} step(s) before the transaction were applied; run plan to see what is left.",
-                        e.done
-                    );
-                }
-                None => eprintln!(
-                    "{} step(s) before it were applied; run plan to see what is left.",
-                    e.done
-                ),
+            if let Some(b) = &e.batch {
+                eprintln!("{}.", capitalise(&b.outcome()));
             }
+            if !e.also_failed.is_empty() {
+                eprintln!(
+                    "Also failed, in the same wave of concurrent steps: {}.",
+                    crate::apply::numbers(&e.also_failed)
+                );
+            }
+            eprintln!(
+                "{}; run plan to see what is left.",
+                capitalise(&e.applied_note())
+            );
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),

@@ -38,7 +38,13 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
             ApplyFailure::Step(s) => {
                 let batch = s.batch.as_ref().map(|b| format!("; {}", b.outcome()));
                 let batch = batch.unwrap_or_default();
-                anyhow::anyhow!("step {} ({}): {}{batch}", s.index, s.step.key, s.source)
+                anyhow::anyhow!(
+                    "step {} ({}): {}{batch}; {}",
+                    s.index,
+                    s.step.key,
+                    s.source,
+                    s.applied_note()
+                )
             }
             other => anyhow::anyhow!("{other}"),
         })?;

@@ -43,6 +43,7 @@ mod testutil;
 
 #[cfg(test)]
 pub(crate) use order::dependencies;
+pub(crate) use order::step_dependencies;
 pub use render_json::render_json;
 pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Plan, Step};

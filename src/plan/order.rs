@@ -60,7 +60,8 @@ impl Edges {
 /// object created again under the same key must wait for the replace that sweeps the old one
 /// away (deletes already come first), even when the new object does not depend on it, e.g. a
 /// route moving off a vxlan device that is being replaced.
-pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
+/// The dependency graph of `steps`: one node per step (`nodes[i]` for `steps[i]`), plus barriers.
+fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     let mut graph: DiGraph<Node, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..steps.len())
         .map(|i| graph.add_node(Node::Step(i)))
@@ -171,6 +172,42 @@ pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
         }
     }
 
+    (graph, nodes)
+}
+
+/// For each step of an ordered plan, the steps it must wait for: every step with an edge into
+/// it, directly or through a barrier. This is the graph `order` sorted by, rebuilt from the steps
+/// alone: the sweep edges (which need the observed state) are not in it, so callers that run
+/// steps concurrently must keep a replace apart from the steps around it (see `apply/waves.rs`).
+pub(crate) fn step_dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
+    let (graph, nodes) = build(steps, &Swept::new());
+    let step_of = |n: NodeIndex| match graph[n] {
+        Node::Step(j) => Some(j),
+        Node::Barrier => None,
+    };
+    nodes
+        .iter()
+        .map(|&n| {
+            let mut deps: Vec<usize> = Vec::new();
+            for pred in graph.neighbors_directed(n, Direction::Incoming) {
+                match step_of(pred) {
+                    Some(j) => deps.push(j),
+                    None => deps.extend(
+                        graph
+                            .neighbors_directed(pred, Direction::Incoming)
+                            .filter_map(step_of),
+                    ),
+                }
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            deps
+        })
+        .collect()
+}
+
+pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
+    let (graph, _) = build(&steps, swept);
     let sequence = kahn(&graph, &steps);
     let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
     sequence
