@@ -673,7 +673,7 @@ async fn ipv6_address_route_neighbour_roundtrip() {
 async fn delete_route_never_touches_unowned_twin() {
     let lab = Lab::new();
     underlay(&lab);
-    let mut kernel = Kernel::connect(lab.target()).await.unwrap();
+    let kernel = Kernel::connect(lab.target()).await.unwrap();
     // `ip` made 10.99.0.0/16 (protocol boot). A delete step for the same destination carries
     // our protocol, so the kernel finds nothing to delete.
     let twin = Route {
@@ -708,7 +708,7 @@ async fn delete_route_never_touches_unowned_twin() {
 #[tokio::test]
 async fn observe_many_namespaces() {
     let lab = Lab::new();
-    let mut kernel = Kernel::connect(lab.target()).await.unwrap();
+    let kernel = Kernel::connect(lab.target()).await.unwrap();
     for i in 0..40 {
         let name = format!("c{i}");
         kernel
@@ -855,7 +855,7 @@ async fn two_hosts_vxlan_overlay_ping() {
             container_prefix: prefix.clone(),
             ..Target::local()
         };
-        let mut kernel = Kernel::connect(target).await.unwrap();
+        let kernel = Kernel::connect(target).await.unwrap();
         let mut s = scene();
         if let LinkKind::Vxlan(v) = &mut s.vxlan.kind {
             v.local = Some(format!("192.168.31.{me}").parse().unwrap());

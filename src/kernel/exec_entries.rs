@@ -120,11 +120,7 @@ fn route_message(r: &Route, proto: u8) -> RouteMessage {
 
 /// Add a main-table route with our protocol. Update uses replace (NLM_F_REPLACE); create is
 /// exclusive so an unowned route to the same destination is never overwritten.
-pub(super) async fn route(
-    kernel: &Kernel,
-    r: &Route,
-    replace: bool,
-) -> Result<(), KernelError> {
+pub(super) async fn route(kernel: &Kernel, r: &Route, replace: bool) -> Result<(), KernelError> {
     let index = ifindex(kernel, &r.ns, &r.dev).await?;
     let mut msg = route_message(r, kernel.target.marks.proto);
     // Without a gateway the destination is directly on the link.
@@ -205,10 +201,7 @@ pub(super) async fn neighbour(kernel: &Kernel, n: &Neighbour) -> Result<(), Kern
     .await
 }
 
-pub(super) async fn delete_neighbour(
-    kernel: &Kernel,
-    n: &Neighbour,
-) -> Result<(), KernelError> {
+pub(super) async fn delete_neighbour(kernel: &Kernel, n: &Neighbour) -> Result<(), KernelError> {
     let index = ifindex(kernel, &n.ns, &n.link).await?;
     let msg = neighbour_message(index, n);
     let object = Object::Neighbour(n.clone());

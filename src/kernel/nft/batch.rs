@@ -10,9 +10,7 @@
 //! and rolls the whole batch back, so the batch is sent again without those deletes.
 
 use super::socket::TxError;
-use super::{
-    Kernel, KernelError, create_message, delete_messages, error, lock, open, socket,
-};
+use super::{Kernel, KernelError, create_message, delete_messages, error, lock, open, socket};
 use crate::plan::{Action, Step};
 use crate::state::Object;
 
@@ -129,10 +127,7 @@ pub struct NftBatchError {
 }
 
 /// Carry out `steps` (nftables steps, all in one namespace) as one transaction.
-pub(crate) async fn execute_batch(
-    kernel: &Kernel,
-    steps: &[Step],
-) -> Result<(), NftBatchError> {
+pub(crate) async fn execute_batch(kernel: &Kernel, steps: &[Step]) -> Result<(), NftBatchError> {
     let Some(first) = steps.first() else {
         return Ok(());
     };

@@ -29,10 +29,10 @@ pub use batch::NftBatchError;
 pub(crate) use batch::execute_batch;
 pub(crate) use socket::NftSocket;
 
+use super::lock;
 use super::{Kernel, KernelError, netns};
 use crate::state::{NFT_TABLE, NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
 use msg::*;
-use super::lock;
 use std::io;
 use std::sync::{Arc, Mutex};
 
