@@ -232,6 +232,7 @@ containers:
         let plan = crate::plan::diff(&desired, &State::default());
         let waves = check(&plan);
         assert!(plan.steps.len() >= 400, "{}", plan.steps.len());
+        eprintln!("{} steps in {} waves", plan.steps.len(), waves.len());
         assert!(waves.len() <= 8, "{} waves", waves.len());
     }
 
