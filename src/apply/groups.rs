@@ -3,8 +3,9 @@
 //! every other step runs on its own.
 //!
 //! Why runs, and not every nftables step of the plan at the position of the first one: the
-//! plan's order is what the user approved and what the progress output follows, and moving steps
-//! would make "the steps before the failing one were applied" untrue. In plans made by `diff`
+//! plan's order is what the user approved and what the progress output follows, and a transaction
+//! spanning distant steps would be all-or-nothing across steps the user sees as unrelated (which
+//! steps run concurrently is decided per group, see `waves.rs`). In plans made by `diff`
 //! the runs are few anyway. nftables steps depend only on each other (table, chain, rule) and
 //! on nothing else, and no other step depends on them; the ordering (see `plan/order.rs`) takes
 //! deletes first, then sysctls, then the rest, each phase by key, and nftables keys sort after
