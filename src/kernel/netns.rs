@@ -36,6 +36,13 @@ fn check_name(name: &str) -> io::Result<()> {
 /// namespaces (what iproute2 does: make it shared, and if it is not a mount point yet, bind-mount
 /// it onto itself first).
 fn prepare_dir() -> io::Result<()> {
+    // Concurrent creations (an apply wave creates many namespaces at once) must not both find
+    // the directory unshared and stack two bind mounts on it: one thread of this process
+    // prepares it at a time.
+    static PREPARING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = PREPARING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     fs::create_dir_all(NETNS_DIR)?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
     match mount::<str, str, str, str>(None, NETNS_DIR, None, shared, None) {
