@@ -24,8 +24,16 @@ fn examples_match_golden_files() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut mismatches = Vec::new();
-    for stem in EXAMPLES {
-        let topo = match load(&root.join("topologies").join(format!("{stem}.yaml"))) {
+    // Plus a two-bridge host (its isolation rules), kept out of topologies/ (see the fixture).
+    let files = EXAMPLES
+        .iter()
+        .map(|stem| (*stem, root.join("topologies").join(format!("{stem}.yaml"))))
+        .chain([(
+            "bridge-isolation",
+            root.join("tests/fixtures/bridge-isolation.yaml"),
+        )]);
+    for (stem, file) in files {
+        let topo = match load(&file) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };

@@ -6,6 +6,7 @@
 
 mod bridge;
 mod host_gw;
+mod isolation;
 mod macvlan;
 mod nat;
 mod vxlan_bridged;
@@ -100,5 +101,6 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
         }
     }
     nat::compile(topo, host, host_def, &all, &mut state);
+    isolation::compile(topo, host, &all, &mut state);
     Ok(state)
 }

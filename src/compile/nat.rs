@@ -149,7 +149,7 @@ pub fn compile(
                 v4 |= to.is_ipv4();
                 v6 |= to.is_ipv6();
             }
-            NatRule::Unrecognised { .. } => {}
+            NatRule::DropForward { .. } | NatRule::Unrecognised { .. } => {}
         }
         state.insert(r);
     }

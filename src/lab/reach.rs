@@ -19,17 +19,21 @@
 //!   forward; else longest prefix match over its connected subnets (its addresses' prefixes, next
 //!   hop = `dst`) and its routes (next hop = gateway, or `dst` without one), and the next hop must
 //!   be an address held by another node on the outgoing link's segment. Hop limit 16.
+//! - **Drop rules**: a forwarding node drops a packet that came in on link X and would leave on
+//!   link Y when its state holds an nftables rule dropping forwarded traffic from X to Y
+//!   ([`NatRule::DropForward`], e.g. the isolation between two bridge networks of one host).
 //! - **A probe** succeeds when the request is delivered to the target and the reply, sent from
 //!   the target to the sender's source address (on the outgoing link, preferably in the next
 //!   hop's subnet, as the kernel picks it), is delivered back to the sender.
 //!
 //! Not modelled (verify reports a surprise as FAIL or LEAK, which is the point of checking):
-//! NAT and packet filters (masquerading rewrites flows leaving a host but never makes a
-//! container address routable; a rule that answered or dropped a probe is invisible here),
+//! NAT and other packet filters (masquerading rewrites flows leaving a host but never makes a
+//! container address routable; a rule other than a forward drop that answered or dropped a
+//! probe is invisible here),
 //! `rp_filter`, neighbour and FDB *contents* beyond "which remote VTEP" (a missing entry is drift,
 //! which `plan` reports), and underlay routing beyond one shared switch (the lab's layout).
 
-use crate::state::{Link, LinkKind, Ns, Object, State};
+use crate::state::{Link, LinkKind, NatRule, Ns, Object, State};
 use crate::topology::Topology;
 use crate::topology::naming::underlay_interface;
 use ipnet::IpNet;
@@ -104,6 +108,8 @@ struct Node {
     routes: Vec<(IpNet, Option<IpAddr>, String)>,
     forward_v4: bool,
     forward_v6: bool,
+    /// (in link, out link) pairs whose forwarded traffic a rule drops (both families).
+    drops: Vec<(String, String)>,
 }
 
 impl Node {
@@ -254,8 +260,14 @@ impl Fabric {
                     let n = self.node(&place(&e.ns));
                     fdbs.push((n, e.link.clone(), e.dst));
                 }
+                Object::NftRule(r) => {
+                    if let NatRule::DropForward { iif, oif } = &r.rule {
+                        let n = self.node(&place(&r.ns));
+                        self.nodes[n].drops.push((iif.clone(), oif.clone()));
+                    }
+                }
                 // Neighbour entries only speed up resolution the model does by address;
-                // other kinds (e.g. firewall rules) are not modelled (see the module doc).
+                // other kinds (e.g. NAT rules) are not modelled (see the module doc).
                 _ => {}
             }
         }
@@ -372,6 +384,7 @@ impl Fabric {
             routes: Vec::new(),
             forward_v4: false,
             forward_v6: false,
+            drops: Vec::new(),
         });
         self.index.insert(place.clone(), self.nodes.len() - 1);
         self.nodes.len() - 1
@@ -399,13 +412,14 @@ impl Fabric {
     }
 
     /// The node other than `from` holding `ip` on a link on the segment of `from`'s `dev`,
-    /// that `dev` can exchange frames with.
-    fn neighbour(&self, from: usize, dev: &str, ip: IpAddr) -> Option<usize> {
+    /// that `dev` can exchange frames with, and the link the frame arrives on there.
+    fn neighbour(&self, from: usize, dev: &str, ip: IpAddr) -> Option<(usize, &str)> {
         let out = *self.ends.get(&(from, dev.to_string()))?;
         let segment = self.root(out);
         self.holders.get(&ip)?.iter().find_map(|(n, link)| {
             let end = *self.ends.get(&(*n, link.clone()))?;
-            (*n != from && self.root(end) == segment && self.talk(out, end)).then_some(*n)
+            (*n != from && self.root(end) == segment && self.talk(out, end))
+                .then_some((*n, link.as_str()))
         })
     }
 
@@ -425,6 +439,8 @@ impl Fabric {
     /// forwarded it), or Err(why it is dropped).
     fn walk(&self, from: usize, dst: IpAddr) -> Result<(usize, Vec<usize>), String> {
         let mut at = from;
+        // The link the packet arrived on at `at` (none at the sender).
+        let mut came_in: &str = "";
         let mut forwarded = Vec::new();
         for _ in 0..MAX_HOPS {
             let node = &self.nodes[at];
@@ -440,10 +456,17 @@ impl Fabric {
             let Some((dev, hop)) = node.lookup(dst) else {
                 return Err(format!("{} has no route to {dst}", node.place));
             };
-            let Some(next) = self.neighbour(at, dev, hop) else {
+            if at != from && node.drops.iter().any(|(i, o)| i == came_in && o == dev) {
+                return Err(format!(
+                    "{} drops forwarding from {came_in} to {dev}",
+                    node.place
+                ));
+            }
+            let Some((next, link)) = self.neighbour(at, dev, hop) else {
                 return Err(format!("{} finds no {hop} on {dev}", node.place));
             };
             at = next;
+            came_in = link;
         }
         Err(format!("more than {MAX_HOPS} hops to {dst}"))
     }

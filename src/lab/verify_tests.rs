@@ -204,16 +204,53 @@ fn forwarding(state: &mut State) {
 }
 
 #[test]
-fn forwarding_on_routes_between_the_two_bridges() {
-    // The forced LEAK of the integration test: the containers default-route via their gateways,
-    // so ip_forward alone connects the two bridges.
+fn forwarding_on_leaves_the_two_bridges_isolated_by_their_drop_rules() {
+    // The host's isolation rules (compile/isolation.rs) drop forwarding between its bridges,
+    // so forcing ip_forward on by hand still leaves them apart.
     let topo = parse(TWO_BRIDGES);
     let fabric = fabric_with(&topo, |_, s| forwarding(s));
+    assert_eq!(
+        fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2")),
+        Reach::Dropped {
+            why: "host node-1 drops forwarding from br-front to br-back".to_string()
+        }
+    );
+}
+
+#[test]
+fn forwarding_on_without_the_drop_rules_routes_between_the_two_bridges() {
+    // The forced LEAK of the integration test: the isolation rules deleted by hand and
+    // forwarding on; the containers default-route via their gateways, so the host routes.
+    let topo = parse(TWO_BRIDGES);
+    let fabric = fabric_with(&topo, |_, s| {
+        forwarding(s);
+        s.objects
+            .retain(|_, o| !matches!(o, crate::state::Object::NftRule(_)));
+    });
     assert_eq!(
         fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2")),
         Reach::Delivered {
             to: Place::container("node-1", "db"),
             forwarded_by: vec![Place::host("node-1")]
+        }
+    );
+}
+
+#[test]
+fn a_drop_rule_for_one_direction_blocks_the_reply() {
+    // Only `isolate br-back -> br-front` left: the request web -> db passes, its reply is
+    // dropped; a ping needs both.
+    let topo = parse(TWO_BRIDGES);
+    let fabric = fabric_with(&topo, |_, s| {
+        forwarding(s);
+        s.objects.retain(|_, o| {
+            !matches!(o, crate::state::Object::NftRule(r) if r.id == "isolate br-front -> br-back")
+        });
+    });
+    assert_eq!(
+        fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2")),
+        Reach::Dropped {
+            why: "reply: host node-1 drops forwarding from br-back to br-front".to_string()
         }
     );
 }
@@ -607,10 +644,9 @@ fn macvlan_child_never_talks_to_its_parent() {
 }
 
 #[test]
-fn a_nat_bridge_turns_forwarding_on_for_every_bridge_of_its_host() {
-    // `nat: true` needs ip_forward, and nothing else separates the host's bridges (Docker adds
-    // isolation rules; netplan-rs does not): front and back are routed to each other on node-1.
-    // Across hosts nothing routes the bridge subnets.
+fn a_nat_bridge_forwards_but_the_bridges_of_its_host_stay_isolated() {
+    // `nat: true` needs ip_forward; the isolation rules (as Docker's) keep front and back apart
+    // on node-1 all the same. Across hosts nothing routes the bridge subnets.
     let topo = parse(
         "version: 1
 hosts:
@@ -628,9 +664,9 @@ containers:
     assert_eq!(
         table(&topo),
         [
-            "web -> db 192.168.2.2: routed via node-1",
+            "web -> db 192.168.2.2: isolated",
             "web -> far 192.168.1.3: isolated",
-            "db -> web 192.168.1.2: routed via node-1",
+            "db -> web 192.168.1.2: isolated",
             "db -> far 192.168.1.3: isolated",
             "far -> web 192.168.1.2: isolated",
             "far -> db 192.168.2.2: isolated",

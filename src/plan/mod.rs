@@ -28,6 +28,8 @@ mod diff;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
+mod golden_isolation;
+#[cfg(test)]
 mod golden_nat;
 mod order;
 mod refs;

@@ -1,5 +1,6 @@
 //! nftables objects in the neutral model: the one table netplan-rs owns (`inet netplan-rs`), its
-//! base chains and its rules (egress masquerade, published-port DNAT).
+//! base chains and its rules (egress masquerade, published-port DNAT, isolation of bridge
+//! networks from each other).
 //!
 //! A rule is described by what it does ([`NatRule`]), not by its netlink expressions: compile
 //! says what it wants, `kernel::nft` encodes it and decodes what the kernel reports back, so a
@@ -101,6 +102,9 @@ pub enum NatRule {
         to: IpAddr,
         to_port: u16,
     },
+    /// Drop traffic forwarded from interface `iif` to interface `oif`: Docker's
+    /// DOCKER-ISOLATION chains, `iifname "br-a" oifname "br-b" drop` in a filter forward chain.
+    DropForward { iif: String, oif: String },
     /// A rule in our table whose expressions are not one of the above (edited by hand); the
     /// text is a low-level rendering of its expressions.
     Unrecognised { exprs: String },
@@ -135,6 +139,9 @@ impl fmt::Display for NatRule {
                     "{fam} daddr {daddr} {} dport {dport} dnat {fam} to {to}",
                     proto.name()
                 )
+            }
+            NatRule::DropForward { iif, oif } => {
+                write!(f, "iifname \"{iif}\" oifname \"{oif}\" drop")
             }
             NatRule::Unrecognised { exprs } => f.write_str(exprs),
         }

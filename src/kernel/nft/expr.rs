@@ -1,6 +1,6 @@
-//! The nftables expressions netplan-rs writes and reads: meta, payload, cmp, bitwise, immediate,
-//! nat and masq (what `ip saddr X oifname != Y masquerade` and `ip daddr X tcp dport N dnat to
-//! A:P` compile to). Anything else the kernel reports decodes as [`Expr::Other`], so a rule
+//! The nftables expressions netplan-rs writes and reads: meta, payload, cmp, bitwise, immediate
+//! (values and verdicts), nat and masq (what `ip saddr X oifname != Y masquerade`, `ip daddr X
+//! tcp dport N dnat to A:P` and `iifname X oifname Y drop` compile to). Anything else the kernel reports decodes as [`Expr::Other`], so a rule
 //! changed by hand never looks like ours.
 
 use super::wire::{attrs, cstr, find, get_str, get_u32, nest, put_attr};
@@ -10,9 +10,16 @@ const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+const NFTA_VERDICT_CHAIN_ID: u16 = 3;
 
+/// The verdict register (`immediate reg 0 drop`).
+pub const NFT_REG_VERDICT: u32 = 0;
 pub const NFT_REG_1: u32 = 1;
 pub const NFT_REG_2: u32 = 2;
+pub const NFT_META_IIFNAME: u32 = 6;
 pub const NFT_META_OIFNAME: u32 = 7;
 pub const NFT_META_NFPROTO: u32 = 15;
 pub const NFT_META_L4PROTO: u32 = 16;
@@ -21,6 +28,9 @@ pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 pub const NFT_CMP_EQ: u32 = 0;
 pub const NFT_CMP_NEQ: u32 = 1;
 pub const NFT_NAT_DNAT: u32 = 1;
+/// Verdict codes (linux/netfilter.h `NF_DROP`, `NF_ACCEPT`).
+pub const NF_DROP: i32 = 0;
+pub const NF_ACCEPT: i32 = 1;
 pub const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_IPV6: u8 = 10;
 
@@ -44,8 +54,11 @@ pub enum Expr {
         mask: Vec<u8>,
         xor: Vec<u8>,
     },
-    /// `immediate reg <data>` (values only, not verdicts).
+    /// `immediate reg <data>` (values).
     Immediate { dreg: u32, data: Vec<u8> },
+    /// `immediate reg 0 <verdict>` without a chain (drop, accept, continue, return); jumps and
+    /// gotos decode as [`Expr::Other`].
+    Verdict { code: i32 },
     /// `nat <type> <family> addr reg proto reg` (min registers; the kernel fills in max).
     Nat {
         nat_type: u32,
@@ -107,7 +120,7 @@ impl Expr {
             Expr::Payload { .. } => "payload",
             Expr::Cmp { .. } => "cmp",
             Expr::Bitwise { .. } => "bitwise",
-            Expr::Immediate { .. } => "immediate",
+            Expr::Immediate { .. } | Expr::Verdict { .. } => "immediate",
             Expr::Nat { .. } => "nat",
             Expr::Masq => "masq",
             Expr::Other { name } => name,
@@ -153,6 +166,14 @@ impl Expr {
             Expr::Immediate { dreg, data } => {
                 put_u32(b, IMMEDIATE_DREG, *dreg);
                 put_data(b, IMMEDIATE_DATA, data);
+            }
+            Expr::Verdict { code } => {
+                put_u32(b, IMMEDIATE_DREG, NFT_REG_VERDICT);
+                nest(b, IMMEDIATE_DATA, |b| {
+                    nest(b, NFTA_DATA_VERDICT, |b| {
+                        put_attr(b, NFTA_VERDICT_CODE, &code.to_be_bytes())
+                    })
+                });
             }
             Expr::Nat {
                 nat_type,
@@ -219,6 +240,7 @@ impl Expr {
                 }),
                 _ => None,
             },
+            "immediate" if u(IMMEDIATE_DREG) == Some(NFT_REG_VERDICT) => verdict(data),
             "immediate" => u(IMMEDIATE_DREG)
                 .zip(get_data(data, IMMEDIATE_DATA))
                 .map(|(dreg, data)| Expr::Immediate { dreg, data }),
@@ -264,6 +286,7 @@ impl Expr {
         match self {
             Expr::Meta { key, dreg } => {
                 let key = match *key {
+                    NFT_META_IIFNAME => "iifname".to_string(),
                     NFT_META_OIFNAME => "oifname".to_string(),
                     NFT_META_NFPROTO => "nfproto".to_string(),
                     NFT_META_L4PROTO => "l4proto".to_string(),
@@ -299,6 +322,16 @@ impl Expr {
                 hex(xor)
             ),
             Expr::Immediate { dreg, data } => format!("[ immediate reg {dreg} {} ]", hex(data)),
+            Expr::Verdict { code } => {
+                let v = match *code {
+                    NF_DROP => "drop".to_string(),
+                    NF_ACCEPT => "accept".to_string(),
+                    -1 => "continue".to_string(),
+                    -5 => "return".to_string(),
+                    n => format!("verdict {n}"),
+                };
+                format!("[ immediate reg {NFT_REG_VERDICT} {v} ]")
+            }
             Expr::Nat {
                 nat_type,
                 family,
@@ -324,6 +357,16 @@ impl Expr {
             Expr::Other { name } => format!("[ {name} ]"),
         }
     }
+}
+
+/// A verdict immediate's data: only a bare code (a jump or goto names a chain: not ours).
+fn verdict(data: &[u8]) -> Option<Expr> {
+    let v = find(find(data, attr::IMMEDIATE_DATA)?, NFTA_DATA_VERDICT)?;
+    if find(v, NFTA_VERDICT_CHAIN).is_some() || find(v, NFTA_VERDICT_CHAIN_ID).is_some() {
+        return None;
+    }
+    let code = get_u32(v, NFTA_VERDICT_CODE)? as i32;
+    Some(Expr::Verdict { code })
 }
 
 /// NFTA_RULE_EXPRESSIONS payload: one NFTA_LIST_ELEM per expression.
@@ -414,10 +457,59 @@ mod tests {
                 reg_proto: Some(2),
             },
             Expr::Masq,
+            Expr::Verdict { code: NF_DROP },
+            Expr::Verdict { code: NF_ACCEPT },
         ];
         let mut buf = Vec::new();
         encode_list(&exprs, &mut buf);
         assert_eq!(decode_list(&buf), exprs);
+    }
+
+    #[test]
+    fn a_drop_verdict_encodes_to_the_kernel_layout() {
+        // nft --debug=netlink: `[ immediate reg 0 drop ]` is NFTA_IMMEDIATE_DREG 0 and
+        // NFTA_IMMEDIATE_DATA { NFTA_DATA_VERDICT { NFTA_VERDICT_CODE NF_DROP } }.
+        let mut buf = Vec::new();
+        encode_list(&[Expr::Verdict { code: NF_DROP }], &mut buf);
+        let ne = |v: u16| v.to_ne_bytes();
+        let mut want = Vec::new();
+        want.extend(ne(48)); // list elem: 4 + name 16 + data 28
+        want.extend(ne(0x8001));
+        want.extend(ne(14)); // "immediate\0"
+        want.extend(ne(1));
+        want.extend(b"immediate\0\0\0");
+        want.extend(ne(28)); // NFTA_EXPR_DATA
+        want.extend(ne(0x8002));
+        want.extend(ne(8));
+        want.extend(ne(1)); // IMMEDIATE_DREG
+        want.extend(0u32.to_be_bytes());
+        want.extend(ne(16));
+        want.extend(ne(0x8002)); // IMMEDIATE_DATA (nested)
+        want.extend(ne(12));
+        want.extend(ne(0x8002)); // NFTA_DATA_VERDICT (nested)
+        want.extend(ne(8));
+        want.extend(ne(1)); // NFTA_VERDICT_CODE
+        want.extend(0u32.to_be_bytes());
+        assert_eq!(buf, want);
+        assert_eq!(decode_list(&buf)[0].render(), "[ immediate reg 0 drop ]");
+    }
+
+    #[test]
+    fn a_jump_is_not_a_plain_verdict() {
+        let mut buf = Vec::new();
+        nest(&mut buf, NFTA_LIST_ELEM, |b| {
+            put_attr(b, NFTA_EXPR_NAME, &cstr("immediate"));
+            nest(b, NFTA_EXPR_DATA, |b| {
+                put_u32(b, attr::IMMEDIATE_DREG, NFT_REG_VERDICT);
+                nest(b, attr::IMMEDIATE_DATA, |b| {
+                    nest(b, NFTA_DATA_VERDICT, |b| {
+                        put_attr(b, NFTA_VERDICT_CODE, &(-3i32).to_be_bytes());
+                        put_attr(b, NFTA_VERDICT_CHAIN, &cstr("elsewhere"));
+                    })
+                });
+            });
+        });
+        assert_eq!(decode_list(&buf)[0].render(), "[ immediate (other form) ]");
     }
 
     #[test]

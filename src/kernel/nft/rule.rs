@@ -76,6 +76,21 @@ fn prefix_match(net: &IpNet, offset: u32, out: &mut Vec<Expr>) {
     });
 }
 
+/// `meta load <key> => reg 1; cmp <op> reg 1 "<name>"` (name NUL padded to IFNAMSIZ, as nft).
+fn ifname_match(key: u32, op: u32, name: &str, out: &mut Vec<Expr>) {
+    out.push(Expr::Meta {
+        key,
+        dreg: NFT_REG_1,
+    });
+    let mut data = name.as_bytes().to_vec();
+    data.resize(IFNAMSIZ, 0);
+    out.push(Expr::Cmp {
+        sreg: NFT_REG_1,
+        op,
+        data,
+    });
+}
+
 /// The expressions of `rule`. `Unrecognised` rules are never written (they have none).
 pub fn encode(rule: &NatRule) -> Vec<Expr> {
     let mut out = Vec::new();
@@ -84,17 +99,7 @@ pub fn encode(rule: &NatRule) -> Vec<Expr> {
             let ip = source.addr();
             family_match(&ip, &mut out);
             prefix_match(source, addr_offsets(&ip).0, &mut out);
-            out.push(Expr::Meta {
-                key: NFT_META_OIFNAME,
-                dreg: NFT_REG_1,
-            });
-            let mut name = not_out.as_bytes().to_vec();
-            name.resize(IFNAMSIZ, 0);
-            out.push(Expr::Cmp {
-                sreg: NFT_REG_1,
-                op: NFT_CMP_NEQ,
-                data: name,
-            });
+            ifname_match(NFT_META_OIFNAME, NFT_CMP_NEQ, not_out, &mut out);
             out.push(Expr::Masq);
         }
         NatRule::Dnat {
@@ -142,6 +147,11 @@ pub fn encode(rule: &NatRule) -> Vec<Expr> {
                 reg_proto: Some(NFT_REG_2),
             });
         }
+        NatRule::DropForward { iif, oif } => {
+            ifname_match(NFT_META_IIFNAME, NFT_CMP_EQ, iif, &mut out);
+            ifname_match(NFT_META_OIFNAME, NFT_CMP_EQ, oif, &mut out);
+            out.push(Expr::Verdict { code: NF_DROP });
+        }
         NatRule::Unrecognised { .. } => {}
     }
     out
@@ -149,7 +159,9 @@ pub fn encode(rule: &NatRule) -> Vec<Expr> {
 
 /// What a rule's expressions mean, if they are exactly one of ours.
 pub fn decode(exprs: &[Expr]) -> NatRule {
-    let candidate = masquerade(exprs).or_else(|| dnat(exprs));
+    let candidate = masquerade(exprs)
+        .or_else(|| dnat(exprs))
+        .or_else(|| drop_forward(exprs));
     match candidate {
         Some(rule) if encode(&rule) == exprs => rule,
         _ => NatRule::Unrecognised {
@@ -213,6 +225,23 @@ fn masquerade(exprs: &[Expr]) -> Option<NatRule> {
     })
 }
 
+/// A NUL-padded interface name of a cmp.
+fn ifname(e: Option<&Expr>) -> Option<String> {
+    let data = cmp_data(e)?;
+    let name = data.split(|b| *b == 0).next().unwrap_or(data);
+    String::from_utf8(name.to_vec()).ok()
+}
+
+fn drop_forward(exprs: &[Expr]) -> Option<NatRule> {
+    if exprs.len() != 5 || exprs.last() != Some(&Expr::Verdict { code: NF_DROP }) {
+        return None;
+    }
+    Some(NatRule::DropForward {
+        iif: ifname(exprs.get(1))?,
+        oif: ifname(exprs.get(3))?,
+    })
+}
+
 fn dnat(exprs: &[Expr]) -> Option<NatRule> {
     let fam = family(exprs)?;
     let daddr = ip_from(fam, cmp_data(exprs.get(3))?)?;
@@ -260,6 +289,13 @@ mod tests {
             dport: 8080,
             to: "10.0.0.2".parse().unwrap(),
             to_port: 80,
+        }
+    }
+
+    fn isolate() -> NatRule {
+        NatRule::DropForward {
+            iif: "br-a".into(),
+            oif: "br-b".into(),
         }
     }
 
@@ -319,8 +355,58 @@ mod tests {
             masq("10.0.0.0/20"),
             masq("fd00::/64"),
             dnat_rule(),
+            isolate(),
         ] {
             assert_eq!(decode(&encode(&rule)), rule);
+        }
+    }
+
+    #[test]
+    fn drop_forward_matches_what_nft_emits() {
+        // `nft --debug=netlink add rule inet t forward iifname "br-a" oifname "br-b" drop`
+        // prints (cmp data in 32-bit host-order words; these are the same 16 bytes):
+        //   [ meta load iifname => reg 1 ]
+        //   [ cmp eq reg 1 0x612d7262 0x00000000 0x00000000 0x00000000 ]
+        //   [ meta load oifname => reg 1 ]
+        //   [ cmp eq reg 1 0x622d7262 0x00000000 0x00000000 0x00000000 ]
+        //   [ immediate reg 0 drop ]
+        assert_eq!(
+            rendered(&isolate()),
+            vec![
+                "[ meta load iifname => reg 1 ]",
+                "[ cmp eq reg 1 0x62722d61000000000000000000000000 ]",
+                "[ meta load oifname => reg 1 ]",
+                "[ cmp eq reg 1 0x62722d62000000000000000000000000 ]",
+                "[ immediate reg 0 drop ]",
+            ]
+        );
+        assert_eq!(
+            isolate().to_string(),
+            "iifname \"br-a\" oifname \"br-b\" drop"
+        );
+    }
+
+    #[test]
+    fn a_changed_isolation_rule_is_unrecognised() {
+        // Verdict changed to accept, a counter added, the names' operator inverted.
+        let mut accept = encode(&isolate());
+        accept[4] = Expr::Verdict { code: NF_ACCEPT };
+        let mut counted = encode(&isolate());
+        counted.insert(
+            4,
+            Expr::Other {
+                name: "counter".into(),
+            },
+        );
+        let mut inverted = encode(&isolate());
+        if let Expr::Cmp { op, .. } = &mut inverted[1] {
+            *op = NFT_CMP_NEQ;
+        }
+        for exprs in [accept, counted, inverted] {
+            assert!(
+                matches!(decode(&exprs), NatRule::Unrecognised { .. }),
+                "{exprs:?}"
+            );
         }
     }
 
