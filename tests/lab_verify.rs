@@ -1,6 +1,6 @@
 //! `lab verify` on the real kernel: isolation is checked, not assumed. Two bridge networks on
-//! one host are isolated (`x`) until forwarding is switched on by hand, which verify must report
-//! as LEAK with exit 1; a bridge and a routed VXLAN network on one host reach each other through
+//! one host are isolated (`x`), still so with forwarding switched on by hand (their isolation
+//! rules drop it), and a LEAK with exit 1 once those rules are deleted by hand with `nft`; a bridge and a routed VXLAN network on one host reach each other through
 //! the host (`ok*`), and a route deleted by hand is a FAIL; the dual-stack example is verified over
 //! both families; macvlan children in private mode are isolated on one host but not across
 //! hosts; the ICMPv6 probe works in a namespace pair. Every verdict is cross-checked
@@ -36,7 +36,7 @@ fn row(text: &str, name: &str) -> String {
 }
 
 #[test]
-fn two_bridges_isolated_then_leak_when_forwarding_is_forced() {
+fn two_bridges_isolated_even_when_forwarding_is_forced_then_leak_without_their_rules() {
     let file = temp_topology("vi", TWO_BRIDGES);
     let lab = Lab::new("vi", &file);
     lab.up();
@@ -56,22 +56,70 @@ fn two_bridges_isolated_then_leak_when_forwarding_is_forced() {
     assert!(!ping(&lab.container_ns("node-1", "web"), "192.168.2.2"));
     assert!(!ping(&db, "192.168.1.2"));
 
-    // Forwarding by hand: the containers default-route via their gateways, so the host now
-    // routes between the two bridges. The file does not want that: a leak.
+    // Forwarding by hand: the containers default-route via their gateways, so the host would
+    // route between the two bridges, but its isolation rules drop that: still isolated.
+    let host = lab.host_ns("node-1");
     run(
         "ip",
         &[
             "netns",
             "exec",
-            &lab.host_ns("node-1"),
+            &host,
             "sysctl",
             "-w",
             "net.ipv4.ip_forward=1",
         ],
     );
+    assert!(!ping(&db, "192.168.1.2"), "forwarding opened the bridges");
+    let out = lab.cmd(&["lab", "verify"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(row(&text, "db"), "db x x -");
+
+    // The isolation rules deleted by hand (both: a ping needs the reply too): a leak.
+    let listing = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &host,
+            "nft",
+            "-a",
+            "list",
+            "chain",
+            "inet",
+            "netplan-rs",
+            "forward",
+        ],
+    );
+    let handles: Vec<String> = listing
+        .lines()
+        .filter(|l| l.contains("comment \"isolate "))
+        .filter_map(|l| l.split("# handle ").nth(1))
+        .map(|h| h.trim().to_string())
+        .collect();
+    assert_eq!(handles.len(), 2, "{listing}");
+    for handle in &handles {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &host,
+                "nft",
+                "delete",
+                "rule",
+                "inet",
+                "netplan-rs",
+                "forward",
+                "handle",
+                handle,
+            ],
+        );
+    }
     assert!(
         ping(&db, "192.168.1.2"),
-        "forwarding did not connect the bridges"
+        "forwarding without the rules did not connect the bridges"
     );
     let out = lab.cmd(&["lab", "verify"], &[]);
     let text = stdout(&out);
