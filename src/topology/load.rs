@@ -44,6 +44,14 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
         location = Some(line_column(text, offset));
         message.truncate(pos);
     }
+    // A second document comes without a location: point at its `---` marker.
+    if location.is_none()
+        && message.contains("more than one document")
+        && let Some(line) = second_document_line(text)
+    {
+        location = Some((line, 1));
+        message = "a topology file holds one YAML document; a second one starts here".to_string();
+    }
     // serde_norway appends " at line L column C"; we print the location in front instead.
     if let Some((line, column)) = location {
         let suffix = format!(" at line {line} column {column}");
@@ -57,6 +65,28 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
         column: location.map(|(_, column)| column),
         message,
     }
+}
+
+/// The 1-based line of the `---` marker that starts a second YAML document: the first marker
+/// after any content (a leading `---` only opens the first document).
+fn second_document_line(text: &str) -> Option<usize> {
+    let mut seen_content = false;
+    for (index, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_marker {
+            if seen_content {
+                return Some(index + 1);
+            }
+            // Content may follow the marker on its own line (`--- {version: 1}`).
+            seen_content = !line[3..].trim().is_empty() && !line[3..].trim().starts_with('#');
+            continue;
+        }
+        let trimmed = line.trim();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') && !trimmed.starts_with('%') {
+            seen_content = true;
+        }
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
@@ -84,5 +114,27 @@ mod tests {
             .expect_err("control character")
             .to_string();
         assert_eq!(err, "t.yaml:3:31: control characters are not allowed");
+    }
+
+    #[test]
+    fn a_second_document_is_reported_at_its_marker() {
+        let text = "# comment\n---\nversion: 1\nhosts: {}\n---\nversion: 1\n";
+        let err = load_str(text, "t.yaml")
+            .expect_err("two documents")
+            .to_string();
+        assert_eq!(
+            err,
+            "t.yaml:5:1: a topology file holds one YAML document; a second one starts here"
+        );
+        let inline = "--- {version: 1}\n--- {version: 1}\n";
+        let err = load_str(inline, "t.yaml")
+            .expect_err("two documents")
+            .to_string();
+        assert!(err.starts_with("t.yaml:2:1: "), "{err}");
+    }
+
+    #[test]
+    fn one_document_with_markers_is_fine() {
+        assert!(load_str("---\nversion: 1\n...\n", "t.yaml").is_ok());
     }
 }
