@@ -3,7 +3,7 @@
 
 use super::reach::{Fabric, Place, Reach, underlays};
 use super::verify::{Expect, Matrix, Probe, Verdict, expectations};
-use crate::state::{Ns, Route, State, Sysctl};
+use crate::state::{Address, Ns, Route, State, Sysctl};
 use crate::topology::{Topology, load, load_str};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -172,13 +172,11 @@ fn two_bridges_on_one_host_without_forwarding_are_isolated() {
             "db -> api 192.168.1.3: isolated",
         ]
     );
-    let fabric = Fabric::new(&topo);
-    let Reach::Dropped { why } =
-        fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2"))
-    else {
-        panic!("web reaches db");
-    };
-    assert_eq!(why, "host node-1 does not forward");
+    let web = Place::container("node-1", "web");
+    assert_eq!(
+        dropped(&Fabric::new(&topo), &web, "192.168.2.2"),
+        "host node-1 does not forward"
+    );
 }
 
 /// The states of every host of `topo`, after `edit` changed them.
@@ -193,6 +191,37 @@ fn fabric_with(topo: &Topology, edit: impl Fn(&str, &mut State)) -> Fabric {
         })
         .collect();
     Fabric::from_states(&underlays(topo), &states)
+}
+
+/// Why the model drops a packet from `from` to `dst` (request or reply); panics when it
+/// arrives.
+fn dropped(fabric: &Fabric, from: &Place, dst: &str) -> String {
+    match fabric.reach(from, ip(dst)) {
+        Reach::Dropped { why } => why,
+        other => panic!("{from} -> {dst}: expected a drop, got {other:?}"),
+    }
+}
+
+/// A host route to `dst` via `via` out of the underlay interface (eth0 in these topologies).
+fn host_route(dst: &str, via: &str) -> Route {
+    Route {
+        ns: Ns::Host,
+        dst: dst.parse::<IpNet>().expect("net"),
+        gateway: Some(ip(via)),
+        dev: "eth0".to_string(),
+        onlink: false,
+        owned: true,
+    }
+}
+
+/// An owned address `cidr` on eth0 of namespace `ns`.
+fn address(ns: Ns, cidr: &str) -> Address {
+    Address {
+        ns,
+        link: "eth0".to_string(),
+        cidr: cidr.parse::<IpNet>().expect("net"),
+        owned: true,
+    }
 }
 
 fn forwarding(state: &mut State) {
@@ -313,12 +342,11 @@ fn bridge_on_two_hosts_with_one_subnet_is_isolated_across_hosts() {
             "c -> b 192.168.1.3: reachable",
         ]
     );
-    let fabric = Fabric::new(&topo);
-    let Reach::Dropped { why } = fabric.reach(&Place::container("node-1", "a"), ip("192.168.1.3"))
-    else {
-        panic!("a reaches b");
-    };
-    assert_eq!(why, "a (on node-1) finds no 192.168.1.3 on eth0");
+    let a = Place::container("node-1", "a");
+    assert_eq!(
+        dropped(&Fabric::new(&topo), &a, "192.168.1.3"),
+        "a (on node-1) finds no 192.168.1.3 on eth0"
+    );
 }
 
 #[test]
@@ -326,12 +354,7 @@ fn an_address_the_sender_also_holds_is_local() {
     let topo = parse(BRIDGE_ON_TWO_HOSTS);
     let fabric = fabric_with(&topo, |host, s| {
         if host == "node-1" {
-            s.insert(crate::state::Address {
-                ns: Ns::Container("a".to_string()),
-                link: "eth0".to_string(),
-                cidr: "192.168.1.3/24".parse::<IpNet>().expect("net"),
-                owned: true,
-            });
+            s.insert(address(Ns::Container("a".to_string()), "192.168.1.3/24"));
         }
     });
     let a = Place::container("node-1", "a");
@@ -369,14 +392,7 @@ containers:
         } else {
             ("10.1.1.0/24", "10.0.0.1")
         };
-        s.insert(Route {
-            ns: Ns::Host,
-            dst: dst.parse::<IpNet>().expect("net"),
-            gateway: Some(ip(via)),
-            dev: "eth0".to_string(),
-            onlink: false,
-            owned: true,
-        });
+        s.insert(host_route(dst, via));
     });
     assert_eq!(
         routed.reach(&a, ip("10.1.2.2")),
@@ -389,20 +405,13 @@ containers:
     let one_way = fabric_with(&topo, |host, s| {
         forwarding(s);
         if host == "node-1" {
-            s.insert(Route {
-                ns: Ns::Host,
-                dst: "10.1.2.0/24".parse::<IpNet>().expect("net"),
-                gateway: Some(ip("10.0.0.2")),
-                dev: "eth0".to_string(),
-                onlink: false,
-                owned: true,
-            });
+            s.insert(host_route("10.1.2.0/24", "10.0.0.2"));
         }
     });
-    let Reach::Dropped { why } = one_way.reach(&a, ip("10.1.2.2")) else {
-        panic!("a reply without a route back");
-    };
-    assert_eq!(why, "reply: host node-2 has no route to 10.1.1.2");
+    assert_eq!(
+        dropped(&one_way, &a, "10.1.2.2"),
+        "reply: host node-2 has no route to 10.1.1.2"
+    );
 }
 
 #[test]
@@ -416,14 +425,7 @@ fn a_routing_loop_ends() {
         } else {
             "10.0.0.1"
         };
-        s.insert(Route {
-            ns: Ns::Host,
-            dst: "10.9.0.0/16".parse::<IpNet>().expect("net"),
-            gateway: Some(ip(via)),
-            dev: "eth0".to_string(),
-            onlink: false,
-            owned: true,
-        });
+        s.insert(host_route("10.9.0.0/16", via));
     });
     let reach = fabric.reach(&Place::container("node-1", "a"), ip("10.9.9.9"));
     assert_eq!(
@@ -606,10 +608,10 @@ fn macvlan_private_children_do_not_talk_to_siblings() {
     let fabric = fabric_with(&topo, |_, s| macvlan_mode(s, &["a", "b"], "private"));
     let a = Place::container("node-1", "a");
     // b: same parent, private: nothing. c: another host's parent, through the switch: fine.
-    let Reach::Dropped { why } = fabric.reach(&a, ip("10.77.0.3")) else {
-        panic!("private siblings talk");
-    };
-    assert_eq!(why, "a (on node-1) finds no 10.77.0.3 on eth0");
+    assert_eq!(
+        dropped(&fabric, &a, "10.77.0.3"),
+        "a (on node-1) finds no 10.77.0.3 on eth0"
+    );
     assert!(matches!(
         fabric.reach(&a, ip("10.77.0.4")),
         Reach::Delivered { .. }
@@ -623,12 +625,7 @@ fn macvlan_child_never_talks_to_its_parent() {
     let topo = parse(&MACVLAN.replace(", host_interface: true", ""));
     let fabric = fabric_with(&topo, |host, s| {
         if host == "node-1" {
-            s.insert(crate::state::Address {
-                ns: Ns::Host,
-                link: "eth0".to_string(),
-                cidr: "10.77.0.200/24".parse::<IpNet>().expect("net"),
-                owned: true,
-            });
+            s.insert(address(Ns::Host, "10.77.0.200/24"));
         }
     });
     let host = Place::host("node-1");
