@@ -143,6 +143,18 @@ fn bench<T>(name: &str, f: impl FnMut() -> T) -> Duration {
     bench_for(name, Duration::from_secs(1), f)
 }
 
+/// Time loading `text` and compiling it for host h0; h0's desired state.
+fn load_and_compile(text: &str) -> State {
+    bench("load + validate", || {
+        netplan_rs::topology::load_str(text, "bench.yaml").map(|t| t.containers.len())
+    });
+    let topo = load(text);
+    bench("compile host h0", || {
+        netplan_rs::compile::compile(&topo, "h0").map(|s| s.len())
+    });
+    netplan_rs::compile::compile(&topo, "h0").expect("compile")
+}
+
 fn overlay(hosts: usize, per_host: usize, dual: bool) {
     let text = topology(hosts, per_host, dual);
     let stack = if dual { "dual-stack " } else { "" };
@@ -150,14 +162,7 @@ fn overlay(hosts: usize, per_host: usize, dual: bool) {
         "== {stack}bridged VXLAN overlay: {hosts} hosts x {per_host} containers, {} bytes",
         text.len()
     );
-    bench("load + validate", || {
-        netplan_rs::topology::load_str(&text, "bench.yaml").map(|t| t.containers.len())
-    });
-    let topo = load(&text);
-    bench("compile host h0", || {
-        netplan_rs::compile::compile(&topo, "h0").map(|s| s.len())
-    });
-    let desired = netplan_rs::compile::compile(&topo, "h0").expect("compile");
+    let desired = load_and_compile(&text);
     println!("host h0 desired objects: {}", desired.len());
     let empty = State::default();
     bench("diff vs empty kernel (first apply)", || {
@@ -248,14 +253,7 @@ fn nat_bench(containers: usize, ports_each: usize) {
         "== bridge NAT: {} published ports on host h0 ({containers} containers x {ports_each})",
         containers * ports_each
     );
-    bench("load + validate", || {
-        netplan_rs::topology::load_str(&text, "bench.yaml").map(|t| t.containers.len())
-    });
-    let topo = load(&text);
-    bench("compile host h0", || {
-        netplan_rs::compile::compile(&topo, "h0").map(|s| s.len())
-    });
-    let desired = netplan_rs::compile::compile(&topo, "h0").expect("compile");
+    let desired = load_and_compile(&text);
     let rules = desired
         .iter()
         .filter(|o| matches!(o, Object::NftRule(_)))
