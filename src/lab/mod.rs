@@ -18,7 +18,7 @@ mod verify_tests;
 
 pub use lifecycle::{build_hosts, converge, down, plan_host};
 pub use ping::ping;
-pub use verify::{Expect, Matrix, Probe, Verdict, addresses, expectations, netns_path, verify};
+pub use verify::{Expect, Matrix, Probe, Verdict, addresses, expectations, verify};
 
 use crate::kernel::{Marks, Target};
 use crate::state::{Address, Link, LinkKind, Mac, Namespace, Ns, State, VethPeer};
@@ -81,18 +81,6 @@ pub fn host_netns(lab: &str, host: &str) -> String {
 
 pub fn container_netns(lab: &str, host: &str, container: &str) -> String {
     format!("{lab}-{host}-{container}")
-}
-
-/// Where to ping from for `container`: its lab namespace name, or the namespace file of the
-/// existing namespace it names (`netns:`). An existing namespace that cannot be found falls back
-/// to the name, so the ping fails with a message naming a missing namespace.
-pub fn probe_netns(topo: &Topology, lab: &str, host: &str, container: &str) -> String {
-    topo.containers
-        .get(container)
-        .and_then(|c| c.netns.as_ref())
-        .and_then(|netns| crate::external::namespace_file(netns).ok())
-        .map(|path| path.display().to_string())
-        .unwrap_or_else(|| container_netns(lab, host, container))
 }
 
 /// The target that plans and applies the lab's plumbing: "host" = switch, "containers" = hosts.

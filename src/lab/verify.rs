@@ -13,7 +13,7 @@
 //! also testable without a kernel.
 
 use super::reach::{Fabric, Place, Reach};
-use super::{ping, probe_netns};
+use super::{container_netns, ping};
 use crate::topology::{Attachment, Topology, attachments};
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
@@ -63,14 +63,16 @@ pub fn addresses(att: &Attachment) -> Vec<IpAddr> {
 
 /// The namespace a probe from `att`'s container is sent from: its lab namespace, or the file
 /// of the existing namespace it names (`netns:`). The only place verify learns where a
-/// container's namespace lives.
-pub fn netns_path(topo: &Topology, lab: &str, att: &Attachment) -> PathBuf {
-    let ns = probe_netns(topo, lab, &att.host, &att.container);
-    if ns.starts_with('/') {
-        PathBuf::from(ns)
-    } else {
-        PathBuf::from("/run/netns").join(ns)
-    }
+/// container's namespace lives. An existing namespace that cannot be found falls back to the
+/// lab name, so the ping fails with a message naming a missing namespace.
+fn netns_path(topo: &Topology, lab: &str, att: &Attachment) -> PathBuf {
+    topo.containers
+        .get(&att.container)
+        .and_then(|c| c.netns.as_ref())
+        .and_then(|netns| crate::external::namespace_file(netns).ok())
+        .unwrap_or_else(|| {
+            PathBuf::from("/run/netns").join(container_netns(lab, &att.host, &att.container))
+        })
 }
 
 /// Every probe of lab `lab`, with its expectation, plus notes on addresses left unprobed
