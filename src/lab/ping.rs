@@ -207,12 +207,17 @@ fn echo_request_v6(id: u16, seq: u16) -> Vec<u8> {
     packet
 }
 
-/// Raw ICMPv6 sockets deliver the ICMPv6 message only (the source is checked by the caller).
-fn is_reply_v6(icmp: &[u8], id: u16, seq: u16) -> bool {
+/// An echo reply of type `reply` (ICMP or ICMPv6: same layout) with our id and seq.
+fn is_echo_reply(icmp: &[u8], reply: u8, id: u16, seq: u16) -> bool {
     icmp.len() >= 8
-        && icmp[0] == ICMPV6_ECHO_REPLY
+        && icmp[0] == reply
         && icmp[4..6] == id.to_be_bytes()
         && icmp[6..8] == seq.to_be_bytes()
+}
+
+/// Raw ICMPv6 sockets deliver the ICMPv6 message only (the source is checked by the caller).
+fn is_reply_v6(icmp: &[u8], id: u16, seq: u16) -> bool {
+    is_echo_reply(icmp, ICMPV6_ECHO_REPLY, id, seq)
 }
 
 /// Raw IPv4 sockets deliver the IP header too: skip it, then match type, source, id and seq.
@@ -225,11 +230,7 @@ fn is_reply(datagram: &[u8], dst: Ipv4Addr, id: u16, seq: u16) -> bool {
         return false;
     }
     let source = Ipv4Addr::new(datagram[12], datagram[13], datagram[14], datagram[15]);
-    let icmp = &datagram[header_len..];
-    source == dst
-        && icmp[0] == ICMP_ECHO_REPLY
-        && icmp[4..6] == id.to_be_bytes()
-        && icmp[6..8] == seq.to_be_bytes()
+    source == dst && is_echo_reply(&datagram[header_len..], ICMP_ECHO_REPLY, id, seq)
 }
 
 /// RFC 1071 Internet checksum.
