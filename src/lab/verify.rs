@@ -81,10 +81,16 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
     let fabric = Fabric::new(topo);
     let all = attachments(topo);
     let containers: Vec<&String> = topo.containers.keys().collect();
+    // Each container's attachments, grouped once: scanning every attachment for every pair
+    // would make this cubic in the fleet size.
+    let on: Vec<Vec<&Attachment>> = containers
+        .iter()
+        .map(|c| all.iter().filter(|att| &att.container == *c).collect())
+        .collect();
     let mut probes = Vec::new();
     let mut notes = Vec::new();
     for (from, a) in containers.iter().enumerate() {
-        let Some(first) = all.iter().find(|att| &att.container == *a) else {
+        let Some(first) = on[from].first() else {
             continue; // a container on no network sends nothing
         };
         let place = Place::container(&first.host, a);
@@ -94,10 +100,8 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
             if from == to {
                 continue;
             }
-            for target in all.iter().filter(|att| &att.container == *b) {
-                let shared = all
-                    .iter()
-                    .any(|att| &att.container == *a && att.network == target.network);
+            for target in &on[to] {
+                let shared = on[from].iter().any(|att| att.network == target.network);
                 for address in addresses(target) {
                     let expect = match fabric.reach(&place, address) {
                         Reach::Local => {
