@@ -573,7 +573,7 @@ containers:
   c: { host: node-2, network: mv }
 ";
 
-/// Set the mode of the macvlan links of the containers named in `private`.
+/// Set the mode of the macvlan links of the containers named in `containers` to `mode`.
 fn macvlan_mode(state: &mut State, containers: &[&str], mode: &str) {
     for object in state.objects.values_mut() {
         if let crate::state::Object::Link(link) = object
