@@ -11,8 +11,8 @@ use super::ipam6;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode};
 use super::naming::container_mac;
 use super::pick::{Pool, pick};
+use super::slices::all_slices;
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
-use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
 use indexmap::IndexMap;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -192,14 +192,7 @@ fn unusable(addr: Ipv4Addr, range: &Range) -> Option<String> {
 /// addresses, exhausted ranges, routed slices).
 pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let mut slices = HashMap::new();
-    for (name, net) in &topo.networks {
-        if let Some(sl) = sliced(net) {
-            let (s, d) = allocate_slices(topo, name, sl);
-            slices.insert(name.clone(), s);
-            diags.extend(d);
-        }
-    }
+    let slices = all_slices(topo, &mut diags);
     // Per network: address -> container that holds it.
     let mut used: HashMap<String, HashMap<Ipv4Addr, String>> = HashMap::new();
     let mut used6: HashMap<String, HashMap<Ipv6Addr, String>> = HashMap::new();
