@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The socket Docker listens on by default.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// How long the API may take: it answers an inspect in milliseconds; a hung daemon must not hang
 /// a plan.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -192,7 +192,7 @@ pub fn leftovers(target: &Target, topo: &Topology, host: &str) -> Vec<String> {
 }
 
 /// The network namespace of process `pid`.
-pub fn pid_path(pid: u32) -> PathBuf {
+fn pid_path(pid: u32) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/ns/net"))
 }
 
@@ -221,7 +221,7 @@ fn check_netns_file(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::load_str;
+    use crate::topology::test_support::parse;
 
     fn topo(netns: &str) -> Topology {
         let text = format!(
@@ -237,7 +237,7 @@ containers:
   plain: {{ host: node-1, network: local }}
 "
         );
-        load_str(&text, "t.yaml").expect("valid topology")
+        parse(&text)
     }
 
     #[test]

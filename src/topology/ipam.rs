@@ -11,8 +11,8 @@ use super::ipam6;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode};
 use super::naming::container_mac;
 use super::pick::{Pool, pick};
+use super::slices::all_slices;
 pub use super::slices::{MAX_SLICE_PREFIX, slice, slices};
-use super::slices::{allocate_slices, sliced};
 use crate::state::Mac;
 use indexmap::IndexMap;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -83,24 +83,25 @@ pub fn attachments(topo: &Topology) -> Vec<Attachment> {
 
 /// The address range of one network as seen from one host, and where automatic allocation
 /// starts in it.
-struct Range {
+struct Range<'a> {
     net: Ipv4Net,
     /// Addresses a container may not have (besides network and broadcast).
     reserved: Vec<Ipv4Addr>,
     first_auto: u32,
     gateway: Option<Ipv4Addr>,
     /// Addresses held by something else on the network, with its description (macvlan hosts).
-    held: Vec<(Ipv4Addr, String)>,
+    held: &'a [(Ipv4Addr, String)],
     /// Whether the range is the host's slice of a sliced network (routed VXLAN, host-gw).
     sliced: bool,
 }
 
-fn range_for(
+fn range_for<'a>(
     topo: &Topology,
     network: &str,
     host: &str,
     slices: &HashMap<String, IndexMap<String, Ipv4Net>>,
-) -> Option<Range> {
+    held: &'a HashMap<String, Vec<(Ipv4Addr, String)>>,
+) -> Option<Range<'a>> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => {
             let gateway = b.gateway()?;
@@ -111,7 +112,7 @@ fn range_for(
                 // default gateway (.1) the first container gets .2.
                 first_auto: 1,
                 gateway: Some(gateway),
-                held: Vec::new(),
+                held: &[],
                 sliced: false,
             })
         }
@@ -121,7 +122,7 @@ fn range_for(
             reserved: Vec::new(),
             first_auto: 1,
             gateway: Some(m.gateway()),
-            held: super::macvlan::held_addresses(topo, m),
+            held: held.get(network).map_or(&[], Vec::as_slice),
             sliced: false,
         }),
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
@@ -129,7 +130,7 @@ fn range_for(
             reserved: Vec::new(),
             first_auto: 2,
             gateway: None,
-            held: Vec::new(),
+            held: &[],
             sliced: false,
         }),
         Network::HostGw(_) => {
@@ -142,7 +143,7 @@ fn range_for(
                 reserved: vec![gateway],
                 first_auto: 2,
                 gateway: Some(gateway),
-                held: Vec::new(),
+                held: &[],
                 sliced: true,
             })
         }
@@ -156,7 +157,7 @@ fn range_for(
                 reserved: vec![vtep, gateway],
                 first_auto: 2,
                 gateway: Some(gateway),
-                held: Vec::new(),
+                held: &[],
                 sliced: true,
             })
         }
@@ -192,14 +193,16 @@ fn unusable(addr: Ipv4Addr, range: &Range) -> Option<String> {
 /// addresses, exhausted ranges, routed slices).
 pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let mut slices = HashMap::new();
-    for (name, net) in &topo.networks {
-        if let Some(sl) = sliced(net) {
-            let (s, d) = allocate_slices(topo, name, sl);
-            slices.insert(name.clone(), s);
-            diags.extend(d);
-        }
-    }
+    let slices = all_slices(topo, &mut diags);
+    // Macvlan addresses the hosts hold, once per network rather than once per attachment.
+    let held: HashMap<String, Vec<(Ipv4Addr, String)>> = topo
+        .networks
+        .iter()
+        .filter_map(|(name, net)| match net {
+            Network::Macvlan(m) => Some((name.clone(), super::macvlan::held_addresses(topo, m))),
+            _ => None,
+        })
+        .collect();
     // Per network: address -> container that holds it.
     let mut used: HashMap<String, HashMap<Ipv4Addr, String>> = HashMap::new();
     let mut used6: HashMap<String, HashMap<Ipv6Addr, String>> = HashMap::new();
@@ -223,7 +226,8 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
             };
             // IPv4 side: exactly the version-1 rules; absent for an IPv6-only network.
             let v4 = if network.subnet4().is_some() {
-                let Some(mut range) = range_for(topo, spec.network, &container.host, &slices)
+                let Some(mut range) =
+                    range_for(topo, spec.network, &container.host, &slices, &held)
                 else {
                     continue;
                 };
@@ -337,7 +341,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
     (out, diags)
 }
 
-impl Pool for Range {
+impl Pool for Range<'_> {
     type Addr = Ipv4Addr;
     const FAMILY: &'static str = "";
 

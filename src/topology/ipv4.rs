@@ -1,4 +1,5 @@
-//! Serde helpers for keys that accept only IPv4 (`address`, `gateway`, `slices`).
+//! Serde helpers for keys that accept only IPv4 (`address`, `gateway`, `slices`, and the `subnet`
+//! of host-gw and macvlan).
 //!
 //! The IPv6 side of dual stack has keys of its own (`address6`, `gateway6`, `slices6`, see
 //! `ipany.rs`). Rejecting the wrong family while parsing (rather than in validation) keeps later
@@ -33,7 +34,6 @@ fn parse_addr(text: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// `address/prefix`, IPv4 only. Host bits are kept (an underlay is an address, not a network).
-#[allow(dead_code)] // for IPv4-only keys; `subnet` and `underlay` now take either family
 pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
     super::ipany::parsed(d, parse_net)
 }

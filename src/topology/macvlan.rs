@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Highest usable 802.1Q VLAN id (4095 is reserved).
-pub const MAX_VLAN_ID: u16 = 4094;
+const MAX_VLAN_ID: u16 = 4094;
 /// The smallest MTU IPv4 allows (as in `validate.rs`).
 const MIN_MTU: u32 = 68;
 
@@ -120,7 +120,7 @@ impl MacvlanNetwork {
 
 /// The 802.1Q sub-interface of `parent` for `id`: `parent.id`, as `ip link add link eth0 name
 /// eth0.50 type vlan id 50` in the seed.
-pub fn vlan_name(parent: &str, id: u16) -> String {
+fn vlan_name(parent: &str, id: u16) -> String {
     format!("{parent}.{id}")
 }
 

@@ -6,7 +6,6 @@
 //! while the parser is still on the entry (path `networks.<name>`, its line:column), a bad driver
 //! is reported at `networks.<name>.driver`, and a bad value names its key.
 
-use super::macvlan::MacvlanNetwork;
 use super::model::Network;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Error, MapAccess, SeqAccess, Visitor};
@@ -61,7 +60,7 @@ impl<'de> Visitor<'de> for NetworkVisitor {
             Driver::Vxlan => variant(&entries).map(Network::Vxlan),
             Driver::Bridge => variant(&entries).map(Network::Bridge),
             Driver::HostGw => variant(&entries).map(Network::HostGw),
-            Driver::Macvlan => variant::<MacvlanNetwork, _>(&entries).map(Network::Macvlan),
+            Driver::Macvlan => variant(&entries).map(Network::Macvlan),
         }
     }
 }

@@ -227,12 +227,10 @@ networks:
 containers:
   a: { host: node-1, network: v6, ports: [\"8080:80\"] }
 ";
-        let err = crate::topology::load_str(text, "t.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("containers.a.ports: ports are published on host node-1's IPv4 underlay address, but network v6 has no IPv4 subnet"),
-            "{err}"
+        crate::topology::test_support::assert_problem(
+            text,
+            "containers.a.ports",
+            "ports are published on host node-1's IPv4 underlay address, but network v6 has no IPv4 subnet",
         );
     }
 

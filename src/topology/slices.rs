@@ -12,6 +12,7 @@ use super::error::Diagnostic;
 use super::model::{HostGwNetwork, Network, Topology, VxlanMode, VxlanNetwork};
 use indexmap::IndexMap;
 use ipnet::{Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
+use std::collections::HashMap;
 use std::fmt::Display;
 
 /// Largest slice prefix we accept: a slice needs `.0` (VTEP), `.1` (gateway), a container address
@@ -223,6 +224,22 @@ pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
         .filter_map(|h| out.get(h).map(|s| (h.clone(), *s)))
         .collect();
     (ordered, diags)
+}
+
+/// IPv4 slices of every sliced network (routed VXLAN, host-gw), with their problems.
+pub(crate) fn all_slices(
+    topo: &Topology,
+    diags: &mut Vec<Diagnostic>,
+) -> HashMap<String, IndexMap<String, Ipv4Net>> {
+    let mut out = HashMap::new();
+    for (name, net) in &topo.networks {
+        if let Some(sl) = sliced(net) {
+            let (s, d) = allocate_slices(topo, name, sl);
+            out.insert(name.clone(), s);
+            diags.extend(d);
+        }
+    }
+    out
 }
 
 /// The slice of `host` in sliced network `network`, if both exist and it could be allocated.

@@ -20,14 +20,20 @@ containers:
     )
 }
 
+/// The macvlan network `mv` of `t`.
+fn mv(t: &Topology) -> &MacvlanNetwork {
+    match t.networks.get("mv") {
+        Some(Network::Macvlan(m)) => m,
+        other => panic!("not macvlan: {other:?}"),
+    }
+}
+
 const TWO: &str = "  a: { host: h1, network: mv }\n  b: { host: h2, network: mv }";
 
 #[test]
 fn defaults_docker_like_gateway_and_addresses() {
     let t = parse(&topo("", TWO));
-    let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
-        panic!("not macvlan")
-    };
+    let m = mv(&t);
     assert_eq!(m.mode, MacvlanMode::Bridge);
     assert!(!m.host_interface);
     assert_eq!(m.gateway().to_string(), "172.100.1.1");
@@ -52,9 +58,7 @@ fn defaults_docker_like_gateway_and_addresses() {
 #[test]
 fn host_interface_addresses_come_from_the_top_and_are_reserved() {
     let t = parse(&topo(", host_interface: true", TWO));
-    let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
-        panic!("not macvlan")
-    };
+    let m = mv(&t);
     let addr = |h: &str| macvlan::host_address(&t, m, h).map(|a| a.to_string());
     assert_eq!(addr("h1").as_deref(), Some("172.100.1.254"));
     assert_eq!(addr("h2").as_deref(), Some("172.100.1.253"));
@@ -79,9 +83,7 @@ fn host_interface_addresses_come_from_the_top_and_are_reserved() {
 #[test]
 fn host_interface_addresses_skip_a_gateway_at_the_top() {
     let t = parse(&topo(", host_interface: true, gateway: 172.100.1.253", TWO));
-    let Some(Network::Macvlan(m)) = t.networks.get("mv") else {
-        panic!("not macvlan")
-    };
+    let m = mv(&t);
     let addr = |h: &str| macvlan::host_address(&t, m, h).map(|a| a.to_string());
     assert_eq!(addr("h1").as_deref(), Some("172.100.1.254"));
     assert_eq!(addr("h2").as_deref(), Some("172.100.1.252"));
