@@ -8,30 +8,14 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::Command;
 
-/// Whether `ping` (family from the address) from `ns` to `addr` gets a reply. Up to 5 tries of
-/// 1 s, only to ride out a loaded machine: since bridges are created with DAD off, the very
-/// first IPv6 packet gets through, which tests/ipv6_first_packet.rs checks with one ping.
-fn ping_any(ns: &str, addr: &str) -> bool {
-    let family = if addr.contains(':') { "-6" } else { "-4" };
-    (0..5).any(|_| {
-        Command::new("ip")
-            .args([
-                "netns", "exec", ns, "ping", family, "-c", "1", "-W", "1", addr,
-            ])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
-}
-
-/// (from host, from container, to address): each must reply.
+/// (from host, from container, to address): each must reply. Up to 5 pings, only to ride out a
+/// loaded machine: the very first IPv6 packet is checked by tests/ipv6_first_packet.rs.
 fn assert_reach(lab: &Lab, pairs: &[(&str, &str, &str)]) {
     for (host, container, addr) in pairs {
         let ns = lab.container_ns(host, container);
         assert!(
-            ping_any(&ns, addr),
+            ping_tries(&ns, addr, 5),
             "{container} on {host} cannot reach {addr}"
         );
     }

@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 const TOPOLOGY: &str = "version: 1
 hosts:
@@ -27,29 +26,6 @@ containers:
 
 const FRONT_TO_BACK: &str = "isolate br-front -> br-back";
 const BACK_TO_FRONT: &str = "isolate br-back -> br-front";
-
-/// `nft -j list table inet netplan-rs` in `ns`: the objects of the listing (None if absent).
-fn nft_table(ns: &str) -> Option<Vec<Value>> {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "-j",
-            "list",
-            "table",
-            "inet",
-            "netplan-rs",
-        ])
-        .output()
-        .expect("running nft");
-    if !out.status.success() {
-        return None;
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
-    doc["nftables"].as_array().cloned()
-}
 
 /// The rules of chain `forward` as (comment, expressions).
 fn forward_rules(listing: &[Value]) -> Vec<(String, Value)> {
@@ -75,26 +51,6 @@ fn handle_of(listing: &[Value], comment: &str) -> String {
         .find(|r| r["chain"] == "forward" && r["comment"] == comment)
         .map(|r| r["handle"].to_string())
         .expect("rule in listing")
-}
-
-fn nft(ns: &str, args: &[&str]) {
-    let mut full = vec!["netns", "exec", ns, "nft"];
-    full.extend_from_slice(args);
-    run("ip", &full);
-}
-
-/// `ping` until it answers or `secs` pass (a fresh bridge's IPv6 addresses are "tentative"
-/// for a moment, which delays the first IPv6 packets).
-fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if ping(ns, addr) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-    }
 }
 
 /// The nft JSON of `iifname "<iif>" oifname "<oif>" drop`.
