@@ -383,3 +383,34 @@ impl Drop for NetnsProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A bare namespace standing for a host, for tests that drive the library's `Kernel` directly
+/// (`<tag>-<pid>-<n>`); deleted on drop.
+pub struct NetnsHost {
+    pub name: String,
+}
+
+impl NetnsHost {
+    pub fn new(tag: &str) -> NetnsHost {
+        must_root();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{tag}-{}-{n}", std::process::id());
+        netplan_rs::kernel::netns::create(&name).expect("create netns");
+        NetnsHost { name }
+    }
+
+    /// The target of a `Kernel` working in this namespace (containers prefixed `<name>-c-`).
+    pub fn target(&self) -> netplan_rs::kernel::Target {
+        netplan_rs::kernel::Target {
+            host_netns: Some(self.name.clone()),
+            container_prefix: format!("{}-c-", self.name),
+            ..netplan_rs::kernel::Target::local()
+        }
+    }
+}
+
+impl Drop for NetnsHost {
+    fn drop(&mut self) {
+        let _ = netplan_rs::kernel::netns::delete(&self.name);
+    }
+}
