@@ -23,9 +23,7 @@ fn assert_reach(lab: &Lab, pairs: &[(&str, &str, &str)]) {
 
 fn assert_no_changes(lab: &Lab, hosts: &[&str]) {
     for host in hosts {
-        let out = lab.on_host("plan", host, &["--detailed-exitcode"]);
-        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
-        assert!(stdout(&out).contains("No changes."));
+        lab.assert_no_changes(host);
     }
 }
 
@@ -60,29 +58,15 @@ fn destroy_all(lab: &Lab, hosts: &[&str]) {
         assert!(out.status.success(), "destroy on {host} failed");
     }
     for host in hosts {
+        lab.assert_host_clean(host);
         let ns = lab.host_ns(host);
-        assert_eq!(
-            owned_links(&ns),
-            Vec::<String>::new(),
-            "links left on {host}"
-        );
         let v6_routes = ip_json(&ns, &["-6", "route", "show", "proto", "78"]);
         assert_eq!(v6_routes, Vec::<Value>::new(), "IPv6 routes left on {host}");
-        assert_eq!(
-            owned_routes(&ns),
-            Vec::<Value>::new(),
-            "routes left on {host}"
-        );
         let neighbours = ip_json(&ns, &["-6", "neigh", "show", "nud", "permanent"]);
         assert_eq!(
             neighbours,
             Vec::<Value>::new(),
             "IPv6 neighbours left on {host}"
-        );
-        let left = lab.container_namespaces(host);
-        assert!(
-            left.is_empty(),
-            "container namespaces left on {host}: {left:?}"
         );
     }
 }

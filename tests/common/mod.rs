@@ -261,6 +261,34 @@ impl Lab {
         let out = self.cmd(&["lab", "up"], &[]);
         assert!(out.status.success(), "lab up failed");
     }
+
+    /// `plan --detailed-exitcode` on `host` exits 0 and says "No changes.".
+    pub fn assert_no_changes(&self, host: &str) {
+        let out = self.on_host("plan", host, &["--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
+        assert!(stdout(&out).contains("No changes."));
+    }
+
+    /// Nothing of netplan-rs's is left on simulated host `host`: no owned link, no owned
+    /// (protocol 78) IPv4 route, no container namespace. Callers add what their scheme adds.
+    pub fn assert_host_clean(&self, host: &str) {
+        let ns = self.host_ns(host);
+        assert_eq!(
+            owned_links(&ns),
+            Vec::<String>::new(),
+            "owned links left on {host}"
+        );
+        assert_eq!(
+            owned_routes(&ns),
+            Vec::<Value>::new(),
+            "owned routes left on {host}"
+        );
+        let left = self.container_namespaces(host);
+        assert!(
+            left.is_empty(),
+            "container namespaces left on {host}: {left:?}"
+        );
+    }
 }
 
 impl Drop for Lab {
