@@ -44,15 +44,6 @@ fn forward_rules(listing: &[Value]) -> Vec<(String, Value)> {
     out
 }
 
-fn handle_of(listing: &[Value], comment: &str) -> String {
-    listing
-        .iter()
-        .filter_map(|o| o.get("rule"))
-        .find(|r| r["chain"] == "forward" && r["comment"] == comment)
-        .map(|r| r["handle"].to_string())
-        .expect("rule in listing")
-}
-
 /// The nft JSON of `iifname "<iif>" oifname "<oif>" drop`.
 fn drop_expr(iif: &str, oif: &str) -> Value {
     serde_json::json!([
@@ -114,7 +105,7 @@ fn two_nat_bridges_on_one_host_are_isolated_and_the_rules_are_reconciled() {
     // Drift: both rules deleted by hand. The networks reach each other now (proving that the
     // rules are what isolates them); plan names the two rules, apply restores them.
     for comment in [FRONT_TO_BACK, BACK_TO_FRONT] {
-        let handle = handle_of(&listing, comment);
+        let handle = nft_rule_handle(&listing, "forward", comment);
         nft(
             &host,
             &[
@@ -155,7 +146,7 @@ fn two_nat_bridges_on_one_host_are_isolated_and_the_rules_are_reconciled() {
 
     // Drift: a rule edited by hand (same comment, verdict accept) is replaced.
     let listing = nft_table(&host).expect("table");
-    let handle = handle_of(&listing, FRONT_TO_BACK);
+    let handle = nft_rule_handle(&listing, "forward", FRONT_TO_BACK);
     nft(
         &host,
         &[

@@ -125,15 +125,6 @@ fn rules(listing: &[Value]) -> Vec<(String, String)> {
     out
 }
 
-fn handle_of(listing: &[Value], chain: &str, comment: &str) -> String {
-    listing
-        .iter()
-        .filter_map(|o| o.get("rule"))
-        .find(|r| r["chain"] == chain && r["comment"] == comment)
-        .map(|r| r["handle"].to_string())
-        .expect("rule in listing")
-}
-
 #[test]
 fn nat_and_published_ports_in_a_two_host_lab() {
     let without = temp_topology("nat-off", &topology(false));
@@ -223,7 +214,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
     assert_eq!(rules(&listing).len(), 3);
 
     // Drift: the masquerade rule deleted by hand.
-    let handle = handle_of(&listing, "postrouting", MASQ);
+    let handle = nft_rule_handle(&listing, "postrouting", MASQ);
     nft(
         &host1,
         &[
@@ -251,7 +242,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
         "{text}"
     );
     // Drift: a rule edited by hand (same comment, extra counter) and a stranger rule.
-    let handle = handle_of(&listing, "prerouting", DNAT);
+    let handle = nft_rule_handle(&listing, "prerouting", DNAT);
     nft(
         &host1,
         &[

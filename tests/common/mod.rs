@@ -412,6 +412,16 @@ impl Drop for NetnsProcess {
     }
 }
 
+/// The handle of the rule in `chain` whose comment is `comment`, from an [`nft_table`] listing.
+pub fn nft_rule_handle(listing: &[Value], chain: &str, comment: &str) -> String {
+    listing
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .find(|r| r["chain"] == chain && r["comment"] == comment)
+        .map(|r| r["handle"].to_string())
+        .expect("rule in listing")
+}
+
 /// A bare namespace standing for a host, for tests that drive the library's `Kernel` directly
 /// (`<tag>-<pid>-<n>`); deleted on drop.
 pub struct NetnsHost {
