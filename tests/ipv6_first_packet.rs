@@ -93,8 +93,6 @@ fn first_ipv6_packet_across_hosts_right_after_apply() {
 
     // A creation-time setting, not state: the plan right after apply is empty on every host.
     for host in ["node-1", "node-2"] {
-        let out = lab.on_host("plan", host, &["--detailed-exitcode"]);
-        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
-        assert!(stdout(&out).contains("No changes."));
+        lab.assert_no_changes(host);
     }
 }
