@@ -3,49 +3,27 @@
 //! plan order; the next wave is not started; the error names the failing step and lists exactly
 //! what was applied. Checked with `ip -j`.
 
+mod common;
+
+use common::*;
 use netplan_rs::apply;
-use netplan_rs::kernel::{Kernel, Target, netns};
+use netplan_rs::kernel::Kernel;
 use netplan_rs::plan::{Action, Plan, Step};
 use netplan_rs::state::{Address, Link, LinkKind, Ns, Object};
 use serde_json::Value;
 use std::process::Command;
 
-struct Host {
-    name: String,
-}
-
-impl Host {
-    fn new() -> Host {
-        let name = format!("npwave-{}", std::process::id());
-        netns::create(&name).expect("create netns");
-        Host { name }
+/// `ip -j addr show dev NAME` in `ns`: the link with its `addr_info` (None if it does not exist).
+fn link_addrs(ns: &str, name: &str) -> Option<Value> {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-j", "addr", "show", "dev", name])
+        .output()
+        .expect("running ip");
+    if !out.status.success() {
+        return None;
     }
-
-    fn target(&self) -> Target {
-        Target {
-            host_netns: Some(self.name.clone()),
-            container_prefix: format!("{}-c-", self.name),
-            ..Target::local()
-        }
-    }
-
-    fn link(&self, name: &str) -> Option<Value> {
-        let out = Command::new("ip")
-            .args(["-n", &self.name, "-j", "addr", "show", "dev", name])
-            .output()
-            .expect("running ip");
-        if !out.status.success() {
-            return None;
-        }
-        let links: Vec<Value> = serde_json::from_slice(&out.stdout).expect("ip json");
-        links.into_iter().next()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = netns::delete(&self.name);
-    }
+    let links: Vec<Value> = serde_json::from_slice(&out.stdout).expect("ip json");
+    links.into_iter().next()
 }
 
 fn bridge(name: &str, master: Option<&str>) -> Object {
@@ -75,7 +53,7 @@ fn create(object: Object) -> Step {
 
 #[tokio::test]
 async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
-    let host = Host::new();
+    let host = NetnsHost::new("npwave");
     let mut kernel = Kernel::connect(host.target()).await.expect("connect");
     let address = Object::Address(Address {
         ns: Ns::Host,
@@ -114,9 +92,9 @@ async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
     // Every applied step reported, in plan order; nothing else.
     assert_eq!(progress, vec!["link host/br-a", "link host/br-z"]);
     // The kernel agrees: br-a and br-z exist, br-bad does not, the next wave never ran.
-    let br_a = host.link("br-a").expect("br-a created");
-    assert!(host.link("br-z").is_some(), "br-z created");
-    assert!(host.link("br-bad").is_none(), "br-bad exists");
+    let br_a = link_addrs(&host.name, "br-a").expect("br-a created");
+    assert!(link_addrs(&host.name, "br-z").is_some(), "br-z created");
+    assert!(link_addrs(&host.name, "br-bad").is_none(), "br-bad exists");
     let addrs = br_a["addr_info"].as_array().cloned().unwrap_or_default();
     assert!(
         addrs.iter().all(|a| a["local"] != "10.93.0.1"),

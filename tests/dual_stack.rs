@@ -8,30 +8,14 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::Command;
 
-/// Whether `ping` (family from the address) from `ns` to `addr` gets a reply. Up to 5 tries of
-/// 1 s, only to ride out a loaded machine: since bridges are created with DAD off, the very
-/// first IPv6 packet gets through, which tests/ipv6_first_packet.rs checks with one ping.
-fn ping_any(ns: &str, addr: &str) -> bool {
-    let family = if addr.contains(':') { "-6" } else { "-4" };
-    (0..5).any(|_| {
-        Command::new("ip")
-            .args([
-                "netns", "exec", ns, "ping", family, "-c", "1", "-W", "1", addr,
-            ])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
-}
-
-/// (from host, from container, to address): each must reply.
+/// (from host, from container, to address): each must reply. Up to 5 pings, only to ride out a
+/// loaded machine: the very first IPv6 packet is checked by tests/ipv6_first_packet.rs.
 fn assert_reach(lab: &Lab, pairs: &[(&str, &str, &str)]) {
     for (host, container, addr) in pairs {
         let ns = lab.container_ns(host, container);
         assert!(
-            ping_any(&ns, addr),
+            ping_tries(&ns, addr, 5),
             "{container} on {host} cannot reach {addr}"
         );
     }
@@ -39,9 +23,7 @@ fn assert_reach(lab: &Lab, pairs: &[(&str, &str, &str)]) {
 
 fn assert_no_changes(lab: &Lab, hosts: &[&str]) {
     for host in hosts {
-        let out = lab.on_host("plan", host, &["--detailed-exitcode"]);
-        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
-        assert!(stdout(&out).contains("No changes."));
+        lab.assert_no_changes(host);
     }
 }
 
@@ -76,29 +58,15 @@ fn destroy_all(lab: &Lab, hosts: &[&str]) {
         assert!(out.status.success(), "destroy on {host} failed");
     }
     for host in hosts {
+        lab.assert_host_clean(host);
         let ns = lab.host_ns(host);
-        assert_eq!(
-            owned_links(&ns),
-            Vec::<String>::new(),
-            "links left on {host}"
-        );
         let v6_routes = ip_json(&ns, &["-6", "route", "show", "proto", "78"]);
         assert_eq!(v6_routes, Vec::<Value>::new(), "IPv6 routes left on {host}");
-        assert_eq!(
-            owned_routes(&ns),
-            Vec::<Value>::new(),
-            "routes left on {host}"
-        );
         let neighbours = ip_json(&ns, &["-6", "neigh", "show", "nud", "permanent"]);
         assert_eq!(
             neighbours,
             Vec::<Value>::new(),
             "IPv6 neighbours left on {host}"
-        );
-        let left = lab.container_namespaces(host);
-        assert!(
-            left.is_empty(),
-            "container namespaces left on {host}: {left:?}"
         );
     }
 }

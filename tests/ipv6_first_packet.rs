@@ -13,19 +13,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Exactly one echo request with a 1 s timeout: no retries.
-fn first_ping(ns: &str, addr: &str) -> bool {
-    Command::new("ip")
-        .args([
-            "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", addr,
-        ])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 /// Names of the bridges netplan-rs owns in `ns` (`ip -j -d link`: alias + info_kind).
 fn owned_bridges(ns: &str) -> Vec<String> {
@@ -69,7 +57,7 @@ fn first_ipv6_packet_across_hosts_right_after_apply() {
     // br-flannel, and node-2's bridge must solicit web2 for a forwarded packet.
     let ns = lab.container_ns("node-1", "web1");
     assert!(
-        first_ping(&ns, "fd00:244:0:1::2"),
+        ping_once(&ns, "fd00:244:0:1::2"),
         "the first IPv6 ping web1 -> web2 (routed, across hosts) was lost"
     );
     // The other cross-host IPv6 paths (bridged VXLAN, IPv6-only) and the bridge gateway.
@@ -80,7 +68,7 @@ fn first_ipv6_packet_across_hosts_right_after_apply() {
     ] {
         let ns = lab.container_ns(host, container);
         assert!(
-            first_ping(&ns, addr),
+            ping_once(&ns, addr),
             "the first IPv6 ping {container} -> {addr} was lost"
         );
     }
@@ -105,8 +93,6 @@ fn first_ipv6_packet_across_hosts_right_after_apply() {
 
     // A creation-time setting, not state: the plan right after apply is empty on every host.
     for host in ["node-1", "node-2"] {
-        let out = lab.on_host("plan", host, &["--detailed-exitcode"]);
-        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
-        assert!(stdout(&out).contains("No changes."));
+        lab.assert_no_changes(host);
     }
 }

@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 const TOPOLOGY: &str = "version: 1
 hosts:
@@ -28,29 +27,6 @@ containers:
 const FRONT_TO_BACK: &str = "isolate br-front -> br-back";
 const BACK_TO_FRONT: &str = "isolate br-back -> br-front";
 
-/// `nft -j list table inet netplan-rs` in `ns`: the objects of the listing (None if absent).
-fn nft_table(ns: &str) -> Option<Vec<Value>> {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "-j",
-            "list",
-            "table",
-            "inet",
-            "netplan-rs",
-        ])
-        .output()
-        .expect("running nft");
-    if !out.status.success() {
-        return None;
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
-    doc["nftables"].as_array().cloned()
-}
-
 /// The rules of chain `forward` as (comment, expressions).
 fn forward_rules(listing: &[Value]) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = listing
@@ -66,35 +42,6 @@ fn forward_rules(listing: &[Value]) -> Vec<(String, Value)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
-}
-
-fn handle_of(listing: &[Value], comment: &str) -> String {
-    listing
-        .iter()
-        .filter_map(|o| o.get("rule"))
-        .find(|r| r["chain"] == "forward" && r["comment"] == comment)
-        .map(|r| r["handle"].to_string())
-        .expect("rule in listing")
-}
-
-fn nft(ns: &str, args: &[&str]) {
-    let mut full = vec!["netns", "exec", ns, "nft"];
-    full.extend_from_slice(args);
-    run("ip", &full);
-}
-
-/// `ping` until it answers or `secs` pass (a fresh bridge's IPv6 addresses are "tentative"
-/// for a moment, which delays the first IPv6 packets).
-fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if ping(ns, addr) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-    }
 }
 
 /// The nft JSON of `iifname "<iif>" oifname "<oif>" drop`.
@@ -158,7 +105,7 @@ fn two_nat_bridges_on_one_host_are_isolated_and_the_rules_are_reconciled() {
     // Drift: both rules deleted by hand. The networks reach each other now (proving that the
     // rules are what isolates them); plan names the two rules, apply restores them.
     for comment in [FRONT_TO_BACK, BACK_TO_FRONT] {
-        let handle = handle_of(&listing, comment);
+        let handle = nft_rule_handle(&listing, "forward", comment);
         nft(
             &host,
             &[
@@ -199,7 +146,7 @@ fn two_nat_bridges_on_one_host_are_isolated_and_the_rules_are_reconciled() {
 
     // Drift: a rule edited by hand (same comment, verdict accept) is replaced.
     let listing = nft_table(&host).expect("table");
-    let handle = handle_of(&listing, FRONT_TO_BACK);
+    let handle = nft_rule_handle(&listing, "forward", FRONT_TO_BACK);
     nft(
         &host,
         &[

@@ -77,20 +77,9 @@ fn two_bridges_isolated_even_when_forwarding_is_forced_then_leak_without_their_r
     assert_eq!(row(&text, "db"), "db x x -");
 
     // The isolation rules deleted by hand (both: a ping needs the reply too): a leak.
-    let listing = run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &host,
-            "nft",
-            "-a",
-            "list",
-            "chain",
-            "inet",
-            "netplan-rs",
-            "forward",
-        ],
+    let listing = nft(
+        &host,
+        &["-a", "list", "chain", "inet", "netplan-rs", "forward"],
     );
     let handles: Vec<String> = listing
         .lines()
@@ -100,13 +89,9 @@ fn two_bridges_isolated_even_when_forwarding_is_forced_then_leak_without_their_r
         .collect();
     assert_eq!(handles.len(), 2, "{listing}");
     for handle in &handles {
-        run(
-            "ip",
+        nft(
+            &host,
             &[
-                "netns",
-                "exec",
-                &host,
-                "nft",
                 "delete",
                 "rule",
                 "inet",

@@ -109,29 +109,6 @@ fn fetch(ns: &str, addr: &str) -> String {
     .expect("client thread")
 }
 
-/// `nft -j list table inet netplan-rs` in `ns`: the objects of the listing (None if absent).
-fn nft_table(ns: &str) -> Option<Vec<Value>> {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "-j",
-            "list",
-            "table",
-            "inet",
-            "netplan-rs",
-        ])
-        .output()
-        .expect("running nft");
-    if !out.status.success() {
-        return None;
-    }
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
-    doc["nftables"].as_array().cloned()
-}
-
 /// (chain, comment) of every rule in the listing.
 fn rules(listing: &[Value]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = listing
@@ -146,21 +123,6 @@ fn rules(listing: &[Value]) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-fn handle_of(listing: &[Value], chain: &str, comment: &str) -> String {
-    listing
-        .iter()
-        .filter_map(|o| o.get("rule"))
-        .find(|r| r["chain"] == chain && r["comment"] == comment)
-        .map(|r| r["handle"].to_string())
-        .expect("rule in listing")
-}
-
-fn nft(ns: &str, args: &[&str]) {
-    let mut full = vec!["netns", "exec", ns, "nft"];
-    full.extend_from_slice(args);
-    run("ip", &full);
 }
 
 #[test]
@@ -229,19 +191,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
     // Independent reader: the chains and rules as nft sees them.
     let listing = nft_table(&host1).expect("table");
     // nft 1.0's JSON leaves table comments out; its text listing shows the ownership mark.
-    let text = run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &host1,
-            "nft",
-            "list",
-            "table",
-            "inet",
-            "netplan-rs",
-        ],
-    );
+    let text = nft(&host1, &["list", "table", "inet", "netplan-rs"]);
     assert!(
         text.contains("comment \"netplan-rs\""),
         "ownership mark:\n{text}"
@@ -264,7 +214,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
     assert_eq!(rules(&listing).len(), 3);
 
     // Drift: the masquerade rule deleted by hand.
-    let handle = handle_of(&listing, "postrouting", MASQ);
+    let handle = nft_rule_handle(&listing, "postrouting", MASQ);
     nft(
         &host1,
         &[
@@ -292,7 +242,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
         "{text}"
     );
     // Drift: a rule edited by hand (same comment, extra counter) and a stranger rule.
-    let handle = handle_of(&listing, "prerouting", DNAT);
+    let handle = nft_rule_handle(&listing, "prerouting", DNAT);
     nft(
         &host1,
         &[
@@ -394,20 +344,6 @@ fn invalid_ports_are_rejected_with_their_yaml_path() {
     let out = np(&["plan", &file, "--host", "node-1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("containers.web.ports[1]"));
-}
-
-/// `ping` until it answers or `secs` pass (a fresh bridge's IPv6 link-local address is
-/// "tentative" for about 2 s, which delays the first forwarded IPv6 packets).
-fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if ping(ns, addr) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-    }
 }
 
 /// The same over an IPv6 underlay with a dual-stack bridge: the port is published on the IPv6

@@ -7,8 +7,11 @@
 //!   transaction was rolled back, and the step before the batch (a bridge) did run;
 //! - deleting a rule that is already gone still counts as done inside a batch.
 
+mod common;
+
+use common::*;
 use netplan_rs::apply::{self, NftBatch};
-use netplan_rs::kernel::{Kernel, Target, netns};
+use netplan_rs::kernel::Kernel;
 use netplan_rs::plan::{Action, Plan, Step};
 use netplan_rs::state::{
     L4Proto, Link, LinkKind, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, Object, State,
@@ -16,77 +19,27 @@ use netplan_rs::state::{
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh namespace standing for a host; deleted on drop.
-struct Host {
-    name: String,
+/// Every table in `ns`, as `nft -j list tables` names them.
+fn nft_tables(ns: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(&nft(ns, &["-j", "list", "tables"])).expect("nft json");
+    doc["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("table"))
+        .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
-impl Host {
-    fn new() -> Host {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("npnft-{}-{n}", std::process::id());
-        netns::create(&name).expect("create netns");
-        Host { name }
-    }
-
-    fn target(&self) -> Target {
-        Target {
-            host_netns: Some(self.name.clone()),
-            container_prefix: format!("{}-c-", self.name),
-            ..Target::local()
-        }
-    }
-
-    /// `nft -j list table inet netplan-rs`: its objects, or None when the table is absent.
-    fn table(&self) -> Option<Vec<Value>> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "-j", "list", "table"])
-            .args(["inet", "netplan-rs"])
-            .output()
-            .expect("running nft");
-        if !out.status.success() {
-            return None;
-        }
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
-        doc["nftables"].as_array().cloned()
-    }
-
-    /// Every table in the namespace, as `nft -j list tables` names them.
-    fn tables(&self) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "-j", "list", "tables"])
-            .output()
-            .expect("running nft");
-        assert!(out.status.success());
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
-        doc["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o.get("table"))
-            .map(|t| t["name"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-
-    fn has_link(&self, name: &str) -> bool {
-        Command::new("ip")
-            .args(["-n", &self.name, "link", "show", "dev", name])
-            .output()
-            .expect("running ip")
-            .status
-            .success()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = netns::delete(&self.name);
-    }
+fn has_link(ns: &str, name: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", ns, "link", "show", "dev", name])
+        .output()
+        .expect("running ip")
+        .status
+        .success()
 }
 
 /// (chain, comment, handle) of every rule in a listing.
@@ -130,7 +83,7 @@ containers:
 
 #[tokio::test]
 async fn two_thousand_published_ports_in_one_transaction() {
-    let host = Host::new();
+    let host = NetnsHost::new("npnft");
     let topo = netplan_rs::topology::load_str(&nat_topology(20, 100), "t.yaml").expect("load");
     let compiled = netplan_rs::compile::compile(&topo, "node-1").expect("compile");
     // Only the table: the rules need no links (they match names and addresses).
@@ -161,7 +114,7 @@ async fn two_thousand_published_ports_in_one_transaction() {
     assert_eq!(report.added, plan.steps.len());
     assert!(report.remaining.is_empty(), "{:?}", report.remaining.steps);
 
-    let listing = host.table().expect("table");
+    let listing = nft_table(&host.name).expect("table");
     let rules = rules(&listing);
     assert_eq!(rules.len(), 4001);
     let dnat = |chain: &str| {
@@ -192,7 +145,7 @@ async fn two_thousand_published_ports_in_one_transaction() {
         .await
         .expect("destroy");
     assert!(report.remaining.is_empty());
-    assert!(host.table().is_none());
+    assert!(nft_table(&host.name).is_none());
 }
 
 fn table() -> Object {
@@ -259,7 +212,7 @@ fn plan(steps: Vec<Step>) -> Plan {
 
 #[tokio::test]
 async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
-    let host = Host::new();
+    let host = NetnsHost::new("npnft");
     let mut kernel = Kernel::connect(host.target()).await.expect("connect");
     let bridge = Object::Link(Link {
         ns: Ns::Host,
@@ -310,12 +263,16 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     );
     // Only the step before the transaction ran and was reported.
     assert_eq!(progress, vec!["link host/br-nft".to_string()]);
-    assert!(host.has_link("br-nft"));
+    assert!(has_link(&host.name, "br-nft"));
     assert!(
-        host.table().is_none(),
+        nft_table(&host.name).is_none(),
         "part of the transaction was applied"
     );
-    assert!(host.tables().is_empty(), "{:?}", host.tables());
+    assert!(
+        nft_tables(&host.name).is_empty(),
+        "{:?}",
+        nft_tables(&host.name)
+    );
 
     // An existing table: a transaction deleting one of its rules and adding a bad one changes
     // nothing (the deletion is rolled back too).
@@ -331,7 +288,7 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     )
     .await
     .expect("a good transaction");
-    let before = rules(&host.table().expect("table"));
+    let before = rules(&nft_table(&host.name).expect("table"));
     assert_eq!(before.len(), 2);
     let handle = before[0].2;
     let existing = rule("prerouting", 8080, Some(handle));
@@ -347,12 +304,12 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     .await
     .expect_err("rejected");
     assert_eq!((err.index, err.done), (3, 0));
-    assert_eq!(rules(&host.table().expect("table")), before);
+    assert_eq!(rules(&nft_table(&host.name).expect("table")), before);
 }
 
 #[tokio::test]
 async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
-    let host = Host::new();
+    let host = NetnsHost::new("npnft");
     let mut kernel = Kernel::connect(host.target()).await.expect("connect");
     apply::execute(
         &mut kernel,
@@ -365,7 +322,7 @@ async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
     )
     .await
     .expect("setup");
-    let listed = rules(&host.table().expect("table"));
+    let listed = rules(&nft_table(&host.name).expect("table"));
     let handle = listed[0].2;
     let steps = vec![
         // Gone already (no such handle): the kernel says ENOENT, which must not fail the rest.
@@ -386,7 +343,7 @@ async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
         .await
         .expect("already gone is done");
     assert_eq!(progress, 3);
-    let comments: Vec<String> = rules(&host.table().expect("table"))
+    let comments: Vec<String> = rules(&nft_table(&host.name).expect("table"))
         .into_iter()
         .map(|r| r.1)
         .collect();

@@ -12,20 +12,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::Command;
-
-/// `ip netns exec NS ping`, IPv4 or IPv6 by the address, up to 5 tries.
-fn ping_from(ns: &str, addr: &str) -> bool {
-    let family = if addr.contains(':') { "-6" } else { "-4" };
-    (0..5).any(|_| {
-        Command::new("ip")
-            .args([
-                "netns", "exec", ns, "ping", family, "-c", "1", "-W", "1", addr,
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 /// host-gw `g` and dual-stack routed VXLAN `f` over two hosts; `proc` is the existing
 /// namespace (its `eth0` is its own, so ours are eth1 and eth2), `far` a managed peer.
@@ -150,7 +136,7 @@ fn false_leaves_an_existing_default_route_alone_and_traffic_flows() {
         assert!(proc.ping(addr), "proc cannot reach far at {addr}");
     }
     for addr in ["10.86.0.5", "10.87.0.5", "fd00:87::5"] {
-        assert!(ping_from(&far, addr), "far cannot reach proc at {addr}");
+        assert!(ping_tries(&far, addr, 5), "far cannot reach proc at {addr}");
     }
     let verify = lab.cmd(&["lab", "verify"], &[]);
     assert!(verify.status.success(), "lab verify failed");

@@ -78,18 +78,74 @@ fn parse_array(text: &str) -> Vec<Value> {
     }
 }
 
-/// Whether `ping` from namespace `ns` to `addr` gets a reply (3 tries, 1 s each).
-pub fn ping(ns: &str, addr: &str) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", addr])
+/// One `ping -c COUNT -W 1` from namespace `ns` (IPv4 or IPv6 by the address): whether it got a
+/// reply. Panics when `ip netns exec` itself fails (exit 255: the namespace is missing or ping
+/// cannot run), so a ping expected to fail cannot pass for an unrelated reason.
+fn ping_count(ns: &str, addr: &str, count: &str) -> bool {
+    let family = if addr.contains(':') { "-6" } else { "-4" };
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", family, "-c", count, "-W", "1", addr,
+        ])
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-        || Command::new("ip")
-            .args(["netns", "exec", ns, "ping", "-c", "2", "-W", "1", addr])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        .expect("running ip netns exec ping");
+    assert_ne!(
+        out.status.code(),
+        Some(255),
+        "ip netns exec {ns} ping {addr}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success()
+}
+
+/// Exactly one echo request with a 1 s timeout: no retries.
+pub fn ping_once(ns: &str, addr: &str) -> bool {
+    ping_count(ns, addr, "1")
+}
+
+/// Whether `ping` from namespace `ns` to `addr` gets a reply (one try of 1 packet, then one of 2).
+pub fn ping(ns: &str, addr: &str) -> bool {
+    ping_count(ns, addr, "1") || ping_count(ns, addr, "2")
+}
+
+/// Up to `tries` one-packet pings of 1 s each, only to ride out a loaded machine.
+pub fn ping_tries(ns: &str, addr: &str, tries: usize) -> bool {
+    (0..tries).any(|_| ping_once(ns, addr))
+}
+
+/// [`ping`] until it answers or `secs` pass (a fresh bridge's IPv6 addresses can be "tentative"
+/// for a moment, which delays the first IPv6 packets).
+pub fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if ping(ns, addr) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+    }
+}
+
+/// `ip netns exec NS nft <args>`, failing the test when it fails; returns stdout.
+pub fn nft(ns: &str, args: &[&str]) -> String {
+    let mut full = vec!["netns", "exec", ns, "nft"];
+    full.extend_from_slice(args);
+    run("ip", &full)
+}
+
+/// `nft -j list table inet netplan-rs` in `ns`: the objects of the listing (None if absent).
+pub fn nft_table(ns: &str) -> Option<Vec<Value>> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-j", "list", "table"])
+        .args(["inet", "netplan-rs"])
+        .output()
+        .expect("running nft");
+    if !out.status.success() {
+        return None;
+    }
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("nft json");
+    doc["nftables"].as_array().cloned()
 }
 
 pub fn netns_list() -> Vec<String> {
@@ -204,6 +260,34 @@ impl Lab {
     pub fn up(&self) {
         let out = self.cmd(&["lab", "up"], &[]);
         assert!(out.status.success(), "lab up failed");
+    }
+
+    /// `plan --detailed-exitcode` on `host` exits 0 and says "No changes.".
+    pub fn assert_no_changes(&self, host: &str) {
+        let out = self.on_host("plan", host, &["--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "plan on {host} is not empty");
+        assert!(stdout(&out).contains("No changes."));
+    }
+
+    /// Nothing of netplan-rs's is left on simulated host `host`: no owned link, no owned
+    /// (protocol 78) IPv4 route, no container namespace. Callers add what their scheme adds.
+    pub fn assert_host_clean(&self, host: &str) {
+        let ns = self.host_ns(host);
+        assert_eq!(
+            owned_links(&ns),
+            Vec::<String>::new(),
+            "owned links left on {host}"
+        );
+        assert_eq!(
+            owned_routes(&ns),
+            Vec::<Value>::new(),
+            "owned routes left on {host}"
+        );
+        let left = self.container_namespaces(host);
+        assert!(
+            left.is_empty(),
+            "container namespaces left on {host}: {left:?}"
+        );
     }
 }
 
@@ -325,5 +409,46 @@ impl Drop for NetnsProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The handle of the rule in `chain` whose comment is `comment`, from an [`nft_table`] listing.
+pub fn nft_rule_handle(listing: &[Value], chain: &str, comment: &str) -> String {
+    listing
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .find(|r| r["chain"] == chain && r["comment"] == comment)
+        .map(|r| r["handle"].to_string())
+        .expect("rule in listing")
+}
+
+/// A bare namespace standing for a host, for tests that drive the library's `Kernel` directly
+/// (`<tag>-<pid>-<n>`); deleted on drop.
+pub struct NetnsHost {
+    pub name: String,
+}
+
+impl NetnsHost {
+    pub fn new(tag: &str) -> NetnsHost {
+        must_root();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{tag}-{}-{n}", std::process::id());
+        netplan_rs::kernel::netns::create(&name).expect("create netns");
+        NetnsHost { name }
+    }
+
+    /// The target of a `Kernel` working in this namespace (containers prefixed `<name>-c-`).
+    pub fn target(&self) -> netplan_rs::kernel::Target {
+        netplan_rs::kernel::Target {
+            host_netns: Some(self.name.clone()),
+            container_prefix: format!("{}-c-", self.name),
+            ..netplan_rs::kernel::Target::local()
+        }
+    }
+}
+
+impl Drop for NetnsHost {
+    fn drop(&mut self) {
+        let _ = netplan_rs::kernel::netns::delete(&self.name);
     }
 }
