@@ -13,7 +13,7 @@ use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
 use crate::topology::{Attachment, Host, Network, Topology};
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// nft's `dstnat` and `srcnat` priorities.
 const DSTNAT: i32 = -100;
@@ -96,10 +96,8 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
         let Some(to) = to else { continue };
         // Validation rejected bad entries; skip rather than fail if one slipped through.
         for port in c.ports.iter().filter_map(|p| parse(p).ok()) {
-            let target = match to {
-                IpAddr::V4(v4) => format!("{v4}:{}", port.container_port),
-                IpAddr::V6(v6) => format!("[{v6}]:{}", port.container_port),
-            };
+            // `192.168.200.2:80`, `[fd00::2]:80`.
+            let target = SocketAddr::new(to, port.container_port);
             let id = format!("dnat {} {} -> {target}", port.proto.name(), port.host_port);
             let dnat = NatRule::Dnat {
                 proto: port.proto,
