@@ -72,22 +72,9 @@ pub fn compile(topo: &Topology, host: &str, all: &[Attachment], state: &mut Stat
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::state;
-    use crate::state::{Object, State};
+    use crate::compile::test_support::{nft_lines, state};
+    use crate::state::Object;
     use crate::topology::test_support::parse;
-
-    fn nft_lines(state: &State) -> Vec<String> {
-        state
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
-                )
-            })
-            .map(Object::describe)
-            .collect()
-    }
 
     const BASE: &str = "version: 1
 hosts:

@@ -162,25 +162,12 @@ pub fn compile(
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::state;
+    use crate::compile::test_support::{nft_lines, state};
     use crate::state::{Object, State};
     use crate::topology::test_support::parse;
 
     fn host_state(yaml: &str, host: &str) -> State {
         state(&parse(yaml), host)
-    }
-
-    fn nft_lines(state: &State) -> Vec<String> {
-        state
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
-                )
-            })
-            .map(Object::describe)
-            .collect()
     }
 
     const BASE: &str = "version: 1
