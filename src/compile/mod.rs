@@ -9,6 +9,7 @@ mod host_gw;
 mod isolation;
 mod macvlan;
 mod nat;
+mod nft;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;

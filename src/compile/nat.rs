@@ -7,8 +7,9 @@
 //! (traffic from other hosts) and output (traffic from the host itself). Chains exist only when
 //! they hold a rule; the table only when there is a chain.
 
+use super::nft::{self, rule};
 use super::wiring;
-use crate::state::{NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, State};
+use crate::state::{NatRule, NftChain, NftHook, NftRule, State};
 use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
 use crate::topology::{Attachment, Host, Network, Topology};
@@ -20,31 +21,12 @@ const DSTNAT: i32 = -100;
 const SRCNAT: i32 = 100;
 
 fn chain(hook: NftHook) -> NftChain {
-    NftChain {
-        ns: Ns::Host,
-        table: NFT_TABLE.to_string(),
-        name: hook.name().to_string(),
-        chain_type: "nat".to_string(),
-        hook: Some(hook),
-        priority: if hook == NftHook::Postrouting {
-            SRCNAT
-        } else {
-            DSTNAT
-        },
-        owned: true,
-    }
-}
-
-fn rule(hook: NftHook, id: String, rule: NatRule) -> NftRule {
-    NftRule {
-        ns: Ns::Host,
-        table: NFT_TABLE.to_string(),
-        chain: hook.name().to_string(),
-        id,
-        rule,
-        handle: None,
-        owned: true,
-    }
+    let priority = if hook == NftHook::Postrouting {
+        SRCNAT
+    } else {
+        DSTNAT
+    };
+    nft::base_chain(hook, "nat", priority)
 }
 
 /// The rules `host` needs, in a stable order (networks, then containers, in declaration order).
@@ -126,11 +108,7 @@ pub fn compile(
     if rules.is_empty() {
         return;
     }
-    state.insert(NftTable {
-        ns: Ns::Host,
-        name: NFT_TABLE.to_string(),
-        owned: true,
-    });
+    state.insert(nft::table());
     for hook in [NftHook::Prerouting, NftHook::Output, NftHook::Postrouting] {
         if rules.iter().any(|r| r.chain == hook.name()) {
             state.insert(chain(hook));
