@@ -13,7 +13,8 @@
 //! Only bridge-driver networks: routed schemes (vxlan routed, host-gw) are meant to route
 //! between hosts and networks (flannel semantics), so traffic to and from them is untouched.
 
-use crate::state::{NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, State};
+use super::nft;
+use crate::state::{NatRule, NftHook, State};
 use crate::topology::naming::bridge_name;
 use crate::topology::{Attachment, Network, Topology};
 
@@ -37,57 +38,28 @@ pub fn compile(topo: &Topology, host: &str, all: &[Attachment], state: &mut Stat
     if bridges.len() < 2 {
         return;
     }
-    state.insert(NftTable {
-        ns: Ns::Host,
-        name: NFT_TABLE.to_string(),
-        owned: true,
-    });
+    state.insert(nft::table());
     let hook = NftHook::Forward;
-    state.insert(NftChain {
-        ns: Ns::Host,
-        table: NFT_TABLE.to_string(),
-        name: hook.name().to_string(),
-        chain_type: "filter".to_string(),
-        hook: Some(hook),
-        priority: FILTER,
-        owned: true,
-    });
+    state.insert(nft::base_chain(hook, "filter", FILTER));
     for iif in &bridges {
         for oif in bridges.iter().filter(|o| *o != iif) {
-            state.insert(NftRule {
-                ns: Ns::Host,
-                table: NFT_TABLE.to_string(),
-                chain: hook.name().to_string(),
-                id: format!("isolate {iif} -> {oif}"),
-                rule: NatRule::DropForward {
+            state.insert(nft::rule(
+                hook,
+                format!("isolate {iif} -> {oif}"),
+                NatRule::DropForward {
                     iif: iif.clone(),
                     oif: oif.clone(),
                 },
-                handle: None,
-                owned: true,
-            });
+            ));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::state;
-    use crate::state::{Object, State};
+    use crate::compile::test_support::{nft_lines, state};
+    use crate::state::Object;
     use crate::topology::test_support::parse;
-
-    fn nft_lines(state: &State) -> Vec<String> {
-        state
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
-                )
-            })
-            .map(Object::describe)
-            .collect()
-    }
 
     const BASE: &str = "version: 1
 hosts:

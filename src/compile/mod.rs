@@ -9,6 +9,7 @@ mod host_gw;
 mod isolation;
 mod macvlan;
 mod nat;
+mod nft;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -79,17 +80,20 @@ pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
         }
     }
     for (network, net) in &topo.networks {
+        let on_network: Vec<&Attachment> = all.iter().filter(|a| a.network == *network).collect();
+        // No local container: no devices here, so the MTU (a pass over the topology's
+        // containers for VXLAN and host-gw) is not worked out either.
+        if !on_network.iter().any(|a| a.host == host) {
+            continue;
+        }
         let ctx = Ctx {
             topo,
             network,
             host,
             host_def,
             mtu: crate::topology::membership::network_mtu(topo, network),
-            on_network: all.iter().filter(|a| a.network == *network).collect(),
+            on_network,
         };
-        if ctx.local().next().is_none() {
-            continue;
-        }
         match net {
             Network::Bridge(b) => bridge::compile(&ctx, b, &mut state),
             Network::Macvlan(m) => macvlan::compile(&ctx, m, &mut state),

@@ -7,44 +7,26 @@
 //! (traffic from other hosts) and output (traffic from the host itself). Chains exist only when
 //! they hold a rule; the table only when there is a chain.
 
+use super::nft::{self, rule};
 use super::wiring;
-use crate::state::{NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, State};
+use crate::state::{NatRule, NftChain, NftHook, NftRule, State};
 use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
 use crate::topology::{Attachment, Host, Network, Topology};
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// nft's `dstnat` and `srcnat` priorities.
 const DSTNAT: i32 = -100;
 const SRCNAT: i32 = 100;
 
 fn chain(hook: NftHook) -> NftChain {
-    NftChain {
-        ns: Ns::Host,
-        table: NFT_TABLE.to_string(),
-        name: hook.name().to_string(),
-        chain_type: "nat".to_string(),
-        hook: Some(hook),
-        priority: if hook == NftHook::Postrouting {
-            SRCNAT
-        } else {
-            DSTNAT
-        },
-        owned: true,
-    }
-}
-
-fn rule(hook: NftHook, id: String, rule: NatRule) -> NftRule {
-    NftRule {
-        ns: Ns::Host,
-        table: NFT_TABLE.to_string(),
-        chain: hook.name().to_string(),
-        id,
-        rule,
-        handle: None,
-        owned: true,
-    }
+    let priority = if hook == NftHook::Postrouting {
+        SRCNAT
+    } else {
+        DSTNAT
+    };
+    nft::base_chain(hook, "nat", priority)
 }
 
 /// The rules `host` needs, in a stable order (networks, then containers, in declaration order).
@@ -96,10 +78,8 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
         let Some(to) = to else { continue };
         // Validation rejected bad entries; skip rather than fail if one slipped through.
         for port in c.ports.iter().filter_map(|p| parse(p).ok()) {
-            let target = match to {
-                IpAddr::V4(v4) => format!("{v4}:{}", port.container_port),
-                IpAddr::V6(v6) => format!("[{v6}]:{}", port.container_port),
-            };
+            // `192.168.200.2:80`, `[fd00::2]:80`.
+            let target = SocketAddr::new(to, port.container_port);
             let id = format!("dnat {} {} -> {target}", port.proto.name(), port.host_port);
             let dnat = NatRule::Dnat {
                 proto: port.proto,
@@ -128,11 +108,7 @@ pub fn compile(
     if rules.is_empty() {
         return;
     }
-    state.insert(NftTable {
-        ns: Ns::Host,
-        name: NFT_TABLE.to_string(),
-        owned: true,
-    });
+    state.insert(nft::table());
     for hook in [NftHook::Prerouting, NftHook::Output, NftHook::Postrouting] {
         if rules.iter().any(|r| r.chain == hook.name()) {
             state.insert(chain(hook));
@@ -164,25 +140,12 @@ pub fn compile(
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::state;
+    use crate::compile::test_support::{nft_lines, state};
     use crate::state::{Object, State};
     use crate::topology::test_support::parse;
 
     fn host_state(yaml: &str, host: &str) -> State {
         state(&parse(yaml), host)
-    }
-
-    fn nft_lines(state: &State) -> Vec<String> {
-        state
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
-                )
-            })
-            .map(Object::describe)
-            .collect()
     }
 
     const BASE: &str = "version: 1

@@ -86,7 +86,8 @@ fn absence_is_wanted(object: &Object, attribute: &str) -> bool {
 /// Whether changing `attribute` of (the desired) `object` needs delete + create. The kernel
 /// cannot change a link's type, any VXLAN parameter (they are fixed at RTM_NEWLINK time), a
 /// veth's peer, a macvlan's or VLAN's parent, or a VLAN id (a macvlan mode could change in
-/// place, except to or from passthru; netplan-rs replaces the child, which is simpler and safe); everything else netplan-rs manages has an in-place netlink request (link set,
+/// place, except to or from passthru; netplan-rs replaces the child, which is simpler and
+/// safe); everything else netplan-rs manages has an in-place netlink request (link set,
 /// route/neighbour/FDB replace, sysctl write).
 pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
     match object {

@@ -52,14 +52,6 @@ impl Edges {
     }
 }
 
-/// Order `steps` so that every step comes after what it depends on. Never fails: should the
-/// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
-/// other's master), the steps on it are appended in (phase, key) order.
-///
-/// `swept` (from diff) says which existing objects vanish as a side effect of which deletion: an
-/// object created again under the same key must wait for the replace that sweeps the old one
-/// away (deletes already come first), even when the new object does not depend on it, e.g. a
-/// route moving off a vxlan device that is being replaced.
 /// The dependency graph of `steps`: one node per step (`nodes[i]` for `steps[i]`), plus barriers.
 fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     let mut graph: DiGraph<Node, ()> = DiGraph::new();
@@ -206,6 +198,14 @@ pub(crate) fn step_dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Order `steps` so that every step comes after what it depends on. Never fails: should the
+/// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
+/// other's master), the steps on it are appended in (phase, key) order.
+///
+/// `swept` (from diff) says which existing objects vanish as a side effect of which deletion: an
+/// object created again under the same key must wait for the replace that sweeps the old one
+/// away (deletes already come first), even when the new object does not depend on it, e.g. a
+/// route moving off a vxlan device that is being replaced.
 pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
     let (graph, _) = build(&steps, swept);
     let sequence = kahn(&graph, &steps);

@@ -10,7 +10,7 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The name of the table netplan-rs owns in every host namespace that needs NAT (family inet,
 /// so one table serves IPv4 and IPv6).
@@ -130,10 +130,8 @@ impl fmt::Display for NatRule {
                 to_port,
             } => {
                 let fam = ip(daddr);
-                let to = match to {
-                    IpAddr::V4(v4) => format!("{v4}:{to_port}"),
-                    IpAddr::V6(v6) => format!("[{v6}]:{to_port}"),
-                };
+                // `192.168.200.2:80`, `[fd00::2]:80`.
+                let to = SocketAddr::new(*to, *to_port);
                 write!(
                     f,
                     "{fam} daddr {daddr} {} dport {dport} dnat {fam} to {to}",
