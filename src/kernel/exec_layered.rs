@@ -76,16 +76,7 @@ pub(super) async fn prepare(
             msg.attributes.push(LinkAttribute::Link(index));
             let mut ns_file = None;
             if parent.ns != link.ns {
-                // "Own namespace" is the calling thread's, as for veth peers (exec_link.rs).
-                let path = kernel
-                    .target
-                    .netns_path(&link.ns)
-                    .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
-                let file = File::open(&path).map_err(|source| KernelError::Namespace {
-                    op: "opening",
-                    ns: kernel.target.label(&link.ns),
-                    source,
-                })?;
+                let file = kernel.open_netns_file(&link.ns)?;
                 msg.attributes
                     .push(LinkAttribute::NetNsFd(file.as_raw_fd()));
                 ns_file = Some(file);

@@ -29,6 +29,8 @@ use crate::plan::Step;
 use crate::state::{Ns, State, ownership};
 use conn::Conn;
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -95,6 +97,16 @@ impl Target {
             return Some(path.clone());
         }
         self.netns_name(ns).map(|name| netns::path(&name))
+    }
+
+    /// The namespace file of `ns`, opened to pass its fd to the kernel (IFLA_NET_NS_FD,
+    /// NETNSA_FD). "Own namespace" is the calling thread's (helper threads inherit it), so
+    /// thread-self, not self (the thread-group leader's).
+    fn netns_file(&self, ns: &Ns) -> io::Result<File> {
+        let path = self
+            .netns_path(ns)
+            .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
+        File::open(path)
     }
 
     /// How error messages name the real namespace.
@@ -225,6 +237,17 @@ impl Kernel {
             }
         }
         results
+    }
+
+    /// [`Target::netns_file`], with the error naming the namespace.
+    fn open_netns_file(&self, ns: &Ns) -> Result<File, KernelError> {
+        self.target
+            .netns_file(ns)
+            .map_err(|source| KernelError::Namespace {
+                op: "opening",
+                ns: self.target.label(ns),
+                source,
+            })
     }
 
     /// Forget the connection to a namespace (after deleting it).
