@@ -179,17 +179,22 @@ impl Kernel {
         if let Some(conn) = lock(&self.conns).get(ns) {
             return Ok(conn.clone());
         }
-        let conn = Conn::open(self.target.netns_path(ns))
+        let conn = self.open_conn(ns).await?;
+        Ok(lock(&self.conns)
+            .entry(ns.clone())
+            .or_insert_with(|| Arc::new(conn))
+            .clone())
+    }
+
+    /// A new connection to `ns` (not cached).
+    async fn open_conn(&self, ns: &Ns) -> Result<Conn, KernelError> {
+        Conn::open(self.target.netns_path(ns))
             .await
             .map_err(|source| KernelError::Namespace {
                 op: "opening",
                 ns: self.target.label(ns),
                 source,
-            })?;
-        Ok(lock(&self.conns)
-            .entry(ns.clone())
-            .or_insert_with(|| Arc::new(conn))
-            .clone())
+            })
     }
 
     /// The connections opened so far (a snapshot).
@@ -208,33 +213,15 @@ impl Kernel {
                 .cloned()
                 .collect()
         };
-        let opened = futures::future::join_all(
-            missing
-                .iter()
-                .map(|ns| Conn::open(self.target.netns_path(ns))),
-        )
-        .await;
+        let opened = futures::future::join_all(missing.iter().map(|ns| self.open_conn(ns))).await;
         let mut results = Vec::new();
         for (ns, conn) in missing.into_iter().zip(opened) {
-            match conn {
-                Ok(conn) => {
-                    lock(&self.conns)
-                        .entry(ns.clone())
-                        .or_insert_with(|| Arc::new(conn));
-                    results.push((ns, Ok(())));
-                }
-                Err(source) => {
-                    let ns_label = self.target.label(&ns);
-                    results.push((
-                        ns,
-                        Err(KernelError::Namespace {
-                            op: "opening",
-                            ns: ns_label,
-                            source,
-                        }),
-                    ));
-                }
-            }
+            let result = conn.map(|conn| {
+                lock(&self.conns)
+                    .entry(ns.clone())
+                    .or_insert_with(|| Arc::new(conn));
+            });
+            results.push((ns, result));
         }
         results
     }
