@@ -349,3 +349,30 @@ async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
         .collect();
     assert_eq!(comments, vec!["dnat tcp 8081 -> 10.88.0.2:80".to_string()]);
 }
+
+/// `Kernel::execute` on one nftables step takes the transaction path too: each step is applied
+/// on its own, and deleting a rule already gone is done.
+#[tokio::test]
+async fn single_nftables_steps_execute_as_transactions_of_one() {
+    let host = Host::new();
+    let kernel = Kernel::connect(host.target()).await.expect("connect");
+    for object in [table(), chain("prerouting"), rule("prerouting", 8080, None)] {
+        kernel.execute(&create(object)).await.expect("create");
+    }
+    let listed = rules(&host.table().expect("table"));
+    assert_eq!(listed.len(), 1);
+    let handle = listed[0].2;
+    let gone = step(
+        Action::Delete,
+        None,
+        Some(rule("prerouting", 9999, Some(handle + 1000))),
+    );
+    kernel.execute(&gone).await.expect("already gone is done");
+    let delete = step(
+        Action::Delete,
+        None,
+        Some(rule("prerouting", 8080, Some(handle))),
+    );
+    kernel.execute(&delete).await.expect("delete");
+    assert!(rules(&host.table().expect("table")).is_empty());
+}

@@ -28,6 +28,16 @@ pub enum Group {
     Nft(Range<usize>),
 }
 
+impl Group {
+    /// The step indices of the group.
+    pub fn members(&self) -> Range<usize> {
+        match self {
+            Group::One(i) => *i..*i + 1,
+            Group::Nft(range) => range.clone(),
+        }
+    }
+}
+
 fn is_nft(step: &Step) -> bool {
     matches!(
         step.key,

@@ -13,7 +13,7 @@ mod groups;
 mod waves;
 
 pub use groups::{Group, groups};
-pub use waves::{members, waves};
+pub use waves::waves;
 
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};

@@ -21,7 +21,7 @@ pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
     let groups = groups(steps);
     let mut group_of = vec![0; steps.len()];
     for (g, group) in groups.iter().enumerate() {
-        for i in members(group) {
+        for i in group.members() {
             group_of[i] = g;
         }
     }
@@ -41,12 +41,12 @@ pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
     let mut floor = 0;
     let after = |w: Option<usize>| w.map_or(0, |w| w + 1);
     for (g, group) in groups.iter().enumerate() {
-        let member_steps: Vec<&Step> = members(group).map(|i| &steps[i]).collect();
+        let member_steps: Vec<&Step> = group.members().map(|i| &steps[i]).collect();
         let deletes = member_steps.iter().any(|s| s.action == Action::Delete);
         let others = member_steps.iter().any(|s| s.action != Action::Delete);
         let replaces = member_steps.iter().any(|s| s.action == Action::Replace);
         let mut wave = floor;
-        for i in members(group) {
+        for i in group.members() {
             for &j in &deps[i] {
                 if group_of[j] != g {
                     wave = wave.max(wave_of[group_of[j]] + 1);
@@ -85,14 +85,6 @@ pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
     out
 }
 
-/// The step indices of a group.
-pub fn members(group: &Group) -> std::ops::Range<usize> {
-    match group {
-        Group::One(i) => *i..*i + 1,
-        Group::Nft(range) => range.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +106,7 @@ mod tests {
         for (w, wave) in waves.iter().enumerate() {
             assert!(!wave.is_empty(), "empty wave {w}");
             for group in wave {
-                for i in members(group) {
+                for i in group.members() {
                     assert_eq!(wave_of[i], None, "step {i} twice");
                     wave_of[i] = Some(w);
                 }
@@ -128,7 +120,7 @@ mod tests {
         let same_group = |i: usize, j: usize| {
             groups(&plan.steps)
                 .iter()
-                .any(|g| members(g).contains(&i) && members(g).contains(&j))
+                .any(|g| g.members().contains(&i) && g.members().contains(&j))
         };
         for (i, d) in deps.iter().enumerate() {
             for &j in d {
@@ -145,7 +137,7 @@ mod tests {
         for wave in &waves {
             let actions: Vec<bool> = wave
                 .iter()
-                .flat_map(members)
+                .flat_map(Group::members)
                 .map(|i| plan.steps[i].action == Action::Delete)
                 .collect();
             assert!(
@@ -164,7 +156,7 @@ mod tests {
             .expect("such a step");
         waves
             .iter()
-            .position(|w| w.iter().any(|g| members(g).contains(&i)))
+            .position(|w| w.iter().any(|g| g.members().contains(&i)))
             .expect("in a wave")
     }
 
@@ -248,7 +240,7 @@ containers:
         let w = position(&plan, &waves, |key| *key == plan.steps[k].key);
         assert_eq!(waves[w].len(), 1, "the replace shares its wave");
         for (v, wave) in waves.iter().enumerate() {
-            for i in wave.iter().flat_map(members) {
+            for i in wave.iter().flat_map(Group::members) {
                 assert_eq!(v < w, i < k, "step {i} on the wrong side of the replace");
             }
         }

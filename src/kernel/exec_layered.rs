@@ -28,28 +28,28 @@ pub(super) struct Layered {
     pub ns_file: Option<File>,
 }
 
+/// The state mode names of the kernel's macvlan modes (the names `ip -d link` prints).
+const MODES: [(&str, MacVlanMode); 5] = [
+    ("private", MacVlanMode::Private),
+    ("vepa", MacVlanMode::Vepa),
+    ("bridge", MacVlanMode::Bridge),
+    ("passthru", MacVlanMode::Passthrough),
+    ("source", MacVlanMode::Source),
+];
+
 /// The kernel's macvlan mode for a state mode name.
 pub(super) fn mode_from_name(name: &str) -> Option<MacVlanMode> {
-    Some(match name {
-        "private" => MacVlanMode::Private,
-        "vepa" => MacVlanMode::Vepa,
-        "bridge" => MacVlanMode::Bridge,
-        "passthru" => MacVlanMode::Passthrough,
-        "source" => MacVlanMode::Source,
-        _ => return None,
-    })
+    MODES.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
 }
 
-/// The state mode name of a kernel macvlan mode (the names `ip -d link` prints).
+/// The state mode name of a kernel macvlan mode.
 pub(super) fn mode_name(mode: &MacVlanMode) -> String {
-    match mode {
-        MacVlanMode::Private => "private".into(),
-        MacVlanMode::Vepa => "vepa".into(),
-        MacVlanMode::Bridge => "bridge".into(),
-        MacVlanMode::Passthrough => "passthru".into(),
-        MacVlanMode::Source => "source".into(),
-        MacVlanMode::Other(n) => format!("mode-{n}"),
-        _ => "unknown".into(),
+    match MODES.iter().find(|(_, m)| m == mode) {
+        Some((name, _)) => name.to_string(),
+        None => match mode {
+            MacVlanMode::Other(n) => format!("mode-{n}"),
+            _ => "unknown".into(),
+        },
     }
 }
 
@@ -76,16 +76,7 @@ pub(super) async fn prepare(
             msg.attributes.push(LinkAttribute::Link(index));
             let mut ns_file = None;
             if parent.ns != link.ns {
-                // "Own namespace" is the calling thread's, as for veth peers (exec_link.rs).
-                let path = kernel
-                    .target
-                    .netns_path(&link.ns)
-                    .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
-                let file = File::open(&path).map_err(|source| KernelError::Namespace {
-                    op: "opening",
-                    ns: kernel.target.label(&link.ns),
-                    source,
-                })?;
+                let file = kernel.open_netns_file(&link.ns)?;
                 msg.attributes
                     .push(LinkAttribute::NetNsFd(file.as_raw_fd()));
                 ns_file = Some(file);

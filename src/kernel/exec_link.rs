@@ -95,17 +95,7 @@ pub(super) async fn create(
             let mut peer_msg = LinkMessage::default();
             peer_msg.attributes = common_attributes(p);
             if p.ns != link.ns {
-                // "Own namespace" is the calling thread's (helper threads inherit it), so
-                // thread-self, not self (the thread-group leader's).
-                let path = kernel
-                    .target
-                    .netns_path(&p.ns)
-                    .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
-                let file = File::open(&path).map_err(|source| KernelError::Namespace {
-                    op: "opening",
-                    ns: kernel.target.label(&p.ns),
-                    source,
-                })?;
+                let file = kernel.open_netns_file(&p.ns)?;
                 peer_msg
                     .attributes
                     .push(LinkAttribute::NetNsFd(file.as_raw_fd()));

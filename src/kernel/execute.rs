@@ -10,6 +10,16 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::io;
 
 pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
+    // An nftables step is a transaction of one, on the same path as a run of them (see
+    // `nft/batch.rs`: a replace is one transaction, a delete of something gone is done).
+    if [&step.desired, &step.current]
+        .into_iter()
+        .flatten()
+        .any(is_nft)
+    {
+        let result = nft::execute_batch(kernel, std::slice::from_ref(step)).await;
+        return result.map_err(|e| e.source);
+    }
     match step.action {
         Action::Create => create(kernel, step, wanted(kernel, step)?).await,
         Action::Update => {
@@ -41,6 +51,23 @@ fn wanted<'a>(kernel: &Kernel, step: &'a Step) -> Result<&'a Object, KernelError
     })
 }
 
+fn is_nft(object: &Object) -> bool {
+    matches!(
+        object,
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
+    )
+}
+
+/// nftables objects never reach the per-kind functions below (see [`execute`]).
+fn nft_outside_transaction(kernel: &Kernel, object: &Object) -> KernelError {
+    KernelError::Invalid {
+        op: "executing",
+        object: object.key().to_string(),
+        ns: kernel.target.label(&object.key().ns()),
+        message: "nftables objects are executed as a transaction".into(),
+    }
+}
+
 fn missing(kernel: &Kernel, step: &Step, op: &'static str) -> KernelError {
     KernelError::Invalid {
         op,
@@ -60,7 +87,7 @@ async fn create(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), Ke
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
         Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
-            nft::create(kernel, desired).await
+            Err(nft_outside_transaction(kernel, desired))
         }
     }
 }
@@ -82,12 +109,8 @@ async fn update(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), Ke
         // Neighbour and FDB writes always replace.
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
-        // nftables objects have no in-place changes (plans replace them); stay total anyway.
         Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
-            if let Some(current) = &step.current {
-                nft::delete(kernel, current).await?;
-            }
-            nft::create(kernel, desired).await
+            Err(nft_outside_transaction(kernel, desired))
         }
     }
 }
@@ -103,7 +126,7 @@ async fn delete(kernel: &Kernel, current: &Object) -> Result<(), KernelError> {
         Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
         Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
-            nft::delete(kernel, current).await
+            Err(nft_outside_transaction(kernel, current))
         }
     }
 }

@@ -29,6 +29,8 @@ use crate::plan::Step;
 use crate::state::{Ns, State, ownership};
 use conn::Conn;
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -95,6 +97,16 @@ impl Target {
             return Some(path.clone());
         }
         self.netns_name(ns).map(|name| netns::path(&name))
+    }
+
+    /// The namespace file of `ns`, opened to pass its fd to the kernel (IFLA_NET_NS_FD,
+    /// NETNSA_FD). "Own namespace" is the calling thread's (helper threads inherit it), so
+    /// thread-self, not self (the thread-group leader's).
+    fn netns_file(&self, ns: &Ns) -> io::Result<File> {
+        let path = self
+            .netns_path(ns)
+            .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
+        File::open(path)
     }
 
     /// How error messages name the real namespace.
@@ -167,17 +179,22 @@ impl Kernel {
         if let Some(conn) = lock(&self.conns).get(ns) {
             return Ok(conn.clone());
         }
-        let conn = Conn::open(self.target.netns_path(ns))
+        let conn = self.open_conn(ns).await?;
+        Ok(lock(&self.conns)
+            .entry(ns.clone())
+            .or_insert_with(|| Arc::new(conn))
+            .clone())
+    }
+
+    /// A new connection to `ns` (not cached).
+    async fn open_conn(&self, ns: &Ns) -> Result<Conn, KernelError> {
+        Conn::open(self.target.netns_path(ns))
             .await
             .map_err(|source| KernelError::Namespace {
                 op: "opening",
                 ns: self.target.label(ns),
                 source,
-            })?;
-        Ok(lock(&self.conns)
-            .entry(ns.clone())
-            .or_insert_with(|| Arc::new(conn))
-            .clone())
+            })
     }
 
     /// The connections opened so far (a snapshot).
@@ -196,35 +213,28 @@ impl Kernel {
                 .cloned()
                 .collect()
         };
-        let opened = futures::future::join_all(
-            missing
-                .iter()
-                .map(|ns| Conn::open(self.target.netns_path(ns))),
-        )
-        .await;
+        let opened = futures::future::join_all(missing.iter().map(|ns| self.open_conn(ns))).await;
         let mut results = Vec::new();
         for (ns, conn) in missing.into_iter().zip(opened) {
-            match conn {
-                Ok(conn) => {
-                    lock(&self.conns)
-                        .entry(ns.clone())
-                        .or_insert_with(|| Arc::new(conn));
-                    results.push((ns, Ok(())));
-                }
-                Err(source) => {
-                    let ns_label = self.target.label(&ns);
-                    results.push((
-                        ns,
-                        Err(KernelError::Namespace {
-                            op: "opening",
-                            ns: ns_label,
-                            source,
-                        }),
-                    ));
-                }
-            }
+            let result = conn.map(|conn| {
+                lock(&self.conns)
+                    .entry(ns.clone())
+                    .or_insert_with(|| Arc::new(conn));
+            });
+            results.push((ns, result));
         }
         results
+    }
+
+    /// [`Target::netns_file`], with the error naming the namespace.
+    fn open_netns_file(&self, ns: &Ns) -> Result<File, KernelError> {
+        self.target
+            .netns_file(ns)
+            .map_err(|source| KernelError::Namespace {
+                op: "opening",
+                ns: self.target.label(ns),
+                source,
+            })
     }
 
     /// Forget the connection to a namespace (after deleting it).

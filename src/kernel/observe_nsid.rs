@@ -19,7 +19,6 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{InfoMacVlan, InfoVlan};
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::AsRawFd;
 
 /// Whether `links` hold a macvlan whose parent is in another namespace.
@@ -32,10 +31,7 @@ pub(super) fn has_foreign_macvlan(links: &[RawLink]) -> bool {
 /// The id the namespace of `conn` gives the target's host namespace, if it has one. Failures
 /// only mean "unknown": the parent then stays unobserved.
 pub(super) async fn host_nsid(target: &Target, conn: &Conn) -> Option<i32> {
-    let path = target
-        .netns_path(&Ns::Host)
-        .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
-    let file = File::open(path).ok()?;
+    let file = target.netns_file(&Ns::Host).ok()?;
     let mut msg = NsidMessage::default();
     let fd = u32::try_from(file.as_raw_fd()).ok()?;
     msg.attributes.push(NsidAttribute::Fd(fd));

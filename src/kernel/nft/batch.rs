@@ -6,7 +6,7 @@
 //! Each step becomes one or more requests, in plan order (a replace: delete then create;
 //! deleting a chain: flush then delete), and each request remembers its step, so the sequence
 //! number of a request the kernel rejects names the step. Deleting something already gone
-//! counts as done, as it does for a single step; but the kernel rejects such a request (ENOENT)
+//! counts as done, as it does for other kinds; but the kernel rejects such a request (ENOENT)
 //! and rolls the whole batch back, so the batch is sent again without those deletes.
 
 use super::socket::TxError;
@@ -64,9 +64,9 @@ impl Encoded {
 /// A step that cannot be turned into requests: (its index, operation, why).
 type Unencodable = (usize, &'static str, String);
 
-/// The requests for `steps`, with the same meaning as executing them one by one (see
-/// `kernel/execute.rs`): create; update and replace delete the current object and create the
-/// desired one; delete removes the current object (or the desired one when none is given).
+/// The requests for `steps` (a single step from `Kernel::execute` too): create; update and
+/// replace delete the current object and create the desired one; delete removes the current
+/// object (or the desired one when none is given).
 pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable> {
     let mut out = Encoded::default();
     for (i, step) in steps.iter().enumerate() {

@@ -10,8 +10,8 @@
 //! - [`wire`]: netlink/nfnetlink framing and attributes;
 //! - [`expr`]: the expressions; [`rule`]: `NatRule` <-> expressions;
 //! - [`msg`]: table/chain/rule messages; [`socket`]: batches and dumps;
-//! - [`batch`]: a run of plan steps as one transaction;
-//! - this file: observe and execute against a [`Kernel`].
+//! - [`batch`]: a run of plan steps (or a single one) as one transaction;
+//! - this file: observe against a [`Kernel`], and the requests creating/deleting an object.
 //!
 //! Ownership: netplan-rs only reads inside the table named [`NFT_TABLE`] in family inet, and owns
 //! it only when the table's userdata comment is the target's link alias mark (set at creation).
@@ -176,35 +176,4 @@ fn delete_messages(object: &Object) -> Result<Vec<Vec<u8>>, &'static str> {
         Object::NftRule(_) => return Err("the observed rule has no handle"),
         _ => Vec::new(),
     })
-}
-
-pub(crate) async fn create(kernel: &Kernel, object: &Object) -> Result<(), KernelError> {
-    open(kernel, &object.key().ns()).await?;
-    let mark = kernel.target.marks.link_alias.clone();
-    let Some(message) = create_message(object, &mark) else {
-        return Ok(());
-    };
-    let key = object.key();
-    let result = lock(&*socket(kernel, &key.ns())?).batch(&[message]);
-    result.map_err(|e| error(kernel, "creating", &key, e))
-}
-
-/// Delete an nftables object (see [`delete_messages`]). Already gone (ENOENT) counts as done.
-pub(crate) async fn delete(kernel: &Kernel, object: &Object) -> Result<(), KernelError> {
-    open(kernel, &object.key().ns()).await?;
-    let messages = delete_messages(object).map_err(|message| KernelError::Invalid {
-        op: "deleting",
-        object: object.key().to_string(),
-        ns: kernel.target.label(&object.key().ns()),
-        message: message.into(),
-    })?;
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let key = object.key();
-    let result = lock(&*socket(kernel, &key.ns())?).batch(&messages);
-    match result {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        result => result.map_err(|e| error(kernel, "deleting", &key, e)),
-    }
 }

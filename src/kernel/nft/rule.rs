@@ -32,16 +32,21 @@ fn addr_offsets(ip: &IpAddr) -> (u32, u32) {
     if ip.is_ipv4() { (12, 16) } else { (8, 24) }
 }
 
-fn family_match(ip: &IpAddr, out: &mut Vec<Expr>) {
+/// `meta load <key> => reg 1; cmp <op> reg 1 <data>`.
+fn meta_match(key: u32, op: u32, data: Vec<u8>, out: &mut Vec<Expr>) {
     out.push(Expr::Meta {
-        key: NFT_META_NFPROTO,
+        key,
         dreg: NFT_REG_1,
     });
     out.push(Expr::Cmp {
         sreg: NFT_REG_1,
-        op: NFT_CMP_EQ,
-        data: vec![nfproto(ip)],
+        op,
+        data,
     });
+}
+
+fn family_match(ip: &IpAddr, out: &mut Vec<Expr>) {
+    meta_match(NFT_META_NFPROTO, NFT_CMP_EQ, vec![nfproto(ip)], out);
 }
 
 /// Match the address at `offset` against `net`: whole bytes are compared directly, a partial
@@ -78,17 +83,9 @@ fn prefix_match(net: &IpNet, offset: u32, out: &mut Vec<Expr>) {
 
 /// `meta load <key> => reg 1; cmp <op> reg 1 "<name>"` (name NUL padded to IFNAMSIZ, as nft).
 fn ifname_match(key: u32, op: u32, name: &str, out: &mut Vec<Expr>) {
-    out.push(Expr::Meta {
-        key,
-        dreg: NFT_REG_1,
-    });
     let mut data = name.as_bytes().to_vec();
     data.resize(IFNAMSIZ, 0);
-    out.push(Expr::Cmp {
-        sreg: NFT_REG_1,
-        op,
-        data,
-    });
+    meta_match(key, op, data, out);
 }
 
 /// The expressions of `rule`. `Unrecognised` rules are never written (they have none).
@@ -112,15 +109,7 @@ pub fn encode(rule: &NatRule) -> Vec<Expr> {
             family_match(daddr, &mut out);
             let full = IpNet::from(*daddr);
             prefix_match(&full, addr_offsets(daddr).1, &mut out);
-            out.push(Expr::Meta {
-                key: NFT_META_L4PROTO,
-                dreg: NFT_REG_1,
-            });
-            out.push(Expr::Cmp {
-                sreg: NFT_REG_1,
-                op: NFT_CMP_EQ,
-                data: vec![proto.number()],
-            });
+            meta_match(NFT_META_L4PROTO, NFT_CMP_EQ, vec![proto.number()], &mut out);
             out.push(Expr::Payload {
                 base: NFT_PAYLOAD_TRANSPORT_HEADER,
                 offset: 2,

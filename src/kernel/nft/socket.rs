@@ -110,20 +110,6 @@ impl NftSocket {
         Ok(())
     }
 
-    /// Send `requests` as one transaction: all are applied or none. Fails with the first
-    /// error the kernel reports.
-    pub fn batch(&mut self, requests: &[Vec<u8>]) -> io::Result<()> {
-        match self.transaction(requests) {
-            Ok(()) => Ok(()),
-            Err(TxError::Refused(e) | TxError::Lost(e)) => Err(e),
-            Err(TxError::Rejected(rejected)) => Err(rejected
-                .into_iter()
-                .next()
-                .map(|(_, e)| e)
-                .unwrap_or_else(|| io::Error::other("the kernel rejected the batch"))),
-        }
-    }
-
     /// Send `requests` as one nf_tables transaction (one `sendmsg`): the kernel applies all of
     /// them or, if it rejects any, rolls the whole transaction back. Every request is
     /// acknowledged; on rejection, every rejected request is reported by its index in
