@@ -354,12 +354,12 @@ async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
 /// on its own, and deleting a rule already gone is done.
 #[tokio::test]
 async fn single_nftables_steps_execute_as_transactions_of_one() {
-    let host = Host::new();
+    let host = NetnsHost::new("npnft");
     let kernel = Kernel::connect(host.target()).await.expect("connect");
     for object in [table(), chain("prerouting"), rule("prerouting", 8080, None)] {
         kernel.execute(&create(object)).await.expect("create");
     }
-    let listed = rules(&host.table().expect("table"));
+    let listed = rules(&nft_table(&host.name).expect("table"));
     assert_eq!(listed.len(), 1);
     let handle = listed[0].2;
     let gone = step(
@@ -374,5 +374,5 @@ async fn single_nftables_steps_execute_as_transactions_of_one() {
         Some(rule("prerouting", 8080, Some(handle))),
     );
     kernel.execute(&delete).await.expect("delete");
-    assert!(rules(&host.table().expect("table")).is_empty());
+    assert!(rules(&nft_table(&host.name).expect("table")).is_empty());
 }
