@@ -11,6 +11,7 @@ pub mod external;
 pub mod kernel;
 pub mod lab;
 pub mod plan;
+pub mod rundir;
 pub mod state;
 pub mod topology;
 

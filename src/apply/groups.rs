@@ -16,7 +16,6 @@
 //! next). See the tests below, which check this on real plans.
 
 use crate::plan::Step;
-use crate::state::ObjectKey;
 use std::ops::Range;
 
 /// Steps that run together.
@@ -39,10 +38,7 @@ impl Group {
 }
 
 fn is_nft(step: &Step) -> bool {
-    matches!(
-        step.key,
-        ObjectKey::NftTable { .. } | ObjectKey::NftChain { .. } | ObjectKey::NftRule { .. }
-    )
+    step.key.is_nft()
 }
 
 /// The groups of `steps`, in order; together they cover every step exactly once.

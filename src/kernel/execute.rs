@@ -12,11 +12,7 @@ use std::io;
 pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
     // An nftables step is a transaction of one, on the same path as a run of them (see
     // `nft/batch.rs`: a replace is one transaction, a delete of something gone is done).
-    if [&step.desired, &step.current]
-        .into_iter()
-        .flatten()
-        .any(is_nft)
-    {
+    if step.key.is_nft() {
         let result = nft::execute_batch(kernel, std::slice::from_ref(step)).await;
         return result.map_err(|e| e.source);
     }
@@ -49,13 +45,6 @@ fn wanted<'a>(kernel: &Kernel, step: &'a Step) -> Result<&'a Object, KernelError
         ns: kernel.target.label(&step.key.ns()),
         message: "the step has no desired object".into(),
     })
-}
-
-fn is_nft(object: &Object) -> bool {
-    matches!(
-        object,
-        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_)
-    )
 }
 
 /// nftables objects never reach the per-kind functions below (see [`execute`]).

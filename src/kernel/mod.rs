@@ -109,6 +109,16 @@ impl Target {
         File::open(path)
     }
 
+    /// A file-name-safe identity of the host this target acts on, for per-host runtime files
+    /// (lock, journal) in [`crate::rundir`]: `host` for this machine's own namespace, `netns-<name>`
+    /// for a named one (a simulated host, or a lab's switch).
+    pub fn host_id(&self) -> String {
+        match &self.host_netns {
+            None => "host".to_string(),
+            Some(name) => format!("netns-{name}"),
+        }
+    }
+
     /// How error messages name the real namespace.
     fn label(&self, ns: &Ns) -> String {
         if let (Ns::Container(c), Some(path)) = (ns, self.external_path(ns)) {

@@ -127,6 +127,15 @@ impl ObjectKey {
         }
     }
 
+    /// An nftables object (table, chain or rule): written in nf_tables transactions, not
+    /// rtnetlink requests.
+    pub fn is_nft(&self) -> bool {
+        matches!(
+            self,
+            ObjectKey::NftTable { .. } | ObjectKey::NftChain { .. } | ObjectKey::NftRule { .. }
+        )
+    }
+
     /// Short kind name used in plan output and JSON.
     pub fn kind(&self) -> &'static str {
         match self {
