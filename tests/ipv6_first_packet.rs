@@ -15,11 +15,17 @@ use common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// Names of the bridges netplan-rs owns in `ns` (`ip -j -d link`: alias + info_kind).
+/// Names of the bridges netplan-rs owns in `ns` (`ip -j -d link`: alias + info_kind; in a lab
+/// the alias names the lab and host).
 fn owned_bridges(ns: &str) -> Vec<String> {
     ip_json(ns, &["link", "show", "type", "bridge"])
         .iter()
-        .filter(|l| l["ifalias"] == "netplan-rs" && l["linkinfo"]["info_kind"] == "bridge")
+        .filter(|l| {
+            l["ifalias"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("netplan-rs lab="))
+                && l["linkinfo"]["info_kind"] == "bridge"
+        })
         .filter_map(|l| l["ifname"].as_str().map(str::to_string))
         .collect()
 }

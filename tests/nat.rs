@@ -193,7 +193,7 @@ fn nat_and_published_ports_in_a_two_host_lab() {
     // nft 1.0's JSON leaves table comments out; its text listing shows the ownership mark.
     let text = nft(&host1, &["list", "table", "inet", "netplan-rs"]);
     assert!(
-        text.contains("comment \"netplan-rs\""),
+        text.contains(&format!("comment \"{}\"", lab.mark("node-1"))),
         "ownership mark:\n{text}"
     );
     let chains: Vec<(String, String, i64)> = listing

@@ -39,6 +39,7 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+    super::print_warnings(&mut kernel);
     execute(
         &resolved,
         &mut kernel,

@@ -195,3 +195,10 @@ fn init_logging(verbose: u8) {
 fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
     crate::topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
 }
+
+/// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.
+fn print_warnings(kernel: &mut crate::kernel::Kernel) {
+    for warning in kernel.take_warnings() {
+        eprintln!("warning: {warning}");
+    }
+}

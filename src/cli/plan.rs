@@ -23,9 +23,10 @@ pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Resu
     let host = resolved.host.clone().unwrap_or_default();
     let desired = crate::compile::compile(&topo, &host)
         .with_context(|| format!("compiling {} for host {host}", file.display()))?;
-    let (kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
+    let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+    super::print_warnings(&mut kernel);
     Ok(HostPlan {
         resolved,
         desired,

@@ -19,6 +19,7 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         .observe()
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+    super::print_warnings(&mut kernel);
     let mut by_ns: BTreeMap<Ns, Vec<&Object>> = BTreeMap::new();
     for object in observed.iter().filter(|o| o.owned()) {
         by_ns.entry(object.key().ns()).or_default().push(object);

@@ -105,31 +105,38 @@ fn resolve_host(
                 "simulated host {host} of lab {lab_name} does not exist (no netns {ns}); run `netplan-rs lab up FILE --lab {lab_name}` first"
             );
         }
+        let mut target = lab::host_target(&lab_name, &host);
+        target.claimed = topo.map(Topology::claimed_prefixes);
         return Ok(Resolved {
-            target: lab::host_target(&lab_name, &host),
+            target,
             host: Some(host),
             lab: Some(lab_name),
         });
     }
+    // A real host: the file's scope, or the default scope without a file.
+    let target = match topo {
+        Some(topo) => Target::scoped(topo.scope(), Some(topo.claimed_prefixes())),
+        None => Target::local(),
+    };
     if let Some(host) = &args.host {
         return Ok(Resolved {
             host: Some(host.clone()),
             lab: None,
-            target: Target::local(),
+            target,
         });
     }
     let Some(topo) = topo else {
         return Ok(Resolved {
             host: None,
             lab: None,
-            target: Target::local(),
+            target,
         });
     };
     let host = detect_host(topo)?;
     Ok(Resolved {
         host: Some(host),
         lab: None,
-        target: Target::local(),
+        target,
     })
 }
 

@@ -14,6 +14,7 @@ mod exec_entries;
 mod exec_layered;
 mod exec_link;
 mod execute;
+mod external_check;
 pub mod netns;
 mod nft;
 mod observe;
@@ -58,20 +59,39 @@ pub struct Target {
     /// observed like our own containers, but never yield a `Namespace` object and are never
     /// created or deleted.
     pub external: BTreeMap<String, PathBuf>,
+    /// Prefixes the run's topology covers, when known. Routes and addresses carrying our
+    /// protocol mark on a host link we do not own (host-gw routes on the underlay) are ours
+    /// only inside these: another scope's routes on the same underlay are not. `None`: every
+    /// such route is ours (no topology to tell, e.g. `destroy` without a file).
+    pub claimed: Option<Vec<ipnet::IpNet>>,
+    /// Objects an interrupted run was creating when it stopped (its journal, see
+    /// `apply::journal`): read as ours even without their mark, and a namespace among them that
+    /// is only a leftover mount-point file reads as absent. `apply` writes the missing marks
+    /// before it observes; `plan` only reads them this way, so it shows what apply will do.
+    pub adopt: std::collections::BTreeSet<crate::state::ObjectKey>,
 }
 
 impl Target {
-    /// A real host: the process's namespace, containers in /run/netns without prefix.
+    /// A real host in the default scope: the process's namespace, containers in /run/netns
+    /// without prefix.
     pub fn local() -> Target {
+        Target::scoped(ownership::DEFAULT_SCOPE, None)
+    }
+
+    /// A real host acting for topology scope `scope` (see [`ownership`]).
+    pub fn scoped(scope: &str, claimed: Option<Vec<ipnet::IpNet>>) -> Target {
+        let mark = ownership::scope_mark(scope);
         Target {
             host_netns: None,
             container_prefix: String::new(),
             marks: Marks {
-                link_alias: ownership::LINK_ALIAS.to_string(),
+                link_alias: mark.clone(),
                 proto: ownership::ROUTE_PROTOCOL,
-                netns_mark: ownership::LINK_ALIAS.to_string(),
+                netns_mark: mark,
             },
             external: BTreeMap::new(),
+            claimed,
+            adopt: Default::default(),
         }
     }
 
@@ -142,6 +162,9 @@ pub struct Kernel {
     conns: Mutex<HashMap<Ns, Arc<Conn>>>,
     /// nftables sockets (NETLINK_NETFILTER), one per namespace, opened on first use.
     nft: Mutex<HashMap<Ns, Arc<Mutex<nft::NftSocket>>>>,
+    /// What observing skipped and the user should hear about (e.g. a namespace that cannot be
+    /// opened); taken by the caller with [`Kernel::take_warnings`].
+    warnings: Vec<String>,
 }
 
 /// Lock a map, recovering it if a panicking holder poisoned it (every update is one insert or
@@ -157,6 +180,7 @@ impl Kernel {
             target,
             conns: Mutex::new(HashMap::new()),
             nft: Mutex::new(HashMap::new()),
+            warnings: Vec::new(),
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -164,6 +188,11 @@ impl Kernel {
 
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The warnings gathered since the last call (see the field).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Read the live state of the host namespace and of the container namespaces under the

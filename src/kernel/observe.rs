@@ -9,7 +9,10 @@ use super::conn::Conn;
 use super::observe_links::{convert_link, index_names, pair_veths};
 use super::parse::{self, MAIN_TABLE, RawLink};
 use super::{Kernel, KernelError, Target, netns, sysctl};
-use crate::state::{Address, Fdb, Namespace, Neighbour, Ns, Object, Route, State, Sysctl};
+use crate::state::{
+    Address, Fdb, Namespace, Neighbour, Ns, Object, Route, State, Sysctl, ownership,
+};
+use ipnet::IpNet;
 use rtnetlink::packet_route::address::AddressMessage;
 use rtnetlink::packet_route::link::LinkMessage;
 use rtnetlink::packet_route::neighbour::NeighbourMessage;
@@ -65,17 +68,25 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
 
     // Open every missing connection at once (each costs a thread and a socket), then dump all
     // namespaces concurrently.
+    let mut unreadable = Vec::new();
     for (ns, result) in kernel.open_all(&spaces).await {
         match result {
             Ok(()) => {}
-            // Deleted between listing and opening: it no longer exists, so it is not observed.
+            // A /run/netns entry of ours to list, not one the target names (the host, an
+            // existing namespace a container needs): skipped, never fatal.
             Err(KernelError::Namespace { source, .. })
-                if ns != Ns::Host && source.kind() == std::io::ErrorKind::NotFound =>
+                if ns != Ns::Host && kernel.target.external_path(&ns).is_none() =>
             {
                 spaces.retain(|s| *s != ns);
+                if let Some(namespace) = unreadable_namespace(kernel, &ns, &source) {
+                    unreadable.push(namespace);
+                }
             }
             Err(e) => return Err(e),
         }
+    }
+    for namespace in unreadable {
+        state.insert(namespace);
     }
     let target = &kernel.target;
     let conns = &kernel.conns();
@@ -148,6 +159,36 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
     Ok(state)
 }
 
+/// A /run/netns entry that could not be opened. Deleted between listing and opening: it no
+/// longer exists. A leftover of a run of ours that was killed while creating it (named in its
+/// journal): absent, apply removes it. Anything else (another tool creating a namespace at this
+/// moment, a stale file): a warning, and an unowned namespace, so that it is never deleted and a
+/// wanted one with that name is a conflict.
+fn unreadable_namespace(
+    kernel: &mut Kernel,
+    ns: &Ns,
+    source: &std::io::Error,
+) -> Option<Namespace> {
+    let Ns::Container(name) = ns else {
+        return None;
+    };
+    if source.kind() == std::io::ErrorKind::NotFound {
+        return None;
+    }
+    let key = crate::state::ObjectKey::Namespace { name: name.clone() };
+    if kernel.target.adopt.contains(&key) {
+        return None;
+    }
+    let label = kernel.target.label(ns);
+    kernel
+        .warnings
+        .push(format!("cannot open {label} ({source}); not reading it"));
+    Some(Namespace {
+        name: name.clone(),
+        owned: false,
+    })
+}
+
 /// One namespace: its links, then (for the host and for container namespaces carrying our
 /// mark) everything else. A container namespace also yields its `Namespace` object.
 async fn observe_ns(
@@ -162,15 +203,21 @@ async fn observe_ns(
         Ns::Container(name) if target.external_path(ns).is_none() => Some(name),
         _ => None,
     }) else {
+        if target.external_path(ns).is_some() {
+            super::external_check::not_managed(target, ns, &links)?;
+        }
         return Ok((
             None,
             Some(dump_rest(target, conn, ns.clone(), links).await?),
         ));
     };
     let mark = target.marks.netns_mark.as_str();
-    let owned = links
-        .iter()
-        .any(|l| l.name == "lo" && l.alias.as_deref() == Some(mark));
+    let adopted = target
+        .adopt
+        .contains(&crate::state::ObjectKey::Namespace { name: name.clone() });
+    let owned = links.iter().any(|l| {
+        l.name == "lo" && (l.alias.as_deref() == Some(mark) || (adopted && l.alias.is_none()))
+    });
     let namespace = Namespace {
         name: name.clone(),
         owned,
@@ -241,15 +288,27 @@ async fn dump_rest(
     let fdbs = fdbs.map_err(|e| dump_error(target, &ns, "fdb entries", e))?;
 
     let names = index_names(&links);
-    let owned_links: HashMap<u32, bool> = links
+    let owners: HashMap<u32, Owner> = links
         .iter()
-        .map(|l| {
-            (
-                l.index,
-                l.alias.as_deref() == Some(target.marks.link_alias.as_str()),
-            )
-        })
+        .map(|l| (l.index, Owner::of(target, &ns, l)))
         .collect();
+    let owned_links: HashMap<u32, bool> = owners
+        .iter()
+        .map(|(index, owner)| (*index, *owner == Owner::Us))
+        .collect();
+    // An address or route with our protocol mark is ours unless it sits on another owner's
+    // link, or, on a host link nobody owns (the underlay), lies outside the prefixes this
+    // run's topology covers (another scope's host-gw route).
+    let marked_ours = |index: u32, prefix: IpNet| match owners.get(&index) {
+        Some(Owner::Us) => true,
+        Some(Owner::Other) => false,
+        _ if ns != Ns::Host => true,
+        _ => target.claimed.as_ref().is_none_or(|claimed| {
+            claimed
+                .iter()
+                .any(|c| c.contains(&prefix) || c.contains(&prefix.addr()))
+        }),
+    };
     let proto = target.marks.proto;
     let mut objects = Vec::new();
 
@@ -270,7 +329,7 @@ async fn dump_rest(
             ns: ns.clone(),
             link: link.clone(),
             cidr: raw.cidr,
-            owned: raw.proto == Some(proto),
+            owned: raw.proto == Some(proto) && marked_ours(raw.index, raw.cidr),
         }));
     }
 
@@ -295,7 +354,7 @@ async fn dump_rest(
             gateway: raw.gateway,
             dev: dev.clone(),
             onlink: raw.onlink,
-            owned: raw.proto == proto,
+            owned: raw.proto == proto && raw.oif.is_some_and(|i| marked_ours(i, raw.dst)),
         }));
     }
 
@@ -345,6 +404,34 @@ async fn dump_rest(
         objects,
         host_nsid: None,
     })
+}
+
+/// Who owns a link, by its alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owner {
+    /// Our mark, or adopted from an interrupted run of ours (see `Target::adopt`).
+    Us,
+    /// Another netplan-rs owner's mark (another scope, another lab): foreign.
+    Other,
+    /// No netplan-rs mark at all.
+    Nobody,
+}
+
+impl Owner {
+    pub(super) fn of(target: &Target, ns: &Ns, link: &RawLink) -> Owner {
+        match link.alias.as_deref() {
+            Some(alias) if alias == target.marks.link_alias => Owner::Us,
+            Some(alias) if ownership::is_owner_mark(alias) => Owner::Other,
+            None if target.adopt.contains(&crate::state::ObjectKey::Link {
+                ns: ns.clone(),
+                name: link.name.clone(),
+            }) =>
+            {
+                Owner::Us
+            }
+            _ => Owner::Nobody,
+        }
+    }
 }
 
 fn is_link_local(ip: IpAddr) -> bool {

@@ -79,7 +79,7 @@ pub(super) fn convert_link(
         mtu: raw.mtu,
         master: raw.master.and_then(|i| names.get(&i).cloned()),
         up: raw.up,
-        owned: raw.alias.as_deref() == Some(target.marks.link_alias.as_str()),
+        owned: super::observe::Owner::of(target, ns, raw) == super::observe::Owner::Us,
     }
 }
 

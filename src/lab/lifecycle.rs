@@ -80,6 +80,7 @@ pub async fn plan_host(
     let desired = crate::compile::compile(topo, host)
         .with_context(|| format!("compiling for host {host}"))?;
     let mut target = host_target(lab, host);
+    target.claimed = Some(topo.claimed_prefixes());
     // Containers wired into existing namespaces (`netns:`) are entered through their files.
     target.external = crate::external::resolve(topo, host).map_err(anyhow::Error::msg)?;
     crate::external::check_distinct(&target, topo, host).map_err(anyhow::Error::msg)?;

@@ -94,15 +94,21 @@ pub fn switch_target(lab: &str) -> Target {
             netns_mark: format!("{LAB_LINK_ALIAS} lab={lab}"),
         },
         external: Default::default(),
+        claimed: None,
+        adopt: Default::default(),
     }
 }
 
-/// The target for simulated host `host`: what `plan --lab L --host H` acts on.
+/// The target for simulated host `host`: what `plan --lab L --host H` acts on. Its objects
+/// carry the lab's and host's mark, so a namespace of another lab, of a real-host scope or of
+/// the machine itself never reads as this host's.
 pub fn host_target(lab: &str, host: &str) -> Target {
     let mut target = Target::local();
     target.host_netns = Some(host_netns(lab, host));
     target.container_prefix = format!("{}-", host_netns(lab, host));
-    target.marks.netns_mark = format!("{} lab={lab} host={host}", target.marks.netns_mark);
+    let mark = crate::state::ownership::lab_host_mark(lab, host);
+    target.marks.link_alias = mark.clone();
+    target.marks.netns_mark = mark;
     target
 }
 

@@ -358,7 +358,9 @@ fn conflict(key: &ObjectKey) -> Conflict {
     Conflict {
         key: key.clone(),
         message: format!(
-            "{key} exists and is not managed by netplan-rs; rename or remove it, or change the topology"
+            "{key} exists and is not managed by netplan-rs under this scope (made by hand, by \
+             another tool, or by another topology scope or lab); rename or remove it, or change \
+             the topology"
         ),
     }
 }

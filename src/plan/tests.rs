@@ -142,7 +142,8 @@ fn unowned_name_is_a_conflict_not_a_step() {
     assert_eq!(plan.conflicts.len(), 1);
     assert_eq!(
         plan.conflicts[0].message,
-        "link host/br-overlay exists and is not managed by netplan-rs; rename or remove it, or \
+        "link host/br-overlay exists and is not managed by netplan-rs under this scope (made by \
+         hand, by another tool, or by another topology scope or lab); rename or remove it, or \
          change the topology"
     );
 }

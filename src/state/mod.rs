@@ -78,12 +78,75 @@ impl FromIterator<Object> for State {
 }
 
 /// Marks written on what netplan-rs creates, so that the kernel itself is the state file.
+///
+/// Marks are scoped: a link alias (and the `lo` alias of a namespace netplan-rs created) says
+/// who owns the object. On a real host that is the topology's scope (`name:`): plain
+/// `netplan-rs` for the default scope, `netplan-rs scope=<name>` otherwise. In a lab it is the
+/// lab and the simulated host, `netplan-rs lab=<lab> host=<host>`. Any alias starting with
+/// `netplan-rs` that is not the run's own is another owner's: foreign, never touched.
 pub mod ownership {
-    /// IFLA_IFALIAS value on every link netplan-rs creates (and on `lo` of namespaces it creates).
+    /// IFLA_IFALIAS value on every link netplan-rs creates for the default scope (and on `lo`
+    /// of namespaces it creates); the prefix of every other mark.
     pub const LINK_ALIAS: &str = "netplan-rs";
     /// Route protocol number (rtm_protocol) of routes netplan-rs installs. Not used by any
     /// routing daemon listed in /etc/iproute2/rt_protos.
     pub const ROUTE_PROTOCOL: u8 = 78;
     /// IFA_PROTO value of addresses netplan-rs assigns (kernel values are 0..=3).
     pub const ADDRESS_PROTOCOL: u8 = 78;
+    /// The scope of a topology without `name:` (marked plain [`LINK_ALIAS`]).
+    pub const DEFAULT_SCOPE: &str = crate::topology::DEFAULT_SCOPE;
+
+    /// The mark of a real-host scope.
+    pub fn scope_mark(scope: &str) -> String {
+        if scope == DEFAULT_SCOPE {
+            LINK_ALIAS.to_string()
+        } else {
+            format!("{LINK_ALIAS} scope={scope}")
+        }
+    }
+
+    /// The mark of what netplan-rs creates on simulated host `host` of lab `lab`.
+    pub fn lab_host_mark(lab: &str, host: &str) -> String {
+        format!("{LINK_ALIAS} lab={lab} host={host}")
+    }
+
+    /// Whether an alias is the mark of a netplan-rs owner of container networking: any scope,
+    /// any simulated host. (Not the lab's own plumbing, `netplan-rs-lab ...`: to a simulated
+    /// host its underlay is what a physical NIC is to a real host.)
+    pub fn is_owner_mark(alias: &str) -> bool {
+        alias
+            .strip_prefix(LINK_ALIAS)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    }
+
+    /// Whether an alias is any netplan-rs mark: an owner's, or the lab plumbing's.
+    pub fn is_any_mark(alias: &str) -> bool {
+        is_owner_mark(alias)
+            || alias
+                .strip_prefix(LINK_ALIAS)
+                .is_some_and(|rest| rest.starts_with("-lab"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn marks_name_their_owner() {
+            assert_eq!(scope_mark("default"), "netplan-rs");
+            assert_eq!(scope_mark("edge"), "netplan-rs scope=edge");
+            assert_eq!(
+                lab_host_mark("demo", "node-1"),
+                "netplan-rs lab=demo host=node-1"
+            );
+            for mark in ["netplan-rs", "netplan-rs scope=a", "netplan-rs-lab lab=x"] {
+                assert!(is_any_mark(mark), "{mark}");
+            }
+            for other in ["", "netplan", "netplan-rsx", "docker0", "my netplan-rs"] {
+                assert!(!is_any_mark(other), "{other}");
+            }
+            assert!(is_owner_mark("netplan-rs lab=demo host=h"));
+            assert!(!is_owner_mark("netplan-rs-lab lab=demo"));
+        }
+    }
 }

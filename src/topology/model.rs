@@ -33,6 +33,12 @@ pub const DEFAULT_HOST_PREFIX: u8 = 24;
 pub struct Topology {
     /// Format version. Must be 1.
     pub version: u32,
+    /// The scope of ownership on real hosts: what netplan-rs creates from this file is marked
+    /// with it, and objects marked by another scope are never modified or deleted, so two files
+    /// with different names can manage disjoint networks on one host. Default `default`
+    /// (marked plain `netplan-rs`). `A-Z a-z 0-9 _ . -`, at most 32 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Hosts by name, in declaration order (slices are allocated in this order).
     #[serde(default, deserialize_with = "unique")]
     pub hosts: IndexMap<String, Host>,
@@ -375,6 +381,30 @@ impl Container {
             }],
             None => Vec::new(),
         }
+    }
+}
+
+/// The scope of a topology without `name:`.
+pub const DEFAULT_SCOPE: &str = "default";
+/// The longest `name:` (it is part of link aliases and the nftables table name).
+pub const MAX_SCOPE_NAME: usize = 32;
+
+impl Topology {
+    /// The ownership scope: `name:`, or [`DEFAULT_SCOPE`].
+    pub fn scope(&self) -> &str {
+        self.name.as_deref().unwrap_or(DEFAULT_SCOPE)
+    }
+
+    /// Every prefix the file's networks cover (both families): on a real host, routes and
+    /// addresses netplan-rs marks on links it does not own (host-gw routes on the underlay) are
+    /// this scope's only inside these.
+    pub fn claimed_prefixes(&self) -> Vec<IpNet> {
+        let mut prefixes = Vec::new();
+        for network in self.networks.values() {
+            prefixes.extend(network.subnet4().map(IpNet::V4));
+            prefixes.extend(network.subnet6().map(IpNet::V6));
+        }
+        prefixes
     }
 }
 

@@ -36,6 +36,11 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
             ),
         ));
     }
+    if let Some(name) = &topo.name
+        && let Some(problem) = scope_name_problem(name)
+    {
+        diags.push(Diagnostic::new("name", problem));
+    }
     hosts(topo, &mut diags);
     networks(topo, &mut diags);
     super::macvlan::validate_shared_parents(topo, &mut diags);
@@ -48,6 +53,19 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
     super::default_route::validate(topo, &mut diags);
     diags
+}
+
+/// `name:` becomes part of link aliases and of the nftables table name.
+fn scope_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > super::model::MAX_SCOPE_NAME {
+        return Some(format!(
+            "name {name:?} must be 1 to {} characters",
+            super::model::MAX_SCOPE_NAME
+        ));
+    }
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        .map(|c| format!("name {name:?} contains {c:?}; only A-Z a-z 0-9 _ . - are allowed"))
 }
 
 fn hosts(topo: &Topology, diags: &mut Vec<Diagnostic>) {

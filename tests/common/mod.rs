@@ -174,11 +174,18 @@ pub fn link(ns: &str, name: &str) -> Option<Value> {
         .find(|l| l.get("ifname").and_then(Value::as_str) == Some(name))
 }
 
-/// Links in `ns` carrying netplan-rs's ownership alias.
+/// Whether a link alias is a netplan-rs ownership mark: `netplan-rs` (the default scope),
+/// `netplan-rs scope=...` or `netplan-rs lab=... host=...` (not the lab plumbing's
+/// `netplan-rs-lab ...`).
+pub fn is_owner_alias(alias: Option<&str>) -> bool {
+    alias.is_some_and(|a| a == "netplan-rs" || a.starts_with("netplan-rs "))
+}
+
+/// Links in `ns` carrying a netplan-rs ownership alias (any scope or lab).
 pub fn owned_links(ns: &str) -> Vec<String> {
     ip_json(ns, &["link", "show"])
         .iter()
-        .filter(|l| l.get("ifalias").and_then(Value::as_str) == Some("netplan-rs"))
+        .filter(|l| is_owner_alias(l.get("ifalias").and_then(Value::as_str)))
         .filter_map(|l| l.get("ifname").and_then(Value::as_str).map(str::to_string))
         .collect()
 }
@@ -221,6 +228,11 @@ impl Lab {
 
     pub fn host_ns(&self, host: &str) -> String {
         format!("{}-{host}", self.name)
+    }
+
+    /// The ownership mark netplan-rs writes on what it creates on simulated host `host`.
+    pub fn mark(&self, host: &str) -> String {
+        format!("netplan-rs lab={} host={host}", self.name)
     }
 
     pub fn container_ns(&self, host: &str, container: &str) -> String {
