@@ -10,6 +10,7 @@
 //! already knows its inverse.
 
 mod groups;
+pub mod journal;
 mod waves;
 
 pub use groups::{Group, groups};
@@ -141,8 +142,33 @@ pub async fn execute(
     let mut applied = vec![false; total];
     // Steps before this one have been reported.
     let mut reported = 0;
+    let mut journaled = false;
     for wave in waves(steps) {
         let kernel: &Kernel = kernel;
+        // Before a wave that creates links or namespaces: say so on disk (see `journal`).
+        let at_risk = journal::at_risk(wave.iter().flat_map(|g| &steps[g.members()]));
+        if !at_risk.is_empty() {
+            let first = wave.first().map(|g| g.members().start).unwrap_or(0);
+            if let Err(e) = journal::write(kernel.target(), at_risk) {
+                let applied: Vec<usize> =
+                    (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
+                return Err(ApplyError {
+                    index: first + 1,
+                    total,
+                    step: Box::new(steps[first].clone()),
+                    done: applied.len(),
+                    applied,
+                    also_failed: Vec::new(),
+                    batch: None,
+                    source: KernelError::Namespace {
+                        op: "writing the journal",
+                        ns: journal::path(kernel.target()).display().to_string(),
+                        source: e,
+                    },
+                });
+            }
+            journaled = true;
+        }
         let singles: Vec<usize> = wave
             .iter()
             .filter_map(|g| match g {
@@ -206,6 +232,10 @@ pub async fn execute(
             source,
         });
     }
+    // Everything created is marked: nothing for a later run to adopt.
+    if journaled {
+        let _ = journal::clear(kernel.target());
+    }
     Ok(plan.summary())
 }
 
@@ -243,14 +273,61 @@ pub async fn apply(
     })
 }
 
-/// Connect to a target, observe it and diff against `desired`: everything `plan` and `apply`
-/// need, in one place so the CLI and the lab run the same engine.
+/// Connect to a target, observe it and diff against `desired`: everything `plan` needs, in one
+/// place so the CLI and the lab run the same engine. Read-only: objects named by a journal an
+/// interrupted run left (see [`journal`]) are read as ours, as [`prepare_change`] will make them.
 pub async fn prepare(
-    target: crate::kernel::Target,
+    mut target: crate::kernel::Target,
     desired: &State,
 ) -> Result<(Kernel, Plan), KernelError> {
+    if let Some(left) = read_journal(&target)? {
+        target.adopt.extend(left.unfinished);
+    }
     let mut kernel = Kernel::connect(target).await?;
     let observed = kernel.observe().await?;
     let plan = plan::diff(desired, &observed);
     Ok((kernel, plan))
+}
+
+/// [`prepare`] for a run that will change the host (under its exclusive lock): first adopt
+/// what an interrupted run left (see [`connect_to_change`]).
+pub async fn prepare_change(
+    target: crate::kernel::Target,
+    desired: &State,
+) -> Result<(Kernel, Plan), KernelError> {
+    let mut kernel = connect_to_change(target).await?;
+    let observed = kernel.observe().await?;
+    let plan = plan::diff(desired, &observed);
+    Ok((kernel, plan))
+}
+
+/// Connect to a target about to be changed, and adopt what the journal of an interrupted run
+/// names (marks written, leftover mount points removed; one warning line each), then drop the
+/// journal. Killed half-way, the journal is still there for the next run.
+pub async fn connect_to_change(target: crate::kernel::Target) -> Result<Kernel, KernelError> {
+    let left = read_journal(&target)?;
+    let mut kernel = Kernel::connect(target).await?;
+    if let Some(left) = left {
+        let adopted = kernel.adopt(&left.unfinished).await?;
+        for line in adopted {
+            kernel.warn(format!(
+                "adopted {line}, left unmarked by an interrupted run (pid {}: {})",
+                left.pid, left.command
+            ));
+        }
+        journal::clear(kernel.target()).map_err(|source| KernelError::Namespace {
+            op: "removing the journal",
+            ns: journal::path(kernel.target()).display().to_string(),
+            source,
+        })?;
+    }
+    Ok(kernel)
+}
+
+fn read_journal(target: &crate::kernel::Target) -> Result<Option<journal::Journal>, KernelError> {
+    journal::read(target).map_err(|source| KernelError::Namespace {
+        op: "reading the journal",
+        ns: journal::path(target).display().to_string(),
+        source,
+    })
 }

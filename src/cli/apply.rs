@@ -17,7 +17,7 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         desired,
         mut kernel,
         plan,
-    } = host_plan(&args.file, &args.host).await?;
+    } = host_plan(&args.file, &args.host, true).await?;
     execute(
         &resolved,
         &mut kernel,
@@ -36,7 +36,7 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     };
     let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
     let desired = State::default();
-    let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
+    let (mut kernel, plan) = crate::apply::prepare_change(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
     super::print_warnings(&mut kernel);

@@ -19,7 +19,7 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::Down(args) => {
             let name = lab_name(&args)?;
-            if lab::down(&name).await? {
+            if lab::down(&name, &file_hosts(&args)).await? {
                 println!("Lab {name} removed.");
             } else {
                 println!("Lab {name} is not up; nothing to remove.");
@@ -34,7 +34,8 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             let (topo, name) = open(&args)?;
             let outcome = demo(&topo, &name).await;
             // Always tear down, even when a step failed.
-            let down = lab::down(&name).await;
+            let hosts: Vec<String> = topo.hosts.keys().cloned().collect();
+            let down = lab::down(&name, &hosts).await;
             let code = outcome?;
             down?;
             println!("Lab {name} removed.");
@@ -50,6 +51,14 @@ fn lab_name(args: &LabArgs) -> anyhow::Result<String> {
         .unwrap_or_else(|| lab::default_name(&args.file));
     lab::check_name(&name).map_err(anyhow::Error::msg)?;
     Ok(name)
+}
+
+/// The hosts the file names, for `lab down` to find leftovers by name; a file that no longer
+/// loads names none (the lab's switch still knows its hosts).
+fn file_hosts(args: &LabArgs) -> Vec<String> {
+    crate::topology::load(&args.file)
+        .map(|topo| topo.hosts.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn open(args: &LabArgs) -> anyhow::Result<(crate::topology::Topology, String)> {

@@ -17,15 +17,25 @@ pub(super) struct HostPlan {
     pub plan: Plan,
 }
 
-pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Result<HostPlan> {
+/// `change`: the caller will apply the plan (adopt what an interrupted run left first, see
+/// `apply::prepare_change`); otherwise read only.
+pub(super) async fn host_plan(
+    file: &Path,
+    host_args: &HostArgs,
+    change: bool,
+) -> anyhow::Result<HostPlan> {
     let topo = load(file)?;
     let resolved = resolve(&topo, file, host_args)?;
     let host = resolved.host.clone().unwrap_or_default();
     let desired = crate::compile::compile(&topo, &host)
         .with_context(|| format!("compiling {} for host {host}", file.display()))?;
-    let (mut kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
-        .await
-        .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+    let target = resolved.target.clone();
+    let prepared = match change {
+        true => crate::apply::prepare_change(target, &desired).await,
+        false => crate::apply::prepare(target, &desired).await,
+    };
+    let (mut kernel, plan) =
+        prepared.with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
     super::print_warnings(&mut kernel);
     Ok(HostPlan {
         resolved,
@@ -36,7 +46,7 @@ pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Resu
 }
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let HostPlan { resolved, plan, .. } = host_plan(&args.file, &args.host).await?;
+    let HostPlan { resolved, plan, .. } = host_plan(&args.file, &args.host, false).await?;
     if args.json {
         println!("{}", render_json(&plan));
     } else {

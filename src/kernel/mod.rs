@@ -7,6 +7,7 @@
 //! a namespace netplan-rs wires but did not create). Nothing here knows about topologies; nothing
 //! here spawns a process.
 
+mod adopt;
 mod conn;
 mod dad;
 mod error;
@@ -190,6 +191,11 @@ impl Kernel {
         &self.target
     }
 
+    /// Add a warning for the caller to print.
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     /// The warnings gathered since the last call (see the field).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
@@ -199,6 +205,16 @@ impl Kernel {
     /// target's prefix. See `observe.rs` for what is skipped as kernel-made.
     pub async fn observe(&mut self) -> Result<State, KernelError> {
         observe::observe(self).await
+    }
+
+    /// Mark the objects an interrupted run of ours created but did not mark (the keys of its
+    /// journal), and remove /run/netns entries of those that are only mount-point files; one
+    /// line per object adopted. See `adopt.rs`.
+    pub async fn adopt(
+        &self,
+        keys: &[crate::state::ObjectKey],
+    ) -> Result<Vec<String>, KernelError> {
+        adopt::adopt(self, keys).await
     }
 
     /// Carry out one plan step. Steps that do not depend on each other may run concurrently.
@@ -274,6 +290,11 @@ impl Kernel {
                 ns: self.target.label(ns),
                 source,
             })
+    }
+
+    /// Keep `conn` as the connection to `ns` (opened while creating it).
+    fn remember(&self, ns: Ns, conn: Conn) {
+        lock(&self.conns).insert(ns, Arc::new(conn));
     }
 
     /// Forget the connection to a namespace (after deleting it).

@@ -10,6 +10,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,26 @@ fn prepare_dir() -> io::Result<()> {
 /// Create the named namespace `/run/netns/<name>`. Fails with `AlreadyExists` if the name is taken.
 pub fn create(name: &str) -> io::Result<()> {
     check_name(name)?;
+    let namespace = create_detached()?;
+    attach(name, &namespace)
+}
+
+/// A new network namespace that no name refers to yet, held by the returned file: it can be
+/// set up (marked) before [`attach`] makes it visible, and it vanishes if the process dies
+/// before that.
+pub fn create_detached() -> io::Result<File> {
+    on_thread(|| -> io::Result<File> {
+        unshare(CloneFlags::CLONE_NEWNET)?;
+        // thread-self, not self: the new namespace belongs to this thread only.
+        File::open("/proc/thread-self/ns/net")
+    })
+    .and_then(|r| r)
+}
+
+/// Bind the namespace held by `namespace` to `/run/netns/<name>` (what `ip netns attach`
+/// does). Fails with `AlreadyExists` if the name is taken.
+pub fn attach(name: &str, namespace: &File) -> io::Result<()> {
+    check_name(name)?;
     prepare_dir()?;
     let target = path(name);
     // The mount point file; O_EXCL makes a concurrent or leftover namespace an error, not a takeover.
@@ -75,24 +96,18 @@ pub fn create(name: &str) -> io::Result<()> {
         .create_new(true)
         .mode(0o0)
         .open(&target)?;
-    let mount_target = target.clone();
-    let result = on_thread(move || -> io::Result<()> {
-        unshare(CloneFlags::CLONE_NEWNET)?;
-        // thread-self, not self: the new namespace belongs to this thread only.
-        mount::<str, Path, str, str>(
-            Some("/proc/thread-self/ns/net"),
-            &mount_target,
-            Some("none"),
-            MsFlags::MS_BIND,
-            None,
-        )?;
-        Ok(())
-    })
-    .and_then(|r| r);
+    let source = format!("/proc/self/fd/{}", namespace.as_raw_fd());
+    let result = mount::<str, Path, str, str>(
+        Some(source.as_str()),
+        &target,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None,
+    );
     if result.is_err() {
         let _ = fs::remove_file(&target);
     }
-    result
+    result.map_err(io::Error::from)
 }
 
 /// Delete the named namespace: detach the bind mount and remove the file. The namespace itself
@@ -177,4 +192,12 @@ pub async fn run_in_async<T: Send + 'static>(
         })?;
     rx.await
         .map_err(|_| io::Error::other("namespace thread panicked"))?
+}
+
+/// Whether `/run/netns/<name>` is a namespace (an nsfs bind mount), not the bare mount-point
+/// file a run killed between creating the file and mounting it leaves behind.
+pub fn is_namespace(name: &str) -> bool {
+    check_name(name).is_ok()
+        && nix::sys::statfs::statfs(&path(name))
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
 }

@@ -13,11 +13,15 @@ use anyhow::{Context, bail};
 /// addresses). Idempotent: an existing lab is brought in line with the file.
 pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
     let switch = switch_netns(lab);
+    if netns::exists(&switch) && !netns::is_namespace(&switch) {
+        // The mount point of a `lab up` killed while creating the switch.
+        netns::delete(&switch).with_context(|| format!("removing the leftover {switch}"))?;
+    }
     if !netns::exists(&switch) {
         netns::create(&switch).with_context(|| format!("creating netns {switch}"))?;
     }
     let desired = plumbing(topo);
-    let (mut kernel, plan) = apply::prepare(switch_target(lab), &desired)
+    let (mut kernel, plan) = apply::prepare_change(switch_target(lab), &desired)
         .await
         .with_context(|| format!("reading lab {lab}"))?;
     converge(&mut kernel, &plan, &desired)
@@ -84,7 +88,7 @@ pub async fn plan_host(
     // Containers wired into existing namespaces (`netns:`) are entered through their files.
     target.external = crate::external::resolve(topo, host).map_err(anyhow::Error::msg)?;
     crate::external::check_distinct(&target, topo, host).map_err(anyhow::Error::msg)?;
-    let (kernel, plan) = apply::prepare(target, &desired)
+    let (kernel, plan) = apply::prepare_change(target, &desired)
         .await
         .with_context(|| format!("reading simulated host {host}"))?;
     Ok((kernel, desired, plan))
@@ -92,35 +96,78 @@ pub async fn plan_host(
 
 /// Remove every namespace of lab `lab`: each simulated host's owned objects and container
 /// namespaces (found by observing, not from the file, so a host removed from the file is
-/// cleaned up too), then the hosts, then the switch. Returns false when the lab did not exist.
-pub async fn down(lab: &str) -> anyhow::Result<bool> {
+/// cleaned up too), then the hosts, then the switch, then the leftovers of interrupted runs
+/// (see [`sweep`]). `file_hosts` are the hosts the file names (the lab may have been killed
+/// before the switch knew them all). Returns false when the lab did not exist.
+pub async fn down(lab: &str, file_hosts: &[String]) -> anyhow::Result<bool> {
     let switch = switch_netns(lab);
+    let mut hosts: Vec<String> = file_hosts.to_vec();
     if !netns::exists(&switch) {
-        return Ok(false);
+        let left = sweep(lab, &hosts)?;
+        return Ok(left);
     }
-    let mut switch_kernel = Kernel::connect(switch_target(lab)).await?;
-    let observed = switch_kernel.observe().await?;
-    let hosts: Vec<String> = observed
-        .iter()
-        .filter_map(|o| match o {
-            Object::Namespace(ns) if ns.owned => Some(ns.name.clone()),
-            _ => None,
-        })
-        .collect();
-    let empty = State::default();
-    for host in &hosts {
-        let (mut kernel, plan) = apply::prepare(host_target(lab, host), &empty).await?;
-        converge(&mut kernel, &plan, &empty)
+    if netns::is_namespace(&switch) {
+        let mut switch_kernel = apply::connect_to_change(switch_target(lab)).await?;
+        let observed = switch_kernel.observe().await?;
+        let observed_hosts: Vec<String> = observed
+            .iter()
+            .filter_map(|o| match o {
+                Object::Namespace(ns) if ns.owned => Some(ns.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let empty = State::default();
+        for host in &observed_hosts {
+            let (mut kernel, plan) = apply::prepare_change(host_target(lab, host), &empty).await?;
+            converge(&mut kernel, &plan, &empty)
+                .await
+                .with_context(|| format!("destroying simulated host {host}"))?;
+        }
+        let plan = crate::plan::diff(&empty, &observed);
+        converge(&mut switch_kernel, &plan, &empty)
             .await
-            .with_context(|| format!("destroying simulated host {host}"))?;
+            .with_context(|| format!("removing the simulated hosts of lab {lab}"))?;
+        drop(switch_kernel);
+        hosts.extend(observed_hosts);
     }
-    let plan = crate::plan::diff(&empty, &observed);
-    converge(&mut switch_kernel, &plan, &empty)
-        .await
-        .with_context(|| format!("removing the simulated hosts of lab {lab}"))?;
-    drop(switch_kernel);
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
+    sweep(lab, &hosts)?;
     Ok(true)
+}
+
+/// The /run/netns entries of lab `lab` still there: leftovers of runs killed while creating or
+/// deleting a namespace (a mount-point file with no namespace bound to it) are removed; a real
+/// namespace is an error naming it (it carries no mark of the lab, so it is not deleted
+/// blindly). Entries are those named like the lab's switch, hosts `hosts` and their
+/// containers. Returns whether anything was there.
+fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
+    let switch = switch_netns(lab);
+    let names = netns::list().context("listing /run/netns")?;
+    let ours = |name: &str| {
+        name == switch
+            || hosts.iter().any(|h| {
+                let host = super::host_netns(lab, h);
+                name == host || name.starts_with(&format!("{host}-"))
+            })
+    };
+    let mut found = false;
+    let mut stuck = Vec::new();
+    for name in names.iter().filter(|n| ours(n)) {
+        found = true;
+        if netns::is_namespace(name) {
+            stuck.push(name.clone());
+        } else if let Err(e) = netns::delete(name) {
+            stuck.push(format!("{name} ({e})"));
+        }
+    }
+    if !stuck.is_empty() {
+        bail!(
+            "lab {lab}: these namespaces are left and were not removed (not marked as the \
+             lab's; check and `ip netns delete` them): {}",
+            stuck.join(", ")
+        );
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
