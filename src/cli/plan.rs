@@ -29,6 +29,7 @@ pub(super) async fn host_plan(
     let host = resolved.host.clone().unwrap_or_default();
     let desired = crate::compile::compile(&topo, &host)
         .with_context(|| format!("compiling {} for host {host}", file.display()))?;
+    let desired = resolved.target.localize(desired);
     let target = resolved.target.clone();
     let prepared = match change {
         true => crate::apply::prepare_change(target, &desired).await,

@@ -28,7 +28,7 @@ pub use error::KernelError;
 pub use nft::NftBatchError;
 
 use crate::plan::Step;
-use crate::state::{Ns, State, ownership};
+use crate::state::{Ns, Object, State, ownership};
 use conn::Conn;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -70,6 +70,10 @@ pub struct Target {
     /// is only a leftover mount-point file reads as absent. `apply` writes the missing marks
     /// before it observes; `plan` only reads them this way, so it shows what apply will do.
     pub adopt: std::collections::BTreeSet<crate::state::ObjectKey>,
+    /// The name of the nftables table (family inet) this target owns: `netplan-rs`, or
+    /// `netplan-rs-<scope>` for a named scope on a real host, so that scopes side by side each
+    /// have their own (see [`Target::localize`]).
+    pub nft_table: String,
 }
 
 impl Target {
@@ -93,7 +97,38 @@ impl Target {
             external: BTreeMap::new(),
             claimed,
             adopt: Default::default(),
+            nft_table: match scope {
+                ownership::DEFAULT_SCOPE => crate::state::NFT_TABLE.to_string(),
+                _ => format!("{}-{scope}", crate::state::NFT_TABLE),
+            },
         }
+    }
+
+    /// A compiled desired state as this target names things: compile always names the
+    /// nftables table [`crate::state::NFT_TABLE`]; a scoped target's table is its own.
+    pub fn localize(&self, desired: State) -> State {
+        if self.nft_table == crate::state::NFT_TABLE {
+            return desired;
+        }
+        desired
+            .objects
+            .into_values()
+            .map(|object| match object {
+                Object::NftTable(mut t) => {
+                    t.name = self.nft_table.clone();
+                    Object::NftTable(t)
+                }
+                Object::NftChain(mut c) => {
+                    c.table = self.nft_table.clone();
+                    Object::NftChain(c)
+                }
+                Object::NftRule(mut r) => {
+                    r.table = self.nft_table.clone();
+                    Object::NftRule(r)
+                }
+                other => other,
+            })
+            .collect()
     }
 
     /// The namespace file of an external container (`None`: not external).

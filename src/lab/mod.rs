@@ -96,6 +96,7 @@ pub fn switch_target(lab: &str) -> Target {
         external: Default::default(),
         claimed: None,
         adopt: Default::default(),
+        nft_table: crate::state::NFT_TABLE.to_string(),
     }
 }
 

@@ -13,7 +13,8 @@
 //! - [`batch`]: a run of plan steps (or a single one) as one transaction;
 //! - this file: observe against a [`Kernel`], and the requests creating/deleting an object.
 //!
-//! Ownership: netplan-rs only reads inside the table named [`NFT_TABLE`] in family inet, and owns
+//! Ownership: netplan-rs only reads inside its target's table (`Target::nft_table`: [`NFT_TABLE`],
+//! or `netplan-rs-<scope>` for a named scope on a real host) in family inet, and owns
 //! it only when the table's userdata comment is the target's link alias mark (set at creation).
 //! Every chain and rule in an owned table is owned (unknown ones are deleted); tables it does not
 //! own are never read into or changed. A rule's identity is its userdata comment.
@@ -31,7 +32,7 @@ pub(crate) use socket::NftSocket;
 
 use super::lock;
 use super::{Kernel, KernelError, netns};
-use crate::state::{NFT_TABLE, NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
+use crate::state::{NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
 use msg::*;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -90,9 +91,10 @@ pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), Ke
         other => other?,
     }
     let mark = kernel.target.marks.link_alias.clone();
+    let table_name = kernel.target.nft_table.as_str();
     let table_key = ObjectKey::NftTable {
         ns: ns.clone(),
-        name: NFT_TABLE.to_string(),
+        name: table_name.to_string(),
     };
     let sock = socket(kernel, &ns)?;
     let tables = lock(&sock).dump(&dump(NFT_MSG_GETTABLE, None), msg_type(NFT_MSG_NEWTABLE));
@@ -103,14 +105,14 @@ pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), Ke
     let Some((_, comment)) = tables
         .iter()
         .filter_map(|t| parse_table(t))
-        .find(|(name, _)| name == NFT_TABLE)
+        .find(|(name, _)| name == table_name)
     else {
         return Ok(());
     };
     let owned = comment.as_deref() == Some(mark.as_str());
     state.insert(NftTable {
         ns: ns.clone(),
-        name: NFT_TABLE.to_string(),
+        name: table_name.to_string(),
         owned,
     });
     // Never look inside a table we do not own.
@@ -122,19 +124,19 @@ pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), Ke
     let chains = sock.dump(&dump(NFT_MSG_GETCHAIN, None), msg_type(NFT_MSG_NEWCHAIN));
     let rules = chains.and_then(|chains| {
         let rules = sock.dump(
-            &dump(NFT_MSG_GETRULE, Some(NFT_TABLE)),
+            &dump(NFT_MSG_GETRULE, Some(table_name)),
             msg_type(NFT_MSG_NEWRULE),
         )?;
         Ok((chains, rules))
     });
     let (chains, rules) = rules.map_err(|e| error(kernel, "dumping", &table_key, e))?;
     for chain in chains.iter().filter_map(|c| parse_chain(&ns, c)) {
-        if chain.table == NFT_TABLE {
+        if chain.table == table_name {
             state.insert(chain);
         }
     }
     for rule in rules.iter().filter_map(|r| parse_rule(&ns, r)) {
-        if rule.table != NFT_TABLE {
+        if rule.table != table_name {
             continue;
         }
         let mut rule = rule;
