@@ -498,6 +498,47 @@ fn mtu_below_ipv4_minimum() {
 }
 
 #[test]
+fn mtu_above_what_the_kernel_accepts() {
+    let text = topo(
+        "  local: { driver: bridge, subnet: 192.168.200.0/24, mtu: 70000 }",
+        "",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.local.mtu: MTU 70000 is above 65535, the largest the kernel accepts"]
+    );
+    let text = topo(
+        "  gw: { driver: host-gw, subnet: 10.50.0.0/16, mtu: 65536 }",
+        "",
+    );
+    assert_problem(&text, "networks.gw.mtu", "above 65535");
+    let text = "version: 1\nhosts:\n  n: { underlay: 10.0.0.1/24, mtu: 70000 }\n";
+    assert_problem(text, "hosts.n.mtu", "MTU 70000 is above 65535");
+    // The largest MTU is accepted where the underlay allows it.
+    let text = topo(
+        "  local: { driver: bridge, subnet: 192.168.200.0/24, mtu: 65535 }",
+        "",
+    );
+    assert!(problems(&text).is_empty());
+}
+
+#[test]
+fn vxlan_port_zero() {
+    let text = topo(
+        "  o: { driver: vxlan, mode: bridged, vni: 7, port: 0, subnet: 172.18.0.0/16 }",
+        "",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.o.port: 0 is not a UDP port (1 to 65535; default 4789)"]
+    );
+    // Above 65535 does not fit the port's type: a parse error with a location.
+    let text = text.replace("port: 0", "port: 70000");
+    let err = load_str(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.starts_with("t.yaml:"), "{err}");
+}
+
+#[test]
 fn unknown_key_in_a_network_has_a_location() {
     let text = "version: 1\nnetworks:\n  local:\n    driver: bridge\n    subnet: 10.0.0.0/24\n    gatway: 10.0.0.1\n";
     let err = load_str(text, "t.yaml").unwrap_err().to_string();
