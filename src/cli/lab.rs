@@ -44,10 +44,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn lab_name(args: &LabArgs) -> anyhow::Result<String> {
-    let name = args
-        .lab
-        .clone()
-        .unwrap_or_else(|| lab::default_name(&args.file));
+    let name = match &args.lab {
+        Some(name) => name.clone(),
+        None => super::default_lab_name(&args.file)?,
+    };
     lab::check_name(&name).map_err(anyhow::Error::msg)?;
     Ok(name)
 }

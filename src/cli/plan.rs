@@ -21,8 +21,12 @@ pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Resu
     let topo = load(file)?;
     let resolved = resolve(&topo, file, host_args)?;
     let host = resolved.host.clone().unwrap_or_default();
-    let desired = crate::compile::compile(&topo, &host)
-        .with_context(|| format!("compiling {} for host {host}", file.display()))?;
+    let desired = crate::compile::compile(&topo, &host).with_context(|| {
+        format!(
+            "compiling {} for host {host}",
+            crate::topology::source::display_name(file)
+        )
+    })?;
     let (kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;

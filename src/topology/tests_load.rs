@@ -567,3 +567,35 @@ fn host_veth_name_collisions() {
     );
     assert!(problems(&text).is_empty());
 }
+
+#[test]
+fn deep_nesting_is_refused_at_its_position() {
+    let deep = format!(
+        "version: 1\nhosts: {}{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let err = load_str(&deep, "t.yaml").unwrap_err().to_string();
+    // The document mapping is level 1, so the 64th `[` (column 7 + 63) is level 65.
+    assert_eq!(
+        err,
+        "t.yaml:2:71: nested deeper than 64 levels, the most a topology may have"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_file_has_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("hin-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("t.yaml");
+    std::fs::write(&path, b"version: 1\nhosts:\n  n\xe9: {}\n").expect("write");
+    let err = load(&path).unwrap_err().to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        err,
+        format!(
+            "{}:3:4: invalid UTF-8 (byte 0xe9); a topology file must be UTF-8",
+            path.display()
+        )
+    );
+}
