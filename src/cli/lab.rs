@@ -28,6 +28,8 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::Verify(args) => {
             let (topo, name) = open(&args)?;
+            // Without its hosts every probe would fail: one error instead of a matrix of FAIL.
+            lab::check_up(&topo, &name).map_err(anyhow::Error::msg)?;
             Ok(verify(&topo, &name))
         }
         LabCommand::Demo(args) => {

@@ -7,6 +7,7 @@ mod apply;
 mod confirm;
 mod lab;
 mod plan;
+mod report;
 mod show;
 mod target;
 mod validate;
@@ -162,7 +163,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", report::render(&e));
             ExitCode::from(1)
         }
     }
