@@ -52,10 +52,8 @@ fn privilege_errno(cause: &(dyn Error + 'static)) -> Option<i32> {
         e.raw_os_error()
     } else if let Some(e) = cause.downcast_ref::<std::io::Error>() {
         e.raw_os_error()
-    } else if let Some(e) = cause.downcast_ref::<nix::errno::Errno>() {
-        Some(*e as i32)
     } else {
-        None
+        cause.downcast_ref::<nix::errno::Errno>().map(|e| *e as i32)
     };
     errno.filter(|e| matches!(*e, libc::EPERM | libc::EACCES))
 }
