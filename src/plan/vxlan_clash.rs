@@ -8,10 +8,13 @@ use super::step::Conflict;
 use crate::state::{Link, LinkKind, Ns, Object, State, Vxlan};
 use std::collections::HashMap;
 
+/// What the kernel keys a vxlan on within its namespace (besides the address family).
+type Identity<'a> = (&'a Ns, u32, u16);
+
 /// Conflicts for wanted vxlans whose VNI and port an unowned vxlan of another name holds in the
 /// same namespace, in desired-key order.
 pub(super) fn conflicts(desired: &State, observed: &State) -> Vec<Conflict> {
-    let mut held: HashMap<(&Ns, u32, u16), Vec<(&Link, &Vxlan)>> = HashMap::new();
+    let mut held: HashMap<Identity<'_>, Vec<(&Link, &Vxlan)>> = HashMap::new();
     for (link, vxlan) in vxlans(observed).filter(|(link, _)| !link.owned) {
         held.entry((&link.ns, vxlan.vni, vxlan.port))
             .or_default()
