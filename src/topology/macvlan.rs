@@ -88,7 +88,7 @@ pub struct MacvlanNetwork {
     pub host_interface: bool,
     /// MTU of the children (and of the VLAN sub-interface). Default: unset (the parent's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 68))]
+    #[schemars(range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
 }
 
