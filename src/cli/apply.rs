@@ -84,16 +84,6 @@ async fn execute(
     println!();
     match crate::apply::apply(kernel, plan, desired, print_progress).await {
         Ok(report) => Ok(summarise(verb, &report)),
-        // Refused for lack of privilege before anything changed: one line, like every other
-        // privilege error (the steps would all be refused the same way).
-        Err(ApplyFailure::Step(e))
-            if e.applied.is_empty() && super::report::is_privilege(&e.source) =>
-        {
-            Err(anyhow::Error::new(e.source).context(format!(
-                "{verb} failed at step {} of {} ({})",
-                e.index, e.total, e.step.key
-            )))
-        }
         Err(ApplyFailure::Step(e)) => {
             eprintln!(
                 "Error: {} failed at step {} of {} ({}): {}",

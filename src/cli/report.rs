@@ -41,11 +41,6 @@ pub fn render(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// Whether the error (not its causes) is the kernel refusing for lack of privilege.
-pub fn is_privilege(err: &KernelError) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EPERM | libc::EACCES))
-}
-
 /// EPERM or EACCES when `cause` is an OS-level error that carries it.
 fn privilege_errno(cause: &(dyn Error + 'static)) -> Option<i32> {
     let errno = if let Some(e) = cause.downcast_ref::<KernelError>() {
