@@ -170,6 +170,20 @@ fn without_privileges_the_error_is_one_line_saying_root_is_needed() {
         );
         assert!(!err.contains("os error"), "{cmd:?}: raw OS error: {err}");
     }
+    // Root without CAP_NET_ADMIN: the namespace opens, the netlink dump is refused, same line.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set=-net_admin", "--inh-caps=-net_admin", bin()])
+        .args(["plan", &s(&file), "--lab", &name, "--host", "node-1"])
+        .output()
+        .expect("running setpriv");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("must run as root") && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "raw OS error: {err}");
     lab.assert_no_changes("node-1");
     drop(lab);
     let _ = std::fs::remove_file(&file);
