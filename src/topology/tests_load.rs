@@ -512,6 +512,15 @@ fn mtu_above_what_the_kernel_accepts() {
         "",
     );
     assert_problem(&text, "networks.gw.mtu", "above 65535");
+    // One problem per path: the underlay comparison does not repeat it.
+    let text = topo(
+        "  o: { driver: vxlan, mode: bridged, vni: 5, subnet: 172.18.0.0/16, mtu: 70000 }",
+        "  a: { host: node-1, network: o }",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.o.mtu: MTU 70000 is above 65535, the largest the kernel accepts"]
+    );
     let text = "version: 1\nhosts:\n  n: { underlay: 10.0.0.1/24, mtu: 70000 }\n";
     assert_problem(text, "hosts.n.mtu", "MTU 70000 is above 65535");
     // The largest MTU is accepted where the underlay allows it.

@@ -195,8 +195,10 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                     }
                 }
                 // Explicit, or derived from a small underlay MTU.
-                mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
-                if let Some(mtu) = vx.mtu {
+                let out_of_range =
+                    mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
+                // Out of range says it all; the underlay comparison would only repeat it.
+                if let Some(mtu) = vx.mtu.filter(|_| !out_of_range) {
                     for host in hosts_in_network(topo, name) {
                         let Some(h) = topo.hosts.get(host) else {
                             continue;
