@@ -657,7 +657,9 @@ fn check(text: &str) -> Result<Outcome, String> {
             }
             return Ok(Outcome::Invalid);
         }
-        Err(TopologyError::Io { .. }) => return Err("I/O error from a string".into()),
+        Err(TopologyError::Io { .. } | TopologyError::Input { .. }) => {
+            return Err("I/O error from a string".into());
+        }
         Ok(topo) => topo,
     };
     // A valid topology round-trips through its own serialisation.

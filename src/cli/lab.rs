@@ -28,6 +28,8 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::Verify(args) => {
             let (topo, name) = open(&args)?;
+            // Without its hosts every probe would fail: one error instead of a matrix of FAIL.
+            lab::check_up(&topo, &name).map_err(anyhow::Error::msg)?;
             Ok(verify(&topo, &name))
         }
         LabCommand::Demo(args) => {
@@ -45,10 +47,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn lab_name(args: &LabArgs) -> anyhow::Result<String> {
-    let name = args
-        .lab
-        .clone()
-        .unwrap_or_else(|| lab::default_name(&args.file));
+    let name = match &args.lab {
+        Some(name) => name.clone(),
+        None => super::default_lab_name(&args.file)?,
+    };
     lab::check_name(&name).map_err(anyhow::Error::msg)?;
     Ok(name)
 }

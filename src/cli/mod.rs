@@ -7,6 +7,7 @@ mod apply;
 mod confirm;
 mod lab;
 mod plan;
+mod report;
 mod show;
 mod target;
 mod validate;
@@ -32,7 +33,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a topology file; print a one-line summary or every error.
-    Validate { file: PathBuf },
+    Validate {
+        /// Topology file; `-` reads it from stdin.
+        file: PathBuf,
+    },
     /// Print the JSON Schema of the topology file.
     Schema,
     /// Show what apply would change on this host.
@@ -61,6 +65,7 @@ struct HostArgs {
 
 #[derive(Debug, Args)]
 struct PlanArgs {
+    /// Topology file; `-` reads it from stdin.
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
@@ -74,6 +79,7 @@ struct PlanArgs {
 
 #[derive(Debug, Args)]
 struct ApplyArgs {
+    /// Topology file; `-` reads it from stdin (then --auto-approve is needed).
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
@@ -106,6 +112,7 @@ struct ShowArgs {
 
 #[derive(Debug, Args)]
 struct LabArgs {
+    /// Topology file; `-` reads it from stdin (then --lab is needed).
     file: PathBuf,
     /// Lab name; default: the file's stem.
     #[arg(long, value_name = "NAME")]
@@ -156,7 +163,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", report::render(&e));
             ExitCode::from(1)
         }
     }
@@ -189,6 +196,14 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The lab name a file implies (its stem); a topology read from stdin has none.
+fn default_lab_name(file: &std::path::Path) -> anyhow::Result<String> {
+    if crate::topology::source::is_stdin(file) {
+        anyhow::bail!("the topology comes from stdin, so it cannot name the lab; pass --lab NAME");
+    }
+    Ok(crate::lab::default_name(file))
 }
 
 /// Load and validate a topology file, as an error the CLI prints as is.

@@ -27,8 +27,12 @@ pub(super) async fn host_plan(
     let topo = load(file)?;
     let resolved = resolve(&topo, file, host_args)?;
     let host = resolved.host.clone().unwrap_or_default();
-    let desired = crate::compile::compile(&topo, &host)
-        .with_context(|| format!("compiling {} for host {host}", file.display()))?;
+    let desired = crate::compile::compile(&topo, &host).with_context(|| {
+        format!(
+            "compiling {} for host {host}",
+            crate::topology::source::display_name(file)
+        )
+    })?;
     let desired = resolved.target.localize(desired);
     let target = resolved.target.clone();
     let prepared = match change {

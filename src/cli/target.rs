@@ -86,7 +86,7 @@ fn resolve_host(
     if let Some(lab_arg) = &args.lab {
         let lab_name = if lab_arg.is_empty() {
             match file {
-                Some(f) => lab::default_name(f),
+                Some(f) => super::default_lab_name(f)?,
                 None => bail!("--lab without a name needs the topology file to name the lab"),
             }
         } else {

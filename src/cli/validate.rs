@@ -8,7 +8,7 @@ pub fn run(file: &Path) -> ExitCode {
         Ok(topo) => {
             println!(
                 "{}: valid topology: {}, {}, {}",
-                file.display(),
+                crate::topology::source::display_name(file),
                 count(topo.hosts.len(), "host"),
                 count(topo.networks.len(), "network"),
                 count(topo.containers.len(), "container")

@@ -22,6 +22,18 @@ pub enum KernelError {
         ns: String,
         source: io::Error,
     },
+    /// Creating a link failed because the kernel lacks its type (EOPNOTSUPP, "Unknown device
+    /// type": not compiled in, module not loadable). `kind` names the type and its module, so the
+    /// user knows what to load; the OS error is kept as a number, not a source, because this
+    /// text replaces its useless words.
+    #[error("{op} {object} in {ns}: {kind} is not available in this kernel")]
+    LinkTypeMissing {
+        op: &'static str,
+        object: String,
+        ns: String,
+        kind: &'static str,
+        errno: i32,
+    },
     /// Opening, creating or deleting a network namespace, or a sysctl file inside it, failed.
     #[error("{op} {ns}: {source}")]
     Namespace {
@@ -60,9 +72,48 @@ impl KernelError {
         }
     }
 
+    /// `self`, or for an unsupported link creation, an error naming the link type (`type_name`
+    /// as the kernel calls it: `vlan`, `vxlan`, ...) and its module.
+    pub(crate) fn name_link_type(self, type_name: &str) -> Self {
+        let KernelError::Unsupported {
+            op,
+            object,
+            ns,
+            source,
+        } = self
+        else {
+            return self;
+        };
+        let kind = match type_name {
+            "vlan" => "802.1Q VLAN (module 8021q)",
+            "vxlan" => "VXLAN (module vxlan)",
+            "macvlan" => "macvlan (module macvlan)",
+            "bridge" => "bridge (module bridge)",
+            "veth" => "veth (module veth)",
+            _ => {
+                return KernelError::Unsupported {
+                    op,
+                    object,
+                    ns,
+                    source,
+                };
+            }
+        };
+        KernelError::LinkTypeMissing {
+            op,
+            object,
+            ns,
+            kind,
+            errno: source.raw_os_error().unwrap_or(libc::EOPNOTSUPP),
+        }
+    }
+
     /// Whether the kernel reported the operation as unsupported.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self, KernelError::Unsupported { .. })
+        matches!(
+            self,
+            KernelError::Unsupported { .. } | KernelError::LinkTypeMissing { .. }
+        )
     }
 
     /// The OS error number behind this error, if any (e.g. `libc::EEXIST`).
@@ -71,6 +122,7 @@ impl KernelError {
             KernelError::Netlink { source, .. }
             | KernelError::Unsupported { source, .. }
             | KernelError::Namespace { source, .. } => source.raw_os_error(),
+            KernelError::LinkTypeMissing { errno, .. } => Some(*errno),
             KernelError::Invalid { .. } => None,
         }
     }
@@ -104,5 +156,33 @@ mod tests {
             e.to_string(),
             "creating link host/vx-overlay in netns lab1-node-1: File exists (os error 17)"
         );
+    }
+
+    #[test]
+    fn a_missing_link_type_is_named_with_its_module() {
+        let unsupported = |errno| {
+            KernelError::from_io(
+                "creating",
+                "link host/eth0.50".into(),
+                "netns lab1-node-1".into(),
+                io::Error::from_raw_os_error(errno),
+            )
+        };
+        let e = unsupported(libc::EOPNOTSUPP).name_link_type("vlan");
+        assert_eq!(
+            e.to_string(),
+            "creating link host/eth0.50 in netns lab1-node-1: 802.1Q VLAN (module 8021q) is not available in this kernel"
+        );
+        assert!(e.is_unsupported());
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+        assert!(
+            unsupported(libc::EOPNOTSUPP)
+                .name_link_type("vxlan")
+                .to_string()
+                .ends_with(": VXLAN (module vxlan) is not available in this kernel")
+        );
+        // Other failures keep their own words.
+        let e = unsupported(libc::EEXIST).name_link_type("vlan");
+        assert!(e.to_string().ends_with("File exists (os error 17)"), "{e}");
     }
 }

@@ -128,7 +128,9 @@ pub(super) async fn create(
         .request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
         .await;
     drop(_peer_ns_file);
-    result.map_err(|e| nl_error(kernel, "creating", &key(link), e))?;
+    result.map_err(|e| {
+        nl_error(kernel, "creating", &key(link), e).name_link_type(link.kind.type_name())
+    })?;
     if matches!(link.kind, LinkKind::Bridge) {
         // Before the up flag (in `mark`): the link-local address the kernel makes at carrier
         // is then never tentative, so forwarded IPv6 is not held back (see dad.rs).

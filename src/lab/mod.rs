@@ -71,6 +71,20 @@ pub fn default_name(file: &std::path::Path) -> String {
     }
 }
 
+/// `Err` naming the first simulated host of `topo` whose namespace is missing in lab `lab` (the
+/// same words as `plan --lab` uses).
+pub fn check_up(topo: &Topology, lab: &str) -> Result<(), String> {
+    for host in topo.hosts.keys() {
+        let ns = host_netns(lab, host);
+        if !crate::kernel::netns::exists(&ns) {
+            return Err(format!(
+                "simulated host {host} of lab {lab} does not exist (no netns {ns}); run `netplan-rs lab up FILE --lab {lab}` first"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn switch_netns(lab: &str) -> String {
     format!("{lab}.switch")
 }

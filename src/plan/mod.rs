@@ -13,6 +13,8 @@
 //!   an object netplan-rs does not own: a conflict, no step. Sysctls are never owned: set when
 //!   they differ, never deleted.
 //! - owned and no longer wanted: delete; not owned: left alone.
+//! - a wanted vxlan whose VNI and port an unowned vxlan of another name holds: a conflict
+//!   naming it (module `vxlan_clash`; the kernel allows one per namespace).
 //! - a link a wanted object names (vxlan `dev`, macvlan/VLAN `parent`, `master`, route `dev`)
 //!   must be wanted too, or exist on the host and stay: otherwise a conflict (module `refs`).
 //! - a veth pair is one step on its host end (or lesser key) with `peer` set: created together,
@@ -42,6 +44,7 @@ mod tests;
 mod tests_refs;
 #[cfg(test)]
 mod testutil;
+mod vxlan_clash;
 
 #[cfg(test)]
 pub(crate) use order::dependencies;
@@ -60,6 +63,7 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
     let unordered = diff::diff_unordered(desired, observed);
     let mut conflicts = unordered.conflicts;
     conflicts.extend(refs::missing_links(desired, observed));
+    conflicts.extend(vxlan_clash::conflicts(desired, observed));
     Plan {
         steps: order::order(unordered.steps, &unordered.swept),
         conflicts,

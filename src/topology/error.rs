@@ -32,6 +32,8 @@ pub enum TopologyError {
         file: String,
         source: std::io::Error,
     },
+    /// The file is not something a topology can be read from (a device, a FIFO, too large).
+    Input { file: String, message: String },
     /// The YAML is malformed or does not fit the model (unknown key, wrong type, IPv6 ...).
     /// `line`/`column` are 1-based; absent when the parser gives no location.
     Parse {
@@ -61,6 +63,7 @@ impl fmt::Display for TopologyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TopologyError::Io { file, source } => write!(f, "{file}: {source}"),
+            TopologyError::Input { file, message } => write!(f, "{file}: {message}"),
             TopologyError::Parse {
                 file,
                 line: Some(line),

@@ -5,13 +5,53 @@
 
 use super::error::Diagnostic;
 use super::model::{ExternalNetns, Topology};
+use std::collections::HashMap;
 
 /// Every problem of the `netns` keys of `topo`'s containers.
 pub fn validate(topo: &Topology, diags: &mut Vec<Diagnostic>) {
+    // (host, identity) -> first container; two containers in one namespace would fight over
+    // its interfaces and routes (plan finds shared namespaces by inode too, for what only the
+    // running system can tell, like a pid and a path to the same file).
+    let mut seen: HashMap<(&str, String), &str> = HashMap::new();
     for (name, container) in &topo.containers {
-        if let Some(netns) = &container.netns {
-            check(&format!("containers.{name}.netns"), netns, diags);
+        let Some(netns) = &container.netns else {
+            continue;
+        };
+        let path = format!("containers.{name}.netns");
+        check(&path, netns, diags);
+        let Some((identity, shown)) = identity(netns) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((container.host.as_str(), identity), name) {
+            diags.push(Diagnostic::new(
+                path,
+                format!(
+                    "{shown} is also the namespace of container {first} on host {}; give each container its own",
+                    container.host
+                ),
+            ));
         }
+    }
+}
+
+/// What identifies the namespace `netns` names without looking at the system (a pid and its
+/// `/proc/<pid>/ns/net` are one; Docker accepts names with a leading `/`), and how to show it.
+/// `None` when the form is ambiguous (reported by [`check`]).
+fn identity(netns: &ExternalNetns) -> Option<(String, String)> {
+    match (netns.pid, &netns.path, &netns.docker) {
+        (Some(pid), None, None) => Some((format!("/proc/{pid}/ns/net"), format!("pid {pid}"))),
+        (None, Some(path), None) => {
+            let normal = path.trim_end_matches('/');
+            let normal = normal
+                .strip_prefix("/var/run/")
+                .map_or(normal.to_string(), |rest| format!("/run/{rest}"));
+            Some((normal, format!("path {path}")))
+        }
+        (None, None, Some(docker)) => {
+            let name = docker.strip_prefix('/').unwrap_or(docker);
+            Some((format!("docker:{name}"), format!("docker container {name}")))
+        }
+        _ => None,
     }
 }
 
@@ -165,6 +205,49 @@ containers:
             ),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn two_containers_in_one_namespace_are_caught() {
+        let two = |first: &str, second: &str, second_host: &str| {
+            let text = format!(
+                "{}  db:\n    host: {second_host}\n    network: local\n    netns: {second}\n",
+                file(first).replace(
+                    "  node-1: { underlay: 10.0.0.1/24 }",
+                    "  node-1: { underlay: 10.0.0.1/24 }\n  node-2: { underlay: 10.0.0.2/24 }"
+                )
+            );
+            crate::topology::test_support::problems(&text)
+        };
+        assert_eq!(
+            two("{ pid: 1234 }", "{ pid: 1234 }", "node-1"),
+            vec![
+                "containers.db.netns: pid 1234 is also the namespace of container web on host node-1; give each container its own"
+            ]
+        );
+        assert_eq!(
+            two(
+                "{ path: /var/run/netns/x }",
+                "{ path: /run/netns/x }",
+                "node-1"
+            ),
+            vec![
+                "containers.db.netns: path /run/netns/x is also the namespace of container web on host node-1; give each container its own"
+            ]
+        );
+        assert_eq!(
+            two("{ pid: 77 }", "{ path: /proc/77/ns/net }", "node-1").len(),
+            1
+        );
+        assert_eq!(
+            two("{ docker: web }", "{ docker: /web }", "node-1"),
+            vec![
+                "containers.db.netns: docker container web is also the namespace of container web on host node-1; give each container its own"
+            ]
+        );
+        // Different namespaces, or the same pid on another machine, are fine.
+        assert!(two("{ pid: 1234 }", "{ pid: 1235 }", "node-1").is_empty());
+        assert!(two("{ pid: 1234 }", "{ pid: 1234 }", "node-2").is_empty());
     }
 
     #[test]

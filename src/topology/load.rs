@@ -6,18 +6,26 @@ use super::model::Topology;
 use super::validate::validate;
 use std::path::Path;
 
-/// Read, parse and validate the topology file at `path`.
+/// Read, parse and validate the topology file at `path` (`-`: stdin); see [`super::source`] for
+/// what may be read.
 pub fn load(path: &Path) -> Result<Topology, TopologyError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    load_str(&text, &file)
+    let text = super::source::read(path)?;
+    load_str(&text, &super::source::display_name(path))
 }
 
 /// Parse and validate topology text; `file_name` is only used in error messages.
 pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> {
+    if let Err(deep) = super::depth::check(text) {
+        return Err(TopologyError::Parse {
+            file: file_name.to_string(),
+            line: Some(deep.line),
+            column: Some(deep.column),
+            message: format!(
+                "nested deeper than {} levels, the most a topology may have",
+                super::depth::MAX_DEPTH
+            ),
+        });
+    }
     let topo: Topology =
         serde_norway::from_str(text).map_err(|err| parse_error(&err, text, file_name))?;
     let diagnostics = validate(&topo);

@@ -21,8 +21,6 @@ use std::net::Ipv4Addr;
 
 /// Highest usable 802.1Q VLAN id (4095 is reserved).
 const MAX_VLAN_ID: u16 = 4094;
-/// The smallest MTU IPv4 allows (as in `validate.rs`).
-const MIN_MTU: u32 = 68;
 
 /// How macvlan children of one parent reach each other (the kernel's macvlan modes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -90,7 +88,7 @@ pub struct MacvlanNetwork {
     pub host_interface: bool,
     /// MTU of the children (and of the VLAN sub-interface). Default: unset (the parent's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 68))]
+    #[schemars(range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
 }
 
@@ -206,12 +204,9 @@ pub(crate) fn validate(
         }
     }
     if let Some(mtu) = net.mtu {
-        if mtu < MIN_MTU {
-            diags.push(Diagnostic::new(
-                format!("{path}.mtu"),
-                format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
-            ));
-        } else if net.parent.is_none() {
+        // Out of any link's range: comparing with the parent would only repeat it.
+        let in_range = !super::validate::mtu_problem(format!("{path}.mtu"), Some(mtu), diags);
+        if in_range && net.parent.is_none() {
             // A macvlan child cannot exceed its lower device's MTU; the underlay's is known.
             for host in super::membership::hosts_in_network(topo, name) {
                 let underlay = topo.hosts.get(host).map(|h| h.mtu()).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! validation with YAML-path errors, address allocation (IPAM) and interface naming.
 
 mod default_route;
+pub mod depth;
 mod error;
 mod external_netns;
 pub mod ipam;
@@ -18,6 +19,7 @@ mod pick;
 pub mod ports;
 pub mod schema;
 mod slices;
+pub mod source;
 mod unique_keys;
 mod validate;
 mod validate6;

@@ -68,7 +68,7 @@ pub struct Host {
     pub interface: Option<String>,
     /// MTU of the underlay interface. Default: 1500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 1500), range(min = 68))]
+    #[schemars(extend("default" = 1500), range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
 }
 
@@ -110,8 +110,9 @@ pub struct VxlanNetwork {
     /// VXLAN network identifier, 1..=16777215. VNI and port together must be unique.
     #[schemars(range(min = 1, max = 16_777_215))]
     pub vni: u32,
-    /// UDP destination port. Default: 4789.
+    /// UDP destination port, 1..=65535. Default: 4789.
     #[serde(default = "default_port")]
+    #[schemars(range(min = 1))]
     pub port: u16,
     /// The whole network's subnet, e.g. `172.18.0.0/16`, or an IPv6 prefix (e.g. `fd00:18::/64`)
     /// for an IPv6-only network.
@@ -130,7 +131,7 @@ pub struct VxlanNetwork {
     /// containers on this network, minus 50 (1450 with the default underlay MTU), or minus 70
     /// over an IPv6 underlay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 1450), range(min = 68))]
+    #[schemars(extend("default" = 1450), range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
     /// Routed mode only: prefix length of each host's slice. Default: 24.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,7 +199,7 @@ pub struct BridgeNetwork {
     pub gateway6: Option<Ipv6Addr>,
     /// MTU of the bridge and veths. Default: unset (the kernel's default, 1500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 68))]
+    #[schemars(range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
     /// Masquerade traffic from the subnet that leaves the host through another interface
     /// (docker0's egress NAT), with a rule in the nftables table `inet netplan-rs`. Default: false.
@@ -231,7 +232,7 @@ pub struct HostGwNetwork {
     /// MTU of the bridge and veths. Default: the smallest underlay MTU among the hosts with
     /// containers on this network (no encapsulation overhead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 1500), range(min = 68))]
+    #[schemars(extend("default" = 1500), range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
 }
 

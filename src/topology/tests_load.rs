@@ -498,6 +498,56 @@ fn mtu_below_ipv4_minimum() {
 }
 
 #[test]
+fn mtu_above_what_the_kernel_accepts() {
+    let text = topo(
+        "  local: { driver: bridge, subnet: 192.168.200.0/24, mtu: 70000 }",
+        "",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.local.mtu: MTU 70000 is above 65535, the largest the kernel accepts"]
+    );
+    let text = topo(
+        "  gw: { driver: host-gw, subnet: 10.50.0.0/16, mtu: 65536 }",
+        "",
+    );
+    assert_problem(&text, "networks.gw.mtu", "above 65535");
+    // One problem per path: the underlay comparison does not repeat it.
+    let text = topo(
+        "  o: { driver: vxlan, mode: bridged, vni: 5, subnet: 172.18.0.0/16, mtu: 70000 }",
+        "  a: { host: node-1, network: o }",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.o.mtu: MTU 70000 is above 65535, the largest the kernel accepts"]
+    );
+    let text = "version: 1\nhosts:\n  n: { underlay: 10.0.0.1/24, mtu: 70000 }\n";
+    assert_problem(text, "hosts.n.mtu", "MTU 70000 is above 65535");
+    // The largest MTU is accepted where the underlay allows it.
+    let text = topo(
+        "  local: { driver: bridge, subnet: 192.168.200.0/24, mtu: 65535 }",
+        "",
+    );
+    assert!(problems(&text).is_empty());
+}
+
+#[test]
+fn vxlan_port_zero() {
+    let text = topo(
+        "  o: { driver: vxlan, mode: bridged, vni: 7, port: 0, subnet: 172.18.0.0/16 }",
+        "",
+    );
+    assert_eq!(
+        problems(&text),
+        vec!["networks.o.port: 0 is not a UDP port (1 to 65535; default 4789)"]
+    );
+    // Above 65535 does not fit the port's type: a parse error with a location.
+    let text = text.replace("port: 0", "port: 70000");
+    let err = load_str(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.starts_with("t.yaml:"), "{err}");
+}
+
+#[test]
 fn unknown_key_in_a_network_has_a_location() {
     let text = "version: 1\nnetworks:\n  local:\n    driver: bridge\n    subnet: 10.0.0.0/24\n    gatway: 10.0.0.1\n";
     let err = load_str(text, "t.yaml").unwrap_err().to_string();
@@ -525,4 +575,36 @@ fn host_veth_name_collisions() {
         "  c198878: { host: node-1, network: local }\n  c255542: { host: node-2, network: local }",
     );
     assert!(problems(&text).is_empty());
+}
+
+#[test]
+fn deep_nesting_is_refused_at_its_position() {
+    let deep = format!(
+        "version: 1\nhosts: {}{}\n",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let err = load_str(&deep, "t.yaml").unwrap_err().to_string();
+    // The document mapping is level 1, so the 64th `[` (column 7 + 63) is level 65.
+    assert_eq!(
+        err,
+        "t.yaml:2:71: nested deeper than 64 levels, the most a topology may have"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_file_has_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("hin-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("t.yaml");
+    std::fs::write(&path, b"version: 1\nhosts:\n  n\xe9: {}\n").expect("write");
+    let err = load(&path).unwrap_err().to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        err,
+        format!(
+            "{}:3:4: invalid UTF-8 (byte 0xe9); a topology file must be UTF-8",
+            path.display()
+        )
+    );
 }

@@ -187,8 +187,13 @@ fn mtu_must_fit_the_underlay_parent() {
         "networks.mv.mtu",
         "below the IPv4 minimum",
     );
-    // An explicit parent's MTU is unknown: not checked.
+    // An explicit parent's MTU is unknown: only the kernel's range is checked.
     assert!(problems(&topo(", mtu: 9000, parent: bond0", TWO)).is_empty());
+    assert_problem(
+        &topo(", mtu: 70000, parent: bond0", TWO),
+        "networks.mv.mtu",
+        "MTU 70000 is above 65535",
+    );
 }
 
 #[test]

@@ -13,15 +13,23 @@ use std::collections::HashMap;
 
 const MAX_VNI: u32 = (1 << 24) - 1;
 /// The smallest MTU IPv4 allows (RFC 791); the kernel rejects less on an IPv4 interface.
-const MIN_MTU: u32 = 68;
+pub(super) const MIN_MTU: u32 = 68;
+/// The largest MTU the kernel accepts on a bridge, veth, vxlan or macvlan (`ETH_MAX_MTU`); more
+/// fails in the middle of an apply with a bare "Invalid argument".
+pub(super) const MAX_MTU: u32 = 65535;
 
-fn mtu_problem(path: String, mtu: Option<u32>, diags: &mut Vec<Diagnostic>) {
-    if let Some(mtu) = mtu.filter(|m| *m < MIN_MTU) {
-        diags.push(Diagnostic::new(
-            path,
-            format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
-        ));
-    }
+/// An MTU outside what every link type netplan-rs creates accepts (IPv4's minimum to
+/// `ETH_MAX_MTU`). Returns whether a problem was found.
+pub(super) fn mtu_problem(path: String, mtu: Option<u32>, diags: &mut Vec<Diagnostic>) -> bool {
+    let problem = match mtu {
+        Some(mtu) if mtu < MIN_MTU => format!("MTU {mtu} is below the IPv4 minimum {MIN_MTU}"),
+        Some(mtu) if mtu > MAX_MTU => {
+            format!("MTU {mtu} is above {MAX_MTU}, the largest the kernel accepts")
+        }
+        _ => return false,
+    };
+    diags.push(Diagnostic::new(path, problem));
+    true
 }
 
 /// Every problem of `topo`; empty means valid.
@@ -173,6 +181,14 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                         format!("{} is not a VNI (1 to {MAX_VNI})", vx.vni),
                     ));
                 }
+                // Port 0 is not "no port": the kernel substitutes its module default (8472),
+                // so the observed link would never match the file.
+                if vx.port == 0 {
+                    diags.push(Diagnostic::new(
+                        format!("{path}.port"),
+                        "0 is not a UDP port (1 to 65535; default 4789)",
+                    ));
+                }
                 if let Some(other) = vnis.insert((vx.vni, vx.port), name) {
                     diags.push(Diagnostic::new(
                         format!("{path}.vni"),
@@ -197,8 +213,10 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                     }
                 }
                 // Explicit, or derived from a small underlay MTU.
-                mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
-                if let Some(mtu) = vx.mtu {
+                let out_of_range =
+                    mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
+                // Out of range says it all; the underlay comparison would only repeat it.
+                if let Some(mtu) = vx.mtu.filter(|_| !out_of_range) {
                     for host in hosts_in_network(topo, name) {
                         let Some(h) = topo.hosts.get(host) else {
                             continue;
