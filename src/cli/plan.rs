@@ -1,28 +1,46 @@
 //! `netplan-rs plan FILE`: compile the file for this host, observe the kernel, print the diff.
 
 use super::target::{Resolved, resolve};
-use super::{HostArgs, PlanArgs, load};
+use super::{HostArgs, LockArgs, PlanArgs, load};
 use crate::kernel::Kernel;
+use crate::lock::{self, HostLock};
 use crate::plan::{Plan, render_json, render_text};
 use crate::state::State;
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Everything `plan` and `apply` share: the host, its desired state, a kernel session and the plan.
+/// Everything `plan` and `apply` share: the host, its desired state, a kernel session, the plan,
+/// and the host's lock, held since before the kernel was read (drop it after the last use of
+/// the kernel: for apply, after verifying).
 pub(super) struct HostPlan {
     pub resolved: Resolved,
     pub desired: State,
     pub kernel: Kernel,
     pub plan: Plan,
+    pub lock: HostLock,
 }
 
-pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Result<HostPlan> {
+/// Load, resolve and compile (bad input fails before any wait for the lock), lock the host in
+/// `mode`, then read the kernel and plan.
+pub(super) async fn host_plan(
+    file: &Path,
+    host_args: &HostArgs,
+    lock_args: LockArgs,
+    mode: lock::Mode,
+) -> anyhow::Result<HostPlan> {
     let topo = load(file)?;
     let resolved = resolve(&topo, file, host_args)?;
     let host = resolved.host.clone().unwrap_or_default();
     let desired = crate::compile::compile(&topo, &host)
         .with_context(|| format!("compiling {} for host {host}", file.display()))?;
+    let lock = lock::acquire(
+        &resolved.target,
+        &resolved.describe(),
+        mode,
+        lock_args.timeout(),
+    )
+    .await?;
     let (kernel, plan) = crate::apply::prepare(resolved.target.clone(), &desired)
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
@@ -31,11 +49,13 @@ pub(super) async fn host_plan(file: &Path, host_args: &HostArgs) -> anyhow::Resu
         desired,
         kernel,
         plan,
+        lock,
     })
 }
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let HostPlan { resolved, plan, .. } = host_plan(&args.file, &args.host).await?;
+    let HostPlan { resolved, plan, .. } =
+        host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
     if args.json {
         println!("{}", render_json(&plan));
     } else {

@@ -4,14 +4,56 @@
 use super::{host_target, plumbing, switch_netns, switch_target};
 use crate::apply::{self, ApplyFailure};
 use crate::kernel::{Kernel, netns};
-use crate::plan::Plan;
-use crate::state::{Object, State};
+use crate::lock::{self, HostLock};
+use crate::plan::{Action, Plan};
+use crate::state::{Object, ObjectKey, State};
 use crate::topology::Topology;
 use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Lock lab `lab` as a whole: its switch, which every lab command changes or reads (`Shared`
+/// for `lab verify`). Lab commands take it first and hosts' locks after it, one host at a time
+/// in name order, and `apply --lab --host` takes only its host's: one order, so no deadlock.
+/// Hosts' locks are taken inside [`build_hosts`] and [`down`], which expect the caller to hold
+/// this one (flock conflicts between two opens in one process, so they must not take it again).
+pub async fn lock_lab(lab: &str, mode: lock::Mode, timeout: Duration) -> anyhow::Result<HostLock> {
+    Ok(lock::acquire(&switch_target(lab), &format!("lab {lab}"), mode, timeout).await?)
+}
+
+/// Exclusive locks on simulated hosts `hosts` of `lab`, taken in name order (see [`lock_lab`]).
+async fn lock_hosts(
+    lab: &str,
+    hosts: impl IntoIterator<Item = &str>,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, HostLock>> {
+    let hosts: std::collections::BTreeSet<&str> = hosts.into_iter().collect();
+    let mut locks = BTreeMap::new();
+    for host in hosts {
+        let what = format!("simulated host {host} of lab {lab}");
+        let held = lock::acquire(
+            &host_target(lab, host),
+            &what,
+            lock::Mode::Exclusive,
+            timeout,
+        )
+        .await?;
+        locks.insert(host.to_string(), held);
+    }
+    Ok(locks)
+}
 
 /// Create the switch namespace and the simulated hosts (namespaces, underlay cabling and
-/// addresses). Idempotent: an existing lab is brought in line with the file.
-pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
+/// addresses). Idempotent: an existing lab is brought in line with the file. The caller holds
+/// [`lock_lab`]; this locks every host of the file before reading anything (the underlay lives
+/// inside the hosts), and a host the file no longer has before deleting it. Returns the locks of
+/// the file's hosts, for the caller to release as it finishes each.
+pub async fn build_hosts(
+    topo: &Topology,
+    lab: &str,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, HostLock>> {
+    let mut locks = lock_hosts(lab, topo.hosts.keys().map(String::as_str), timeout).await?;
     let switch = switch_netns(lab);
     if !netns::exists(&switch) {
         netns::create(&switch).with_context(|| format!("creating netns {switch}"))?;
@@ -20,9 +62,17 @@ pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
     let (mut kernel, plan) = apply::prepare(switch_target(lab), &desired)
         .await
         .with_context(|| format!("reading lab {lab}"))?;
+    let removed = plan.steps.iter().filter_map(|step| match &step.key {
+        ObjectKey::Namespace { name } if step.action == Action::Delete => Some(name.as_str()),
+        _ => None,
+    });
+    let removed = lock_hosts(lab, removed, timeout).await?;
     converge(&mut kernel, &plan, &desired)
         .await
-        .with_context(|| format!("building the simulated hosts of lab {lab}"))
+        .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
+    drop(removed);
+    locks.retain(|host, _| topo.hosts.contains_key(host));
+    Ok(locks)
 }
 
 /// Apply `plan` and insist that verification finds nothing left. A plan with conflicts is
@@ -92,7 +142,9 @@ pub async fn plan_host(
 /// Remove every namespace of lab `lab`: each simulated host's owned objects and container
 /// namespaces (found by observing, not from the file, so a host removed from the file is
 /// cleaned up too), then the hosts, then the switch. Returns false when the lab did not exist.
-pub async fn down(lab: &str) -> anyhow::Result<bool> {
+/// The caller holds [`lock_lab`]; each host is locked before it is touched and stays locked
+/// until its namespace is gone, so an `apply --lab --host` waits and then finds no host.
+pub async fn down(lab: &str, timeout: Duration) -> anyhow::Result<bool> {
     let switch = switch_netns(lab);
     if !netns::exists(&switch) {
         return Ok(false);
@@ -106,6 +158,7 @@ pub async fn down(lab: &str) -> anyhow::Result<bool> {
             _ => None,
         })
         .collect();
+    let _locks = lock_hosts(lab, hosts.iter().map(String::as_str), timeout).await?;
     let empty = State::default();
     for host in &hosts {
         let (mut kernel, plan) = apply::prepare(host_target(lab, host), &empty).await?;
