@@ -8,7 +8,9 @@
 //!
 //! flock rather than a pid file: the kernel drops the lock when the holder dies, however it
 //! dies, so a file left by a killed process means nothing and there is nothing to clean up. The
-//! file is never deleted (deleting a lock file races with a process that opened it and waits).
+//! file of a host that is gone (a lab torn down) is deleted by its exclusive holder; a waiter
+//! that opened it before checks, once it has the lock, that the path still names the file it
+//! locked, and starts over if not (the classic race of deleting a lock file).
 //!
 //! Who holds it: an exclusive holder writes its pid, command line and start time into the file
 //! after acquiring, and empties it before releasing. A waiter trusts that text only if the pid
@@ -54,6 +56,20 @@ impl HostLock {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Release the lock and delete its file, for a host that no longer exists (`lab down`), so
+    /// labs leave no files behind. Deleted while still held exclusively: a process waiting on the
+    /// old file finds, once it gets the lock, that the path names another file or none, and
+    /// starts over on the path ([`acquire_in`]), so two processes never both hold a host.
+    pub fn remove(self) -> io::Result<()> {
+        if self.mode == Mode::Exclusive && self.flock.is_some() {
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -158,26 +174,35 @@ pub async fn acquire_in(
         path: path.clone(),
         source,
     };
-    let Some(mut file) = open(dir, &path, mode).map_err(io_err)? else {
-        return Ok(HostLock {
-            flock: None,
-            mode,
-            path,
-        });
+    let arg = match mode {
+        Mode::Shared => FlockArg::LockSharedNonblock,
+        Mode::Exclusive => FlockArg::LockExclusiveNonblock,
     };
-    let start = Instant::now();
-    let mut backoff = Backoff::new(start, timeout);
+    let mut backoff = Backoff::new(Instant::now(), timeout);
     let mut unnamed = 0;
+    let mut file = open(dir, &path, mode).map_err(io_err)?;
     let flock = loop {
-        let arg = match mode {
-            Mode::Shared => FlockArg::LockSharedNonblock,
-            Mode::Exclusive => FlockArg::LockExclusiveNonblock,
+        let Some(f) = file.take() else {
+            return Ok(HostLock {
+                flock: None,
+                mode,
+                path,
+            });
         };
-        match Flock::lock(file, arg) {
-            Ok(flock) => break flock,
-            Err((f, Errno::EWOULDBLOCK)) => file = f,
+        match Flock::lock(f, arg) {
+            Ok(flock) => {
+                if is_current(&flock, &path).map_err(io_err)? {
+                    break flock;
+                }
+                // Its holder removed the file (the host is gone, see `HostLock::remove`) after
+                // we opened it: a lock on it excludes nobody who opens the path now. Start over.
+                drop(flock);
+                file = open(dir, &path, mode).map_err(io_err)?;
+                continue;
+            }
+            Err((f, Errno::EWOULDBLOCK)) => file = Some(f),
             Err((f, Errno::EINTR)) => {
-                file = f;
+                file = Some(f);
                 continue;
             }
             Err((_, errno)) => return Err(io_err(io::Error::from(errno))),
@@ -186,7 +211,7 @@ pub async fn acquire_in(
             tokio::time::sleep(delay).await;
             continue;
         }
-        let found = holders(&mut file);
+        let found = file.as_mut().map(holders).unwrap_or_default();
         // Nobody to name: the holder let go between our attempt and our look (it empties its
         // text just before it unlocks). Try again rather than fail on a free lock; a few times
         // only, as a holder in another pid namespace is invisible for good.
@@ -208,6 +233,16 @@ pub async fn acquire_in(
         mode,
         path,
     })
+}
+
+/// Whether the locked file is still the one at `path`.
+fn is_current(file: &File, path: &Path) -> io::Result<bool> {
+    let locked = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == locked.dev() && now.ino() == locked.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Open (creating) the lock file. A reader without the right to create it (not root) and

@@ -327,3 +327,39 @@ fn start_times_are_utc() {
     assert_eq!(at(1_796_329_318), "2026-12-03T20:21:58Z");
     assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
 }
+
+/// `remove` deletes the file while holding it; a waiter that opened the old file must not end
+/// up holding a lock nobody else sees: it moves to the new file, so a third process is kept out.
+#[tokio::test]
+async fn a_removed_lock_file_is_not_held_twice() {
+    let dir = TempDir::new();
+    let path = dir.0.join("netns-demo-node-1.lock");
+    let held = take(&dir, Mode::Exclusive, Duration::ZERO).await.unwrap();
+    // join! polls the waiter first: it opens the old file and finds it locked.
+    let (waiter, ()) = tokio::join!(
+        take(&dir, Mode::Exclusive, Duration::from_secs(60)),
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            held.remove().expect("removing the lock file");
+        }
+    );
+    let waiter = waiter.expect("the waiter gets the lock");
+    let (locked, now) = (
+        waiter.flock.as_ref().unwrap().metadata().unwrap(),
+        std::fs::metadata(&path).expect("the waiter made a new file"),
+    );
+    assert_eq!((locked.dev(), locked.ino()), (now.dev(), now.ino()));
+    let (holders, _, _) = busy(take(&dir, Mode::Exclusive, Duration::ZERO).await);
+    assert_eq!(holders.iter().map(|h| h.pid).collect::<Vec<_>>(), [me()]);
+    waiter.remove().unwrap();
+    assert!(!path.exists(), "removed");
+}
+
+#[tokio::test]
+async fn a_shared_lock_never_removes_the_file() {
+    let dir = TempDir::new();
+    let reader = take(&dir, Mode::Shared, Duration::ZERO).await.unwrap();
+    let path = reader.path().to_path_buf();
+    reader.remove().unwrap();
+    assert!(path.exists(), "a reader removed the lock file");
+}

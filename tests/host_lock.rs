@@ -376,6 +376,10 @@ fn a_held_host_refuses_writers_and_readers_at_once_and_names_the_holder() {
         "changed while held"
     );
 
+    // Another lab is other hosts: not locked.
+    let other = Lab::new("hlkother", &fx.a);
+    other.up();
+    other.assert_no_changes("node-1");
     // The lab's other host is another host: not locked.
     let out = fx.run("plan", 'a', "node-2", &["--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -470,4 +474,55 @@ fn readers_share_the_lock_and_keep_writers_out() {
     let out = fx.run("apply", 'b', "node-1", &["--auto-approve"]);
     assert!(out.status.success(), "{}", stderr(&out));
     fx.assert_state('b');
+}
+
+/// Lab commands lock the lab as a whole (its switch) and `apply --lab --host` only its host:
+/// with the lab held by this test process, lab up, down and verify fail naming it, and a
+/// host's apply still runs. `lab down` deletes the lab's lock files (they would pile up in the
+/// run directory, one set per lab ever made).
+#[test]
+fn lab_commands_lock_the_lab_and_down_removes_its_lock_files() {
+    let fx = Fixture::new("lab");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let held = runtime
+        .block_on(netplan_rs::lab::lock_lab(
+            &fx.lab.name,
+            netplan_rs::lock::Mode::Exclusive,
+            Duration::ZERO,
+        ))
+        .expect("lab lock");
+    let dir = netplan_rs::rundir::dir();
+    let switch_lock = dir.join(format!("netns-{}.switch.lock", fx.lab.name));
+    assert_eq!(held.path(), switch_lock);
+    let me = std::process::id();
+    for cmd in [["lab", "up"], ["lab", "down"], ["lab", "verify"]] {
+        let out = fx.lab.cmd(&cmd, &[]);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        assert!(
+            stderr(&out).starts_with(&format!(
+                "Error: lab {} is locked by pid {me} (",
+                fx.lab.name
+            )),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = fx.run("apply", 'b', "node-1", &["--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    fx.assert_state('b');
+    drop(held);
+
+    let files = [switch_lock, fx.lock_file("node-1"), fx.lock_file("node-2")];
+    for file in &files {
+        assert!(file.exists(), "{} missing", file.display());
+    }
+    let out = fx.lab.cmd(&["lab", "down"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!netns_exists(&fx.lab.host_ns("node-1")));
+    for file in &files {
+        assert!(!file.exists(), "{} left behind", file.display());
+    }
 }

@@ -26,8 +26,10 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Down(args) => {
             let name = lab_name(&args)?;
             let timeout = args.lock.timeout();
-            let _lab = lab::lock_lab(&name, Mode::Exclusive, timeout).await?;
-            if lab::down(&name, timeout).await? {
+            let lab_lock = lab::lock_lab(&name, Mode::Exclusive, timeout).await?;
+            let removed = lab::down(&name, timeout).await?;
+            remove_lock(lab_lock);
+            if removed {
                 println!("Lab {name} removed.");
             } else {
                 println!("Lab {name} is not up; nothing to remove.");
@@ -43,15 +45,25 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             let (topo, name) = open(&args)?;
             let timeout = args.lock.timeout();
             // Held from up to down: nobody else's lab command runs between them.
-            let _lab = lab::lock_lab(&name, Mode::Exclusive, timeout).await?;
+            let lab_lock = lab::lock_lab(&name, Mode::Exclusive, timeout).await?;
             let outcome = demo(&topo, &name, timeout).await;
             // Always tear down, even when a step failed.
             let down = lab::down(&name, timeout).await;
+            if down.is_ok() {
+                remove_lock(lab_lock);
+            }
             let code = outcome?;
             down?;
             println!("Lab {name} removed.");
             Ok(code)
         }
+    }
+}
+
+/// The lab is gone: release its lock and delete the file (a failure only leaves clutter).
+fn remove_lock(lab_lock: crate::lock::HostLock) {
+    if let Err(e) = lab_lock.remove() {
+        tracing::warn!("removing the lab's lock file: {e}");
     }
 }
 

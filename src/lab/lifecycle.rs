@@ -70,7 +70,7 @@ pub async fn build_hosts(
     converge(&mut kernel, &plan, &desired)
         .await
         .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
-    drop(removed);
+    remove_locks(removed);
     locks.retain(|host, _| topo.hosts.contains_key(host));
     Ok(locks)
 }
@@ -158,7 +158,7 @@ pub async fn down(lab: &str, timeout: Duration) -> anyhow::Result<bool> {
             _ => None,
         })
         .collect();
-    let _locks = lock_hosts(lab, hosts.iter().map(String::as_str), timeout).await?;
+    let locks = lock_hosts(lab, hosts.iter().map(String::as_str), timeout).await?;
     let empty = State::default();
     for host in &hosts {
         let (mut kernel, plan) = apply::prepare(host_target(lab, host), &empty).await?;
@@ -172,7 +172,18 @@ pub async fn down(lab: &str, timeout: Duration) -> anyhow::Result<bool> {
         .with_context(|| format!("removing the simulated hosts of lab {lab}"))?;
     drop(switch_kernel);
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
+    remove_locks(locks);
     Ok(true)
+}
+
+/// Release the locks of hosts that no longer exist and delete their files. A file that cannot
+/// be deleted is only clutter in the run directory: not worth failing a command that did its job.
+fn remove_locks(locks: BTreeMap<String, HostLock>) {
+    for (host, held) in locks {
+        if let Err(e) = held.remove() {
+            tracing::warn!("removing the lock file of simulated host {host}: {e}");
+        }
+    }
 }
 
 #[cfg(test)]
