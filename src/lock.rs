@@ -95,8 +95,9 @@ pub enum LockError {
         holders: Vec<Holder>,
         waited: Duration,
     },
-    #[error("lock file {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// (`error`, not `source`: the message already carries it, and the CLI prints sources too.)
+    #[error("lock file {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
 }
 
 /// A process holding the lock, as the waiter's message names it.
@@ -170,9 +171,9 @@ pub async fn acquire_in(
     timeout: Duration,
 ) -> Result<HostLock, LockError> {
     let path = dir.join(format!("{id}.lock"));
-    let io_err = |source| LockError::Io {
+    let io_err = |error| LockError::Io {
         path: path.clone(),
-        source,
+        error,
     };
     let arg = match mode {
         Mode::Shared => FlockArg::LockSharedNonblock,

@@ -363,3 +363,21 @@ async fn a_shared_lock_never_removes_the_file() {
     reader.remove().unwrap();
     assert!(path.exists(), "a reader removed the lock file");
 }
+
+#[tokio::test]
+async fn an_unusable_run_directory_is_one_clear_error() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.parent().unwrap()).unwrap();
+    std::fs::write(&dir.0, "a file where the run directory should be").unwrap();
+    let err = take(&dir, Mode::Exclusive, Duration::ZERO)
+        .await
+        .expect_err("no directory, no lock");
+    // As the CLI prints it: the chain of sources too.
+    let message = format!("{:#}", anyhow::Error::from(err));
+    let path = dir.0.join("netns-demo-node-1.lock");
+    assert!(
+        message.starts_with(&format!("lock file {}: ", path.display())),
+        "{message}"
+    );
+    assert_eq!(message.matches("os error").count(), 1, "{message}");
+}
