@@ -526,3 +526,50 @@ fn lab_commands_lock_the_lab_and_down_removes_its_lock_files() {
         assert!(!file.exists(), "{} left behind", file.display());
     }
 }
+
+/// `lab up` of a file without node-2 deletes that simulated host, so it needs node-2's lock
+/// too: held elsewhere, the up fails naming the holder, and node-2 and its containers survive.
+/// (What a free up does then is not this test's business: shrinking a lab fails today with
+/// "creating link host/sw-...: File exists", with or without the lock.)
+#[test]
+fn lab_up_needs_the_lock_of_a_host_it_would_remove() {
+    let fx = Fixture::new("shrink");
+    let one_host = A
+        .replace(
+            "  node-2: { underlay: 10.77.0.2/24, interface: eth0 }\n",
+            "",
+        )
+        .replace(
+            "  n2: { host: node-2, network: local, address: 192.168.200.50 }\n",
+            "",
+        );
+    let shrunk = temp_topology("hlk-shrink", &one_host);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let held = runtime
+        .block_on(netplan_rs::lock::acquire(
+            &netplan_rs::lab::host_target(&fx.lab.name, "node-2"),
+            "node-2",
+            netplan_rs::lock::Mode::Exclusive,
+            Duration::ZERO,
+        ))
+        .expect("node-2 lock");
+    let shrunk = shrunk.display().to_string();
+    let out = np(&["lab", "up", &shrunk, "--lab", &fx.lab.name]);
+    assert_eq!(out.status.code(), Some(1));
+    let me = std::process::id();
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Error: simulated host node-2 of lab {} is locked by pid {me} (",
+            fx.lab.name
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(netns_exists(&fx.lab.host_ns("node-2")));
+    assert!(netns_exists(&fx.lab.container_ns("node-2", "n2")));
+    drop(held);
+    fx.lab.assert_no_changes("node-2");
+}

@@ -13,15 +13,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Lock lab `lab` as a whole: its switch, which every lab command changes or reads (`Shared`
-/// for `lab verify`). Lab commands take it first and hosts' locks after it, one host at a time
-/// in name order, and `apply --lab --host` takes only its host's: one order, so no deadlock.
-/// Hosts' locks are taken inside [`build_hosts`] and [`down`], which expect the caller to hold
-/// this one (flock conflicts between two opens in one process, so they must not take it again).
+/// for `lab verify`). Lab commands take it first and hosts' locks after it; `apply --lab
+/// --host` takes only its host's. So no deadlock: whoever holds or waits for a host's lock
+/// while holding another holds the lab's exclusively, and is alone in doing so. Hosts' locks
+/// are taken inside [`build_hosts`] and [`down`], which expect the caller to hold this one
+/// (flock conflicts between two opens in one process, so they must not take it again).
 pub async fn lock_lab(lab: &str, mode: lock::Mode, timeout: Duration) -> anyhow::Result<HostLock> {
     Ok(lock::acquire(&switch_target(lab), &format!("lab {lab}"), mode, timeout).await?)
 }
 
-/// Exclusive locks on simulated hosts `hosts` of `lab`, taken in name order (see [`lock_lab`]).
+/// Exclusive locks on simulated hosts `hosts` of `lab`, in name order (see [`lock_lab`]).
 async fn lock_hosts(
     lab: &str,
     hosts: impl IntoIterator<Item = &str>,
@@ -53,7 +54,7 @@ pub async fn build_hosts(
     lab: &str,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, HostLock>> {
-    let mut locks = lock_hosts(lab, topo.hosts.keys().map(String::as_str), timeout).await?;
+    let locks = lock_hosts(lab, topo.hosts.keys().map(String::as_str), timeout).await?;
     let switch = switch_netns(lab);
     if !netns::exists(&switch) {
         netns::create(&switch).with_context(|| format!("creating netns {switch}"))?;
@@ -71,7 +72,6 @@ pub async fn build_hosts(
         .await
         .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
     remove_locks(removed);
-    locks.retain(|host, _| topo.hosts.contains_key(host));
     Ok(locks)
 }
 
