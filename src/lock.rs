@@ -213,11 +213,13 @@ pub async fn acquire_in(
             continue;
         }
         let found = file.as_mut().map(holders).unwrap_or_default();
-        // Nobody to name: the holder let go between our attempt and our look (it empties its
-        // text just before it unlocks). Try again rather than fail on a free lock; a few times
-        // only, as a holder in another pid namespace is invisible for good.
+        // Nobody to name: the holder is letting go between our attempt and our look (it
+        // empties its text just before it unlocks). Try again shortly rather than fail on a
+        // lock about to be free; a few times only, as a holder in another pid namespace is
+        // invisible for good.
         if found.is_empty() && unnamed < 3 {
             unnamed += 1;
+            tokio::time::sleep(Backoff::FIRST).await;
             continue;
         }
         return Err(LockError::Busy {
