@@ -10,6 +10,7 @@ pub mod compile;
 pub mod external;
 pub mod kernel;
 pub mod lab;
+pub mod lock;
 pub mod plan;
 pub mod rundir;
 pub mod state;

@@ -6,6 +6,7 @@ use super::target::{Resolved, resolve_optional};
 use super::{ApplyArgs, DestroyArgs, confirm};
 use crate::apply::{ApplyFailure, ApplyReport};
 use crate::kernel::Kernel;
+use crate::lock;
 use crate::plan::{Action, Plan, Step, render_text};
 use crate::state::State;
 use anyhow::Context;
@@ -17,7 +18,9 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         desired,
         mut kernel,
         plan,
-    } = host_plan(&args.file, &args.host, true).await?;
+        lock: _lock,
+    } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
+    // `_lock` lives to the end of this function: through approval, execution and verification.
     execute(
         &resolved,
         &mut kernel,
@@ -35,6 +38,13 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
+    let _lock = lock::acquire(
+        &resolved.target,
+        &resolved.describe(),
+        lock::Mode::Exclusive,
+        args.lock.timeout(),
+    )
+    .await?;
     let desired = State::default();
     let (mut kernel, plan) = crate::apply::prepare_change(resolved.target.clone(), &desired)
         .await

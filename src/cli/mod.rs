@@ -63,12 +63,29 @@ struct HostArgs {
     lab: Option<String>,
 }
 
+/// How long to wait for another netplan-rs run on the same host (see `crate::lock`).
+#[derive(Debug, Args, Clone, Copy, Default)]
+struct LockArgs {
+    /// Wait up to SECS for another netplan-rs run on the same host to let go of it (each lock
+    /// the command needs is waited for at most SECS); 0 fails at once, naming the holder.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    lock_timeout: u64,
+}
+
+impl LockArgs {
+    fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lock_timeout)
+    }
+}
+
 #[derive(Debug, Args)]
 struct PlanArgs {
     /// Topology file; `-` reads it from stdin.
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Print the plan as JSON (format documented in README).
     #[arg(long)]
     json: bool,
@@ -83,6 +100,8 @@ struct ApplyArgs {
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     auto_approve: bool,
@@ -94,6 +113,8 @@ struct DestroyArgs {
     file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     auto_approve: bool,
@@ -105,6 +126,8 @@ struct ShowArgs {
     file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Print as JSON.
     #[arg(long)]
     json: bool,
@@ -117,6 +140,8 @@ struct LabArgs {
     /// Lab name; default: the file's stem.
     #[arg(long, value_name = "NAME")]
     lab: Option<String>,
+    #[command(flatten)]
+    lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]

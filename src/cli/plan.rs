@@ -1,28 +1,33 @@
 //! `netplan-rs plan FILE`: compile the file for this host, observe the kernel, print the diff.
 
 use super::target::{Resolved, resolve};
-use super::{HostArgs, PlanArgs, load};
+use super::{HostArgs, LockArgs, PlanArgs, load};
 use crate::kernel::Kernel;
+use crate::lock::{self, HostLock};
 use crate::plan::{Plan, render_json, render_text};
 use crate::state::State;
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Everything `plan` and `apply` share: the host, its desired state, a kernel session and the plan.
+/// Everything `plan` and `apply` share: the host, its desired state, a kernel session, the plan,
+/// and the host's lock, held since before the kernel was read (drop it after the last use of
+/// the kernel: for apply, after verifying).
 pub(super) struct HostPlan {
     pub resolved: Resolved,
     pub desired: State,
     pub kernel: Kernel,
     pub plan: Plan,
+    pub lock: HostLock,
 }
 
-/// `change`: the caller will apply the plan (adopt what an interrupted run left first, see
-/// `apply::prepare_change`); otherwise read only.
+/// Load, resolve and compile (bad input fails before any wait for the lock), lock the host in
+/// `mode`, then read the kernel and plan.
 pub(super) async fn host_plan(
     file: &Path,
     host_args: &HostArgs,
-    change: bool,
+    lock_args: LockArgs,
+    mode: lock::Mode,
 ) -> anyhow::Result<HostPlan> {
     let topo = load(file)?;
     let resolved = resolve(&topo, file, host_args)?;
@@ -34,10 +39,17 @@ pub(super) async fn host_plan(
         )
     })?;
     let desired = resolved.target.localize(desired);
+    let lock = lock::acquire(
+        &resolved.target,
+        &resolved.describe(),
+        mode,
+        lock_args.timeout(),
+    )
+    .await?;
     let target = resolved.target.clone();
-    let prepared = match change {
-        true => crate::apply::prepare_change(target, &desired).await,
-        false => crate::apply::prepare(target, &desired).await,
+    let prepared = match mode {
+        lock::Mode::Exclusive => crate::apply::prepare_change(target, &desired).await,
+        lock::Mode::Shared => crate::apply::prepare(target, &desired).await,
     };
     let (mut kernel, plan) =
         prepared.with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
@@ -47,11 +59,13 @@ pub(super) async fn host_plan(
         desired,
         kernel,
         plan,
+        lock,
     })
 }
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let HostPlan { resolved, plan, .. } = host_plan(&args.file, &args.host, false).await?;
+    let HostPlan { resolved, plan, .. } =
+        host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
     if args.json {
         println!("{}", render_json(&plan));
     } else {

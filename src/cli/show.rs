@@ -14,6 +14,14 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
+    // Shared: several readers at once, none while an apply or destroy changes the host.
+    let _lock = crate::lock::acquire(
+        &resolved.target,
+        &resolved.describe(),
+        crate::lock::Mode::Shared,
+        args.lock.timeout(),
+    )
+    .await?;
     let mut kernel = Kernel::connect(resolved.target.clone()).await?;
     let observed = kernel
         .observe()

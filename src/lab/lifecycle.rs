@@ -4,14 +4,57 @@
 use super::{host_target, plumbing, switch_netns, switch_target};
 use crate::apply::{self, ApplyFailure};
 use crate::kernel::{Kernel, netns};
-use crate::plan::Plan;
-use crate::state::{Object, State};
+use crate::lock::{self, HostLock};
+use crate::plan::{Action, Plan};
+use crate::state::{Object, ObjectKey, State};
 use crate::topology::Topology;
 use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Lock lab `lab` as a whole: its switch, which every lab command changes or reads (`Shared`
+/// for `lab verify`). Lab commands take it first and hosts' locks after it; `apply --lab
+/// --host` takes only its host's. So no deadlock: whoever holds or waits for a host's lock
+/// while holding another holds the lab's exclusively, and is alone in doing so. Hosts' locks
+/// are taken inside [`build_hosts`] and [`down`], which expect the caller to hold this one
+/// (flock conflicts between two opens in one process, so they must not take it again).
+pub async fn lock_lab(lab: &str, mode: lock::Mode, timeout: Duration) -> anyhow::Result<HostLock> {
+    Ok(lock::acquire(&switch_target(lab), &format!("lab {lab}"), mode, timeout).await?)
+}
+
+/// Exclusive locks on simulated hosts `hosts` of `lab`, in name order (see [`lock_lab`]).
+async fn lock_hosts(
+    lab: &str,
+    hosts: impl IntoIterator<Item = &str>,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, HostLock>> {
+    let hosts: std::collections::BTreeSet<&str> = hosts.into_iter().collect();
+    let mut locks = BTreeMap::new();
+    for host in hosts {
+        let what = format!("simulated host {host} of lab {lab}");
+        let held = lock::acquire(
+            &host_target(lab, host),
+            &what,
+            lock::Mode::Exclusive,
+            timeout,
+        )
+        .await?;
+        locks.insert(host.to_string(), held);
+    }
+    Ok(locks)
+}
 
 /// Create the switch namespace and the simulated hosts (namespaces, underlay cabling and
-/// addresses). Idempotent: an existing lab is brought in line with the file.
-pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
+/// addresses). Idempotent: an existing lab is brought in line with the file. The caller holds
+/// [`lock_lab`]; this locks every host of the file before reading anything (the underlay lives
+/// inside the hosts), and a host the file no longer has before deleting it. Returns the locks of
+/// the file's hosts, for the caller to release as it finishes each.
+pub async fn build_hosts(
+    topo: &Topology,
+    lab: &str,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, HostLock>> {
+    let locks = lock_hosts(lab, topo.hosts.keys().map(String::as_str), timeout).await?;
     let switch = switch_netns(lab);
     if netns::exists(&switch) && !netns::is_namespace(&switch) {
         // The mount point of a `lab up` killed while creating the switch.
@@ -24,9 +67,16 @@ pub async fn build_hosts(topo: &Topology, lab: &str) -> anyhow::Result<()> {
     let (mut kernel, plan) = apply::prepare_change(switch_target(lab), &desired)
         .await
         .with_context(|| format!("reading lab {lab}"))?;
+    let removed = plan.steps.iter().filter_map(|step| match &step.key {
+        ObjectKey::Namespace { name } if step.action == Action::Delete => Some(name.as_str()),
+        _ => None,
+    });
+    let removed = lock_hosts(lab, removed, timeout).await?;
     converge(&mut kernel, &plan, &desired)
         .await
-        .with_context(|| format!("building the simulated hosts of lab {lab}"))
+        .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
+    remove_locks(removed);
+    Ok(locks)
 }
 
 /// Apply `plan` and insist that verification finds nothing left. A plan with conflicts is
@@ -99,13 +149,15 @@ pub async fn plan_host(
 /// cleaned up too), then the hosts, then the switch, then the leftovers of interrupted runs
 /// (see [`sweep`]). `file_hosts` are the hosts the file names (the lab may have been killed
 /// before the switch knew them all). Returns false when the lab did not exist.
-pub async fn down(lab: &str, file_hosts: &[String]) -> anyhow::Result<bool> {
+/// The caller holds [`lock_lab`]; each host is locked before it is touched and stays locked
+/// until its namespace is gone, so an `apply --lab --host` waits and then finds no host.
+pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow::Result<bool> {
     let switch = switch_netns(lab);
     let mut hosts: Vec<String> = file_hosts.to_vec();
     if !netns::exists(&switch) {
-        let left = sweep(lab, &hosts)?;
-        return Ok(left);
+        return sweep(lab, &hosts);
     }
+    let mut locks = BTreeMap::new();
     if netns::is_namespace(&switch) {
         let mut switch_kernel = apply::connect_to_change(switch_target(lab)).await?;
         let observed = switch_kernel.observe().await?;
@@ -116,6 +168,7 @@ pub async fn down(lab: &str, file_hosts: &[String]) -> anyhow::Result<bool> {
                 _ => None,
             })
             .collect();
+        locks = lock_hosts(lab, observed_hosts.iter().map(String::as_str), timeout).await?;
         let empty = State::default();
         for host in &observed_hosts {
             let (mut kernel, plan) = apply::prepare_change(host_target(lab, host), &empty).await?;
@@ -132,6 +185,7 @@ pub async fn down(lab: &str, file_hosts: &[String]) -> anyhow::Result<bool> {
     }
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
     sweep(lab, &hosts)?;
+    remove_locks(locks);
     Ok(true)
 }
 
@@ -168,6 +222,16 @@ fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
         );
     }
     Ok(found)
+}
+
+/// Release the locks of hosts that no longer exist and delete their files. A file that cannot
+/// be deleted is only clutter in the run directory: not worth failing a command that did its job.
+fn remove_locks(locks: BTreeMap<String, HostLock>) {
+    for (host, held) in locks {
+        if let Err(e) = held.remove() {
+            tracing::warn!("removing the lock file of simulated host {host}: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ mod verify;
 #[cfg(test)]
 mod verify_tests;
 
-pub use lifecycle::{build_hosts, converge, down, plan_host};
+pub use lifecycle::{build_hosts, converge, down, lock_lab, plan_host};
 pub use ping::ping;
 pub use verify::{Expect, Matrix, Probe, Verdict, addresses, expectations, verify};
 
