@@ -47,6 +47,11 @@ fn privilege_errno(cause: &(dyn Error + 'static)) -> Option<i32> {
         e.raw_os_error()
     } else if let Some(e) = cause.downcast_ref::<std::io::Error>() {
         e.raw_os_error()
+    } else if let Some(crate::lock::LockError::Io { error, .. }) =
+        cause.downcast_ref::<crate::lock::LockError>()
+    {
+        // The per-host lock file lives in /run/netplan-rs, which only root may write.
+        error.raw_os_error()
     } else {
         cause.downcast_ref::<nix::errno::Errno>().map(|e| *e as i32)
     };
