@@ -6,8 +6,9 @@
 //! every host: change a container's address, the MTU, a VNI, a VXLAN mode, a gateway, add a
 //! network and remove it again, move a container to another network and to another host, each
 //! followed by the way back to the original file. After each file every apply must exit 0 and
-//! `plan --detailed-exitcode` must exit 0 on every host; after a few of them `lab verify` pings
-//! every pair of containers (real traffic, checked against the topology's reachability model).
+//! `plan --detailed-exitcode` must exit 0 on every host, and the plan must have foreseen every
+//! kernel side effect (apply's repair round had nothing to do); after a few of them `lab verify`
+//! pings every pair of containers (real traffic, checked against the reachability model).
 //!
 //! Edits are made on the parsed YAML, so the sweep follows the examples as they change; an edit
 //! that does not apply to a topology (no VXLAN network, a single host) is skipped, and every file
@@ -338,6 +339,11 @@ fn sweep(example: &str) -> Vec<String> {
             let out = lab.on_host("apply", h, &["--auto-approve"]);
             if out.status.code() != Some(0) {
                 failed.push(format!("apply on {h} exit {:?}", out.status.code()));
+            }
+            // The plan the user reviewed must be the truth: apply's safety net (observing again
+            // after the plan) must have had nothing to do.
+            if stdout(&out).contains("Repaired") {
+                failed.push(format!("apply on {h} needed a repair round"));
             }
         }
         for h in &hosts {
