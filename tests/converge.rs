@@ -244,11 +244,114 @@ fn move_to_host(doc: &mut Value) -> Option<()> {
     Some(())
 }
 
+/// Move the first network's IPv4 subnet to the next block of its size, with everything written
+/// inside it (gateway, addresses, slices): a text edit of every prefix the subnet covers.
+fn change_subnet(doc: &mut Value) -> Option<()> {
+    let (_, net) = section(doc, "networks").iter().next()?;
+    let subnet: ipnet::Ipv4Net = str_of(net, "subnet")?.parse().ok()?;
+    let o = subnet.network().octets();
+    let n = subnet.prefix_len();
+    let mut swaps: Vec<(String, String)> = Vec::new();
+    match n {
+        8..=16 => {
+            let k = 1u16 << (16 - n);
+            for x in u16::from(o[1])..u16::from(o[1]) + k {
+                swaps.push((format!("{}.{x}.", o[0]), format!("{}.{}.", o[0], x + k)));
+            }
+        }
+        17..=24 => {
+            let k = 1u16 << (24 - n);
+            for x in u16::from(o[2])..u16::from(o[2]) + k {
+                swaps.push((
+                    format!("{}.{}.{x}.", o[0], o[1]),
+                    format!("{}.{}.{}.", o[0], o[1], x + k),
+                ));
+            }
+        }
+        _ => return None,
+    }
+    if swaps.iter().any(|(_, to)| {
+        to.split('.')
+            .any(|p| p.parse::<u16>().is_ok_and(|v| v > 255))
+    }) {
+        return None;
+    }
+    let mut text = serde_norway::to_string(doc).ok()?;
+    // Through placeholders, so a block moved onto the next one is not moved twice.
+    for (i, (from, _)) in swaps.iter().enumerate() {
+        text = text.replace(&format!(" {from}"), &format!(" @{i}@"));
+    }
+    for (i, (_, to)) in swaps.iter().enumerate() {
+        text = text.replace(&format!(" @{i}@"), &format!(" {to}"));
+    }
+    *doc = serde_norway::from_str(&text).ok()?;
+    Some(())
+}
+
+fn change_port(doc: &mut Value) -> Option<()> {
+    let name = first_vxlan(doc)?;
+    let net = map_mut(&mut section_mut(doc, "networks")[name.as_str()]);
+    net.insert(key("port"), Value::from(4790));
+    Some(())
+}
+
+/// Turn NAT on (or off) on the first bridge network, when no container publishes ports on it.
+fn toggle_nat(doc: &mut Value) -> Option<()> {
+    if section(doc, "containers")
+        .values()
+        .any(|c| c.get("ports").is_some())
+    {
+        return None;
+    }
+    let (_, net) = section_mut(doc, "networks")
+        .iter_mut()
+        .find(|(_, n)| n.get("driver").and_then(Value::as_str) == Some("bridge"))?;
+    let net = map_mut(net);
+    let on = net.get(key("nat")).and_then(Value::as_bool) == Some(true);
+    net.insert(key("nat"), Value::from(!on));
+    Some(())
+}
+
+/// Change the published ports of the first container that has some.
+fn change_ports(doc: &mut Value) -> Option<()> {
+    let (_, c) = section_mut(doc, "containers")
+        .iter_mut()
+        .find(|(_, c)| c.get("ports").is_some())?;
+    let ports: Value = serde_norway::from_str("[\"8081:80/tcp\", \"6000:6000/udp\"]").ok()?;
+    map_mut(c).insert(key("ports"), ports);
+    Some(())
+}
+
+/// Attach a container to a second network (the long form, `networks:`), its first one kept.
+fn second_network(doc: &mut Value) -> Option<()> {
+    add_network(doc)?;
+    let name = movable(doc)?;
+    let c = map_mut(&mut section_mut(doc, "containers")[name.as_str()]);
+    let first = c.remove(key("network"))?;
+    let mut attachment = Mapping::new();
+    for k in ["address", "address6"] {
+        if let Some(v) = c.remove(key(k)) {
+            attachment.insert(key(k), v);
+        }
+    }
+    let mut networks = Mapping::new();
+    networks.insert(first, Value::Mapping(attachment));
+    networks.insert(key("extra"), Value::Mapping(Mapping::new()));
+    c.insert(key("networks"), Value::Mapping(networks));
+    Some(())
+}
+
+fn remove_container(doc: &mut Value) -> Option<()> {
+    let name = movable(doc)?;
+    section_mut(doc, "containers").remove(key(&name))?;
+    Some(())
+}
+
 /// The chain of files for `base`: each edit, then the way back to the original.
 fn transitions(base: &str) -> Vec<Transition> {
     let doc: Value = serde_norway::from_str(base).expect("parsing topology");
     type Edit = fn(&mut Value) -> Option<()>;
-    let edits: [(&str, Edit, bool); 8] = [
+    let edits: [(&str, Edit, bool); 14] = [
         ("address", change_address, true),
         ("mtu", change_mtu, false),
         ("vni", change_vni, false),
@@ -257,6 +360,12 @@ fn transitions(base: &str) -> Vec<Transition> {
         ("add-network", add_network, false),
         ("move-network", move_to_network, true),
         ("move-host", move_to_host, true),
+        ("subnet", change_subnet, true),
+        ("port", change_port, false),
+        ("nat", toggle_nat, false),
+        ("ports", change_ports, false),
+        ("second-network", second_network, true),
+        ("remove-container", remove_container, false),
     ];
     let mut out = Vec::new();
     for (name, edit, traffic) in edits {

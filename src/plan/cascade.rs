@@ -7,11 +7,13 @@
 //! steps), and desired objects among them must be created again. In nftables, deleting a table
 //! deletes its chains and rules, and deleting a chain (flushed first) deletes its rules.
 //!
-//! Deleting an address can take routes along too: when a link loses its last IPv4 address, the
-//! kernel removes every IPv4 route out of that link (`fib_disable_ip`), although the link stays.
-//! Apply deletes before it creates, so changing a container's only address removes its default
-//! route for a moment: the route is swept like a link's dependents and created again after the
-//! new address. IPv6 routes survive address deletion (checked on the kernel), so they are not.
+//! Deleting an address can take routes and neighbours along too: when a link loses its last IPv4
+//! address, the kernel removes every IPv4 route out of that link and flushes its ARP table,
+//! permanent entries included (`fib_disable_ip`: `fib_sync_down_dev` and `arp_ifdown`), although
+//! the link stays. Apply deletes before it creates, so changing a container's only address
+//! removes its default route for a moment, and moving a routed VXLAN device's address removes
+//! its neighbour entries: they are swept like a link's dependents and created again after the
+//! new address. IPv6 routes and neighbours survive address deletion (checked on the kernel).
 //!
 //! The edges come from the observed state only (that is what will vanish), indexed once so that a
 //! whole cascade costs O(objects).
@@ -167,10 +169,12 @@ impl<'a> Cascade<'a> {
             .collect()
     }
 
-    /// Add to `gone` the IPv4 routes out of each link that stays but loses every IPv4 address it
-    /// has (all of them deleted by `roots` or swept away): the kernel flushes them. Each maps to
-    /// the first of those addresses that has a step of its own. Routes that are roots keep their
-    /// own delete step (it runs before the addresses go).
+    /// Add to `gone` the IPv4 routes and neighbours of each link that stays but loses every IPv4
+    /// address it has (all of them deleted by `roots` or swept away): the kernel flushes them.
+    /// Each maps to the first of those addresses that has a step of its own. A route or
+    /// neighbour that is itself a root is included, so its own delete step is dropped (it would
+    /// find nothing once the address is gone, and deletions of neighbours are not ordered before
+    /// deletions of addresses).
     fn routes_without_addresses(
         &self,
         roots: &[&'a ObjectKey],
@@ -202,9 +206,9 @@ impl<'a> Cascade<'a> {
             else {
                 continue;
             };
-            for route in on.iter().filter(|k| ipv4_route(k) == Some(true)) {
-                if !is_root(route) && !gone.contains_key(*route) {
-                    gone.insert(route, root);
+            for key in on.iter().filter(|k| flushed_ipv4(k)) {
+                if *key != root {
+                    gone.entry(key).or_insert(root);
                 }
             }
         }
@@ -219,11 +223,13 @@ fn ipv4_address(key: &ObjectKey) -> Option<bool> {
     }
 }
 
-/// Like [`ipv4_address`], for routes.
-fn ipv4_route(key: &ObjectKey) -> Option<bool> {
+/// What the kernel flushes from a link that loses its last IPv4 address: IPv4 routes out of it
+/// and IPv4 neighbour (ARP) entries on it.
+fn flushed_ipv4(key: &ObjectKey) -> bool {
     match key {
-        ObjectKey::Route { dst, .. } => Some(dst.addr().is_ipv4()),
-        _ => None,
+        ObjectKey::Route { dst, .. } => dst.addr().is_ipv4(),
+        ObjectKey::Neighbour { ip, .. } => ip.is_ipv4(),
+        _ => false,
     }
 }
 
@@ -269,7 +275,11 @@ mod tests {
         let other = route_via("web", "10.9.0.0/16", "10.0.0.1", "eth0");
         let v6 = route_via("web", "::/0", "fd00::1", "eth0");
         let elsewhere = route_via("host", "10.5.0.0/16", "10.0.0.9", "br0");
+        let arp = neighbour("web", "eth0", "10.0.0.7", "02:00:00:00:00:07");
+        let ndp = neighbour("web", "eth0", "fd00::7", "02:00:00:00:00:07");
         let observed = state([
+            arp.clone(),
+            ndp.clone(),
             host,
             inner,
             old.clone(),
@@ -284,13 +294,19 @@ mod tests {
         let empty = State::default();
         let cascade = Cascade::new(&empty, &observed);
         let old_key = old.key();
-        // `other` is itself deleted (a root): it keeps its own step.
+        // `other` is itself deleted (a root): swept all the same, so its step is dropped.
         let gone = cascade.gone(&[&old_key, &other.key()]);
         assert_eq!(gone.get(&default.key()), Some(&old_key));
-        assert!(!gone.contains_key(&other.key()));
+        assert_eq!(gone.get(&other.key()), Some(&old_key));
+        assert_eq!(
+            gone.get(&arp.key()),
+            Some(&old_key),
+            "ARP entries are flushed"
+        );
+        assert!(!gone.contains_key(&ndp.key()), "NDP entries survive");
         assert!(!gone.contains_key(&v6.key()), "IPv6 routes survive");
         assert!(!gone.contains_key(&elsewhere.key()));
-        assert_eq!(gone.len(), 1, "{gone:?}");
+        assert_eq!(gone.len(), 3, "{gone:?}");
     }
 
     #[test]

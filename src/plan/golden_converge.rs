@@ -10,12 +10,38 @@ use super::testutil::*;
 use super::*;
 use crate::state::{Object, ObjectKey, State};
 
-/// `topologies/bridge.yaml` with `edit` applied to its text, compiled for node-1.
-fn bridge_example(edit: impl Fn(String) -> String) -> State {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/bridge.yaml");
-    let text = edit(std::fs::read_to_string(&path).expect("reading bridge.yaml"));
-    let topo = crate::topology::load_str(&text, "bridge.yaml").unwrap_or_else(|e| panic!("{e}"));
+/// `topologies/<file>` with `edit` applied to its text, compiled for node-1.
+fn example(file: &str, edit: impl Fn(String) -> String) -> State {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(file);
+    let text = edit(std::fs::read_to_string(&path).expect("reading the example"));
+    let topo = crate::topology::load_str(&text, file).unwrap_or_else(|e| panic!("{e}"));
     crate::compile::compile(&topo, "node-1").expect("compile node-1")
+}
+
+fn bridge_example(edit: impl Fn(String) -> String) -> State {
+    example("bridge.yaml", edit)
+}
+
+/// Routed VXLAN moved to another subnet: the VXLAN device loses its only IPv4 address, so the
+/// kernel flushes its ARP entries too: the old neighbour gets no delete step of its own (it
+/// would fail: already gone), and the plan says the address takes it along.
+#[test]
+fn golden_routed_subnet_change_sweeps_the_vxlan_neighbours() {
+    let mut observed = example("vxlan-routed.yaml", |t| t);
+    let underlay = unowned(other_link("host", "enp0s3", "ether"));
+    observed.objects.insert(underlay.key(), underlay);
+    let desired = example("vxlan-routed.yaml", |t| t.replace(" 172.18.", " 172.19."));
+    check("converge_routed_subnet", &desired, &observed);
+    let plan = diff(&desired, &observed);
+    let old = "neighbour host/vx-flannel 172.18.20.0";
+    assert!(plan.steps.iter().all(|s| s.key.to_string() != old));
+    let text = render_text(&plan);
+    assert!(text.contains(old), "the plan names it: {text}");
+    assert!(plan.side_effects.iter().any(|e| e.object.to_string() == old
+        && e.by.to_string() == "address host/vx-flannel 172.18.10.0/32"
+        && !e.recreated));
 }
 
 fn position(plan: &Plan, key: &str) -> usize {
