@@ -3,9 +3,10 @@
 //!
 //! For each example topology (`topologies/*.yaml`; a test below fails when an example has no
 //! sweep), a lab is brought up, then a chain of edited files is applied, each exactly once on
-//! every host: change a container's address, the MTU, a VNI, a VXLAN mode, a gateway, add a
-//! network and remove it again, move a container to another network and to another host, each
-//! followed by the way back to the original file. After each file every apply must exit 0 and
+//! every host: change a container's address, a network's and the hosts' MTU, a VNI, a VXLAN mode
+//! and port, a gateway, a subnet, NAT and published ports, add a network and remove it again,
+//! move a container to another network and to another host, attach it to a second network,
+//! remove it; each followed by the way back to the original file. After each file every apply must exit 0 and
 //! `plan --detailed-exitcode` must exit 0 on every host, and the plan must have foreseen every
 //! kernel side effect (apply's repair round had nothing to do); after a few of them `lab verify`
 //! pings every pair of containers (real traffic, checked against the reachability model).
@@ -124,6 +125,14 @@ fn change_mtu(doc: &mut Value) -> Option<()> {
     let networks = section_mut(doc, "networks");
     let (_, net) = networks.iter_mut().next()?;
     map_mut(net).insert(key("mtu"), Value::from(1400));
+    Some(())
+}
+
+/// The underlay MTU of every host (overlay MTUs derive from it).
+fn change_host_mtu(doc: &mut Value) -> Option<()> {
+    for (_, host) in section_mut(doc, "hosts").iter_mut() {
+        map_mut(host).insert(key("mtu"), Value::from(1400));
+    }
     Some(())
 }
 
@@ -351,9 +360,10 @@ fn remove_container(doc: &mut Value) -> Option<()> {
 fn transitions(base: &str) -> Vec<Transition> {
     let doc: Value = serde_norway::from_str(base).expect("parsing topology");
     type Edit = fn(&mut Value) -> Option<()>;
-    let edits: [(&str, Edit, bool); 14] = [
+    let edits: [(&str, Edit, bool); 15] = [
         ("address", change_address, true),
         ("mtu", change_mtu, false),
+        ("host-mtu", change_host_mtu, false),
         ("vni", change_vni, false),
         ("mode", change_mode, true),
         ("gateway", change_gateway, false),
