@@ -1,7 +1,7 @@
 //! Side effects the plan text must own up to: a step that deletes or replaces an object also
 //! removes what the kernel removes with it (a link's addresses, entries and routes, a
-//! namespace's contents, a link's IPv4 routes with its last IPv4 address, see [`super::cascade`]),
-//! and replacing a link detaches the ports enslaved to it. Each effect names the step that
+//! namespace's contents, a link's IPv4 routes and ARP entries with its last IPv4 address, see
+//! [`super::cascade`]), and replacing a link detaches the ports enslaved to it. Each effect names the step that
 //! causes it and whether the plan puts the object back, so a reviewer sees that the default
 //! route vanishing with an old address is expected and repaired in the same apply.
 
