@@ -1,5 +1,7 @@
 //! Applying a plan: execute its steps in order against the kernel, then verify by observing the
-//! kernel again and re-diffing against the desired state. Anything not converged is reported.
+//! kernel again and re-diffing against the desired state. What is left (a kernel side effect the
+//! plan did not model) is run too, for a bounded number of rounds ([`apply`]); anything still
+//! not converged is reported.
 //!
 //! Steps run in waves ([`waves`]): the steps of a wave depend on nothing in it, so its netlink
 //! steps are sent concurrently on the per-namespace connections, then its nftables runs (each
@@ -26,6 +28,9 @@ pub struct ApplyReport {
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
+    /// Steps run after the plan because the kernel still differed (see [`apply`]): side effects
+    /// the plan did not model.
+    pub repaired: usize,
     /// Steps still needed after apply (empty when the kernel converged).
     pub remaining: Plan,
 }
@@ -252,23 +257,49 @@ pub enum ApplyFailure {
     Step(#[from] ApplyError),
     #[error("verifying after apply: {0}")]
     Verify(KernelError),
+    /// A step of a repair round (the diff left after the plan) failed; the plan itself was
+    /// applied. Step numbers count within that round.
+    #[error("the plan was applied, but repairing what the kernel changed on its own failed: {0}")]
+    Repair(ApplyError),
 }
 
-/// Execute then verify.
+/// How many times apply observes again and runs what is left after the plan (see [`apply`]).
+pub const REPAIR_ROUNDS: usize = 2;
+
+/// Execute, verify, and repair: when the kernel still differs after the plan (a side effect the
+/// plan did not model, e.g. something the kernel removed on its own), run the remaining diff
+/// too, at most [`REPAIR_ROUNDS`] times, and only while it has no conflicts. The plan models the
+/// side effects it knows (`plan::effects`), so this is a bounded safety net: the user approved
+/// reaching `desired`, and the remaining steps are exactly what a second apply would run.
+/// `on_step` is told about repair steps as well; [`ApplyReport::repaired`] counts them.
 pub async fn apply(
     kernel: &mut Kernel,
     plan: &Plan,
     desired: &State,
-    on_step: impl FnMut(&Step),
+    mut on_step: impl FnMut(&Step),
 ) -> Result<ApplyReport, ApplyFailure> {
-    let (added, changed, destroyed) = execute(kernel, plan, on_step).await?;
-    let remaining = verify(kernel, desired)
+    let (added, changed, destroyed) = execute(kernel, plan, &mut on_step).await?;
+    let mut remaining = verify(kernel, desired)
         .await
         .map_err(ApplyFailure::Verify)?;
+    let mut repaired = 0;
+    for _ in 0..REPAIR_ROUNDS {
+        if remaining.is_empty() || !remaining.conflicts.is_empty() {
+            break;
+        }
+        execute(kernel, &remaining, &mut on_step)
+            .await
+            .map_err(ApplyFailure::Repair)?;
+        repaired += remaining.steps.len();
+        remaining = verify(kernel, desired)
+            .await
+            .map_err(ApplyFailure::Verify)?;
+    }
     Ok(ApplyReport {
         added,
         changed,
         destroyed,
+        repaired,
         remaining,
     })
 }

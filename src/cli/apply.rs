@@ -131,11 +131,26 @@ fn print_progress(step: &Step) {
 
 fn summarise(verb: &str, report: &ApplyReport) -> ExitCode {
     if !report.remaining.is_empty() || !report.remaining.conflicts.is_empty() {
+        let after = if report.repaired > 0 {
+            format!(
+                " (after {} repair step(s) in up to {} extra rounds)",
+                report.repaired,
+                crate::apply::REPAIR_ROUNDS
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "\nError: {verb} did not converge; the kernel still differs from the topology:\n"
+            "\nError: {verb} did not converge{after}; the kernel still differs from the topology:\n"
         );
         eprint!("{}", render_text(&report.remaining));
         return ExitCode::from(1);
+    }
+    if report.repaired > 0 {
+        println!(
+            "\nRepaired {} kernel side effect(s) the plan did not foresee (observed again after the plan).",
+            report.repaired
+        );
     }
     println!(
         "\n{} complete! Resources: {} added, {} changed, {} destroyed. Verified: the kernel matches.",

@@ -7,6 +7,14 @@
 //! steps), and desired objects among them must be created again. In nftables, deleting a table
 //! deletes its chains and rules, and deleting a chain (flushed first) deletes its rules.
 //!
+//! Deleting an address can take routes and neighbours along too: when a link loses its last IPv4
+//! address, the kernel removes every IPv4 route out of that link and flushes its ARP table,
+//! permanent entries included (`fib_disable_ip`: `fib_sync_down_dev` and `arp_ifdown`), although
+//! the link stays. Apply deletes before it creates, so changing a container's only address
+//! removes its default route for a moment, and moving a routed VXLAN device's address removes
+//! its neighbour entries: they are swept like a link's dependents and created again after the
+//! new address. IPv6 routes and neighbours survive address deletion (checked on the kernel).
+//!
 //! The edges come from the observed state only (that is what will vanish), indexed once so that a
 //! whole cascade costs O(objects).
 
@@ -142,7 +150,7 @@ impl<'a> Cascade<'a> {
         roots.sort();
         roots.dedup();
         let mut gone: HashMap<&ObjectKey, &ObjectKey> = HashMap::new();
-        for root in roots {
+        for &root in &roots {
             if gone.contains_key(root) {
                 continue;
             }
@@ -155,9 +163,73 @@ impl<'a> Cascade<'a> {
                 stack.extend(self.dependents(key));
             }
         }
+        self.routes_without_addresses(&roots, &mut gone);
         gone.into_iter()
             .map(|(k, r)| (k.clone(), r.clone()))
             .collect()
+    }
+
+    /// Add to `gone` the IPv4 routes and neighbours of each link that stays but loses every IPv4
+    /// address it has (all of them deleted by `roots` or swept away): the kernel flushes them.
+    /// Each maps to the first of those addresses that has a step of its own. A route or
+    /// neighbour that is itself a root is included, so its own delete step is dropped (it would
+    /// find nothing once the address is gone, and deletions of neighbours are not ordered before
+    /// deletions of addresses).
+    fn routes_without_addresses(
+        &self,
+        roots: &[&'a ObjectKey],
+        gone: &mut HashMap<&'a ObjectKey, &'a ObjectKey>,
+    ) {
+        let is_root = |k: &ObjectKey| roots.binary_search(&k).is_ok();
+        for ((ns, name), on) in &self.by_link {
+            let link = link_key(ns, name);
+            if is_root(&link) || gone.contains_key(&link) {
+                continue;
+            }
+            let addresses: Vec<&'a ObjectKey> = on
+                .iter()
+                .filter(|k| ipv4_address(k) == Some(true))
+                .copied()
+                .collect();
+            if addresses.is_empty()
+                || !addresses
+                    .iter()
+                    .all(|a| is_root(a) || gone.contains_key(*a))
+            {
+                continue;
+            }
+            let Some(root) = addresses
+                .iter()
+                .filter(|a| is_root(a) && !gone.contains_key(**a))
+                .min()
+                .copied()
+            else {
+                continue;
+            };
+            for key in on.iter().filter(|k| flushed_ipv4(k)) {
+                if *key != root {
+                    gone.entry(key).or_insert(root);
+                }
+            }
+        }
+    }
+}
+
+/// `Some(true)` for an IPv4 address, `Some(false)` for another address, `None` otherwise.
+fn ipv4_address(key: &ObjectKey) -> Option<bool> {
+    match key {
+        ObjectKey::Address { cidr, .. } => Some(cidr.addr().is_ipv4()),
+        _ => None,
+    }
+}
+
+/// What the kernel flushes from a link that loses its last IPv4 address: IPv4 routes out of it
+/// and IPv4 neighbour (ARP) entries on it.
+fn flushed_ipv4(key: &ObjectKey) -> bool {
+    match key {
+        ObjectKey::Route { dst, .. } => dst.addr().is_ipv4(),
+        ObjectKey::Neighbour { ip, .. } => ip.is_ipv4(),
+        _ => false,
     }
 }
 
@@ -193,6 +265,80 @@ mod tests {
         assert!(!gone.contains_key(&t::link_key("host", "br0")));
         let gone = cascade.gone(&[&t::link_key("host", "br0")]);
         assert_eq!(gone.len(), 2, "{gone:?}");
+    }
+
+    #[test]
+    fn last_ipv4_address_takes_the_links_ipv4_routes() {
+        let (host, inner) = veth_pair("web", "veth1", "br0");
+        let old = address("web", "eth0", "10.0.0.2/24");
+        let default = route_via("web", "0.0.0.0/0", "10.0.0.1", "eth0");
+        let other = route_via("web", "10.9.0.0/16", "10.0.0.1", "eth0");
+        let v6 = route_via("web", "::/0", "fd00::1", "eth0");
+        let elsewhere = route_via("host", "10.5.0.0/16", "10.0.0.9", "br0");
+        let arp = neighbour("web", "eth0", "10.0.0.7", "02:00:00:00:00:07");
+        let ndp = neighbour("web", "eth0", "fd00::7", "02:00:00:00:00:07");
+        let observed = state([
+            arp.clone(),
+            ndp.clone(),
+            host,
+            inner,
+            old.clone(),
+            address("web", "eth0", "fd00::2/64"),
+            default.clone(),
+            other.clone(),
+            v6.clone(),
+            bridge("br0"),
+            address("host", "br0", "10.0.0.1/24"),
+            elsewhere.clone(),
+        ]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        let old_key = old.key();
+        // `other` is itself deleted (a root): swept all the same, so its step is dropped.
+        let gone = cascade.gone(&[&old_key, &other.key()]);
+        assert_eq!(gone.get(&default.key()), Some(&old_key));
+        assert_eq!(gone.get(&other.key()), Some(&old_key));
+        assert_eq!(
+            gone.get(&arp.key()),
+            Some(&old_key),
+            "ARP entries are flushed"
+        );
+        assert!(!gone.contains_key(&ndp.key()), "NDP entries survive");
+        assert!(!gone.contains_key(&v6.key()), "IPv6 routes survive");
+        assert!(!gone.contains_key(&elsewhere.key()));
+        assert_eq!(gone.len(), 3, "{gone:?}");
+    }
+
+    #[test]
+    fn a_remaining_ipv4_address_keeps_the_routes() {
+        let old = address("web", "eth0", "10.0.0.2/24");
+        let default = route_via("web", "0.0.0.0/0", "10.0.0.1", "eth0");
+        let observed = state([
+            other_link("web", "eth0", "veth"),
+            old.clone(),
+            unowned(address("web", "eth0", "10.1.0.2/24")),
+            default.clone(),
+        ]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        assert!(cascade.gone(&[&old.key()]).is_empty());
+        // Both addresses deleted: the route goes, credited to the first.
+        let second = unowned(address("web", "eth0", "10.1.0.2/24")).key();
+        let gone = cascade.gone(&[&second, &old.key()]);
+        assert_eq!(gone.get(&default.key()), Some(&old.key().min(second)));
+    }
+
+    #[test]
+    fn a_deleted_link_sweeps_its_routes_once() {
+        // The link's own cascade takes the route; the address rule does not credit it twice.
+        let link = other_link("web", "eth0", "veth");
+        let old = address("web", "eth0", "10.0.0.2/24");
+        let default = route_via("web", "0.0.0.0/0", "10.0.0.1", "eth0");
+        let observed = state([link.clone(), old.clone(), default.clone()]);
+        let empty = State::default();
+        let cascade = Cascade::new(&empty, &observed);
+        let gone = cascade.gone(&[&link.key(), &old.key()]);
+        assert_eq!(gone.get(&default.key()), Some(&link.key()));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! - [`diff`] compares the two states key by key and accounts for what the kernel does on its own
 //!   (a deleted link takes its addresses along, a veth pair lives and dies as one);
 //! - `order` sorts the steps along kernel dependencies, deletions first;
+//! - `effects` lists what each step takes along (for the reader: "deleting this address also
+//!   removes route web/0.0.0.0/0; it is re-created");
 //! - [`render_text`] and [`render_json`] print a plan for people and for programs.
 //!
 //! A destroy plan is `diff(&State::default(), &observed)`: it deletes every owned object.
@@ -27,8 +29,11 @@
 mod cascade;
 mod compare;
 mod diff;
+mod effects;
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod golden_converge;
 #[cfg(test)]
 mod golden_isolation;
 #[cfg(test)]
@@ -51,7 +56,7 @@ pub(crate) use order::dependencies;
 pub(crate) use order::step_dependencies;
 pub use render_json::render_json;
 pub use render_text::render_text;
-pub use step::{Action, Change, Conflict, Plan, Step};
+pub use step::{Action, Change, Conflict, Plan, SideEffect, Step};
 
 use crate::state::State;
 
@@ -64,8 +69,11 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
     let mut conflicts = unordered.conflicts;
     conflicts.extend(refs::missing_links(desired, observed));
     conflicts.extend(vxlan_clash::conflicts(desired, observed));
+    let steps = order::order(unordered.steps, &unordered.swept);
+    let side_effects = effects::side_effects(&steps, &unordered.swept, observed);
     Plan {
-        steps: order::order(unordered.steps, &unordered.swept),
+        steps,
         conflicts,
+        side_effects,
     }
 }

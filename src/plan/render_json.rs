@@ -58,6 +58,11 @@ use serde::ser::{SerializeMap, Serializer};
 ///   that name a link (vxlan `dev`, macvlan/VLAN `parent`, `master`, route `dev`) that is neither
 ///   in the topology nor on the host (`address` is the wanting object, `message` names the
 ///   missing link). A plan with conflicts must not be applied.
+/// - `side_effects` (only when there are any): what the kernel removes on its own when a step
+///   runs, `{"by": ADDRESS, "object": ADDRESS, "effect": "removed" | "detached", "recreated":
+///   BOOL}`: the step with address `by` (a delete or replace) also removes `object` (or detaches
+///   that port from it); `recreated` when a later step of the plan puts it back. The steps
+///   already account for these; they are listed for the reader.
 /// - `summary`: counted like terraform; a replace adds one and destroys one.
 pub fn render_json(plan: &Plan) -> String {
     let (add, change, destroy) = plan.summary();
@@ -70,6 +75,16 @@ pub fn render_json(plan: &Plan) -> String {
             .map(|c| JsonConflict {
                 address: c.key.to_string(),
                 message: &c.message,
+            })
+            .collect(),
+        side_effects: plan
+            .side_effects
+            .iter()
+            .map(|e| JsonEffect {
+                by: e.by.to_string(),
+                object: e.object.to_string(),
+                effect: if e.detached { "detached" } else { "removed" },
+                recreated: e.recreated,
             })
             .collect(),
         summary: Summary {
@@ -89,7 +104,17 @@ struct Document<'a> {
     format_version: &'static str,
     steps: Vec<JsonStep<'a>>,
     conflicts: Vec<JsonConflict<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    side_effects: Vec<JsonEffect>,
     summary: Summary,
+}
+
+#[derive(Serialize)]
+struct JsonEffect {
+    by: String,
+    object: String,
+    effect: &'static str,
+    recreated: bool,
 }
 
 #[derive(Serialize)]

@@ -23,7 +23,7 @@ pub fn render_text(plan: &Plan) -> String {
         out.push('\n');
     }
     for step in &plan.steps {
-        render_step(&mut out, step);
+        render_step(&mut out, step, plan);
         out.push('\n');
     }
     let (add, change, destroy) = plan.summary();
@@ -41,7 +41,7 @@ struct Line {
     value: String,
 }
 
-fn render_step(out: &mut String, step: &Step) {
+fn render_step(out: &mut String, step: &Step, plan: &Plan) {
     let mut title = step.key.to_string();
     // A pair being created names its peer; so does a veth being destroyed, because the kernel
     // destroys its peer with it.
@@ -57,7 +57,17 @@ fn render_step(out: &mut String, step: &Step) {
         let _ = write!(title, " (veth pair with {peer})");
     }
     let (symbol, header) = match step.action {
-        Action::Create => ("+", "will be created".to_string()),
+        Action::Create => (
+            "+",
+            match plan.removed_by(&step.key) {
+                // It exists now: say why it is created anyway.
+                Some(effect) => format!(
+                    "will be created again ({} removes it)",
+                    cause(plan, &effect.by)
+                ),
+                None => "will be created".to_string(),
+            },
+        ),
         Action::Update => ("~", "will be updated in place".to_string()),
         Action::Delete => ("-", "will be destroyed".to_string()),
         Action::Replace => (
@@ -92,6 +102,80 @@ fn render_step(out: &mut String, step: &Step) {
         write_lines(out, 10, &all(peer, "+"));
         let _ = writeln!(out, "        }}");
     }
+    if matches!(step.action, Action::Delete | Action::Replace) {
+        write_effects(out, step, plan);
+    }
+}
+
+/// At most this many objects are named in one side-effect note (a namespace takes everything in
+/// it along); the rest are counted.
+const NAMED_EFFECTS: usize = 4;
+
+/// `# (deleting this address also removes route web/0.0.0.0/0; it is re-created)`: what the
+/// kernel does on its own when this step runs, and whether the plan puts it back.
+fn write_effects(out: &mut String, step: &Step, plan: &Plan) {
+    let (removed, detached): (Vec<_>, Vec<_>) =
+        plan.effects_of(&step.key).partition(|e| !e.detached);
+    let verb = if step.action == Action::Delete {
+        "deleting"
+    } else {
+        "replacing"
+    };
+    let this = format!("{verb} this {}", step.key.kind());
+    for (list, what) in [(removed, "removes"), (detached, "detaches")] {
+        let back = if what == "removes" {
+            "re-created"
+        } else {
+            "attached again"
+        };
+        match list.as_slice() {
+            [] => {}
+            [one] => {
+                let tail = if one.recreated {
+                    format!("; it is {back}")
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(out, "        # ({this} also {what} {}{tail})", one.object);
+            }
+            many => {
+                let mut names: Vec<String> = many
+                    .iter()
+                    .take(NAMED_EFFECTS)
+                    .map(|e| {
+                        if e.recreated {
+                            format!("{} ({back})", e.object)
+                        } else {
+                            e.object.to_string()
+                        }
+                    })
+                    .collect();
+                if many.len() > NAMED_EFFECTS {
+                    let rest = &many[NAMED_EFFECTS..];
+                    let again = rest.iter().filter(|e| e.recreated).count();
+                    names.push(match again {
+                        0 => format!("and {} more", rest.len()),
+                        n => format!("and {} more ({n} of them {back})", rest.len()),
+                    });
+                }
+                let _ = writeln!(
+                    out,
+                    "        # ({this} also {what} {} objects: {})",
+                    many.len(),
+                    names.join(", ")
+                );
+            }
+        }
+    }
+}
+
+/// "deleting address web/eth0 10.0.0.2/24", for the step with key `by`.
+fn cause(plan: &Plan, by: &crate::state::ObjectKey) -> String {
+    let verb = match plan.steps.iter().find(|s| s.key == *by).map(|s| s.action) {
+        Some(Action::Replace) => "replacing",
+        _ => "deleting",
+    };
+    format!("{verb} {by}")
 }
 
 /// The attribute lines of one step.

@@ -78,11 +78,42 @@ pub struct Conflict {
     pub message: String,
 }
 
+/// What the kernel does on its own when a step runs: the step that deletes or replaces `by`
+/// also removes `object` (or, when `detached`, detaches that port from it). `recreated` says
+/// the plan puts it back (creates it again, or enslaves it again) later in the same apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideEffect {
+    /// The key of the step that causes it.
+    pub by: ObjectKey,
+    pub object: ObjectKey,
+    pub detached: bool,
+    pub recreated: bool,
+}
+
 /// An ordered list of steps (dependencies first) plus the conflicts that block it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
     pub conflicts: Vec<Conflict>,
+    /// Kernel side effects of the steps (see `plan::effects`), for the reader of the plan; the
+    /// steps already account for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub side_effects: Vec<SideEffect>,
+}
+
+impl Plan {
+    /// The side effects of the step with key `key`.
+    pub fn effects_of(&self, key: &ObjectKey) -> impl Iterator<Item = &SideEffect> {
+        let key = key.clone();
+        self.side_effects.iter().filter(move |e| e.by == key)
+    }
+
+    /// The effect that removes `key`, if a step of this plan takes it along.
+    pub fn removed_by(&self, key: &ObjectKey) -> Option<&SideEffect> {
+        self.side_effects
+            .iter()
+            .find(|e| e.object == *key && !e.detached)
+    }
 }
 
 impl Plan {

@@ -397,8 +397,10 @@ fn deletions_come_before_creations() {
 #[test]
 fn deleted_routes_go_before_deleted_addresses_and_entries() {
     // Both on an unowned link, so neither is swept away: route first (reverse of creation).
+    // The link keeps an IPv4 address of its own, so deleting ours flushes nothing.
     let observed = state([
         unowned(other_link("host", "eth0", "ether")),
+        unowned(address("host", "eth0", "10.0.0.4/24")),
         address("host", "eth0", "10.0.0.5/24"),
         neighbour("host", "eth0", "10.0.0.9", VTEP_MAC),
         route_via("host", "10.1.0.0/16", "10.0.0.9", "eth0"),
