@@ -21,7 +21,8 @@
 //!   before it has either been answered or lost its reply. Those still unanswered fail at once
 //!   with "reply lost" instead of waiting out the timeout.
 //! - **Every exchange has a deadline** ([`Limits::timeout`], 30 s; `NETPLAN_RS_NETLINK_TIMEOUT`
-//!   overrides it in seconds): no reply in time is an error naming the wait, never a hang.
+//!   overrides it in seconds), counted from the last reply so that a long dump that keeps
+//!   answering is not cut short: a silent kernel is an error naming the wait, never a hang.
 
 use futures::{FutureExt, Stream, StreamExt};
 use netlink_proto::ConnectionHandle;
@@ -58,7 +59,7 @@ pub(crate) const TIMEOUT_ENV: &str = "NETPLAN_RS_NETLINK_TIMEOUT";
 /// The bounds of one connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
-    /// How long a request waits for its reply, once sent.
+    /// How long a request waits for a reply once sent (and for the next one, for dumps).
     pub timeout: Duration,
     /// Requests outstanding at once.
     pub in_flight: usize,
@@ -70,22 +71,24 @@ impl Limits {
     /// The defaults, with the timeout from [`TIMEOUT_ENV`] when set (an invalid value is
     /// ignored with a warning: it only exists for tests and troubleshooting).
     pub(crate) fn from_env() -> Limits {
-        let timeout = match std::env::var(TIMEOUT_ENV) {
-            Err(_) => TIMEOUT,
-            Ok(text) => match text.trim().parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    tracing::warn!(
-                        "ignoring {TIMEOUT_ENV}={text:?}: not a whole number of seconds >= 1"
-                    );
-                    TIMEOUT
-                }
-            },
-        };
         Limits {
-            timeout,
+            timeout: timeout_from(std::env::var(TIMEOUT_ENV).ok()),
             in_flight: IN_FLIGHT,
             rcvbuf: RCVBUF,
+        }
+    }
+}
+
+/// The timeout a value of [`TIMEOUT_ENV`] asks for.
+fn timeout_from(value: Option<String>) -> Duration {
+    let Some(text) = value else {
+        return TIMEOUT;
+    };
+    match text.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Duration::from_secs(secs),
+        _ => {
+            tracing::warn!("ignoring {TIMEOUT_ENV}={text:?}: not a whole number of seconds >= 1");
+            TIMEOUT
         }
     }
 }
@@ -222,39 +225,40 @@ impl Conn {
         let (number, mut replies) = self.sender.send(messages)?;
         let mut barrier = self.answered_barrier.clone();
         let mut watching = !dump;
-        let wait = async {
-            loop {
-                tokio::select! {
-                    biased;
-                    reply = replies.next() => match reply {
-                        Some(reply) => {
-                            if let Some(done) = collect.take(reply) {
-                                return done;
-                            }
+        // The deadline runs from the last reply: a long dump that keeps answering is not
+        // cut short, a silent kernel is.
+        let timeout = self.limits.timeout;
+        let silence = tokio::time::sleep(timeout);
+        tokio::pin!(silence);
+        loop {
+            tokio::select! {
+                biased;
+                reply = replies.next() => match reply {
+                    Some(reply) => {
+                        if let Some(done) = collect.take(reply) {
+                            return done;
                         }
-                        None => return Err(closed()),
-                    },
-                    seen = barrier.wait_for(|&b| b > number), if watching => {
-                        if seen.is_err() {
-                            // The watcher is gone (the connection closed): only the timeout
-                            // and the end of the reply stream are left to watch.
-                            watching = false;
-                            continue;
-                        }
-                        // Replies read before the barrier's are already queued: take them.
-                        while let Some(Some(reply)) = replies.next().now_or_never() {
-                            if let Some(done) = collect.take(reply) {
-                                return done;
-                            }
-                        }
-                        return Err(lost());
+                        silence.as_mut().reset(tokio::time::Instant::now() + timeout);
                     }
+                    None => return Err(closed()),
+                },
+                seen = barrier.wait_for(|&b| b > number), if watching => {
+                    if seen.is_err() {
+                        // The watcher is gone (the connection closed): only the timeout and
+                        // the end of the reply stream are left to watch.
+                        watching = false;
+                        continue;
+                    }
+                    // Replies read before the barrier's are already queued: take them.
+                    while let Some(Some(reply)) = replies.next().now_or_never() {
+                        if let Some(done) = collect.take(reply) {
+                            return done;
+                        }
+                    }
+                    return Err(lost());
                 }
+                () = &mut silence => return Err(timed_out(timeout)),
             }
-        };
-        match tokio::time::timeout(self.limits.timeout, wait).await {
-            Ok(result) => result,
-            Err(_) => Err(timed_out(self.limits.timeout)),
         }
     }
 }
@@ -409,6 +413,19 @@ mod tests {
             rcvbuf,
         };
         Conn::open_with(None, limits).await.expect("open")
+    }
+
+    #[test]
+    fn the_timeout_comes_from_the_environment_when_valid() {
+        assert_eq!(timeout_from(None), TIMEOUT);
+        assert_eq!(timeout_from(Some("5".into())), Duration::from_secs(5));
+        assert_eq!(
+            timeout_from(Some(" 120\n".into())),
+            Duration::from_secs(120)
+        );
+        for bad in ["0", "-1", "1.5", "soon", ""] {
+            assert_eq!(timeout_from(Some(bad.into())), TIMEOUT, "{bad:?}");
+        }
     }
 
     #[tokio::test]
