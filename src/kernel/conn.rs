@@ -483,6 +483,27 @@ mod tests {
         replies.expect("acknowledged after an overrun");
     }
 
+    #[tokio::test]
+    async fn dropping_a_connection_releases_its_socket() {
+        // The overrun watcher holds a handle of the connection; once no handle is left, the
+        // connection task ends and closes the socket. Without stopping the watcher, every
+        // connection (one per namespace an apply touches) would stay open for the process.
+        let conn = open(TIMEOUT, RCVBUF).await;
+        conn.exchange(noops(1, NLM_F_REQUEST | NLM_F_ACK))
+            .await
+            .expect("acknowledged");
+        let sender = Arc::downgrade(&conn.sender);
+        drop(conn);
+        let started = Instant::now();
+        while sender.upgrade().is_some() {
+            assert!(
+                started.elapsed() < TEST_DEADLINE,
+                "the connection's handle outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn reply(payload: NetlinkPayload<RouteNetlinkMessage>, flags: u16) -> Message {
         let mut header = NetlinkHeader::default();
         header.flags = flags;
