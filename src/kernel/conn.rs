@@ -197,7 +197,9 @@ impl Conn {
         message: RouteNetlinkMessage,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         let _turn = self.dump_turn.lock().await;
-        self.call(message, NLM_F_DUMP).await
+        let mut req = NetlinkMessage::from(message);
+        req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        self.exchange(vec![req], true).await
     }
 
     /// Send one message with REQUEST|`flags` and collect the replies until the final one
@@ -210,17 +212,21 @@ impl Conn {
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         let mut req = NetlinkMessage::from(message);
         req.header.flags = NLM_F_REQUEST | flags;
-        self.exchange(vec![req]).await
+        self.exchange(vec![req], false).await
     }
 
     /// Send `messages` in one datagram (they share their flags) and wait for the final reply of
-    /// each, within the bounds of [`Limits`].
-    async fn exchange(&self, messages: Vec<Message>) -> io::Result<Vec<RouteNetlinkMessage>> {
+    /// each, within the bounds of [`Limits`]. A `dump`'s replies are never dropped (the kernel
+    /// fills it only as the buffer drains) and may come after a barrier's: barriers do not
+    /// apply to it. (Whether a request is a dump cannot be told from its flags: NLM_F_DUMP's
+    /// bits are REPLACE|EXCL on a NEW request.)
+    async fn exchange(
+        &self,
+        messages: Vec<Message>,
+        dump: bool,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         let _permit = self.in_flight.acquire().await.map_err(io::Error::other)?;
         let flags = messages.first().map_or(0, |m| m.header.flags);
-        // A dump's replies are never dropped (the kernel fills it only as the buffer drains),
-        // and may come after a barrier's: barriers do not apply to it.
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut collect = Collect::new(messages.len(), flags & NLM_F_ACK != 0);
         let (number, mut replies) = self.sender.send(messages)?;
         let mut barrier = self.answered_barrier.clone();
@@ -432,19 +438,45 @@ mod tests {
     async fn acknowledged_noops_complete() {
         let conn = open(TIMEOUT, RCVBUF).await;
         let replies = conn
-            .exchange(noops(3, NLM_F_REQUEST | NLM_F_ACK))
+            .exchange(noops(3, NLM_F_REQUEST | NLM_F_ACK), false)
             .await
             .expect("acknowledged");
         assert!(replies.is_empty());
     }
 
     #[tokio::test]
+    async fn a_dump_and_a_plain_get_end_on_their_final_reply() {
+        let conn = open(TIMEOUT, RCVBUF).await;
+        let links = conn
+            .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+            .await
+            .expect("dump");
+        assert!(!links.is_empty(), "every namespace has lo");
+        let mut lo = LinkMessage::default();
+        lo.header.index = 1;
+        let got = conn
+            .call(RouteNetlinkMessage::GetLink(lo), 0)
+            .await
+            .expect("get lo");
+        assert_eq!(got.len(), 1);
+        // An error reply carries the kernel's errno.
+        let mut missing = LinkMessage::default();
+        missing.header.index = u32::MAX >> 1;
+        let err = conn
+            .call(RouteNetlinkMessage::GetLink(missing), 0)
+            .await
+            .expect_err("no such link");
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV));
+    }
+
+    #[tokio::test]
     async fn a_request_without_a_reply_times_out_with_a_clear_error() {
         let conn = open(Duration::from_millis(300), RCVBUF).await;
         // A NOOP without NLM_F_ACK: the kernel skips it and never answers.
-        let result = tokio::time::timeout(TEST_DEADLINE, conn.exchange(noops(1, NLM_F_REQUEST)))
-            .await
-            .expect("the exchange hung instead of timing out");
+        let result =
+            tokio::time::timeout(TEST_DEADLINE, conn.exchange(noops(1, NLM_F_REQUEST), false))
+                .await
+                .expect("the exchange hung instead of timing out");
         let err = result.expect_err("no reply cannot be a success");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(
@@ -462,7 +494,7 @@ mod tests {
         let started = Instant::now();
         let result = tokio::time::timeout(
             TEST_DEADLINE,
-            conn.exchange(noops(500, NLM_F_REQUEST | NLM_F_ACK)),
+            conn.exchange(noops(500, NLM_F_REQUEST | NLM_F_ACK), false),
         )
         .await
         .expect("a lost reply was not noticed (the exchange waited for the timeout)");
@@ -476,7 +508,7 @@ mod tests {
         // The connection still works afterwards.
         let replies = tokio::time::timeout(
             TEST_DEADLINE,
-            conn.exchange(noops(1, NLM_F_REQUEST | NLM_F_ACK)),
+            conn.exchange(noops(1, NLM_F_REQUEST | NLM_F_ACK), false),
         )
         .await
         .expect("hung after an overrun");
@@ -489,7 +521,7 @@ mod tests {
         // connection task ends and closes the socket. Without stopping the watcher, every
         // connection (one per namespace an apply touches) would stay open for the process.
         let conn = open(TIMEOUT, RCVBUF).await;
-        conn.exchange(noops(1, NLM_F_REQUEST | NLM_F_ACK))
+        conn.exchange(noops(1, NLM_F_REQUEST | NLM_F_ACK), false)
             .await
             .expect("acknowledged");
         let sender = Arc::downgrade(&conn.sender);
