@@ -22,6 +22,7 @@ mod observe;
 mod observe_links;
 mod observe_nsid;
 mod parse;
+mod sockbuf;
 mod sysctl;
 
 pub use error::KernelError;

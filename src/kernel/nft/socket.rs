@@ -3,6 +3,7 @@
 //! are queued by the time `send` returns; reads still wait (bounded by a receive timeout) so a
 //! slow reply is never taken for success.
 
+use super::super::sockbuf;
 use super::wire::*;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use std::io;
@@ -33,33 +34,6 @@ pub enum TxError {
 
 /// What the defaults of `net.core.{w,r}mem_default` comfortably hold.
 const DEFAULT_BUFFER: usize = 128 << 10;
-
-/// Set a socket buffer size with `force` (ignores the sysctl maximum), falling back to `plain`.
-fn set_buffer(
-    sock: &Socket,
-    force: libc::c_int,
-    plain: libc::c_int,
-    size: usize,
-) -> io::Result<()> {
-    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX / 2);
-    let set = |opt| {
-        // SAFETY: setsockopt with a valid fd and a correctly sized c_int.
-        unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(sock),
-                libc::SOL_SOCKET,
-                opt,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        }
-    };
-    if set(force) == 0 || set(plain) == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
 
 /// The index in a batch of `n` requests numbered from `first + 1` of the reply with `seq`
 /// (`None`: a delimiter's, or a stale reply to an earlier request).
@@ -104,10 +78,21 @@ impl NftSocket {
         self.seq
     }
 
+    /// Read one datagram. The two ways replies go missing get messages that say so: the
+    /// receive timeout (EAGAIN) and a dropped reply (ENOBUFS: the buffer was too small).
     fn recv(&self, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        self.sock.recv(buf, 0)?;
-        Ok(())
+        match self.sock.recv(buf, 0) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no reply from the kernel within {RECV_TIMEOUT:?} (nftables socket)"),
+            )),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(io::Error::other(
+                "the kernel's replies were dropped (nftables socket overrun, ENOBUFS)",
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// Send `requests` as one nf_tables transaction (one `sendmsg`): the kernel applies all of
@@ -168,12 +153,12 @@ impl NftSocket {
     fn reserve(&mut self, bytes: usize, replies: usize) -> io::Result<()> {
         let send = bytes + (64 << 10);
         if send > self.sndbuf {
-            set_buffer(&self.sock, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send)?;
+            sockbuf::set_sndbuf(&self.sock, send)?;
             self.sndbuf = send;
         }
         let recv = replies.saturating_mul(1024) + (64 << 10);
         if recv > self.rcvbuf {
-            set_buffer(&self.sock, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv)?;
+            sockbuf::set_rcvbuf(&self.sock, recv)?;
             self.rcvbuf = recv;
         }
         Ok(())
@@ -252,6 +237,18 @@ pub fn frame_batch(requests: &[Vec<u8>], first: u32) -> (Vec<u8>, Vec<u32>) {
 mod tests {
     use super::*;
     use crate::kernel::nft::msg::{NFT_MSG_DELTABLE, del_table, msg_type};
+
+    #[test]
+    fn a_missing_reply_is_a_clear_timeout_not_a_hang() {
+        // Nothing was sent, so nothing comes: the read gives up after the receive timeout.
+        let sock = NftSocket::open().expect("netlink socket");
+        let err = sock.recv(&mut Vec::new()).expect_err("no reply");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "no reply from the kernel within 5s (nftables socket)"
+        );
+    }
 
     #[test]
     fn a_batch_is_framed_by_begin_and_end_with_consecutive_sequence_numbers() {
