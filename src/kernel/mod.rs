@@ -188,6 +188,28 @@ impl Target {
     }
 }
 
+/// The alias of `lo` in the named namespace `/run/netns/<name>`: the mark netplan-rs wrote when
+/// it created the namespace (`None`: no alias).
+pub async fn namespace_mark(name: &str) -> Result<Option<String>, KernelError> {
+    let label = format!("netns {name}");
+    let conn = Conn::open(Some(netns::path(name)))
+        .await
+        .map_err(|source| KernelError::Namespace {
+            op: "opening",
+            ns: label.clone(),
+            source,
+        })?;
+    let target = Target {
+        host_netns: Some(name.to_string()),
+        ..Target::local()
+    };
+    let links = observe::dump_links(&target, &conn, &Ns::Host).await?;
+    Ok(links
+        .into_iter()
+        .find(|l| l.name == "lo")
+        .and_then(|l| l.alias))
+}
+
 /// The kernel of one target: one rtnetlink connection per namespace, opened lazily and kept for
 /// the run (reconnecting per request would cost a thread and a socket each time).
 ///

@@ -35,6 +35,12 @@ pub(super) fn pair_veths(spaces: &[Dumped]) -> HashMap<(usize, u32), VethPeer> {
                     && b.index == a_link
                     && b.link == Some(a.index)
                     && !(*j == i && b.index == a.index)
+                    // Ifindexes repeat across namespaces, and the peer's namespace may not be
+                    // among those observed: a veth of a simulated host whose peer is in a
+                    // container would match the host's underlay end by index alone. Both ends
+                    // of a pair netplan-rs made carry the same mark, so two different marks
+                    // are never a pair.
+                    && !matches!((&a.alias, &b.alias), (Some(x), Some(y)) if x != y)
             })
             .collect();
         if let [(j, b)] = candidates.as_slice() {

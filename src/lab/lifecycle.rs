@@ -72,6 +72,15 @@ pub async fn build_hosts(
         _ => None,
     });
     let removed = lock_hosts(lab, removed, timeout).await?;
+    // A host leaving the file takes its containers along first: their namespaces are
+    // /run/netns entries of their own, which deleting the host's namespace would orphan.
+    for host in removed.keys() {
+        let empty = State::default();
+        let (mut host_kernel, plan) = apply::prepare_change(host_target(lab, host), &empty).await?;
+        converge(&mut host_kernel, &plan, &empty)
+            .await
+            .with_context(|| format!("destroying simulated host {host}, no longer in the file"))?;
+    }
     converge(&mut kernel, &plan, &desired)
         .await
         .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
@@ -155,7 +164,7 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow
     let switch = switch_netns(lab);
     let mut hosts: Vec<String> = file_hosts.to_vec();
     if !netns::exists(&switch) {
-        return sweep(lab, &hosts);
+        return sweep(lab, &hosts).await;
     }
     let mut locks = BTreeMap::new();
     if netns::is_namespace(&switch) {
@@ -184,34 +193,58 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow
         hosts.extend(observed_hosts);
     }
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
-    sweep(lab, &hosts)?;
+    sweep(lab, &hosts).await?;
     remove_locks(locks);
     Ok(true)
 }
 
-/// The /run/netns entries of lab `lab` still there: leftovers of runs killed while creating or
-/// deleting a namespace (a mount-point file with no namespace bound to it) are removed; a real
-/// namespace is an error naming it (it carries no mark of the lab, so it is not deleted
-/// blindly). Entries are those named like the lab's switch, hosts `hosts` and their
-/// containers. Returns whether anything was there.
-fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
+/// The /run/netns entries of lab `lab` still there after its teardown, removed:
+/// namespaces whose `lo` carries the lab's marks (a simulated host, `netplan-rs-lab lab=<lab>`,
+/// or a container of one, `netplan-rs lab=<lab> host=...`: e.g. the containers of a host that
+/// left the file), and, under the names of the switch and of hosts `hosts`, leftovers of runs
+/// killed while creating or deleting a namespace (a mount-point file with no namespace bound to
+/// it). A namespace under those names without the lab's mark is an error naming it: it is not
+/// deleted blindly. Returns whether anything was there.
+async fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
     let switch = switch_netns(lab);
     let names = netns::list().context("listing /run/netns")?;
-    let ours = |name: &str| {
+    let named_like_ours = |name: &str| {
         name == switch
             || hosts.iter().any(|h| {
                 let host = super::host_netns(lab, h);
                 name == host || name.starts_with(&format!("{host}-"))
             })
     };
+    let prefix = format!("{lab}-");
     let mut found = false;
     let mut stuck = Vec::new();
-    for name in names.iter().filter(|n| ours(n)) {
-        found = true;
-        if netns::is_namespace(name) {
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with(&prefix) || **n == switch)
+    {
+        let ours = named_like_ours(name);
+        if !netns::is_namespace(name) {
+            if ours {
+                found = true;
+                if let Err(e) = netns::delete(name) {
+                    stuck.push(format!("{name} ({e})"));
+                }
+            }
+            continue;
+        }
+        let marked = crate::kernel::namespace_mark(name)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|mark| super::is_lab_mark(&mark, lab));
+        if marked {
+            found = true;
+            if let Err(e) = netns::delete(name) {
+                stuck.push(format!("{name} ({e})"));
+            }
+        } else if ours {
+            found = true;
             stuck.push(name.clone());
-        } else if let Err(e) = netns::delete(name) {
-            stuck.push(format!("{name} ({e})"));
         }
     }
     if !stuck.is_empty() {

@@ -97,6 +97,18 @@ pub fn container_netns(lab: &str, host: &str, container: &str) -> String {
     format!("{lab}-{host}-{container}")
 }
 
+/// Whether `mark` (the alias of a namespace's `lo`) says the namespace belongs to lab `lab`: a
+/// simulated host (the plumbing's mark) or a container of one.
+pub fn is_lab_mark(mark: &str, lab: &str) -> bool {
+    mark == format!("{LAB_LINK_ALIAS} lab={lab}")
+        || mark
+            .strip_prefix(&format!(
+                "{} lab={lab} host=",
+                crate::state::ownership::LINK_ALIAS
+            ))
+            .is_some_and(|host| !host.is_empty() && !host.contains(' '))
+}
+
 /// The target that plans and applies the lab's plumbing: "host" = switch, "containers" = hosts.
 pub fn switch_target(lab: &str) -> Target {
     Target {
@@ -193,4 +205,18 @@ pub fn plumbing(topo: &Topology) -> State {
 fn switch_port_name(host: &str) -> String {
     let m = Mac::hashed(&["lab-switch-port", host]).0;
     format!("sw-{:02x}{:02x}{:02x}{:02x}", m[2], m[3], m[4], m[5])
+}
+
+#[cfg(test)]
+mod mark_tests {
+    #[test]
+    fn lab_marks_are_told_apart_from_other_labs() {
+        use super::is_lab_mark;
+        assert!(is_lab_mark("netplan-rs-lab lab=demo", "demo"));
+        assert!(is_lab_mark("netplan-rs lab=demo host=node-1", "demo"));
+        assert!(!is_lab_mark("netplan-rs lab=demo-x host=node-1", "demo"));
+        assert!(!is_lab_mark("netplan-rs-lab lab=demo-x", "demo"));
+        assert!(!is_lab_mark("netplan-rs", "demo"));
+        assert!(!is_lab_mark("netplan-rs lab=demo host=", "demo"));
+    }
 }
