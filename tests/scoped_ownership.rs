@@ -76,14 +76,27 @@ impl Drop for RealHost {
     }
 }
 
-/// A one-host topology of scope `scope` (none: the default scope) with one bridge network.
+/// A one-host topology of scope `scope` (none: the default scope) with one bridge network
+/// with NAT (so each scope also has its nftables table).
 fn topology(scope: Option<&str>, network: &str, subnet: &str, container: &str) -> String {
     let name = scope.map(|s| format!("name: {s}\n")).unwrap_or_default();
     format!(
         "version: 1\n{name}hosts:\n  h: {{ underlay: 10.99.0.1/24, interface: eth0 }}\n\
-         networks:\n  {network}: {{ driver: bridge, subnet: {subnet} }}\n\
+         networks:\n  {network}: {{ driver: bridge, subnet: {subnet}, nat: true }}\n\
          containers:\n  {container}: {{ host: h, network: {network} }}\n"
     )
+}
+
+/// The names of the inet tables in `ns` (`nft -j list tables`).
+fn nft_tables(ns: &str) -> Vec<String> {
+    let text = run("ip", &["netns", "exec", ns, "nft", "-j", "list", "tables"]);
+    let doc: Value = serde_json::from_str(&text).expect("nft json");
+    doc["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["table"]["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn alias(link: &Value) -> &str {
@@ -111,6 +124,10 @@ fn two_scopes_side_by_side_never_touch_each_other() {
     let br_b = host.link("br-nb").expect("beta's bridge");
     assert_eq!(alias(&br_a), "netplan-rs scope=alpha");
     assert_eq!(alias(&br_b), "netplan-rs scope=beta");
+    // Each named scope has its own nftables table.
+    let mut tables = nft_tables(&host.name);
+    tables.sort();
+    assert_eq!(tables, ["netplan-rs-alpha", "netplan-rs-beta"]);
     for file in [alpha, beta] {
         let out = host.np(&["plan", file, "--host", "h", "--detailed-exitcode"]);
         assert_eq!(out.status.code(), Some(0), "{file} is not converged");
@@ -153,6 +170,7 @@ fn two_scopes_side_by_side_never_touch_each_other() {
     assert!(!netns_exists(&cb));
     assert!(host.link("br-na").is_some());
     assert!(netns_exists(&ca));
+    assert_eq!(nft_tables(&host.name), ["netplan-rs-alpha"]);
     let out = host.np(&["plan", alpha, "--host", "h", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0));
     let out = host.np(&["destroy", alpha, "--host", "h", "--auto-approve"]);
