@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod lab;
 pub mod plan;
 pub mod rundir;
+pub mod signals;
 pub mod state;
 pub mod topology;
 

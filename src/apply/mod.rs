@@ -130,18 +130,35 @@ fn batch_note(batch: &Option<NftBatch>) -> String {
 
 /// Execute every step of `plan`, wave by wave (see [`waves`]), each run of nftables steps as
 /// one transaction. `on_step` is told about each applied step, in plan order (a step once every
-/// step before it is applied; on failure, every applied step not yet reported).
+/// step before it is applied; on failure or interruption, every applied step not yet reported).
+/// A SIGINT/SIGTERM caught by [`crate::signals`] stops the run before the next wave
+/// ([`ApplyFailure::Interrupted`]): the wave in flight always completes.
 pub async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
     mut on_step: impl FnMut(&Step),
-) -> Result<(usize, usize, usize), ApplyError> {
+) -> Result<(usize, usize, usize), ApplyFailure> {
     let steps = &plan.steps;
     let total = steps.len();
     let mut applied = vec![false; total];
     // Steps before this one have been reported.
     let mut reported = 0;
-    for wave in waves(steps) {
+    let waves = waves(steps);
+    let wave_count = waves.len();
+    for (done_waves, wave) in waves.into_iter().enumerate() {
+        if let Some(signal) = crate::signals::pending() {
+            (reported..total)
+                .filter(|&i| applied[i])
+                .for_each(|i| on_step(&steps[i]));
+            let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
+            return Err(ApplyFailure::Interrupted(Interrupted {
+                signal,
+                waves_done: done_waves,
+                waves: wave_count,
+                total,
+                applied,
+            }));
+        }
         let kernel: &Kernel = kernel;
         let singles: Vec<usize> = wave
             .iter()
@@ -195,7 +212,7 @@ pub async fn execute(
         let also_failed = failures.iter().skip(1).map(|f| f.0 + 1).collect();
         let (failed, source, batch) = failures.swap_remove(0);
         let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
-        return Err(ApplyError {
+        return Err(ApplyFailure::Step(ApplyError {
             index: failed + 1,
             total,
             step: Box::new(steps[failed].clone()),
@@ -204,7 +221,7 @@ pub async fn execute(
             also_failed,
             batch,
             source,
-        });
+        }));
     }
     Ok(plan.summary())
 }
@@ -222,6 +239,56 @@ pub enum ApplyFailure {
     Step(#[from] ApplyError),
     #[error("verifying after apply: {0}")]
     Verify(KernelError),
+    #[error(transparent)]
+    Interrupted(Interrupted),
+}
+
+impl ApplyFailure {
+    /// The failed step, when that is why the apply stopped.
+    pub fn into_step(self) -> Option<ApplyError> {
+        match self {
+            ApplyFailure::Step(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A signal stopped the apply between two waves: every step of the first `waves_done` waves
+/// was applied, no step of a later wave was started.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {signal} {}; {}", self.when(), self.applied_note())]
+pub struct Interrupted {
+    pub signal: crate::signals::Signal,
+    pub waves_done: usize,
+    pub waves: usize,
+    /// Steps in the plan.
+    pub total: usize,
+    /// The steps applied (numbered from 1, ascending).
+    pub applied: Vec<usize>,
+}
+
+impl Interrupted {
+    /// "after wave 2 of 5", or "before the first of 5 waves".
+    pub fn when(&self) -> String {
+        if self.waves_done == 0 {
+            format!("before the first of {} waves", self.waves)
+        } else {
+            format!("after wave {} of {}", self.waves_done, self.waves)
+        }
+    }
+
+    /// What was applied, worded like [`ApplyError::applied_note`].
+    pub fn applied_note(&self) -> String {
+        if self.applied.is_empty() {
+            return format!("none of the {} step(s) were applied", self.total);
+        }
+        format!(
+            "{} of {} step(s) were applied ({})",
+            self.applied.len(),
+            self.total,
+            numbers(&self.applied)
+        )
+    }
 }
 
 /// Execute then verify.
@@ -253,4 +320,32 @@ pub async fn prepare(
     let observed = kernel.observe().await?;
     let plan = plan::diff(desired, &observed);
     Ok((kernel, plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::Signal;
+
+    #[test]
+    fn an_interruption_says_when_and_what_was_applied() {
+        let mut i = Interrupted {
+            signal: Signal::Interrupt,
+            waves_done: 0,
+            waves: 4,
+            total: 10,
+            applied: vec![],
+        };
+        assert_eq!(
+            i.to_string(),
+            "interrupted by SIGINT before the first of 4 waves; none of the 10 step(s) were applied"
+        );
+        i.signal = Signal::Terminate;
+        i.waves_done = 2;
+        i.applied = vec![1, 2, 3, 5];
+        assert_eq!(
+            i.to_string(),
+            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 step(s) were applied (steps 1-3, 5)"
+        );
+    }
 }

@@ -1,22 +1,26 @@
 //! `netplan-rs validate FILE`: a one-line summary, or every error (exit 1).
 
+use super::output::{errln, outln};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(file: &Path) -> ExitCode {
     match crate::topology::load(file) {
         Ok(topo) => {
-            println!(
+            let line = outln!(
                 "{}: valid topology: {}, {}, {}",
                 file.display(),
                 count(topo.hosts.len(), "host"),
                 count(topo.networks.len(), "network"),
                 count(topo.containers.len(), "container")
             );
-            ExitCode::SUCCESS
+            match line {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(super::output::CLOSED_EXIT),
+            }
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             ExitCode::from(1)
         }
     }
