@@ -16,7 +16,13 @@ pub fn run(file: &Path) -> ExitCode {
             );
             match line {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(_) => ExitCode::from(super::output::CLOSED_EXIT),
+                Err(e) if super::output::is_closed(&e) => {
+                    ExitCode::from(super::output::CLOSED_EXIT)
+                }
+                Err(e) => {
+                    errln!("Error: {e:#}");
+                    ExitCode::from(1)
+                }
             }
         }
         Err(e) => {
