@@ -13,6 +13,7 @@ pub mod lab;
 pub mod lock;
 pub mod plan;
 pub mod rundir;
+pub mod signals;
 pub mod state;
 pub mod topology;
 

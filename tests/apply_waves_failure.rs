@@ -77,7 +77,9 @@ async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
     let mut progress = Vec::new();
     let err = apply::execute(&mut kernel, &plan, |s| progress.push(s.key.to_string()))
         .await
-        .expect_err("br-bad's master does not exist");
+        .expect_err("br-bad's master does not exist")
+        .into_step()
+        .expect("a failed step");
     eprintln!("{err}; {}", err.applied_note());
     assert_eq!((err.index, err.total), (2, 4));
     assert_eq!(err.step.key.to_string(), "link host/br-bad");

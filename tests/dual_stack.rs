@@ -95,6 +95,8 @@ fn has_addr(infos: &[Value], local: &str, prefix: u64) -> bool {
 fn dual_stack_bridge_vxlan_bridged_routed_and_ipv6_only() {
     let lab = Lab::new("ds", &repo_file("topologies/dual-stack.yaml"));
     lab.up();
+    // The kernel's carrier and link-local work done: the first pings find a settled path.
+    lab.wait_settled();
     let hosts = ["node-1", "node-2"];
     let n1 = lab.host_ns("node-1");
     let n2 = lab.host_ns("node-2");
@@ -238,6 +240,8 @@ fn dual_stack_bridge_vxlan_bridged_routed_and_ipv6_only() {
 fn vxlan_over_an_ipv6_underlay() {
     let lab = Lab::new("d6u", &repo_file("topologies/vxlan-ipv6-underlay.yaml"));
     lab.up();
+    // The kernel's carrier and link-local work done: the first pings find a settled path.
+    lab.wait_settled();
     let hosts = ["node-1", "node-2"];
     let n1 = lab.host_ns("node-1");
 

@@ -6,8 +6,15 @@
 //! IPv6 path waited or timed out. netplan-rs now creates its bridges with
 //! `net.ipv6.conf.<bridge>.accept_dad = 0` (README "dual stack"). Checked two ways: the property
 //! itself, read back with `sysctl` and `ip -j -6 addr` (independent readers), and traffic: ONE
-//! ping with a 1 s timeout, right after `lab up`, per cross-host IPv6 path (a functional check
-//! that the first packet gets through, not a speed measurement).
+//! ping with a 1 s timeout per cross-host IPv6 path, as soon as the kernel has processed the new
+//! links (a functional check that the first packet gets through, not a speed measurement).
+//!
+//! "As soon as" matters on a loaded machine: after `lab up` returns, the kernel still activates
+//! links that got carrier, makes the bridges' link-local addresses and clears their "tentative"
+//! flag in work items that wait for the RTNL lock (`common::wait_settled`). A ping sent before
+//! that raced the kernel, not netplan-rs: the test waits for those, with a deadline, then sends
+//! its one packet. A bridge with DAD on would still fail: its link-local stays tentative for
+//! 1-2 s *after* it appears, which the sysctl and tentative checks below catch.
 
 mod common;
 
@@ -57,6 +64,19 @@ fn link_local(ns: &str, dev: &str) -> Vec<Value> {
 fn first_ipv6_packet_across_hosts_right_after_apply() {
     let lab = Lab::new("dad", &repo_file("topologies/dual-stack.yaml"));
     lab.up();
+    // Every link processed by the kernel (carrier, bridge link-local addresses made); the
+    // accept_dad checks below make sure this is not DAD finishing.
+    let bridges_at_up: Vec<(String, String)> = ["node-1", "node-2"]
+        .iter()
+        .flat_map(|h| {
+            let ns = lab.host_ns(h);
+            owned_bridges(&ns).into_iter().map(move |b| (ns.clone(), b))
+        })
+        .collect();
+    for (ns, dev) in &bridges_at_up {
+        assert_eq!(accept_dad(ns, dev), "0", "accept_dad of {dev} in {ns}");
+    }
+    lab.wait_settled();
 
     // Traffic first, before anything else gives the kernel time. node-2 is applied last, so its
     // bridges are the youngest: web1 -> web2 is routed node-1 -> vx-flannel -> node-2 ->

@@ -187,6 +187,8 @@ fn bridge_and_routed_vxlan_reach_each_other_through_the_host() {
 fn dual_stack_example_is_verified_over_both_families() {
     let lab = Lab::new("vd", &repo_file("topologies/dual-stack.yaml"));
     lab.up();
+    // The kernel's carrier and link-local work done, so the probes find a settled path.
+    lab.wait_settled();
     let out = lab.cmd(&["lab", "verify"], &[]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -293,7 +295,9 @@ fn icmpv6_ping_in_a_namespace_pair() {
         let ip: IpAddr = addr.parse().expect("address");
         netplan_rs::lab::ping(Path::new(&path), ip, 3, Duration::from_secs(1)).expect("ping runs")
     };
-    // Independent check that the pair is wired, then our probe.
+    // Both ends activated by the kernel (carrier processed), then an independent check that the
+    // pair is wired, then our probe.
+    wait_settled(&[pair.a.clone(), pair.b.clone()]);
     assert!(ping(&pair.a, "fd00:6::2"), "system ping -6 fails");
     assert!(probe("fd00:6::2"), "no ICMPv6 echo reply from fd00:6::2");
     // An address nobody holds: neighbour discovery fails, no reply.

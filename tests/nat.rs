@@ -367,6 +367,8 @@ containers:
     let with = temp_topology("nat6-on", &yaml(true));
     let lab = Lab::new("nat6", &without);
     lab.up();
+    // The kernel's carrier and link-local work done before the first IPv6 connection.
+    lab.wait_settled();
     let host2 = lab.host_ns("node-2");
     let web = lab.container_ns("node-1", "web");
 

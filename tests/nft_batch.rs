@@ -238,7 +238,9 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
         progress.push(s.key.to_string())
     })
     .await
-    .expect_err("the kernel must reject a rule in a chain that does not exist");
+    .expect_err("the kernel must reject a rule in a chain that does not exist")
+    .into_step()
+    .expect("a failed step");
     let message = err.to_string();
     eprintln!("{message}");
     assert_eq!(err.index, 5);
@@ -302,7 +304,9 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
         |_| {},
     )
     .await
-    .expect_err("rejected");
+    .expect_err("rejected")
+    .into_step()
+    .expect("a failed step");
     assert_eq!((err.index, err.done), (3, 0));
     assert_eq!(rules(&nft_table(&host.name).expect("table")), before);
 }

@@ -136,19 +136,36 @@ fn batch_note(batch: &Option<NftBatch>) -> String {
 
 /// Execute every step of `plan`, wave by wave (see [`waves`]), each run of nftables steps as
 /// one transaction. `on_step` is told about each applied step, in plan order (a step once every
-/// step before it is applied; on failure, every applied step not yet reported).
+/// step before it is applied; on failure or interruption, every applied step not yet reported).
+/// A SIGINT/SIGTERM caught by [`crate::signals`] stops the run before the next wave
+/// ([`ApplyFailure::Interrupted`]): the wave in flight always completes.
 pub async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
     mut on_step: impl FnMut(&Step),
-) -> Result<(usize, usize, usize), ApplyError> {
+) -> Result<(usize, usize, usize), ApplyFailure> {
     let steps = &plan.steps;
     let total = steps.len();
     let mut applied = vec![false; total];
     // Steps before this one have been reported.
     let mut reported = 0;
     let mut journaled = false;
-    for wave in waves(steps) {
+    let waves = waves(steps);
+    let wave_count = waves.len();
+    for (done_waves, wave) in waves.into_iter().enumerate() {
+        if let Some(signal) = crate::signals::pending() {
+            (reported..total)
+                .filter(|&i| applied[i])
+                .for_each(|i| on_step(&steps[i]));
+            let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
+            return Err(ApplyFailure::Interrupted(Interrupted {
+                signal,
+                waves_done: done_waves,
+                waves: wave_count,
+                total,
+                applied,
+            }));
+        }
         let kernel: &Kernel = kernel;
         // Before a wave that creates links or namespaces: say so on disk (see `journal`).
         let at_risk = journal::at_risk(wave.iter().flat_map(|g| &steps[g.members()]));
@@ -157,7 +174,7 @@ pub async fn execute(
             if let Err(e) = journal::write(kernel.target(), at_risk) {
                 let applied: Vec<usize> =
                     (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
-                return Err(ApplyError {
+                return Err(ApplyFailure::Step(ApplyError {
                     index: first + 1,
                     total,
                     step: Box::new(steps[first].clone()),
@@ -170,7 +187,7 @@ pub async fn execute(
                         ns: journal::path(kernel.target()).display().to_string(),
                         source: e,
                     },
-                });
+                }));
             }
             journaled = true;
         }
@@ -226,7 +243,7 @@ pub async fn execute(
         let also_failed = failures.iter().skip(1).map(|f| f.0 + 1).collect();
         let (failed, source, batch) = failures.swap_remove(0);
         let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
-        return Err(ApplyError {
+        return Err(ApplyFailure::Step(ApplyError {
             index: failed + 1,
             total,
             step: Box::new(steps[failed].clone()),
@@ -235,7 +252,7 @@ pub async fn execute(
             also_failed,
             batch,
             source,
-        });
+        }));
     }
     // Everything created is marked: nothing for a later run to adopt.
     if journaled {
@@ -261,6 +278,56 @@ pub enum ApplyFailure {
     /// applied. Step numbers count within that round.
     #[error("the plan was applied, but repairing what the kernel changed on its own failed: {0}")]
     Repair(ApplyError),
+    #[error(transparent)]
+    Interrupted(Interrupted),
+}
+
+impl ApplyFailure {
+    /// The failed step, when that is why the apply stopped.
+    pub fn into_step(self) -> Option<ApplyError> {
+        match self {
+            ApplyFailure::Step(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A signal stopped the apply between two waves: every step of the first `waves_done` waves
+/// was applied, no step of a later wave was started.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {signal} {}; {}", self.when(), self.applied_note())]
+pub struct Interrupted {
+    pub signal: crate::signals::Signal,
+    pub waves_done: usize,
+    pub waves: usize,
+    /// Steps in the plan.
+    pub total: usize,
+    /// The steps applied (numbered from 1, ascending).
+    pub applied: Vec<usize>,
+}
+
+impl Interrupted {
+    /// "after wave 2 of 5", or "before the first of 5 waves".
+    pub fn when(&self) -> String {
+        if self.waves_done == 0 {
+            format!("before the first of {} waves", self.waves)
+        } else {
+            format!("after wave {} of {}", self.waves_done, self.waves)
+        }
+    }
+
+    /// What was applied, worded like [`ApplyError::applied_note`].
+    pub fn applied_note(&self) -> String {
+        if self.applied.is_empty() {
+            return format!("none of the {} step(s) were applied", self.total);
+        }
+        format!(
+            "{} of {} step(s) were applied ({})",
+            self.applied.len(),
+            self.total,
+            numbers(&self.applied)
+        )
+    }
 }
 
 /// How many times apply observes again and runs what is left after the plan (see [`apply`]).
@@ -289,7 +356,10 @@ pub async fn apply(
         }
         execute(kernel, &remaining, &mut on_step)
             .await
-            .map_err(ApplyFailure::Repair)?;
+            .map_err(|failure| match failure {
+                ApplyFailure::Step(step) => ApplyFailure::Repair(step),
+                other => other,
+            })?;
         repaired += remaining.steps.len();
         remaining = verify(kernel, desired)
             .await
@@ -361,4 +431,32 @@ fn read_journal(target: &crate::kernel::Target) -> Result<Option<journal::Journa
         ns: journal::path(target).display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::Signal;
+
+    #[test]
+    fn an_interruption_says_when_and_what_was_applied() {
+        let mut i = Interrupted {
+            signal: Signal::Interrupt,
+            waves_done: 0,
+            waves: 4,
+            total: 10,
+            applied: vec![],
+        };
+        assert_eq!(
+            i.to_string(),
+            "interrupted by SIGINT before the first of 4 waves; none of the 10 step(s) were applied"
+        );
+        i.signal = Signal::Terminate;
+        i.waves_done = 2;
+        i.applied = vec![1, 2, 3, 5];
+        assert_eq!(
+            i.to_string(),
+            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 step(s) were applied (steps 1-3, 5)"
+        );
+    }
 }

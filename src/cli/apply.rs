@@ -1,6 +1,7 @@
 //! `netplan-rs apply FILE` and `netplan-rs destroy [FILE]`: print the plan, get approval,
 //! execute, verify.
 
+use super::output::{err, errln, out, outln};
 use super::plan::{HostPlan, host_plan};
 use super::target::{Resolved, resolve_optional};
 use super::{ApplyArgs, DestroyArgs, confirm};
@@ -70,8 +71,8 @@ async fn execute(
     auto_approve: bool,
     verb: &str,
 ) -> anyhow::Result<ExitCode> {
-    println!("Plan for {}:\n", resolved.describe());
-    print!("{}", render_text(plan));
+    outln!("Plan for {}:\n", resolved.describe())?;
+    out!("{}", render_text(plan))?;
     if !plan.conflicts.is_empty() {
         anyhow::bail!(
             "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
@@ -79,7 +80,7 @@ async fn execute(
         );
     }
     if plan.is_empty() {
-        println!("\n{} complete! Nothing to do.", capitalise(verb));
+        outln!("\n{} complete! Nothing to do.", capitalise(verb))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !auto_approve {
@@ -88,48 +89,80 @@ async fn execute(
             resolved.describe()
         );
         if !confirm::approve(&question)? {
-            println!("\n{} cancelled.", capitalise(verb));
+            outln!("\n{} cancelled.", capitalise(verb))?;
             return Ok(ExitCode::from(1));
         }
     }
-    println!();
-    match crate::apply::apply(kernel, plan, desired, print_progress).await {
-        Ok(report) => Ok(summarise(verb, &report)),
+    // From here on SIGINT/SIGTERM stop the apply between waves instead of killing it mid-wave
+    // (after the prompt, so that Ctrl-C at the prompt still simply ends the command).
+    crate::signals::install().context("catching SIGINT and SIGTERM")?;
+    outln!()?;
+    // A closed stdout does not stop an approved apply half way: progress is dropped, the apply
+    // runs to its end, and the command then ends quietly (exit 141).
+    let mut closed: Option<anyhow::Error> = None;
+    let progress = |step: &Step| {
+        if closed.is_none() {
+            closed = print_progress(step).err();
+        }
+    };
+    let result = crate::apply::apply(kernel, plan, desired, progress).await;
+    let code = match result {
+        Ok(report) => summarise(verb, &report)?,
         Err(ApplyFailure::Step(e)) => {
-            eprintln!(
+            errln!(
                 "Error: {} failed at step {} of {} ({}): {}",
-                verb, e.index, e.total, e.step.key, e.source
+                verb,
+                e.index,
+                e.total,
+                e.step.key,
+                e.source
             );
             if let Some(b) = &e.batch {
-                eprintln!("{}.", capitalise(&b.outcome()));
+                errln!("{}.", capitalise(&b.outcome()));
             }
             if !e.also_failed.is_empty() {
-                eprintln!(
+                errln!(
                     "Also failed, in the same wave of concurrent steps: {}.",
                     crate::apply::numbers(&e.also_failed)
                 );
             }
-            eprintln!(
+            errln!(
                 "{}; run plan to see what is left.",
                 capitalise(&e.applied_note())
             );
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
-        Err(e) => Err(e.into()),
+        Err(ApplyFailure::Interrupted(i)) => {
+            errln!(
+                "Interrupted by {}: {verb} stopped {} (the wave in flight was completed).",
+                i.signal,
+                i.when()
+            );
+            errln!(
+                "{}; run plan to see what is left.",
+                capitalise(&i.applied_note())
+            );
+            ExitCode::from(i.signal.exit_code())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(e) = closed {
+        return Err(e);
     }
+    Ok(code)
 }
 
-fn print_progress(step: &Step) {
+fn print_progress(step: &Step) -> anyhow::Result<()> {
     let (symbol, done) = match step.action {
         Action::Create => ("+", "created"),
         Action::Update => ("~", "updated"),
         Action::Delete => ("-", "destroyed"),
         Action::Replace => ("-/+", "replaced"),
     };
-    println!("{symbol} {}: {done}", step.key);
+    outln!("{symbol} {}: {done}", step.key)
 }
 
-fn summarise(verb: &str, report: &ApplyReport) -> ExitCode {
+fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
     if !report.remaining.is_empty() || !report.remaining.conflicts.is_empty() {
         let after = if report.repaired > 0 {
             format!(
@@ -140,26 +173,32 @@ fn summarise(verb: &str, report: &ApplyReport) -> ExitCode {
         } else {
             String::new()
         };
-        eprintln!(
+        errln!(
             "\nError: {verb} did not converge{after}; the kernel still differs from the topology:\n"
         );
-        eprint!("{}", render_text(&report.remaining));
-        return ExitCode::from(1);
+        err!("{}", render_text(&report.remaining));
+        return Ok(ExitCode::from(1));
     }
     if report.repaired > 0 {
-        println!(
+        outln!(
             "\nRepaired {} kernel side effect(s) the plan did not foresee (observed again after the plan).",
             report.repaired
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\n{} complete! Resources: {} added, {} changed, {} destroyed. Verified: the kernel matches.",
         capitalise(verb),
         report.added,
         report.changed,
         report.destroyed
-    );
-    ExitCode::SUCCESS
+    )?;
+    if let Some(signal) = crate::signals::arrived() {
+        // Caught during the last wave or the verification: nothing was left undone, but the
+        // caller asked us to stop, so the exit code still says so.
+        errln!("Interrupted by {signal} after the last wave: every step was applied.");
+        return Ok(ExitCode::from(signal.exit_code()));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn capitalise(word: &str) -> String {

@@ -1,11 +1,13 @@
 //! Command-line interface: clap definitions here, one file per subcommand.
 //!
 //! Exit codes (terraform's): 0 success / no changes, 1 any error (usage errors too), 2 changes
-//! present (only `plan --detailed-exitcode`).
+//! present (only `plan --detailed-exitcode`); and the shell's: 130 / 143 when SIGINT / SIGTERM
+//! stopped the command ([`crate::signals`]), 141 when stdout was closed early ([`output`]).
 
 mod apply;
 mod confirm;
 mod lab;
+mod output;
 mod plan;
 mod report;
 mod show;
@@ -13,6 +15,7 @@ mod target;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
+use output::{errln, out};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -181,15 +184,20 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: starting the async runtime: {e}");
+            errln!("Error: starting the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli.command)) {
-        Ok(code) => code,
+    let result = runtime.block_on(run(cli.command));
+    // A caught signal decides the exit code whatever the command made of it: the caller asked
+    // it to stop, and 130/143 tell a script that it did not simply succeed or fail.
+    let signalled = crate::signals::arrived().map(|s| ExitCode::from(s.exit_code()));
+    match result {
+        Ok(code) => signalled.unwrap_or(code),
+        Err(e) if output::is_closed(&e) => signalled.unwrap_or(ExitCode::from(output::CLOSED_EXIT)),
         Err(e) => {
-            eprintln!("Error: {}", report::render(&e));
-            ExitCode::from(1)
+            errln!("Error: {}", report::render(&e));
+            signalled.unwrap_or(ExitCode::from(1))
         }
     }
 }
@@ -198,7 +206,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { file } => Ok(validate::run(&file)),
         Command::Schema => {
-            print!("{}", crate::topology::schema_json());
+            out!("{}", crate::topology::schema_json())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => plan::run(args).await,
@@ -239,6 +247,6 @@ fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
 /// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.
 fn print_warnings(kernel: &mut crate::kernel::Kernel) {
     for warning in kernel.take_warnings() {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
 }

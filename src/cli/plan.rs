@@ -1,5 +1,6 @@
 //! `netplan-rs plan FILE`: compile the file for this host, observe the kernel, print the diff.
 
+use super::output::{errln, out, outln};
 use super::target::{Resolved, resolve};
 use super::{HostArgs, LockArgs, PlanArgs, load};
 use crate::kernel::Kernel;
@@ -67,13 +68,13 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let HostPlan { resolved, plan, .. } =
         host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
     if args.json {
-        println!("{}", render_json(&plan));
+        outln!("{}", render_json(&plan))?;
     } else {
-        println!("Plan for {}:\n", resolved.describe());
-        print!("{}", render_text(&plan));
+        outln!("Plan for {}:\n", resolved.describe())?;
+        out!("{}", render_text(&plan))?;
     }
     if !plan.conflicts.is_empty() {
-        eprintln!(
+        errln!(
             "Error: the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing can be applied",
             plan.conflicts.len()
         );

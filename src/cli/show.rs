@@ -1,6 +1,7 @@
 //! `netplan-rs show [FILE]`: the live objects netplan-rs owns on this host, grouped by namespace.
 
 use super::ShowArgs;
+use super::output::outln;
 use super::target::resolve_optional;
 use crate::kernel::Kernel;
 use crate::state::{Ns, Object};
@@ -37,16 +38,16 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(ns, objs)| (ns.to_string(), objs))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if by_ns.is_empty() {
-        println!("netplan-rs owns nothing on {}.", resolved.describe());
+        outln!("netplan-rs owns nothing on {}.", resolved.describe())?;
     }
     for (ns, objects) in &by_ns {
-        println!("{ns}:");
+        outln!("{ns}:")?;
         for object in objects {
-            println!("  {}", object.describe());
+            outln!("  {}", object.describe())?;
         }
     }
     Ok(ExitCode::SUCCESS)

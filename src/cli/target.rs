@@ -40,7 +40,7 @@ pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<
     resolved.target.external = external::resolve(topo, host).map_err(anyhow::Error::msg)?;
     external::check_distinct(&resolved.target, topo, host).map_err(anyhow::Error::msg)?;
     for warning in external::leftovers(&resolved.target, topo, host) {
-        eprintln!("warning: {warning}");
+        super::output::errln!("warning: {warning}");
     }
     Ok(resolved)
 }
@@ -58,7 +58,7 @@ pub fn resolve_optional(
     if let (Some(topo), Some(host)) = (topo, &resolved.host) {
         let (found, missing) = external::resolve_all(topo, host);
         for problem in missing {
-            eprintln!("warning: {problem}; not reading that namespace");
+            super::output::errln!("warning: {problem}; not reading that namespace");
         }
         resolved.target.external = found;
     }

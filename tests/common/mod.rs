@@ -127,6 +127,81 @@ pub fn ping_within(ns: &str, addr: &str, secs: u64) -> bool {
     }
 }
 
+/// Wait (up to 30 s) until the kernel has finished bringing up the links of `namespaces`, so that
+/// the first packet of a test finds the path that a settled host has. The kernel does part of
+/// this after `ip link set up` / RTM_NEWLINK has returned, in work items that need the RTNL lock
+/// (and so wait behind other namespaces being built or torn down on a loaded machine):
+/// - carrier: a link that is up with carrier (`LOWER_UP`) still drops every packet until the
+///   link watcher activates its queue (`qdisc` stays `noop`, `operstate` stays `DOWN`); a bridge
+///   port forwards only from then on;
+/// - a bridge's IPv6 link-local address is made only then, and is "tentative" until the
+///   address work item runs, even with `accept_dad = 0`; the kernel solicits neighbours for
+///   forwarded IPv6 packets only from a non-tentative link-local address, so an IPv6 packet
+///   routed into the bridge before that waits for the next solicitation, 1 s later.
+///
+/// Checked with `ip -j` (an independent reader). Panics naming what never settled.
+pub fn wait_settled(namespaces: &[String]) {
+    let start = std::time::Instant::now();
+    let deadline = start + std::time::Duration::from_secs(30);
+    let mut first: Option<Vec<String>> = None;
+    loop {
+        let pending: Vec<String> = namespaces.iter().flat_map(|ns| unsettled(ns)).collect();
+        if pending.is_empty() {
+            // Said in the test's output: how often the race this avoids is really there.
+            if let Some(first) = first {
+                eprintln!("wait_settled: waited {:?} for {first:?}", start.elapsed());
+            }
+            return;
+        }
+        first.get_or_insert(pending.clone());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "links never settled: {pending:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// What is not settled yet in `ns` (see [`wait_settled`]), as "ns/link: reason".
+fn unsettled(ns: &str) -> Vec<String> {
+    let mut pending = Vec::new();
+    let flag = |l: &Value, f: &str| {
+        l["flags"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == f))
+    };
+    let addrs = ip_json(ns, &["-6", "addr", "show"]);
+    for link in ip_json(ns, &["link", "show"]) {
+        let name = link["ifname"].as_str().unwrap_or_default();
+        if !flag(&link, "UP") || !flag(&link, "LOWER_UP") {
+            continue;
+        }
+        if link["qdisc"] == "noop" || link["operstate"] == "DOWN" {
+            pending.push(format!("{ns}/{name}: carrier not processed yet"));
+            continue;
+        }
+        // Only bridges with IPv6 on (no `inet6_addr_gen_mode` without it, e.g. below MTU 1280)
+        // that make a link-local address.
+        let gen_mode = link["inet6_addr_gen_mode"].as_str();
+        if link["linkinfo"]["info_kind"] != "bridge" || gen_mode.is_none_or(|m| m == "none") {
+            continue;
+        }
+        let link_local = addrs
+            .iter()
+            .filter(|a| a["ifname"] == name)
+            .flat_map(|a| a["addr_info"].as_array().cloned().unwrap_or_default())
+            .find(|i| i["scope"] == "link" && i["family"] == "inet6");
+        match link_local {
+            None => pending.push(format!("{ns}/{name}: no IPv6 link-local address yet")),
+            Some(ll) if ll.get("tentative").is_some() => {
+                pending.push(format!("{ns}/{name}: IPv6 link-local address tentative"))
+            }
+            Some(_) => {}
+        }
+    }
+    pending
+}
+
 /// `ip netns exec NS nft <args>`, failing the test when it fails; returns stdout.
 pub fn nft(ns: &str, args: &[&str]) -> String {
     let mut full = vec!["netns", "exec", ns, "nft"];
@@ -250,6 +325,22 @@ impl Lab {
 
     pub fn file_str(&self) -> String {
         self.file.display().to_string()
+    }
+
+    /// Every namespace of the lab (switch, hosts, containers) as `ip netns list` sees it.
+    pub fn namespaces(&self) -> Vec<String> {
+        let prefix = format!("{}-", self.name);
+        let switch = format!("{}.switch", self.name);
+        netns_list()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix) || *n == switch)
+            .collect()
+    }
+
+    /// [`wait_settled`] for every namespace of the lab: call after `lab up` / `apply`, before
+    /// the first packet.
+    pub fn wait_settled(&self) {
+        wait_settled(&self.namespaces());
     }
 
     /// `netplan-rs <cmd> FILE --lab NAME [extra...]`
