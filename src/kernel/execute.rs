@@ -2,14 +2,12 @@
 //! what the object kinds share (name -> ifindex lookup, error context); links are in
 //! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
 
-use super::conn::Conn;
 use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
 use crate::plan::{Action, Step};
 use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::io;
-use std::os::fd::AsRawFd;
 
 pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
     // An nftables step is a transaction of one, on the same path as a run of them (see
@@ -185,49 +183,22 @@ pub(super) fn set_up(msg: &mut LinkMessage, up: bool) {
     msg.header.change_mask |= LinkFlags::Up;
 }
 
-/// Create a container namespace, marked before anyone can see it: the namespace is made
-/// detached, its `lo` gets our mark (and is brought up, as a container runtime would), and only
-/// then is it bound to its /run/netns name. A kill before the bind leaves nothing (the namespace
-/// dies with the process); a kill between creating the mount-point file and binding it leaves
-/// an empty file, which the journal names (see `apply::journal`).
+/// Create a container namespace, marked before anyone can see it: see
+/// [`netns::create_marked`] (one thread: unshare, mark and bring up `lo`, bind to the name).
 async fn create_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
     refuse_external(kernel, &logical, "creating")?;
     let real = kernel.target.netns_name(&logical).unwrap_or_default();
-    let label = kernel.target.label(&logical);
-    let namespace_error = |source: io::Error| KernelError::Namespace {
-        op: "creating",
-        ns: label.clone(),
-        source,
-    };
-    let detached = tokio::task::spawn_blocking(netns::create_detached)
+    let mark = kernel.target.marks.netns_mark.clone();
+    tokio::task::spawn_blocking(move || netns::create_marked(&real, &mark))
         .await
         .map_err(|e| io::Error::other(e.to_string()))
         .and_then(|r| r)
-        .map_err(namespace_error)?;
-    let held = format!("/proc/self/fd/{}", detached.as_raw_fd());
-    let conn = Conn::open(Some(held.into()))
-        .await
-        .map_err(namespace_error)?;
-    let mut msg = setlink_by_name("lo");
-    msg.attributes.push(LinkAttribute::IfAlias(
-        kernel.target.marks.netns_mark.clone(),
-    ));
-    set_up(&mut msg, true);
-    let key = ObjectKey::Link {
-        ns: logical.clone(),
-        name: "lo".into(),
-    };
-    conn.request(RouteNetlinkMessage::SetLink(msg), 0)
-        .await
-        .map_err(|e| nl_error(kernel, "marking", &key, e))?;
-    tokio::task::spawn_blocking(move || netns::attach(&real, &detached))
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))
-        .and_then(|r| r)
-        .map_err(namespace_error)?;
-    kernel.remember(logical, conn);
-    Ok(())
+        .map_err(|source| KernelError::Namespace {
+            op: "creating",
+            ns: kernel.target.label(&logical),
+            source,
+        })
 }
 
 async fn delete_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {

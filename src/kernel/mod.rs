@@ -16,6 +16,7 @@ mod exec_layered;
 mod exec_link;
 mod execute;
 mod external_check;
+mod lo_mark;
 pub mod netns;
 mod nft;
 mod observe;
@@ -348,11 +349,6 @@ impl Kernel {
                 ns: self.target.label(ns),
                 source,
             })
-    }
-
-    /// Keep `conn` as the connection to `ns` (opened while creating it).
-    fn remember(&self, ns: Ns, conn: Conn) {
-        lock(&self.conns).insert(ns, Arc::new(conn));
     }
 
     /// Forget the connection to a namespace (after deleting it).

@@ -71,9 +71,26 @@ pub fn create(name: &str) -> io::Result<()> {
     attach(name, &namespace)
 }
 
+/// Create the named namespace `/run/netns/<name>` with `mark` as the alias of its `lo` (and
+/// `lo` up), all on one thread: the namespace is marked before it gets its name, so no one ever
+/// sees it unmarked, and a kill before the bind mount leaves nothing behind (the namespace dies
+/// with the thread). A kill between creating the mount-point file and mounting it leaves that
+/// empty file (see `apply::journal`). Fails with `AlreadyExists` if the name is taken.
+pub fn create_marked(name: &str, mark: &str) -> io::Result<()> {
+    check_name(name)?;
+    let name = name.to_string();
+    let mark = mark.to_string();
+    on_thread(move || -> io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET)?;
+        super::lo_mark::mark_lo(&mark)?;
+        let namespace = File::open("/proc/thread-self/ns/net")?;
+        attach(&name, &namespace)
+    })
+    .and_then(|r| r)
+}
+
 /// A new network namespace that no name refers to yet, held by the returned file: it can be
-/// set up (marked) before [`attach`] makes it visible, and it vanishes if the process dies
-/// before that.
+/// set up before [`attach`] makes it visible, and it vanishes if the process dies before that.
 pub fn create_detached() -> io::Result<File> {
     on_thread(|| -> io::Result<File> {
         unshare(CloneFlags::CLONE_NEWNET)?;
