@@ -43,8 +43,9 @@ fn missing_macvlan_parent_is_a_plan_error_and_nothing_is_applied() {
     let file = temp_topology("missing-parent", TOPOLOGY);
     let lab = Lab::new("ml", &file);
 
-    // `lab up` builds the simulated hosts, then refuses the plan of macvlan-01, naming the host
-    // and every conflict (like `plan`), not just the first.
+    // With the simulated hosts built, `lab up` refuses the plan of macvlan-01, naming the host
+    // and every conflict (like `plan`), not just the first; the lab was up before, so it stays.
+    lab.up_hosts_only();
     let up = lab.cmd(&["lab", "up"], &[]);
     assert_eq!(up.status.code(), Some(1), "lab up must fail");
     let stderr = String::from_utf8_lossy(&up.stderr);

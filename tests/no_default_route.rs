@@ -85,7 +85,9 @@ fn false_leaves_an_existing_default_route_alone_and_traffic_flows() {
     let lab = Lab::new("nodef", &temp_topology("nodef", &topology(proc.pid(), "")));
 
     // Without `default_route: false`: g's gateway would carry the default route (and f's the
-    // IPv6 one), whose keys are taken by the process's own routes: a conflict, nothing applied.
+    // IPv6 one), whose keys are taken by the process's own routes: a conflict, nothing applied
+    // (the hosts are built first, so the failed `lab up` leaves them to look at).
+    lab.up_hosts_only();
     let up = lab.cmd(&["lab", "up"], &[]);
     assert!(!up.status.success(), "lab up applied over a foreign route");
     let plan = lab.on_host("plan", "node-1", &[]);

@@ -360,6 +360,29 @@ impl Lab {
         self.cmd(&[cmd], &all)
     }
 
+    /// `lab up` of the file without its containers: the simulated hosts exist (so a later `lab up`
+    /// of the whole file that fails leaves them, as a lab that was up before, for inspection).
+    pub fn up_hosts_only(&self) {
+        let text = std::fs::read_to_string(&self.file).expect("reading topology");
+        let mut doc: serde_norway::Value = serde_norway::from_str(&text).expect("parsing topology");
+        if let Some(map) = doc.as_mapping_mut() {
+            map.insert(
+                serde_norway::Value::from("containers"),
+                serde_norway::Value::Mapping(Default::default()),
+            );
+        }
+        let hosts_only = temp_topology("hosts-only", &serde_norway::to_string(&doc).unwrap());
+        let out = np(&[
+            "lab",
+            "up",
+            hosts_only.to_str().unwrap(),
+            "--lab",
+            &self.name,
+        ]);
+        let _ = std::fs::remove_file(&hosts_only);
+        assert!(out.status.success(), "lab up of the hosts failed");
+    }
+
     pub fn up(&self) {
         let out = self.cmd(&["lab", "up"], &[]);
         assert!(out.status.success(), "lab up failed");
