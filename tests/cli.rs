@@ -12,10 +12,6 @@ fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn usage_errors_exit_1_not_2() {
     assert_eq!(code(&np(&["plan"])), Some(1));

@@ -161,10 +161,6 @@ fn finish(child: Child, what: &str) -> Output {
     out
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Poll `cond` every 20 ms until it holds, failing the test after 60 s.
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);

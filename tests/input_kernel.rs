@@ -6,35 +6,7 @@
 mod common;
 
 use common::*;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Run netplan-rs with `input` on stdin.
-fn np_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running netplan-rs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let out = child.wait_with_output().expect("waiting for netplan-rs");
-    eprintln!(
-        "$ netplan-rs {} < input\n[exit {:?}]\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
+use std::process::{Command, Output};
 
 /// Run netplan-rs as user and group 65534 (nobody) with no supplementary groups and no
 /// capabilities.

@@ -6,30 +6,9 @@
 mod common;
 
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Run netplan-rs with `input` on stdin.
-fn np_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running netplan-rs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    // A refused input may close stdin early: a broken pipe here is the binary's business.
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    child.wait_with_output().expect("waiting for netplan-rs")
-}
 
 /// Run netplan-rs, failing the test (instead of hanging) if it takes longer than a minute.
 fn np_deadline(args: &[&str]) -> Output {

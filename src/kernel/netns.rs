@@ -66,43 +66,38 @@ fn prepare_dir() -> io::Result<()> {
 
 /// Create the named namespace `/run/netns/<name>`. Fails with `AlreadyExists` if the name is taken.
 pub fn create(name: &str) -> io::Result<()> {
-    check_name(name)?;
-    let namespace = create_detached()?;
-    attach(name, &namespace)
+    create_with(name, None)
 }
 
 /// Create the named namespace `/run/netns/<name>` with `mark` as the alias of its `lo` (and
-/// `lo` up), all on one thread: the namespace is marked before it gets its name, so no one ever
-/// sees it unmarked, and a kill before the bind mount leaves nothing behind (the namespace dies
-/// with the thread). A kill between creating the mount-point file and mounting it leaves that
-/// empty file (see `apply::journal`). Fails with `AlreadyExists` if the name is taken.
+/// `lo` up): the namespace is marked before it gets its name, so no one ever sees it unmarked,
+/// and a kill before the bind mount leaves nothing behind (the namespace dies with the thread).
+/// A kill between creating the mount-point file and mounting it leaves that empty file (see
+/// `apply::journal`). Fails with `AlreadyExists` if the name is taken.
 pub fn create_marked(name: &str, mark: &str) -> io::Result<()> {
+    create_with(name, Some(mark))
+}
+
+/// Unshare, mark `lo` when asked, bind to the name: all on one fresh thread.
+fn create_with(name: &str, mark: Option<&str>) -> io::Result<()> {
     check_name(name)?;
     let name = name.to_string();
-    let mark = mark.to_string();
+    let mark = mark.map(str::to_string);
     on_thread(move || -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET)?;
-        super::lo_mark::mark_lo(&mark)?;
+        if let Some(mark) = &mark {
+            super::lo_mark::mark_lo(mark)?;
+        }
+        // thread-self, not self: the new namespace belongs to this thread only.
         let namespace = File::open("/proc/thread-self/ns/net")?;
         attach(&name, &namespace)
     })
     .and_then(|r| r)
 }
 
-/// A new network namespace that no name refers to yet, held by the returned file: it can be
-/// set up before [`attach`] makes it visible, and it vanishes if the process dies before that.
-pub fn create_detached() -> io::Result<File> {
-    on_thread(|| -> io::Result<File> {
-        unshare(CloneFlags::CLONE_NEWNET)?;
-        // thread-self, not self: the new namespace belongs to this thread only.
-        File::open("/proc/thread-self/ns/net")
-    })
-    .and_then(|r| r)
-}
-
 /// Bind the namespace held by `namespace` to `/run/netns/<name>` (what `ip netns attach`
 /// does). Fails with `AlreadyExists` if the name is taken.
-pub fn attach(name: &str, namespace: &File) -> io::Result<()> {
+fn attach(name: &str, namespace: &File) -> io::Result<()> {
     check_name(name)?;
     prepare_dir()?;
     let target = path(name);

@@ -303,11 +303,10 @@ async fn dump_rest(
         Some(Owner::Us) => true,
         Some(Owner::Other) => false,
         _ if ns != Ns::Host => true,
-        _ => target.claimed.as_ref().is_none_or(|claimed| {
-            claimed
-                .iter()
-                .any(|c| c.contains(&prefix) || c.contains(&prefix.addr()))
-        }),
+        _ => target
+            .claimed
+            .as_ref()
+            .is_none_or(|claimed| claimed.iter().any(|c| c.contains(&prefix))),
     };
     let proto = target.marks.proto;
     let mut objects = Vec::new();

@@ -39,6 +39,35 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Run netplan-rs with `input` on stdin; prints the command and its output like [`np`].
+pub fn np_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running netplan-rs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A refused input may close stdin early: a broken pipe here is the binary's business.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().expect("waiting for netplan-rs");
+    eprintln!(
+        "$ netplan-rs {} < input\n[exit {:?}]\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// Run a tool (ip, bridge) and fail the test when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
