@@ -49,6 +49,10 @@ pub enum KernelError {
         ns: String,
         message: String,
     },
+    /// A fault injected by the test seam (`kernel::fault`): request `k` failed on purpose.
+    /// Never produced by the shipped CLI.
+    #[error("injected fault (test seam): step request {k} ({object}) failed on purpose")]
+    Injected { k: usize, object: String },
 }
 
 impl KernelError {
@@ -123,7 +127,7 @@ impl KernelError {
             | KernelError::Unsupported { source, .. }
             | KernelError::Namespace { source, .. } => source.raw_os_error(),
             KernelError::LinkTypeMissing { errno, .. } => Some(*errno),
-            KernelError::Invalid { .. } => None,
+            KernelError::Invalid { .. } | KernelError::Injected { .. } => None,
         }
     }
 }

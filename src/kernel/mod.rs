@@ -16,6 +16,7 @@ mod exec_layered;
 mod exec_link;
 mod execute;
 mod external_check;
+pub mod fault;
 mod lo_mark;
 pub mod netns;
 mod nft;
@@ -225,6 +226,8 @@ pub struct Kernel {
     /// What observing skipped and the user should hear about (e.g. a namespace that cannot be
     /// opened); taken by the caller with [`Kernel::take_warnings`].
     warnings: Vec<String>,
+    /// The armed test fault, if any (see `fault.rs`: a test seam, never armed by the CLI).
+    fault: Option<fault::Injector>,
 }
 
 /// Lock a map, recovering it if a panicking holder poisoned it (every update is one insert or
@@ -241,6 +244,7 @@ impl Kernel {
             conns: Mutex::new(HashMap::new()),
             nft: Mutex::new(HashMap::new()),
             warnings: Vec::new(),
+            fault: None,
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -277,14 +281,62 @@ impl Kernel {
     }
 
     /// Carry out one plan step. Steps that do not depend on each other may run concurrently.
-    pub async fn execute(&self, step: &Step) -> Result<(), KernelError> {
-        execute::execute(self, step).await
+    /// Not an `async fn`: the test fault (see [`Kernel::inject`]) counts the request when the
+    /// call is made, so concurrent steps are numbered in the order they were handed over.
+    pub fn execute<'a>(
+        &'a self,
+        step: &'a Step,
+    ) -> impl std::future::Future<Output = Result<(), KernelError>> + 'a {
+        let injected = self
+            .fault
+            .as_ref()
+            .and_then(|f| f.single(|| step.key.to_string()));
+        async move {
+            match injected {
+                Some(e) => Err(e),
+                None => execute::execute(self, step).await,
+            }
+        }
     }
 
     /// Carry out consecutive nftables steps of one namespace as ONE nf_tables transaction:
-    /// the kernel applies all of them or none (see `nft/batch.rs`).
-    pub async fn execute_nft_batch(&self, steps: &[Step]) -> Result<(), NftBatchError> {
-        nft::execute_batch(self, steps).await
+    /// the kernel applies all of them or none (see `nft/batch.rs`). Counted like
+    /// [`Kernel::execute`], one number per step.
+    pub fn execute_nft_batch<'a>(
+        &'a self,
+        steps: &'a [Step],
+    ) -> impl std::future::Future<Output = Result<(), NftBatchError>> + 'a {
+        let injected = self
+            .fault
+            .as_ref()
+            .and_then(|f| f.batch(steps.len(), |i| steps[i].key.to_string()));
+        async move {
+            match injected {
+                // Nothing was sent: like a transaction the kernel rolled back.
+                Some((step, source)) => Err(NftBatchError {
+                    step,
+                    nothing_applied: true,
+                    source,
+                }),
+                None => nft::execute_batch(self, steps).await,
+            }
+        }
+    }
+
+    /// TEST SEAM (see `fault.rs`): make the `at`-th step request from now on fail, once.
+    /// Replaces a fault armed before and restarts the count.
+    pub fn inject(&mut self, at: fault::FailAt) {
+        self.fault = Some(fault::Injector::new(at));
+    }
+
+    /// The injected fault, if one was armed and fired.
+    pub fn injected(&self) -> Option<fault::Injected> {
+        self.fault.as_ref().and_then(fault::Injector::fired)
+    }
+
+    /// Step requests counted since [`Kernel::inject`] (0 when no fault was armed).
+    pub fn requests(&self) -> usize {
+        self.fault.as_ref().map_or(0, fault::Injector::requests)
     }
 
     /// The cached connection to `ns`, opening it on first use. Two concurrent first uses may
