@@ -1,0 +1,445 @@
+//! Fault injection proves rollback (issue 8, point 3). In-process: the same engine the CLI runs
+//! (`lab::host_target`, `apply::prepare_change`, then apply), on simulated host node-1 of a lab
+//! whose hosts only are up, with the kernel test seam (`kernel::fault`) failing the k-th step
+//! request, for every k of the plan in turn:
+//! - scenario A (create): fault-a.yaml on an empty host: namespaces, veth pairs, bridges, VXLAN,
+//!   addresses, routes, neighbours, FDB, nftables (masquerade + published ports), a sysctl;
+//! - scenario B (delete/replace/update): fault-b.yaml over fault-a.yaml applied: a container
+//!   (namespace with contents, veth pair, its published port) deleted, the overlay VXLAN
+//!   replaced (VNI change), an MTU updated, a published port removed.
+//!
+//! After each failed apply, the rollback report must say the host is as it was, and the state
+//! read by independent readers (`ip -j -d link/addr/route/neigh` in every namespace of the host,
+//! `bridge -j fdb`, `nft -j list ruleset`, `ip netns list`, the sysctls the plans set) must equal
+//! the state before the apply, once normalised (see [`normalise`]). Between two k the host is
+//! cleaned only by the product's rollback: that is the point.
+
+mod common;
+
+use common::*;
+use netplan_rs::apply;
+use netplan_rs::kernel::fault::FailAt;
+use netplan_rs::kernel::{Kernel, KernelError, Target};
+use netplan_rs::plan::Plan;
+use netplan_rs::state::{Ns, ObjectKey, State};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const HOST: &str = "node-1";
+const FILE_A: &str = "tests/fixtures/fault-a.yaml";
+const FILE_B: &str = "tests/fixtures/fault-b.yaml";
+/// After this many failing k a scenario stops: later k would start from a host that a failed
+/// rollback left changed, and each failing k waits out the settle deadline.
+const MAX_FAILURES: usize = 6;
+
+/// A lab named `npf<pid><tag>` (the test's prefix), torn down on drop.
+fn lab(tag: &str) -> Lab {
+    must_root();
+    Lab {
+        name: format!("npf{}{tag}", std::process::id()),
+        file: repo_file(FILE_A),
+    }
+}
+
+/// What the CLI's `apply FILE --lab L --host node-1` acts on and wants.
+fn target_and_desired(lab: &Lab, file: &str) -> (Target, State) {
+    let topo = netplan_rs::topology::load(&repo_file(file)).expect("topology");
+    let mut target = netplan_rs::lab::host_target(&lab.name, HOST);
+    target.claimed = Some(topo.claimed_prefixes());
+    let desired = netplan_rs::compile::compile(&topo, HOST).expect("compile");
+    let desired = target.localize(desired);
+    (target, desired)
+}
+
+/// How one apply ended, in the terms the checks need.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The failed step: its number in the plan (from 1), its object, the error, and whether the
+    /// error is the injected fault.
+    failed: Option<(usize, String, String, bool)>,
+    /// A failure that is not a failed step (verify, interruption, ...).
+    other: Option<String>,
+    /// The rollback report: (as_it_was, not_restored, summary).
+    rollback: Option<(bool, Vec<String>, String)>,
+}
+
+/// The apply entry point the CLI runs, with rollback on (its default).
+async fn run_apply(kernel: &mut Kernel, plan: &Plan, desired: &State) -> Outcome {
+    match apply::apply(kernel, plan, desired, |_| {}).await {
+        Ok(report) => Outcome {
+            other: (!report.remaining.is_empty()).then(|| {
+                format!(
+                    "not converged: {} step(s) left",
+                    report.remaining.steps.len()
+                )
+            }),
+            ..Outcome::default()
+        },
+        Err(apply::ApplyFailure::Step(e)) => Outcome {
+            failed: Some((
+                e.index,
+                e.step.key.to_string(),
+                e.to_string(),
+                matches!(e.source, KernelError::Injected { .. }),
+            )),
+            ..Outcome::default()
+        },
+        Err(other) => Outcome {
+            other: Some(other.to_string()),
+            ..Outcome::default()
+        },
+    }
+}
+
+/// Independent dumps of node-1 and its containers, by section ("host link", "web addr", ...):
+/// each a sorted list of normalised JSON objects, one per line.
+type Dump = BTreeMap<String, Vec<String>>;
+
+/// Remove what legitimately changes when an object is deleted and made again, or with time:
+/// ifindex and the peer's ifindex/netnsid (kernel-allocated numbers), bridge port numbers (the
+/// same), statistics, timers, nftables handles.
+fn normalise(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| {
+                !matches!(
+                    key.as_str(),
+                    "ifindex" | "link_index" | "link_netnsid" | "stats" | "stats64" | "handle"
+                ) && !key.ends_with("_timer")
+            });
+            map.values_mut().for_each(normalise);
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+fn lines(items: Vec<Value>) -> Vec<String> {
+    let mut lines: Vec<String> = items
+        .into_iter()
+        .map(|mut v| {
+            normalise(&mut v);
+            v.to_string()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn state_is(v: &Value, wanted: &[&str]) -> bool {
+    let is = |s: &Value| s.as_str().is_some_and(|s| wanted.contains(&s));
+    match &v["state"] {
+        Value::Array(states) => states.iter().any(is),
+        s => is(s),
+    }
+}
+
+fn json_array(text: &str) -> Vec<Value> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Array(items)) => items,
+        other => panic!("unexpected JSON {other:?}"),
+    }
+}
+
+/// The namespaces of node-1: the host's, then its containers'.
+fn host_namespaces(lab: &Lab) -> Vec<String> {
+    let mut all = vec![lab.host_ns(HOST)];
+    let mut containers = lab.container_namespaces(HOST);
+    containers.sort();
+    all.extend(containers);
+    all
+}
+
+fn dump(lab: &Lab, sysctls: &[(Ns, String)]) -> Dump {
+    let host = lab.host_ns(HOST);
+    let spaces = host_namespaces(lab);
+    let mut d = Dump::new();
+    d.insert("netns list".into(), spaces[1..].to_vec());
+    for ns in &spaces {
+        let label = match ns.strip_prefix(&format!("{host}-")) {
+            Some(container) => container.to_string(),
+            None => "host".to_string(),
+        };
+        let mut put = |what: &str, items: Vec<Value>| {
+            d.insert(format!("{label} {what}"), lines(items));
+        };
+        put("link", ip_json(ns, &["link", "show"]));
+        put("addr", ip_json(ns, &["addr", "show"]));
+        put("route", ip_json(ns, &["route", "show", "table", "all"]));
+        put(
+            "route6",
+            ip_json(ns, &["-6", "route", "show", "table", "all"]),
+        );
+        // Entries the kernel learns from traffic come and go; the configured ones are compared.
+        let neigh = ip_json(ns, &["neigh", "show"]);
+        put(
+            "neigh",
+            neigh
+                .into_iter()
+                .filter(|n| state_is(n, &["PERMANENT", "NOARP"]))
+                .collect(),
+        );
+        let fdb = json_array(&run("bridge", &["-j", "-d", "-n", ns, "fdb", "show"]));
+        put(
+            "fdb",
+            fdb.into_iter()
+                .filter(|f| state_is(f, &["permanent", "static"]))
+                .collect(),
+        );
+        let ruleset: Value = serde_json::from_str(&nft(ns, &["-j", "list", "ruleset"]))
+            .expect("nft -j list ruleset");
+        put(
+            "nft",
+            ruleset["nftables"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o.get("metainfo").is_none())
+                .collect(),
+        );
+    }
+    for (ns, key) in sysctls {
+        let name = match ns {
+            Ns::Host => host.clone(),
+            Ns::Container(c) => lab.container_ns(HOST, c),
+        };
+        let value = if spaces.contains(&name) {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &name, "sysctl", "-n", key])
+                .output()
+                .expect("sysctl");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        } else {
+            "(no namespace)".to_string()
+        };
+        d.insert(format!("sysctl {ns}/{key}"), vec![value]);
+    }
+    d
+}
+
+/// [`dump`] once the kernel has settled (links' carrier processed, IPv6 addresses past DAD),
+/// and, if it differs from `expected`, again until it matches or a short deadline passes (a
+/// kernel work item may still be on its way), so that only lasting differences count.
+fn settled_dump(lab: &Lab, sysctls: &[(Ns, String)], expected: &Dump) -> Dump {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        wait_settled(&host_namespaces(lab));
+        let d = dump(lab, sysctls);
+        if d == *expected || Instant::now() > deadline {
+            return d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The lines that differ, by section: "- " only before, "+ " only after.
+fn differences(before: &Dump, after: &Dump) -> Vec<String> {
+    let empty = Vec::new();
+    let mut out = Vec::new();
+    let sections: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for section in sections {
+        let b = before.get(section).unwrap_or(&empty);
+        let a = after.get(section).unwrap_or(&empty);
+        for line in b.iter().filter(|l| !a.contains(l)) {
+            out.push(format!("{section}: - {line}"));
+        }
+        for line in a.iter().filter(|l| !b.contains(l)) {
+            out.push(format!("{section}: + {line}"));
+        }
+    }
+    out
+}
+
+/// The sysctls a plan sets (so they are dumped before and after).
+fn sysctls_of(plans: &[&Plan]) -> Vec<(Ns, String)> {
+    let mut out: Vec<(Ns, String)> = vec![(Ns::Host, "net.ipv4.ip_forward".into())];
+    for plan in plans {
+        for step in &plan.steps {
+            if let ObjectKey::Sysctl { ns, key } = &step.key {
+                out.push((ns.clone(), key.clone()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Fail the apply of `desired` at every k in turn; after each, check the report and the dumps
+/// against the state before. Returns (passed, total k, what failed).
+async fn every_k(
+    lab: &Lab,
+    target: &Target,
+    desired: &State,
+    sysctls: &[(Ns, String)],
+    mut before: Dump,
+) -> (usize, usize, Vec<String>) {
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    let mut total = None;
+    let mut k = 1;
+    loop {
+        let (mut kernel, plan) = apply::prepare_change(target.clone(), desired)
+            .await
+            .expect("prepare");
+        let steps = plan.steps.len();
+        let total = *total.get_or_insert(steps);
+        if steps != total {
+            failures.push(format!(
+                "k={k}: the plan now has {steps} steps, not {total}: a rollback left the host changed"
+            ));
+        }
+        if k > total || failures.len() >= MAX_FAILURES {
+            break;
+        }
+        assert!(plan.conflicts.is_empty(), "conflicts: {:?}", plan.conflicts);
+        kernel.inject(FailAt(k));
+        let outcome = run_apply(&mut kernel, &plan, desired).await;
+        let injected = kernel.injected();
+        let mut problems = Vec::new();
+        let step = match (&injected, &outcome.failed) {
+            (Some(fault), Some((index, key, message, is_injected))) => {
+                if fault.k != k || *key != fault.object || !is_injected {
+                    problems.push(format!(
+                        "failed at step {index} ({key}: {message}), not at the injected fault {fault:?}"
+                    ));
+                }
+                format!(
+                    "step {index} {key}{}",
+                    if fault.in_batch.is_some() {
+                        " (nft batch)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            (None, _) => {
+                problems.push(format!("the fault at request {k} never fired: {outcome:?}"));
+                "?".to_string()
+            }
+            (Some(fault), None) => {
+                problems.push(format!("the apply did not fail at {fault:?}: {outcome:?}"));
+                fault.object.clone()
+            }
+        };
+        if let Some(other) = &outcome.other {
+            problems.push(format!("apply also reported: {other}"));
+        }
+        match &outcome.rollback {
+            Some((true, not_restored, _)) if not_restored.is_empty() => {}
+            Some((_, _, summary)) => problems.push(format!("rollback report: {summary}")),
+            None => problems.push("no rollback report".to_string()),
+        }
+        drop(kernel);
+        let after = settled_dump(lab, sysctls, &before);
+        let diff = differences(&before, &after);
+        if !diff.is_empty() {
+            problems.push(format!(
+                "the host differs from before the apply:\n    {}",
+                diff.join("\n    ")
+            ));
+        }
+        if problems.is_empty() {
+            passed += 1;
+        } else {
+            failures.push(format!("k={k} ({step}): {}", problems.join("; ")));
+        }
+        before = after;
+        k += 1;
+    }
+    (passed, total.unwrap_or(0), failures)
+}
+
+/// Apply `desired` without a fault; it must succeed and converge.
+async fn apply_clean(target: &Target, desired: &State) {
+    let (mut kernel, plan) = apply::prepare_change(target.clone(), desired)
+        .await
+        .expect("prepare");
+    let outcome = run_apply(&mut kernel, &plan, desired).await;
+    assert!(
+        outcome.failed.is_none() && outcome.other.is_none(),
+        "{outcome:?}"
+    );
+}
+
+fn verdict(name: &str, (passed, total, failures): (usize, usize, Vec<String>)) {
+    eprintln!("{name}: {passed}/{total} k");
+    assert!(total >= 10, "{name}: a plan of only {total} steps");
+    assert!(
+        failures.is_empty() && passed == total,
+        "{name}: {passed}/{total} k passed; failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
+    let lab = lab("a");
+    lab.up_hosts_only();
+    let (target, desired) = target_and_desired(&lab, FILE_A);
+    let (_, plan) = apply::prepare(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    let sysctls = sysctls_of(&[&plan]);
+    let kinds: std::collections::BTreeSet<&str> = plan.steps.iter().map(|s| s.key.kind()).collect();
+    eprintln!("plan: {} steps, kinds {kinds:?}", plan.steps.len());
+    for kind in [
+        "namespace",
+        "link",
+        "address",
+        "route",
+        "neighbour",
+        "fdb",
+        "nft_table",
+        "nft_chain",
+        "nft_rule",
+        "sysctl",
+    ] {
+        assert!(kinds.contains(kind), "the plan has no {kind} step");
+    }
+    let baseline = settled_dump(&lab, &sysctls, &Dump::new());
+    let result = every_k(&lab, &target, &desired, &sysctls, baseline).await;
+    verdict("A", result);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_previous_topology() {
+    let lab = lab("b");
+    lab.up_hosts_only();
+    let (target_a, desired_a) = target_and_desired(&lab, FILE_A);
+    let (target, desired) = target_and_desired(&lab, FILE_B);
+    let (_, plan_a) = apply::prepare(target_a.clone(), &desired_a)
+        .await
+        .expect("prepare");
+    apply_clean(&target_a, &desired_a).await;
+    let (_, plan) = apply::prepare(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    let sysctls = sysctls_of(&[&plan_a, &plan]);
+    let actions: Vec<String> = plan
+        .steps
+        .iter()
+        .map(|s| format!("{:?} {}", s.action, s.key))
+        .collect();
+    eprintln!("plan B: {} steps: {actions:#?}", plan.steps.len());
+    for (what, found) in [
+        ("deletes namespace db", "Delete namespace db"),
+        ("replaces the overlay VXLAN", "Replace link host/vx-overlay"),
+        ("updates br-local", "Update link host/br-local"),
+        ("deletes a published port", "Delete nft_rule"),
+    ] {
+        assert!(
+            actions.iter().any(|a| a.starts_with(found)),
+            "plan B never {what}"
+        );
+    }
+    let baseline = settled_dump(&lab, &sysctls, &Dump::new());
+    let result = every_k(&lab, &target, &desired, &sysctls, baseline).await;
+    verdict("B", result);
+}
