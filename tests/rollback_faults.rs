@@ -170,7 +170,10 @@ fn dump(lab: &Lab, sysctls: &[(Ns, String)]) -> Dump {
         };
         put("link", ip_json(ns, &["link", "show"]));
         put("addr", ip_json(ns, &["addr", "show"]));
-        put("route", ip_json(ns, &["route", "show", "table", "all"]));
+        put(
+            "route",
+            ip_json(ns, &["-4", "route", "show", "table", "all"]),
+        );
         put(
             "route6",
             ip_json(ns, &["-6", "route", "show", "table", "all"]),
@@ -238,7 +241,8 @@ fn settled_dump(lab: &Lab, sysctls: &[(Ns, String)], expected: &Dump) -> Dump {
     }
 }
 
-/// The lines that differ, by section: "- " only before, "+ " only after.
+/// The lines that differ, by section: "- " only before, "+ " only after; an object on both
+/// sides (same name, destination, MAC, rule...) as its changed fields only ("~ ").
 fn differences(before: &Dump, after: &Dump) -> Vec<String> {
     let empty = Vec::new();
     let mut out = Vec::new();
@@ -246,14 +250,92 @@ fn differences(before: &Dump, after: &Dump) -> Vec<String> {
     for section in sections {
         let b = before.get(section).unwrap_or(&empty);
         let a = after.get(section).unwrap_or(&empty);
-        for line in b.iter().filter(|l| !a.contains(l)) {
-            out.push(format!("{section}: - {line}"));
+        let gone: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
+        let mut new: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
+        for line in gone {
+            let old = flatten(line);
+            let id = identity(&old);
+            match new
+                .iter()
+                .position(|n| !id.is_empty() && identity(&flatten(n)) == id)
+            {
+                Some(i) => {
+                    let now = flatten(new.remove(i));
+                    let fields: Vec<String> = old
+                        .keys()
+                        .chain(now.keys())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .filter(|k| old.get(*k) != now.get(*k))
+                        .map(|k| {
+                            let show =
+                                |v: Option<&String>| v.map_or("(none)", |s| s.as_str()).to_string();
+                            format!("{k}: {} -> {}", show(old.get(k)), show(now.get(k)))
+                        })
+                        .collect();
+                    out.push(format!("{section}: ~ {id}: {}", fields.join(", ")));
+                }
+                None => out.push(format!("{section}: - {line}")),
+            }
         }
-        for line in a.iter().filter(|l| !b.contains(l)) {
+        for line in new {
             out.push(format!("{section}: + {line}"));
         }
     }
     out
+}
+
+/// A dump line as `path = value` pairs (`linkinfo.info_data.vni`, `addr_info.0.local`, ...).
+fn flatten(line: &str) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+        let join = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        match v {
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(&join(k), v, out)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(&join(&i.to_string()), v, out)),
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        &serde_json::from_str(line).unwrap_or(Value::Null),
+        &mut out,
+    );
+    out
+}
+
+/// What names an object in a dump line (empty: nothing does).
+fn identity(fields: &BTreeMap<String, String>) -> String {
+    const NAMES: [&str; 12] = [
+        "ifname",
+        "dev",
+        "dst",
+        "table",
+        "type",
+        "mac",
+        "lladdr",
+        "table.name",
+        "chain.name",
+        "rule.chain",
+        "rule.comment",
+        "set.name",
+    ];
+    NAMES
+        .iter()
+        .filter_map(|k| fields.get(*k).map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The sysctls a plan sets (so they are dumped before and after).
