@@ -80,7 +80,7 @@ async fn run_apply(kernel: &mut Kernel, plan: &Plan, desired: &State) -> Outcome
         Err(apply::ApplyFailure::Step(e)) => Outcome {
             failed: Some((
                 e.index,
-                e.step.key.to_string(),
+                e.step.key().to_string(),
                 e.to_string(),
                 matches!(e.source, KernelError::Injected { .. }),
             )),
@@ -343,7 +343,7 @@ fn sysctls_of(plans: &[&Plan]) -> Vec<(Ns, String)> {
     let mut out: Vec<(Ns, String)> = vec![(Ns::Host, "net.ipv4.ip_forward".into())];
     for plan in plans {
         for step in &plan.steps {
-            if let ObjectKey::Sysctl { ns, key } = &step.key {
+            if let ObjectKey::Sysctl { ns, key } = &step.key() {
                 out.push((ns.clone(), key.clone()));
             }
         }
@@ -469,7 +469,8 @@ async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
         .await
         .expect("prepare");
     let sysctls = sysctls_of(&[&plan]);
-    let kinds: std::collections::BTreeSet<&str> = plan.steps.iter().map(|s| s.key.kind()).collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        plan.steps.iter().map(|s| s.key().kind()).collect();
     eprintln!("plan: {} steps, kinds {kinds:?}", plan.steps.len());
     for kind in [
         "namespace",
@@ -507,7 +508,7 @@ async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_pre
     let actions: Vec<String> = plan
         .steps
         .iter()
-        .map(|s| format!("{:?} {}", s.action, s.key))
+        .map(|s| format!("{:?} {}", s.action(), s.key()))
         .collect();
     eprintln!("plan B: {} steps: {actions:#?}", plan.steps.len());
     for (what, found) in [

@@ -290,7 +290,7 @@ impl Kernel {
         let injected = self
             .fault
             .as_ref()
-            .and_then(|f| f.single(|| step.key.to_string()));
+            .and_then(|f| f.single(|| step.key().to_string()));
         async move {
             match injected {
                 Some(e) => Err(e),
@@ -309,7 +309,7 @@ impl Kernel {
         let injected = self
             .fault
             .as_ref()
-            .and_then(|f| f.batch(steps.len(), |i| steps[i].key.to_string()));
+            .and_then(|f| f.batch(steps.len(), |i| steps[i].key().to_string()));
         async move {
             match injected {
                 // Nothing was sent: like a transaction the kernel rolled back.
