@@ -526,3 +526,117 @@ async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_pre
     let result = every_k(&lab, &target, &desired, &sysctls, baseline).await;
     verdict("B", result);
 }
+
+fn bridge(name: &str) -> netplan_rs::state::Object {
+    netplan_rs::state::Object::Link(netplan_rs::state::Link {
+        ns: Ns::Host,
+        name: name.into(),
+        kind: netplan_rs::state::LinkKind::Bridge,
+        mac: None,
+        mtu: None,
+        master: None,
+        up: true,
+        owned: true,
+    })
+}
+
+/// The seam itself, on a real kernel: three independent bridges and an nftables table and chain,
+/// in one wave: the bridges sent concurrently, then the nftables run as one transaction. k numbers the requests in the order they
+/// are handed over, whatever order the concurrent ones finish in; a k inside the transaction
+/// fails all of it before anything is sent; the fault fires once. Plain `apply::execute`
+/// (no rollback): what was applied stays, and `ip`/`nft` show it.
+#[tokio::test]
+async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
+    use netplan_rs::state::{NftChain, NftHook, NftTable, Object};
+    let steps = || {
+        let mut steps: Vec<netplan_rs::plan::Step> = ["br-a", "br-b", "br-c"]
+            .into_iter()
+            .map(|n| netplan_rs::plan::Step::create(bridge(n), None))
+            .collect();
+        steps.push(netplan_rs::plan::Step::create(
+            Object::NftTable(NftTable {
+                ns: Ns::Host,
+                name: "netplan-rs".into(),
+                owned: true,
+            }),
+            None,
+        ));
+        steps.push(netplan_rs::plan::Step::create(
+            Object::NftChain(NftChain {
+                ns: Ns::Host,
+                table: "netplan-rs".into(),
+                name: "prerouting".into(),
+                chain_type: "nat".into(),
+                hook: Some(NftHook::Prerouting),
+                priority: -100,
+                owned: true,
+            }),
+            None,
+        ));
+        netplan_rs::plan::sorted(steps)
+    };
+    let bridges = |ns: &str| -> Vec<String> {
+        let mut names: Vec<String> = link_names(ns)
+            .into_iter()
+            .filter(|n| n.starts_with("br-"))
+            .collect();
+        names.sort();
+        names
+    };
+    for k in 1..=6 {
+        let host = NetnsHost::new("npfseam");
+        let mut kernel = Kernel::connect(host.target()).await.expect("connect");
+        let plan = steps();
+        assert_eq!(apply::waves(&plan).len(), 1, "one wave");
+        let keys: Vec<String> = plan.steps.iter().map(|s| s.key().to_string()).collect();
+        // Hand-over order: the single requests in plan order, then the transaction's steps.
+        let (mut order, nft): (Vec<String>, Vec<String>) =
+            keys.iter().cloned().partition(|k| k.starts_with("link"));
+        order.extend(nft);
+        kernel.inject(FailAt(k));
+        let result = apply::execute(&mut kernel, &plan, |_| {}).await;
+        assert_eq!(kernel.requests(), if k <= 3 { 3 } else { 5 }, "k={k}");
+        if k > 5 {
+            result.expect("no request number 6: nothing fails");
+            assert!(kernel.injected().is_none());
+            assert_eq!(bridges(&host.name), ["br-a", "br-b", "br-c"]);
+            assert!(nft_table(&host.name).is_some());
+            continue;
+        }
+        let fault = kernel.injected().expect("fired");
+        assert_eq!(fault.k, k);
+        assert_eq!(
+            fault.object,
+            order[k - 1],
+            "k={k}: numbered in hand-over order"
+        );
+        let err = result
+            .expect_err("the fault fails the apply")
+            .into_step()
+            .expect("a failed step");
+        let position = keys.iter().position(|key| *key == fault.object).unwrap();
+        assert_eq!(err.index, position + 1, "{err}");
+        assert!(matches!(err.source, KernelError::Injected { .. }), "{err}");
+        assert!(err.to_string().contains("injected fault"), "{err}");
+        if k <= 3 {
+            // The rest of the wave was applied, the transaction never started.
+            let mut left: Vec<&str> = vec!["br-a", "br-b", "br-c"];
+            left.retain(|b| fault.object != format!("link host/{b}"));
+            assert_eq!(left.len(), 2);
+            assert_eq!(bridges(&host.name), left, "k={k}");
+            assert_eq!(fault.in_batch, None);
+            assert!(err.batch.is_none());
+        } else {
+            let batch = err.batch.clone().expect("the nft transaction");
+            assert!(batch.nothing_applied, "k={k}");
+            let first = keys.iter().position(|key| key.starts_with("nft")).unwrap() + 1;
+            assert_eq!((batch.first, batch.last), (first, first + 1));
+            assert_eq!(fault.in_batch, Some(k - 4));
+            assert_eq!(bridges(&host.name), ["br-a", "br-b", "br-c"]);
+            assert!(
+                nft_table(&host.name).is_none(),
+                "k={k}: part of the batch was sent"
+            );
+        }
+    }
+}
