@@ -65,9 +65,10 @@ struct Outcome {
     rollback: Option<(bool, Vec<String>, String)>,
 }
 
-/// The apply entry point the CLI runs, with rollback on (its default).
+/// The apply entry point the CLI runs (`apply::run`), with rollback on (its default).
 async fn run_apply(kernel: &mut Kernel, plan: &Plan, desired: &State) -> Outcome {
-    match apply::apply(kernel, plan, desired, |_| {}).await {
+    let options = apply::Options::default();
+    match apply::run(kernel, plan, desired, &options, |_| {}).await {
         Ok(report) => Outcome {
             other: (!report.remaining.is_empty()).then(|| {
                 format!(
@@ -77,19 +78,26 @@ async fn run_apply(kernel: &mut Kernel, plan: &Plan, desired: &State) -> Outcome
             }),
             ..Outcome::default()
         },
-        Err(apply::ApplyFailure::Step(e)) => Outcome {
-            failed: Some((
-                e.index,
-                e.step.key().to_string(),
-                e.to_string(),
-                matches!(e.source, KernelError::Injected { .. }),
-            )),
-            ..Outcome::default()
-        },
-        Err(other) => Outcome {
-            other: Some(other.to_string()),
-            ..Outcome::default()
-        },
+        Err(apply::TransactionFailure { failure, rollback }) => {
+            let rollback = rollback.map(|r| (r.as_it_was, r.not_restored.clone(), r.summary()));
+            match failure {
+                apply::ApplyFailure::Step(e) => Outcome {
+                    failed: Some((
+                        e.index,
+                        e.step.key().to_string(),
+                        e.to_string(),
+                        matches!(e.source, KernelError::Injected { .. }),
+                    )),
+                    other: None,
+                    rollback,
+                },
+                other => Outcome {
+                    failed: None,
+                    other: Some(other.to_string()),
+                    rollback,
+                },
+            }
+        }
     }
 }
 
@@ -414,7 +422,12 @@ async fn every_k(
             problems.push(format!("apply also reported: {other}"));
         }
         match &outcome.rollback {
-            Some((true, not_restored, _)) if not_restored.is_empty() => {}
+            Some((true, not_restored, summary))
+                if not_restored.is_empty()
+                    && summary.starts_with("rolled back: the host is as it was") =>
+            {
+                eprintln!("k={k}: {step} failed; {summary}");
+            }
             Some((_, _, summary)) => problems.push(format!("rollback report: {summary}")),
             None => problems.push("no rollback report".to_string()),
         }

@@ -10,6 +10,7 @@ mod lab;
 mod output;
 mod plan;
 mod report;
+mod rollback;
 mod show;
 mod target;
 mod validate;
@@ -48,6 +49,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
     Destroy(DestroyArgs),
+    /// Put the host back as it was before an apply that did not finish (killed, failed with
+    /// --no-rollback, or never confirmed after --confirm-timeout).
+    Rollback(RollbackArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
@@ -101,6 +105,24 @@ struct PlanArgs {
 struct ApplyArgs {
     /// Topology file; `-` reads it from stdin (then --auto-approve is needed).
     file: PathBuf,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// When a step fails, the kernel does not converge or SIGINT/SIGTERM arrives, leave the
+    /// host as the apply left it instead of rolling back (`netplan-rs rollback` can still
+    /// restore it).
+    #[arg(long)]
+    no_rollback: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// Topology file (used to pick the host, the lab and the scope); optional on a real host.
+    file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
     #[command(flatten)]
@@ -212,6 +234,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
+        Command::Rollback(args) => rollback::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }

@@ -228,6 +228,9 @@ pub struct Kernel {
     warnings: Vec<String>,
     /// The armed test fault, if any (see `fault.rs`: a test seam, never armed by the CLI).
     fault: Option<fault::Injector>,
+    /// What the last [`Kernel::observe`] returned: the state an apply records as its
+    /// before-image (see `apply::transaction`) without observing once more.
+    last_observed: Option<State>,
 }
 
 /// Lock a map, recovering it if a panicking holder poisoned it (every update is one insert or
@@ -245,6 +248,7 @@ impl Kernel {
             nft: Mutex::new(HashMap::new()),
             warnings: Vec::new(),
             fault: None,
+            last_observed: None,
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -267,7 +271,14 @@ impl Kernel {
     /// Read the live state of the host namespace and of the container namespaces under the
     /// target's prefix. See `observe.rs` for what is skipped as kernel-made.
     pub async fn observe(&mut self) -> Result<State, KernelError> {
-        observe::observe(self).await
+        let state = observe::observe(self).await?;
+        self.last_observed = Some(state.clone());
+        Ok(state)
+    }
+
+    /// The state the last [`Kernel::observe`] returned, if any.
+    pub fn last_observed(&self) -> Option<&State> {
+        self.last_observed.as_ref()
     }
 
     /// Mark the objects an interrupted run of ours created but did not mark (the keys of its
