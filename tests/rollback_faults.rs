@@ -5,8 +5,10 @@
 //! - scenario A (create): fault-a.yaml on an empty host: namespaces, veth pairs, bridges, VXLAN,
 //!   addresses, routes, neighbours, FDB, nftables (masquerade + published ports), a sysctl;
 //! - scenario B (delete/replace/update): fault-b.yaml over fault-a.yaml applied: a container
-//!   (namespace with contents, veth pair, its published port) deleted, the overlay VXLAN
-//!   replaced (VNI change), an MTU updated, a published port removed.
+//!   (namespace with contents, veth pair, its published port) and a whole routed VXLAN network
+//!   (container, bridge, VXLAN with neighbour, FDB and route) deleted, the overlay VXLAN
+//!   replaced (VNI change), an address replaced and a MAC and MTUs updated, a published port
+//!   removed.
 //!
 //! After each failed apply, the rollback report must say the host is as it was, and the state
 //! read by independent readers (`ip -j -d link/addr/route/neigh` in every namespace of the host,
@@ -526,6 +528,8 @@ async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_pre
     eprintln!("plan B: {} steps: {actions:#?}", plan.steps.len());
     for (what, found) in [
         ("deletes namespace db", "Delete namespace db"),
+        ("deletes the flannel VXLAN", "Delete link host/vx-flannel"),
+        ("deletes an address", "Delete address docker1/eth0"),
         ("replaces the overlay VXLAN", "Replace link host/vx-overlay"),
         ("updates br-local", "Update link host/br-local"),
         ("deletes a published port", "Delete nft_rule"),
