@@ -20,7 +20,7 @@ mod common;
 
 use common::*;
 use netplan_rs::apply;
-use netplan_rs::kernel::fault::FailAt;
+use netplan_rs::kernel::fault::{FailAt, When};
 use netplan_rs::kernel::{Kernel, KernelError, Target};
 use netplan_rs::plan::Plan;
 use netplan_rs::state::{Ns, ObjectKey, State};
@@ -371,6 +371,7 @@ async fn every_k(
     desired: &State,
     sysctls: &[(Ns, String)],
     mut before: Dump,
+    when: When,
 ) -> (usize, usize, Vec<String>) {
     let mut passed = 0;
     let mut failures = Vec::new();
@@ -391,7 +392,7 @@ async fn every_k(
             break;
         }
         assert!(plan.conflicts.is_empty(), "conflicts: {:?}", plan.conflicts);
-        kernel.inject(FailAt(k));
+        kernel.inject_when(FailAt(k), when);
         let outcome = run_apply(&mut kernel, &plan, desired).await;
         let injected = kernel.injected();
         let mut problems = Vec::new();
@@ -475,9 +476,9 @@ fn verdict(name: &str, (passed, total, failures): (usize, usize, Vec<String>)) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
-    let lab = lab("a");
+/// Scenario A, the fault failing its request `when` says.
+async fn scenario_a(tag: &str, when: When, name: &str) {
+    let lab = lab(tag);
     lab.up_hosts_only();
     let (target, desired) = target_and_desired(&lab, FILE_A);
     let (_, plan) = apply::prepare(target.clone(), &desired)
@@ -502,13 +503,25 @@ async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
         assert!(kinds.contains(kind), "the plan has no {kind} step");
     }
     let baseline = settled_dump(&lab, &sysctls, &Dump::new());
-    let result = every_k(&lab, &target, &desired, &sysctls, baseline).await;
-    verdict("A", result);
+    let result = every_k(&lab, &target, &desired, &sysctls, baseline, when).await;
+    verdict(name, result);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_previous_topology() {
-    let lab = lab("b");
+async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
+    scenario_a("a", When::BeforeSending, "A").await;
+}
+
+/// The k-th request is carried out and then reported failed (a lost reply): apply does not count
+/// it as applied, the rollback must undo it all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_plan_whose_kth_step_is_done_but_reported_failed_rolls_back_too() {
+    scenario_a("c", When::AfterSending, "A (after sending)").await;
+}
+
+/// Scenario B, the fault failing its request `when` says.
+async fn scenario_b(tag: &str, when: When, name: &str) {
+    let lab = lab(tag);
     lab.up_hosts_only();
     let (target_a, desired_a) = target_and_desired(&lab, FILE_A);
     let (target, desired) = target_and_desired(&lab, FILE_B);
@@ -540,8 +553,19 @@ async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_pre
         );
     }
     let baseline = settled_dump(&lab, &sysctls, &Dump::new());
-    let result = every_k(&lab, &target, &desired, &sysctls, baseline).await;
-    verdict("B", result);
+    let result = every_k(&lab, &target, &desired, &sysctls, baseline, when).await;
+    verdict(name, result);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_previous_topology() {
+    scenario_b("b", When::BeforeSending, "B").await;
+}
+
+/// As above, the k-th request carried out and then reported failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_replace_update_plan_whose_kth_step_is_done_but_reported_failed_rolls_back_too() {
+    scenario_b("d", When::AfterSending, "B (after sending)").await;
 }
 
 fn bridge(name: &str) -> netplan_rs::state::Object {
@@ -560,7 +584,8 @@ fn bridge(name: &str) -> netplan_rs::state::Object {
 /// The seam itself, on a real kernel: three independent bridges and an nftables table and chain,
 /// in one wave: the bridges sent concurrently, then the nftables run as one transaction. k numbers the requests in the order they
 /// are handed over, whatever order the concurrent ones finish in; a k inside the transaction
-/// fails all of it before anything is sent; the fault fires once. Plain `apply::execute`
+/// fails all of it before anything is sent; the fault fires once. After sending, the request is
+/// carried out (the whole transaction, for a k inside it) and reported failed. Plain `apply::execute`
 /// (no rollback): what was applied stays, and `ip`/`nft` show it.
 #[tokio::test]
 async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
@@ -600,7 +625,9 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
         names.sort();
         names
     };
-    for k in 1..=6 {
+    let cases = (1..=6).flat_map(|k| [(k, When::BeforeSending), (k, When::AfterSending)]);
+    for (k, when) in cases {
+        let after = when == When::AfterSending;
         let host = NetnsHost::new("npfseam");
         let mut kernel = Kernel::connect(host.target()).await.expect("connect");
         let plan = steps();
@@ -610,9 +637,15 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
         let (mut order, nft): (Vec<String>, Vec<String>) =
             keys.iter().cloned().partition(|k| k.starts_with("link"));
         order.extend(nft);
-        kernel.inject(FailAt(k));
+        kernel.inject_when(FailAt(k), when);
         let result = apply::execute(&mut kernel, &plan, |_| {}).await;
-        assert_eq!(kernel.requests(), if k <= 3 { 3 } else { 5 }, "k={k}");
+        // A failed single request stops the run before the transaction (the rest of its wave
+        // completes); carried out and reported failed, it stops it all the same.
+        assert_eq!(
+            kernel.requests(),
+            if k <= 3 { 3 } else { 5 },
+            "k={k} {when:?}"
+        );
         if k > 5 {
             result.expect("no request number 6: nothing fails");
             assert!(kernel.injected().is_none());
@@ -621,7 +654,7 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
             continue;
         }
         let fault = kernel.injected().expect("fired");
-        assert_eq!(fault.k, k);
+        assert_eq!((fault.k, fault.when), (k, when));
         assert_eq!(
             fault.object,
             order[k - 1],
@@ -635,24 +668,31 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
         assert_eq!(err.index, position + 1, "{err}");
         assert!(matches!(err.source, KernelError::Injected { .. }), "{err}");
         assert!(err.to_string().contains("injected fault"), "{err}");
+        assert_eq!(err.to_string().contains("was carried out"), after, "{err}");
         if k <= 3 {
-            // The rest of the wave was applied, the transaction never started.
+            // The rest of the wave was applied, the transaction never started; the failed
+            // request itself was carried out only after sending.
             let mut left: Vec<&str> = vec!["br-a", "br-b", "br-c"];
-            left.retain(|b| fault.object != format!("link host/{b}"));
-            assert_eq!(left.len(), 2);
-            assert_eq!(bridges(&host.name), left, "k={k}");
+            if !after {
+                left.retain(|b| fault.object != format!("link host/{b}"));
+                assert_eq!(left.len(), 2);
+            }
+            assert_eq!(bridges(&host.name), left, "k={k} {when:?}");
+            assert!(nft_table(&host.name).is_none());
             assert_eq!(fault.in_batch, None);
             assert!(err.batch.is_none());
         } else {
             let batch = err.batch.clone().expect("the nft transaction");
-            assert!(batch.nothing_applied, "k={k}");
+            assert_eq!(batch.nothing_applied, !after, "k={k} {when:?}");
             let first = keys.iter().position(|key| key.starts_with("nft")).unwrap() + 1;
             assert_eq!((batch.first, batch.last), (first, first + 1));
             assert_eq!(fault.in_batch, Some(k - 4));
             assert_eq!(bridges(&host.name), ["br-a", "br-b", "br-c"]);
-            assert!(
-                nft_table(&host.name).is_none(),
-                "k={k}: part of the batch was sent"
+            assert_eq!(
+                nft_table(&host.name).is_some(),
+                after,
+                "k={k} {when:?}: the batch was sent {}",
+                if after { "not" } else { "in part" }
             );
         }
     }

@@ -49,10 +49,17 @@ pub enum KernelError {
         ns: String,
         message: String,
     },
-    /// A fault injected by the test seam (`kernel::fault`): request `k` failed on purpose.
-    /// Never produced by the shipped CLI.
-    #[error("injected fault (test seam): step request {k} ({object}) failed on purpose")]
-    Injected { k: usize, object: String },
+    /// A fault injected by the test seam (`kernel::fault`): request `k` failed on purpose
+    /// (`carried_out`: after the kernel did it). Never produced by the shipped CLI.
+    #[error(
+        "injected fault (test seam): step request {k} ({object}) {}failed on purpose",
+        if *carried_out { "was carried out, then reported " } else { "" }
+    )]
+    Injected {
+        k: usize,
+        object: String,
+        carried_out: bool,
+    },
 }
 
 impl KernelError {

@@ -2,7 +2,7 @@
 //! [`Kernel`](super::Kernel) fail, so that tests can prove that apply's rollback restores the host
 //! whatever step fails (tests/rollback_faults.rs fails a representative plan at every k in turn).
 //! The shipped CLI never arms it: there is no flag or environment variable for it, only this
-//! library API ([`super::Kernel::inject`]).
+//! library API ([`super::Kernel::inject`], [`super::Kernel::inject_when`]).
 //!
 //! Counting: requests are numbered from 1 in the order they are handed to the kernel layer:
 //! one per [`super::Kernel::execute`] call (one step), and one per step of a
@@ -12,6 +12,11 @@
 //! inside a batch fails the whole batch before anything is sent, as the kernel's own transaction
 //! rollback would (`nothing_applied: true`). The fault fires once: later requests (the rest of
 //! the run, the rollback) pass, and keep being counted.
+//!
+//! [`When::AfterSending`] is the other failure a caller must survive: the request is carried out
+//! and then reported failed, as when the kernel's reply is lost (for a batch, `nothing_applied:
+//! false`: the outcome is unknown to the caller). A rollback must undo that step too, although
+//! apply counts it as not applied.
 
 use super::KernelError;
 use std::sync::Mutex;
@@ -21,6 +26,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailAt(pub usize);
 
+/// When the failing request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum When {
+    /// Before anything is sent: the kernel never sees the request.
+    #[default]
+    BeforeSending,
+    /// After it was carried out: the kernel did it, the caller hears it failed.
+    AfterSending,
+}
+
 /// The fault that fired: its number and the object of the step it failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Injected {
@@ -29,20 +44,23 @@ pub struct Injected {
     pub object: String,
     /// For a k inside an nftables transaction: the step's index in it (the whole batch failed).
     pub in_batch: Option<usize>,
+    pub when: When,
 }
 
 /// The armed fault of a kernel, and the request counter.
 #[derive(Debug)]
 pub(crate) struct Injector {
     k: usize,
+    when: When,
     count: AtomicUsize,
     fired: Mutex<Option<Injected>>,
 }
 
 impl Injector {
-    pub(crate) fn new(at: FailAt) -> Injector {
+    pub(crate) fn new(at: FailAt, when: When) -> Injector {
         Injector {
             k: at.0,
+            when,
             count: AtomicUsize::new(0),
             fired: Mutex::new(None),
         }
@@ -69,6 +87,11 @@ impl Injector {
         Some((i, self.fire(object(i), Some(i))))
     }
 
+    /// When the armed fault fails its request.
+    pub(crate) fn when(&self) -> When {
+        self.when
+    }
+
     /// Step requests counted so far.
     pub(crate) fn requests(&self) -> usize {
         self.count.load(Ordering::SeqCst)
@@ -84,8 +107,13 @@ impl Injector {
             k: self.k,
             object: object.clone(),
             in_batch,
+            when: self.when,
         });
-        KernelError::Injected { k: self.k, object }
+        KernelError::Injected {
+            k: self.k,
+            object,
+            carried_out: self.when == When::AfterSending,
+        }
     }
 }
 
@@ -95,7 +123,7 @@ mod tests {
 
     #[test]
     fn the_kth_single_request_fails_once_and_counting_goes_on() {
-        let inj = Injector::new(FailAt(3));
+        let inj = Injector::new(FailAt(3), When::BeforeSending);
         let results: Vec<bool> = (1..=6)
             .map(|n| inj.single(|| format!("link host/l{n}")).is_some())
             .collect();
@@ -107,7 +135,8 @@ mod tests {
             Injected {
                 k: 3,
                 object: "link host/l3".into(),
-                in_batch: None
+                in_batch: None,
+                when: When::BeforeSending,
             }
         );
     }
@@ -116,7 +145,7 @@ mod tests {
     fn a_batch_takes_one_number_per_step_and_fails_whole_when_k_is_inside() {
         // Requests: 1 single, then a batch of 4 (2..=5), then a single (6).
         for k in 1..=6 {
-            let inj = Injector::new(FailAt(k));
+            let inj = Injector::new(FailAt(k), When::BeforeSending);
             let a = inj.single(|| "a".into());
             let b = inj.batch(4, |i| format!("rule {i}"));
             let c = inj.single(|| "c".into());
@@ -138,7 +167,7 @@ mod tests {
     #[test]
     fn nothing_fires_beyond_the_last_request_or_at_zero() {
         for k in [0, 4] {
-            let inj = Injector::new(FailAt(k));
+            let inj = Injector::new(FailAt(k), When::BeforeSending);
             assert!(inj.single(|| "a".into()).is_none());
             assert!(inj.batch(2, |_| "b".into()).is_none());
             assert!(inj.fired().is_none());
@@ -147,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_error_says_it_is_injected() {
-        let e = Injector::new(FailAt(1))
+        let e = Injector::new(FailAt(1), When::BeforeSending)
             .single(|| "link host/br-x".into())
             .expect("fires");
         assert_eq!(
@@ -156,5 +185,12 @@ mod tests {
         );
         assert_eq!(e.raw_os_error(), None);
         assert!(!e.is_unsupported());
+        let inj = Injector::new(FailAt(1), When::AfterSending);
+        let e = inj.single(|| "link host/br-x".into()).expect("fires");
+        assert_eq!(
+            e.to_string(),
+            "injected fault (test seam): step request 1 (link host/br-x) was carried out, then reported failed on purpose"
+        );
+        assert_eq!(inj.fired().unwrap().when, When::AfterSending);
     }
 }

@@ -301,11 +301,16 @@ impl Kernel {
         let injected = self
             .fault
             .as_ref()
-            .and_then(|f| f.single(|| step.key().to_string()));
+            .and_then(|f| f.single(|| step.key().to_string()).map(|e| (e, f.when())));
         async move {
             match injected {
-                Some(e) => Err(e),
                 None => execute::execute(self, step).await,
+                Some((e, fault::When::BeforeSending)) => Err(e),
+                // The kernel's own error, if it refused, wins over the injected one.
+                Some((e, fault::When::AfterSending)) => {
+                    execute::execute(self, step).await?;
+                    Err(e)
+                }
             }
         }
     }
@@ -317,27 +322,41 @@ impl Kernel {
         &'a self,
         steps: &'a [Step],
     ) -> impl std::future::Future<Output = Result<(), NftBatchError>> + 'a {
-        let injected = self
-            .fault
-            .as_ref()
-            .and_then(|f| f.batch(steps.len(), |i| steps[i].key().to_string()));
+        let injected = self.fault.as_ref().and_then(|f| {
+            f.batch(steps.len(), |i| steps[i].key().to_string())
+                .map(|(i, e)| (i, e, f.when()))
+        });
         async move {
             match injected {
+                None => nft::execute_batch(self, steps).await,
                 // Nothing was sent: like a transaction the kernel rolled back.
-                Some((step, source)) => Err(NftBatchError {
+                Some((step, source, fault::When::BeforeSending)) => Err(NftBatchError {
                     step,
                     nothing_applied: true,
                     source,
                 }),
-                None => nft::execute_batch(self, steps).await,
+                // Sent and applied, then reported as if the replies were lost.
+                Some((step, source, fault::When::AfterSending)) => {
+                    nft::execute_batch(self, steps).await?;
+                    Err(NftBatchError {
+                        step,
+                        nothing_applied: false,
+                        source,
+                    })
+                }
             }
         }
     }
 
-    /// TEST SEAM (see `fault.rs`): make the `at`-th step request from now on fail, once.
-    /// Replaces a fault armed before and restarts the count.
+    /// TEST SEAM (see `fault.rs`): make the `at`-th step request from now on fail, once,
+    /// before it is sent. Replaces a fault armed before and restarts the count.
     pub fn inject(&mut self, at: fault::FailAt) {
-        self.fault = Some(fault::Injector::new(at));
+        self.inject_when(at, fault::When::BeforeSending);
+    }
+
+    /// [`Kernel::inject`], failing the request `when` says (see [`fault::When`]).
+    pub fn inject_when(&mut self, at: fault::FailAt, when: fault::When) {
+        self.fault = Some(fault::Injector::new(at, when));
     }
 
     /// The injected fault, if one was armed and fired.
