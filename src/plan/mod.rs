@@ -42,6 +42,7 @@ mod order;
 mod refs;
 mod render_json;
 mod render_text;
+pub mod saved;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -51,7 +52,6 @@ mod tests_refs;
 mod testutil;
 mod vxlan_clash;
 
-#[cfg(test)]
 pub(crate) use order::dependencies;
 pub(crate) use order::step_dependencies;
 pub use render_json::render_json;
