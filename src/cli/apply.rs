@@ -119,7 +119,7 @@ pub(super) async fn execute(
                 verb,
                 e.index,
                 e.total,
-                e.step.key,
+                e.step.key(),
                 e.source
             );
             if let Some(b) = &e.batch {
@@ -158,13 +158,13 @@ pub(super) async fn execute(
 }
 
 fn print_progress(step: &Step) -> anyhow::Result<()> {
-    let (symbol, done) = match step.action {
+    let (symbol, done) = match step.action() {
         Action::Create => ("+", "created"),
         Action::Update => ("~", "updated"),
         Action::Delete => ("-", "destroyed"),
         Action::Replace => ("-/+", "replaced"),
     };
-    outln!("{symbol} {}: {done}", step.key)
+    outln!("{symbol} {}: {done}", step.key())
 }
 
 fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
