@@ -55,8 +55,9 @@
 //!   target; `external`: containers in namespaces netplan-rs did not create, by file and by the
 //!   namespace's identity (device and inode), so that a restarted container is noticed.
 //! - `desired`: the desired state (objects as in `show --json`), to verify against after apply.
-//! - `plan`: the plan as the library serializes it (`Plan`: steps with both objects, conflicts,
-//!   side effects, and the ordering DAG when present). `show PLANFILE --json` renders it in the
+//! - `plan`: the plan as the library serializes it (`Plan`: steps tagged by `action`, each with
+//!   the objects it needs; `deps`, the ordering DAG apply cuts its waves along; conflicts; side
+//!   effects). `show PLANFILE --json` renders it in the
 //!   documented `plan --json` format instead.
 //! - `fingerprint`: sorted by key, one entry per object the plan reads or changes: every step's
 //!   object (both ends of a veth pair), every object of the desired state, every object one of
@@ -292,19 +293,26 @@ pub fn object_hash(object: &Object) -> String {
 }
 
 /// The objects a step reads or changes: what it creates, the object it updates or deletes (a
-/// replace from a veth's peer end names the other end), and the peer it creates with it.
-fn step_objects(step: &Step) -> impl Iterator<Item = &Object> {
-    step.desired
-        .iter()
-        .chain(step.current.iter())
-        .chain(step.peer.iter())
+/// replace from a veth's peer end names the other end), and the peer it creates with it or
+/// that a delete takes along.
+fn step_objects(step: &Step) -> Vec<&Object> {
+    let mut objects: Vec<&Object> = step
+        .desired()
+        .into_iter()
+        .chain(step.current())
+        .chain(step.peer())
+        .collect();
+    if let Step::Delete(delete) = step {
+        objects.extend(delete.peer.as_ref());
+    }
+    objects
 }
 
 /// Every key a plan reads or changes on this host (see the module documentation).
 pub fn fingerprint_keys(plan: &Plan, desired: &State, observed: &State) -> BTreeSet<ObjectKey> {
     let mut keys: BTreeSet<ObjectKey> = BTreeSet::new();
     for step in &plan.steps {
-        keys.insert(step.key.clone());
+        keys.insert(step.key());
         for object in step_objects(step) {
             keys.insert(object.key());
             keys.extend(super::dependencies(object));
@@ -522,6 +530,13 @@ mod tests {
         // The plan survives the round trip exactly: apply compares it with a fresh diff.
         assert_eq!(back.plan, crate::plan::diff(&desired(), &observed()));
         assert_eq!(back.desired_state(), desired());
+        // The ordering DAG travels with the steps, so apply runs the same waves.
+        assert_eq!(back.plan.deps.len(), back.plan.steps.len());
+        assert!(
+            back.plan.deps.iter().any(|d| !d.is_empty()),
+            "{:?}",
+            back.plan.deps
+        );
     }
 
     #[test]
