@@ -10,6 +10,7 @@ mod lab;
 mod output;
 mod plan;
 mod report;
+mod rollback;
 mod saved;
 mod show;
 mod target;
@@ -49,6 +50,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
     Destroy(DestroyArgs),
+    /// Put the host back as it was before an apply that did not finish (killed, failed with
+    /// --no-rollback, or never confirmed after --confirm-timeout).
+    Rollback(RollbackArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
@@ -107,6 +111,24 @@ struct ApplyArgs {
     /// Topology file, or a plan saved by `plan -out` (told apart by its content); `-` reads a
     /// topology from stdin (then --auto-approve is needed).
     file: PathBuf,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// When a step fails, the kernel does not converge or SIGINT/SIGTERM arrives, leave the
+    /// host as the apply left it instead of rolling back (`netplan-rs rollback` can still
+    /// restore it).
+    #[arg(long)]
+    no_rollback: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// Topology file (used to pick the host, the lab and the scope); optional on a real host.
+    file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
     #[command(flatten)]
@@ -219,6 +241,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
+        Command::Rollback(args) => rollback::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }

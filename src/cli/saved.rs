@@ -361,7 +361,8 @@ fn external_drift(saved: &SavedTarget) -> Vec<String> {
 
 /// `apply PLANFILE`: check the plan was made for this target, lock the host, observe again,
 /// refuse when anything fingerprinted changed, else run exactly the saved steps through the
-/// normal apply path (approval, waves, verification against the saved desired state).
+/// normal apply path (approval, waves, verification against the saved desired state, and the
+/// transaction: rolled back on failure unless `--no-rollback`).
 pub(super) async fn run_apply(
     saved: SavedPlan,
     file: &Path,
@@ -385,13 +386,15 @@ pub(super) async fn run_apply(
     if !stale.is_empty() {
         bail!("{}", stale_message(&stale));
     }
+    let reading = || format!("reading the kernel state of {}", resolved.describe());
+    let unfinished = crate::apply::open_transaction(&resolved.target).with_context(reading)?;
     let mut kernel = crate::apply::connect_to_change(resolved.target.clone())
         .await
-        .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
-    let observed = kernel
-        .observe()
-        .await
-        .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
+        .with_context(reading)?;
+    if let Some(image) = unfinished {
+        kernel.warn(crate::apply::unfinished_note(&image));
+    }
+    let observed = kernel.observe().await.with_context(reading)?;
     super::print_warnings(&mut kernel);
     let desired = saved.desired_state();
     let mut stale: Vec<String> = saved::drift(&saved.fingerprint, &observed)
@@ -413,6 +416,10 @@ pub(super) async fn run_apply(
         saved.topology.path,
         saved.fingerprint.len()
     )?;
+    let options = crate::apply::Options {
+        rollback: !args.no_rollback,
+        ..Default::default()
+    };
     super::apply::execute(
         &resolved,
         &mut kernel,
@@ -420,6 +427,7 @@ pub(super) async fn run_apply(
         &desired,
         args.auto_approve,
         "apply",
+        &options,
     )
     .await
 }

@@ -50,7 +50,7 @@ mod tests;
 #[cfg(test)]
 mod tests_refs;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod vxlan_clash;
 
 pub(crate) use order::dependencies;
