@@ -467,3 +467,83 @@ fn a_real_host_plan_is_refused_on_the_machine_of_another_host() {
     let out = node1.np(&["destroy", &topology, "--auto-approve"]);
     assert_eq!(code(&out), Some(0));
 }
+
+/// What a rollback must restore on a lab host, read with `ip -j`: per namespace (the host's and
+/// its containers'), each link's name, type, MTU, master and IPv4 addresses.
+fn links_dump(lab: &Lab, host: &str) -> Vec<(String, Vec<String>)> {
+    let mut spaces = vec![lab.host_ns(host)];
+    spaces.extend(lab.container_namespaces(host));
+    spaces.sort();
+    spaces
+        .into_iter()
+        .map(|ns| {
+            let mut links: Vec<String> = ip_json(&ns, &["addr", "show"])
+                .iter()
+                .map(|l| {
+                    let addrs: Vec<String> = l["addr_info"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|a| a["family"] == "inet")
+                        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+                        .collect();
+                    format!(
+                        "{} {} mtu {} master {} {addrs:?}",
+                        l["ifname"].as_str().unwrap(),
+                        l["linkinfo"]["info_kind"],
+                        l["mtu"],
+                        l["master"]
+                    )
+                })
+                .collect();
+            links.sort();
+            (ns, links)
+        })
+        .collect()
+}
+
+#[test]
+fn a_saved_plan_that_fails_half_way_is_rolled_back() {
+    let a = lab("r");
+    a.up();
+    a.wait_settled();
+    let dir = Scratch::new();
+    // The kernel refuses the vxlan's MTU (the lab's underlay stays at 1500) after docker3's
+    // namespace and veth pair were made.
+    let text = std::fs::read_to_string(repo_file("topologies/vxlan-bridged.yaml")).unwrap();
+    let failing = dir.path("failing.yaml");
+    std::fs::write(
+        &failing,
+        text.replace("    interface: enp0s5\n", "    interface: enp0s5\n    mtu: 9000\n")
+            .replace(
+                "  docker2:",
+                "  docker3: { host: node-1, network: overlay, address: 172.18.10.3 }\n  docker2:",
+            ),
+    )
+    .unwrap();
+    let planfile = dir.path("failing.plan");
+    let out = np(&[
+        "plan", &failing, "--lab", &a.name, "--host", "node-1", "-out", &planfile,
+    ]);
+    assert_eq!(code(&out), Some(0));
+    let before = links_dump(&a, "node-1");
+    let out = np(&["apply", &planfile, "--auto-approve"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(1), "{err}");
+    assert!(err.contains("failed at step"), "{err}");
+    assert!(err.contains("olled back: the host is as it was"), "{err}");
+    assert!(stdout(&out).contains(": created"), "nothing was applied");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = links_dump(&a, "node-1");
+        if now == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not as it was:\nbefore {before:?}\n   now {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!netns_exists(&a.container_ns("node-1", "docker3")));
+}
