@@ -514,11 +514,14 @@ fn a_saved_plan_that_fails_half_way_is_rolled_back() {
     let failing = dir.path("failing.yaml");
     std::fs::write(
         &failing,
-        text.replace("    interface: enp0s5\n", "    interface: enp0s5\n    mtu: 9000\n")
-            .replace(
-                "  docker2:",
-                "  docker3: { host: node-1, network: overlay, address: 172.18.10.3 }\n  docker2:",
-            ),
+        text.replace(
+            "    interface: enp0s5\n",
+            "    interface: enp0s5\n    mtu: 9000\n",
+        )
+        .replace(
+            "  docker2:",
+            "  docker3: { host: node-1, network: overlay, address: 172.18.10.3 }\n  docker2:",
+        ),
     )
     .unwrap();
     let planfile = dir.path("failing.plan");
@@ -546,4 +549,65 @@ fn a_saved_plan_that_fails_half_way_is_rolled_back() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!netns_exists(&a.container_ns("node-1", "docker3")));
+}
+
+#[test]
+fn a_container_namespace_made_again_makes_a_saved_plan_stale() {
+    must_root();
+    let dir = Scratch::new();
+    let named = unique("x");
+    run("ip", &["netns", "add", &named]);
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.0])
+                .output();
+        }
+    }
+    let _gone = Gone(named.clone());
+    let yaml = |address: &str| {
+        format!(
+            "version: 1\nhosts:\n  node-1: {{ underlay: 192.168.78.1/24 }}\n\
+             networks:\n  local: {{ driver: bridge, subnet: 10.78.0.0/24 }}\n\
+             containers:\n  named: {{ host: node-1, network: local, address: {address}, netns: {{ path: /run/netns/{named} }} }}\n"
+        )
+    };
+    let file = dir.path("ext.yaml");
+    std::fs::write(&file, yaml("10.78.0.4")).unwrap();
+    let lab = Lab {
+        name: unique("e"),
+        file: PathBuf::from(&file),
+    };
+    lab.up();
+    assert_eq!(addresses(&named, "eth0"), ["10.78.0.4/24"]);
+    let moved = dir.path("moved.yaml");
+    std::fs::write(&moved, yaml("10.78.0.5")).unwrap();
+    let planfile = dir.path("ext.plan");
+    let out = np(&[
+        "plan", &moved, "--lab", &lab.name, "--host", "node-1", "-out", &planfile,
+    ]);
+    assert_eq!(code(&out), Some(0));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&planfile).unwrap()).unwrap();
+    assert_eq!(
+        saved["target"]["external"]["named"]["path"],
+        format!("/run/netns/{named}")
+    );
+
+    // The container was restarted: same file, another namespace (without our veth end).
+    run("ip", &["netns", "delete", &named]);
+    run("ip", &["netns", "add", &named]);
+    let out = np(&["apply", &planfile, "--auto-approve"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "saved plan is stale: the existing netns /run/netns/{named} of container named is another namespace"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        common::link(&named, "eth0").is_none(),
+        "something was applied"
+    );
 }
