@@ -611,3 +611,36 @@ fn a_container_namespace_made_again_makes_a_saved_plan_stale() {
         "something was applied"
     );
 }
+
+#[test]
+fn a_clash_outside_the_fingerprint_is_found_by_planning_again() {
+    let a = lab("v");
+    a.up_hosts_only();
+    let dir = Scratch::new();
+    let planfile = dir.path("vx.plan");
+    let file = a.file_str();
+    let out = np(&[
+        "plan", &file, "--lab", &a.name, "--host", "node-1", "-out", &planfile,
+    ]);
+    assert_eq!(code(&out), Some(0));
+    assert!(stdout(&out).contains("+ link host/vx-overlay"));
+    // By hand, under another name: a vxlan with the plan's VNI and port (the kernel allows one).
+    let host = a.host_ns("node-1");
+    run(
+        "ip",
+        &[
+            "-n", &host, "link", "add", "npsvx", "type", "vxlan", "id", "100", "dstport", "4789",
+        ],
+    );
+    let out = np(&["apply", &planfile, "--auto-approve"]);
+    assert_eq!(code(&out), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("saved plan is stale: planning again now gives a different plan (link host/vx-overlay: vni 100 on port 4789 is already used by link host/npsvx"),
+        "{err}"
+    );
+    assert!(
+        common::link(&host, "br-overlay").is_none(),
+        "something was applied"
+    );
+}

@@ -401,10 +401,13 @@ pub(super) async fn run_apply(
         .iter()
         .map(ToString::to_string)
         .collect();
-    if stale.is_empty() && crate::plan::diff(&desired, &observed) != saved.plan {
-        // Nothing fingerprinted moved, yet planning now gives another plan: something outside
-        // the fingerprint decides (e.g. an unowned vxlan now holds the plan's VNI).
-        stale.push("planning again now gives a different plan".to_string());
+    if stale.is_empty() {
+        // Nothing fingerprinted moved, yet planning now may give another plan: something
+        // outside the fingerprint decides (e.g. an unowned vxlan now holds the plan's VNI).
+        stale.extend(replanned(
+            &saved.plan,
+            &crate::plan::diff(&desired, &observed),
+        ));
     }
     if !stale.is_empty() {
         bail!("{}", stale_message(&stale));
@@ -430,6 +433,31 @@ pub(super) async fn run_apply(
         &options,
     )
     .await
+}
+
+/// Why the plan made now differs from the saved one, if it does: its first new conflict, or
+/// its first step that differs.
+fn replanned(saved: &Plan, now: &Plan) -> Option<String> {
+    if now == saved {
+        return None;
+    }
+    let why = if let Some(c) = now.conflicts.iter().find(|c| !saved.conflicts.contains(c)) {
+        c.message.clone()
+    } else if let Some((i, step)) = now
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(i, s)| saved.steps.get(*i) != Some(*s))
+    {
+        format!("step {} would be {:?} {}", i + 1, step.action(), step.key())
+    } else {
+        format!(
+            "{} step(s) instead of {}",
+            now.steps.len(),
+            saved.steps.len()
+        )
+    };
+    Some(format!("planning again now gives a different plan ({why})"))
 }
 
 fn stale_message(stale: &[String]) -> String {
