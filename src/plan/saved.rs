@@ -244,10 +244,11 @@ impl SavedPlan {
                 });
             }
         }
-        let program = value
-            .get("netplan_rs_version")
-            .and_then(|v| v.as_str())
-            .unwrap_or("(unknown)");
+        let Some(program) = value.get("netplan_rs_version").and_then(|v| v.as_str()) else {
+            return Err(FormatError::Corrupt(
+                "\"netplan_rs_version\" is missing".to_string(),
+            ));
+        };
         if program != env!("CARGO_PKG_VERSION") {
             return Err(FormatError::Program {
                 found: program.to_string(),
