@@ -14,12 +14,16 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(saved) = super::saved::detect(&args.file)? {
+        return super::saved::run_apply(saved, &args.file, &args).await;
+    }
     let HostPlan {
         resolved,
         desired,
         mut kernel,
         plan,
         lock: _lock,
+        ..
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
     // `_lock` lives to the end of this function: through approval, execution and verification.
     let options = crate::apply::Options {
@@ -74,9 +78,10 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     .await
 }
 
-/// Shared by apply and destroy: show the plan, ask, run as a transaction (see
-/// `apply::transaction`), verify, summarise; on failure, say what was rolled back.
-async fn execute(
+/// Shared by apply, destroy and apply of a saved plan: show the plan, ask, run as a
+/// transaction (see `apply::transaction`), verify, summarise; on failure, say what was rolled
+/// back.
+pub(super) async fn execute(
     resolved: &Resolved,
     kernel: &mut Kernel,
     plan: &Plan,

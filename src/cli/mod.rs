@@ -11,6 +11,7 @@ mod output;
 mod plan;
 mod report;
 mod rollback;
+mod saved;
 mod show;
 mod target;
 mod validate;
@@ -99,11 +100,16 @@ struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Also save the plan to PLANFILE (JSON, mode 0600) for `apply PLANFILE`, which runs exactly
+    /// these steps or refuses when the kernel changed since; `-out PLANFILE` works too.
+    #[arg(long = "out", value_name = "PLANFILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 struct ApplyArgs {
-    /// Topology file; `-` reads it from stdin (then --auto-approve is needed).
+    /// Topology file, or a plan saved by `plan -out` (told apart by its content); `-` reads a
+    /// topology from stdin (then --auto-approve is needed).
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
@@ -147,7 +153,8 @@ struct DestroyArgs {
 
 #[derive(Debug, Args)]
 struct ShowArgs {
-    /// Topology file (used to pick the host and the lab name); optional on a real host.
+    /// Topology file (used to pick the host and the lab name); optional on a real host. A plan
+    /// saved by `plan -out` is rendered instead (like `plan`; `--json` like `plan --json`).
     file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
@@ -183,7 +190,7 @@ enum LabCommand {
 
 /// Parse the command line, run, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(saved::rewrite_out(std::env::args_os())) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
