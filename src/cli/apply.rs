@@ -21,7 +21,9 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         plan,
         lock: _lock,
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
-    // `_lock` lives to the end of this function: through approval, execution and verification.
+    // `_lock` lives to the end of this function: through approval, execution and verification
+    // (and the wait for a confirmation, see `try_apply`).
+    let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file);
     execute(
         &resolved,
         &mut kernel,
@@ -29,6 +31,7 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         &desired,
         args.auto_approve,
         "apply",
+        try_.as_ref(),
     )
     .await
 }
@@ -58,6 +61,7 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         &desired,
         args.auto_approve,
         "destroy",
+        None,
     )
     .await
 }
@@ -70,6 +74,7 @@ async fn execute(
     desired: &State,
     auto_approve: bool,
     verb: &str,
+    try_: Option<&super::try_apply::Try>,
 ) -> anyhow::Result<ExitCode> {
     outln!("Plan for {}:\n", resolved.describe())?;
     out!("{}", render_text(plan))?;
@@ -107,7 +112,19 @@ async fn execute(
     };
     let result = crate::apply::apply(kernel, plan, desired, progress).await;
     let code = match result {
-        Ok(report) => summarise(verb, &report)?,
+        Ok(report) => {
+            let code = summarise(verb, &report);
+            match try_ {
+                // Converged (or stopped by a signal after the last wave: then it rolls back).
+                // Settled even when stdout is closed: `netplan-rs confirm` still can confirm.
+                Some(t) if report.remaining.is_empty() && report.remaining.conflicts.is_empty() => {
+                    let settled = super::try_apply::settle(resolved, kernel, t).await?;
+                    code?;
+                    settled
+                }
+                _ => code?,
+            }
+        }
         Err(ApplyFailure::Step(e)) => {
             errln!(
                 "Error: {} failed at step {} of {} ({}): {}",

@@ -6,12 +6,14 @@
 
 mod apply;
 mod confirm;
+mod confirm_cmd;
 mod lab;
 mod output;
 mod plan;
 mod report;
 mod show;
 mod target;
+mod try_apply;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +50,8 @@ enum Command {
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
     Destroy(DestroyArgs),
+    /// Keep the change of an `apply --confirm-timeout` waiting on this host (or a lab host).
+    Confirm(ConfirmArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
@@ -108,6 +112,19 @@ struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     auto_approve: bool,
+    /// Try and revert: after applying and verifying, keep the change only if it is confirmed
+    /// within SECS (1-3600) by typing `yes` here or running `netplan-rs confirm` from another
+    /// shell; otherwise roll it back.
+    #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs)]
+    confirm_timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ConfirmArgs {
+    /// Topology file of the waiting apply (names its scope when several wait on this host).
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +229,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
+        Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }

