@@ -696,7 +696,7 @@ fn check(text: &str) -> Result<Outcome, String> {
         }
         dependencies_first(&compiled, &create).map_err(|e| format!("host {host}: {e}"))?;
         kernel_names(&compiled).map_err(|e| format!("host {host}: {e}"))?;
-        if destroy.steps.iter().any(|s| s.action != Action::Delete) {
+        if destroy.steps.iter().any(|s| s.action() != Action::Delete) {
             return Err(format!("destroy plan creates something on {host}"));
         }
     }
@@ -754,12 +754,12 @@ fn kernel_names(state: &State) -> Result<(), String> {
 fn dependencies_first(desired: &State, plan: &Plan) -> Result<(), String> {
     let mut created: HashMap<ObjectKey, usize> = HashMap::new();
     for (i, step) in plan.steps.iter().enumerate() {
-        for object in step.desired.iter().chain(step.peer.iter()) {
+        for object in step.desired().iter().chain(step.peer().iter()) {
             created.insert(object.key(), i);
         }
     }
     for (i, step) in plan.steps.iter().enumerate() {
-        for object in step.desired.iter().chain(step.peer.iter()) {
+        for object in step.desired().iter().chain(step.peer().iter()) {
             for dep in crate::plan::dependencies(object) {
                 if desired.get(&dep).is_none() {
                     continue;
@@ -769,13 +769,13 @@ fn dependencies_first(desired: &State, plan: &Plan) -> Result<(), String> {
                     Some(_) => {
                         return Err(format!(
                             "{} is created before its dependency {dep}",
-                            step.key
+                            step.key()
                         ));
                     }
                     None => {
                         return Err(format!(
                             "{} depends on {dep}, which the plan never creates",
-                            step.key
+                            step.key()
                         ));
                     }
                 }

@@ -77,14 +77,14 @@ async fn a_side_effect_the_plan_missed_is_repaired_in_the_same_apply() {
         dst: "10.5.0.0/16".parse().unwrap(),
     };
     let before = plan.steps.len();
-    plan.steps.retain(|s| s.key != route_key);
+    plan.steps.retain(|s| s.key() != route_key);
     assert_eq!(
         plan.steps.len(),
         before - 1,
         "the plan re-creates the route"
     );
     let mut seen = Vec::new();
-    let report = apply::apply(&mut kernel, &plan, &second, |s| seen.push(s.key.clone()))
+    let report = apply::apply(&mut kernel, &plan, &second, |s| seen.push(s.key().clone()))
         .await
         .expect("second apply");
     assert!(report.remaining.is_empty(), "{:?}", report.remaining);
@@ -116,7 +116,7 @@ async fn repair_rounds_are_bounded() {
     let plan = plan_for(&mut kernel, &desired).await;
     let mut writes = 0;
     let report = apply::apply(&mut kernel, &plan, &desired, |s| {
-        if s.key == sysctl.key() {
+        if s.key() == sysctl.key() {
             writes += 1;
         }
     })
@@ -124,8 +124,8 @@ async fn repair_rounds_are_bounded() {
     .expect("apply");
     assert_eq!(writes, 1 + REPAIR_ROUNDS, "the plan, then each round once");
     assert_eq!(report.repaired, REPAIR_ROUNDS);
-    let left: Vec<&ObjectKey> = report.remaining.steps.iter().map(|s| &s.key).collect();
-    assert_eq!(left, [&sysctl.key()], "reported as not converged");
+    let left: Vec<ObjectKey> = report.remaining.steps.iter().map(|s| s.key()).collect();
+    assert_eq!(left, [sysctl.key()], "reported as not converged");
     let value = run(
         "ip",
         &[

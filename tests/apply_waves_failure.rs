@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use netplan_rs::apply;
 use netplan_rs::kernel::Kernel;
-use netplan_rs::plan::{Action, Plan, Step};
+use netplan_rs::plan::Step;
 use netplan_rs::state::{Address, Link, LinkKind, Ns, Object};
 use serde_json::Value;
 use std::process::Command;
@@ -40,15 +40,7 @@ fn bridge(name: &str, master: Option<&str>) -> Object {
 }
 
 fn create(object: Object) -> Step {
-    Step {
-        action: Action::Create,
-        key: object.key(),
-        desired: Some(object),
-        current: None,
-        changes: Vec::new(),
-        reason: None,
-        peer: None,
-    }
+    Step::create(object, None)
 }
 
 #[tokio::test]
@@ -63,26 +55,23 @@ async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
     });
     // Wave 1: the three bridges (br-bad's master is not in the plan, so nothing orders it);
     // wave 2: the address on br-a.
-    let plan = Plan {
-        steps: vec![
-            create(bridge("br-a", None)),
-            create(bridge("br-bad", Some("nowhere"))),
-            create(bridge("br-z", None)),
-            create(address),
-        ],
-        ..Plan::default()
-    };
-    let waves = apply::waves(&plan.steps);
+    let plan = netplan_rs::plan::sorted(vec![
+        create(bridge("br-a", None)),
+        create(bridge("br-bad", Some("nowhere"))),
+        create(bridge("br-z", None)),
+        create(address),
+    ]);
+    let waves = apply::waves(&plan);
     assert_eq!(waves.len(), 2, "{waves:?}");
     let mut progress = Vec::new();
-    let err = apply::execute(&mut kernel, &plan, |s| progress.push(s.key.to_string()))
+    let err = apply::execute(&mut kernel, &plan, |s| progress.push(s.key().to_string()))
         .await
         .expect_err("br-bad's master does not exist")
         .into_step()
         .expect("a failed step");
     eprintln!("{err}; {}", err.applied_note());
     assert_eq!((err.index, err.total), (2, 4));
-    assert_eq!(err.step.key.to_string(), "link host/br-bad");
+    assert_eq!(err.step.key().to_string(), "link host/br-bad");
     assert_eq!(err.applied, vec![1, 3]);
     assert_eq!(err.done, 2);
     assert!(err.also_failed.is_empty());

@@ -86,21 +86,22 @@ fn has_flag(link: &Value, flag: &str) -> bool {
         .is_some_and(|f| f.iter().any(|x| x == flag))
 }
 
+/// A create or delete step of `object`.
 fn step(action: Action, object: impl Into<Object>) -> Step {
-    let object = object.into();
-    let (desired, current) = match action {
-        Action::Delete => (None, Some(object.clone())),
-        _ => (Some(object.clone()), None),
-    };
-    Step {
-        action,
-        key: object.key(),
-        desired,
-        current,
-        changes: vec![],
-        reason: None,
-        peer: None,
+    match action {
+        Action::Delete => Step::delete(object.into(), None),
+        _ => Step::create(object.into(), None),
     }
+}
+
+/// Create a veth pair: `end` and its `peer`.
+fn pair(end: impl Into<Object>, peer: impl Into<Object>) -> Step {
+    Step::create(end.into(), Some(peer.into()))
+}
+
+/// Update `current` to `desired` in place.
+fn update_step(current: impl Into<Object>, desired: impl Into<Object>) -> Step {
+    Step::update(current.into(), desired.into(), vec![])
 }
 
 fn mac(s: &str) -> Mac {
@@ -261,8 +262,7 @@ fn underlay(lab: &Lab) {
 
 /// Create the whole scene through `execute`, in plan order.
 async fn build(kernel: &mut Kernel, s: &Scene) {
-    let mut veth = step(Action::Create, s.veth_host.clone());
-    veth.peer = Some(s.veth_cont.clone().into());
+    let veth = pair(s.veth_host.clone(), s.veth_cont.clone());
     let steps = vec![
         step(Action::Create, s.ns.clone()),
         step(Action::Create, s.forward.clone()),
@@ -278,7 +278,7 @@ async fn build(kernel: &mut Kernel, s: &Scene) {
     ];
     for st in &steps {
         if let Err(e) = kernel.execute(st).await {
-            panic!("{}: {e}", st.key);
+            panic!("{}: {e}", st.key());
         }
     }
 }
@@ -502,14 +502,12 @@ async fn create_observe_update_delete() {
         .unwrap()
         .clone();
     assert!(!current.up);
-    let mut update = step(Action::Update, s.veth_cont.clone());
-    update.current = Some(current.into());
+    let update = update_step(current, s.veth_cont.clone());
     kernel.execute(&update).await.unwrap();
     assert!(has_flag(&link_json(&c, "eth0"), "UP"));
     let mut bigger = s.bridge.clone();
     bigger.mtu = Some(1400);
-    let mut update = step(Action::Update, bigger.clone());
-    update.current = Some(s.bridge.clone().into());
+    let update = update_step(s.bridge.clone(), bigger.clone());
     kernel.execute(&update).await.unwrap();
     assert_eq!(link_json(h, "br-t")["mtu"], 1400);
     // Gotcha worth knowing: the kernel flushed the container's default route when eth0 went
@@ -531,7 +529,7 @@ async fn create_observe_update_delete() {
     ] {
         let st = step(Action::Delete, object);
         if let Err(e) = kernel.execute(&st).await {
-            panic!("{}: {e}", st.key);
+            panic!("{}: {e}", st.key());
         }
     }
     assert!(!netns::exists(&c));
@@ -607,8 +605,13 @@ async fn replace_recreates_vxlan_with_new_vni() {
     if let LinkKind::Vxlan(v) = &mut new.kind {
         v.vni = 200;
     }
-    let mut replace = step(Action::Replace, new.clone());
-    replace.current = Some(s.vxlan.clone().into());
+    let replace = Step::Replace(netplan_rs::plan::Replace {
+        current: s.vxlan.clone().into(),
+        desired: new.clone().into(),
+        changes: vec![],
+        reason: "vni cannot change in place".into(),
+        peer: None,
+    });
     kernel.execute(&replace).await.unwrap();
     assert_eq!(
         link_json(&lab.host, "vx-t")["linkinfo"]["info_data"]["id"],
@@ -652,7 +655,7 @@ async fn ipv6_address_route_neighbour_roundtrip() {
     for object in &objects {
         let st = step(Action::Create, object.clone());
         if let Err(e) = kernel.execute(&st).await {
-            panic!("{}: {e}", st.key);
+            panic!("{}: {e}", st.key());
         }
     }
     let state = kernel.observe().await.unwrap();
@@ -747,8 +750,7 @@ async fn observe_many_namespaces() {
             },
             ..host_end.clone()
         };
-        let mut st = step(Action::Create, host_end);
-        st.peer = Some(cont_end.into());
+        let st = pair(host_end, cont_end);
         kernel.execute(&st).await.unwrap();
     }
     // A fresh Kernel: connections are opened by observe itself.
@@ -783,8 +785,7 @@ async fn update_mac_master_and_container_sysctl() {
     let lab = Lab::new();
     let s = scene();
     let mut kernel = Kernel::connect(lab.target()).await.unwrap();
-    let mut veth = step(Action::Create, s.veth_host.clone());
-    veth.peer = Some(s.veth_cont.clone().into());
+    let veth = pair(s.veth_host.clone(), s.veth_cont.clone());
     for st in [
         step(Action::Create, s.ns.clone()),
         step(Action::Create, s.bridge.clone()),
@@ -797,8 +798,7 @@ async fn update_mac_master_and_container_sysctl() {
     changed.mac = Some(mac("06:11:22:33:44:99"));
     changed.master = None;
     changed.mtu = Some(1300);
-    let mut update = step(Action::Update, changed.clone());
-    update.current = Some(s.veth_host.clone().into());
+    let update = update_step(s.veth_host.clone(), changed.clone());
     kernel.execute(&update).await.unwrap();
     let vh = link_json(&lab.host, "vethc1");
     assert_eq!(vh["address"], "06:11:22:33:44:99");
@@ -871,8 +871,7 @@ async fn two_hosts_vxlan_overlay_ping() {
         s.neigh.mac = Mac::docker(other_ip);
         s.fdb.mac = Mac::docker(other_ip);
         s.fdb.dst = format!("192.168.31.{other}").parse().unwrap();
-        let mut veth = step(Action::Create, s.veth_host.clone());
-        veth.peer = Some(s.veth_cont.clone().into());
+        let veth = pair(s.veth_host.clone(), s.veth_cont.clone());
         for st in [
             step(Action::Create, s.ns.clone()),
             step(Action::Create, s.bridge.clone()),
@@ -883,7 +882,7 @@ async fn two_hosts_vxlan_overlay_ping() {
             step(Action::Create, s.fdb.clone()),
         ] {
             if let Err(e) = kernel.execute(&st).await {
-                panic!("{host}: {}: {e}", st.key);
+                panic!("{host}: {}: {e}", st.key());
             }
         }
     }
@@ -926,11 +925,9 @@ fn own_namespace_target_from_a_thread_in_a_lab_namespace() {
                 before.render_text()
             );
             let s = scene();
-            let mut veth = step(Action::Create, s.veth_host.clone());
             let mut host_end = s.veth_host.clone();
             host_end.master = None;
-            veth.desired = Some(host_end.clone().into());
-            veth.peer = Some(s.veth_cont.clone().into());
+            let veth = pair(host_end.clone(), s.veth_cont.clone());
             kernel
                 .execute(&step(Action::Create, s.ns.clone()))
                 .await
@@ -977,10 +974,9 @@ async fn update_route_neighbour_fdb_in_place() {
         (s.fdb.clone().into(), fdb.into()),
     ];
     for (current, desired) in &updates {
-        let mut st = step(Action::Update, desired.clone());
-        st.current = Some(current.clone());
+        let st = update_step(current.clone(), desired.clone());
         if let Err(e) = kernel.execute(&st).await {
-            panic!("{}: {e}", st.key);
+            panic!("{}: {e}", st.key());
         }
     }
     let state = kernel.observe().await.unwrap();

@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use netplan_rs::apply::{self, NftBatch};
 use netplan_rs::kernel::Kernel;
-use netplan_rs::plan::{Action, Plan, Step};
+use netplan_rs::plan::{Plan, Step};
 use netplan_rs::state::{
     L4Proto, Link, LinkKind, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, Object, State,
 };
@@ -187,27 +187,13 @@ fn rule(chain: &str, port: u16, handle: Option<u64>) -> Object {
 }
 
 fn create(object: Object) -> Step {
-    step(Action::Create, Some(object), None)
+    Step::create(object, None)
 }
 
-fn step(action: Action, desired: Option<Object>, current: Option<Object>) -> Step {
-    let key = desired.as_ref().or(current.as_ref()).unwrap().key();
-    Step {
-        action,
-        key,
-        desired,
-        current,
-        changes: Vec::new(),
-        reason: None,
-        peer: None,
-    }
-}
-
+/// The steps in the given order, one group at a time (no DAG): what these tests check is the
+/// transaction, not the waves.
 fn plan(steps: Vec<Step>) -> Plan {
-    Plan {
-        steps,
-        ..Plan::default()
-    }
+    Plan::from_steps(steps)
 }
 
 #[tokio::test]
@@ -235,7 +221,7 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     ];
     let mut progress = Vec::new();
     let err = apply::execute(&mut kernel, &plan(steps), |s| {
-        progress.push(s.key.to_string())
+        progress.push(s.key().to_string())
     })
     .await
     .expect_err("the kernel must reject a rule in a chain that does not exist")
@@ -245,7 +231,7 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     eprintln!("{message}");
     assert_eq!(err.index, 5);
     assert_eq!(err.total, 6);
-    assert_eq!(err.step.key, bad.key());
+    assert_eq!(err.step.key(), bad.key());
     assert_eq!(err.done, 1);
     assert_eq!(
         err.batch,
@@ -297,7 +283,7 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
     let err = apply::execute(
         &mut kernel,
         &plan(vec![
-            step(Action::Delete, None, Some(existing)),
+            Step::delete(existing, None),
             create(rule("prerouting", 8083, None)),
             create(bad.clone()),
         ]),
@@ -330,16 +316,8 @@ async fn deleting_a_rule_already_gone_counts_as_done_in_a_transaction() {
     let handle = listed[0].2;
     let steps = vec![
         // Gone already (no such handle): the kernel says ENOENT, which must not fail the rest.
-        step(
-            Action::Delete,
-            None,
-            Some(rule("prerouting", 9999, Some(handle + 1000))),
-        ),
-        step(
-            Action::Delete,
-            None,
-            Some(rule("prerouting", 8080, Some(handle))),
-        ),
+        Step::delete(rule("prerouting", 9999, Some(handle + 1000)), None),
+        Step::delete(rule("prerouting", 8080, Some(handle)), None),
         create(rule("prerouting", 8081, None)),
     ];
     let mut progress = 0;
@@ -366,17 +344,9 @@ async fn single_nftables_steps_execute_as_transactions_of_one() {
     let listed = rules(&nft_table(&host.name).expect("table"));
     assert_eq!(listed.len(), 1);
     let handle = listed[0].2;
-    let gone = step(
-        Action::Delete,
-        None,
-        Some(rule("prerouting", 9999, Some(handle + 1000))),
-    );
+    let gone = Step::delete(rule("prerouting", 9999, Some(handle + 1000)), None);
     kernel.execute(&gone).await.expect("already gone is done");
-    let delete = step(
-        Action::Delete,
-        None,
-        Some(rule("prerouting", 8080, Some(handle))),
-    );
+    let delete = Step::delete(rule("prerouting", 8080, Some(handle)), None);
     kernel.execute(&delete).await.expect("delete");
     assert!(rules(&nft_table(&host.name).expect("table")).is_empty());
 }

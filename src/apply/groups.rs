@@ -38,7 +38,7 @@ impl Group {
 }
 
 fn is_nft(step: &Step) -> bool {
-    step.key.is_nft()
+    step.key().is_nft()
 }
 
 /// The groups of `steps`, in order; together they cover every step exactly once.
@@ -51,9 +51,9 @@ pub fn groups(steps: &[Step]) -> Vec<Group> {
             i += 1;
             continue;
         }
-        let ns = steps[i].key.ns();
+        let ns = steps[i].key().ns();
         let start = i;
-        while i < steps.len() && is_nft(&steps[i]) && steps[i].key.ns() == ns {
+        while i < steps.len() && is_nft(&steps[i]) && steps[i].key().ns() == ns {
             i += 1;
         }
         out.push(Group::Nft(start..i));
@@ -148,7 +148,7 @@ networks:
         let moved = crate::plan::diff(&load(&topology(9090, false)), &desired);
         assert!(moved.steps.iter().all(is_nft));
         assert_eq!(nft_runs(&shape(&moved)), vec![0..moved.steps.len()]);
-        assert!(moved.steps.iter().any(|s| s.action == Action::Delete));
+        assert!(moved.steps.iter().any(|s| s.action() == Action::Delete));
     }
 
     #[test]
@@ -161,12 +161,12 @@ networks:
         assert!(
             plan.steps[runs[0].clone()]
                 .iter()
-                .all(|s| s.action == Action::Delete)
+                .all(|s| s.action() == Action::Delete)
         );
         assert!(
             plan.steps[runs[1].clone()]
                 .iter()
-                .all(|s| s.action != Action::Delete)
+                .all(|s| s.action() != Action::Delete)
         );
         assert_eq!(runs[1].end, plan.steps.len(), "creates run last");
         // Between them: the new network's objects.
@@ -188,9 +188,12 @@ networks:
             .expect("a non-nft step");
         // Hand-made: the same rule in a container namespace.
         let mut elsewhere = nft[4].clone();
-        if let Some(Object::NftRule(r)) = &mut elsewhere.desired {
+        if let Step::Create(crate::plan::Create {
+            object: Object::NftRule(r),
+            ..
+        }) = &mut elsewhere
+        {
             r.ns = Ns::Container("c".into());
-            elsewhere.key = Object::NftRule(r.clone()).key();
         }
         let steps = vec![
             nft.remove(0),

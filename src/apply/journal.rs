@@ -67,15 +67,17 @@ fn path_in(run_dir: &Path, target: &Target) -> PathBuf {
 pub fn at_risk<'a>(steps: impl IntoIterator<Item = &'a Step>) -> Vec<ObjectKey> {
     let mut keys = Vec::new();
     for step in steps {
-        if matches!(step.action, Action::Delete | Action::Replace)
-            && matches!(step.key, ObjectKey::Namespace { .. })
+        if let Some(Object::Namespace(n)) = step.current()
+            && matches!(step.action(), Action::Delete | Action::Replace)
         {
-            keys.push(step.key.clone());
+            keys.push(ObjectKey::Namespace {
+                name: n.name.clone(),
+            });
         }
-        if !matches!(step.action, Action::Create | Action::Replace) {
+        if !matches!(step.action(), Action::Create | Action::Replace) {
             continue;
         }
-        for object in [&step.desired, &step.peer].into_iter().flatten() {
+        for object in step.made() {
             if matches!(object, Object::Namespace(_) | Object::Link(_)) {
                 keys.push(object.key());
             }
@@ -176,42 +178,24 @@ mod tests {
         }
     }
 
-    fn step(action: Action, desired: Option<Object>, peer: Option<Object>) -> Step {
-        Step {
-            action,
-            key: desired
-                .as_ref()
-                .map(Object::key)
-                .unwrap_or(ObjectKey::Namespace {
-                    name: "gone".into(),
-                }),
-            desired,
-            current: None,
-            changes: Vec::new(),
-            reason: None,
-            peer,
+    fn namespace(name: &str) -> Object {
+        Namespace {
+            name: name.into(),
+            owned: true,
         }
+        .into()
     }
 
     #[test]
     fn at_risk_are_created_namespaces_and_links_with_veth_peers_and_deleted_namespaces() {
         let c = Ns::Container("c1".into());
-        let ns: Object = Namespace {
-            name: "c1".into(),
-            owned: true,
-        }
-        .into();
         let host_end = veth(Ns::Host, "veth1", c.clone(), "eth0");
         let peer = veth(c.clone(), "eth0", Ns::Host, "veth1");
         let steps = [
-            step(Action::Create, Some(ns), None),
-            step(Action::Create, Some(host_end.into()), Some(peer.into())),
-            step(Action::Delete, None, None),
-            step(
-                Action::Delete,
-                Some(veth(Ns::Host, "old", c, "eth1").into()),
-                None,
-            ),
+            Step::create(namespace("c1"), None),
+            Step::create(host_end.into(), Some(peer.into())),
+            Step::delete(namespace("gone"), None),
+            Step::delete(veth(Ns::Host, "old", c, "eth1").into(), None),
         ];
         let keys: Vec<String> = at_risk(&steps).iter().map(|k| k.to_string()).collect();
         assert_eq!(

@@ -150,7 +150,7 @@ pub async fn execute(
     // Steps before this one have been reported.
     let mut reported = 0;
     let mut journaled = false;
-    let waves = waves(steps);
+    let waves = waves(plan);
     let wave_count = waves.len();
     for (done_waves, wave) in waves.into_iter().enumerate() {
         if let Some(signal) = crate::signals::pending() {

@@ -3,21 +3,23 @@
 //! depends on. The steps of a wave are independent of each other, so `apply` sends them to the
 //! kernel concurrently (DESIGN.md: independent requests pipelined, not one round trip at a time).
 //!
-//! Dependencies are the edges of the ordering DAG (`plan::step_dependencies`), plus what the
-//! order guarantees without an edge, kept here conservatively:
+//! Dependencies are the edges of the ordering DAG the plan carries (`Plan::deps`, computed by
+//! `plan::order` when it sorted the steps), plus what the order guarantees without an edge, kept
+//! here conservatively:
 //! - deletions and the rest are never mixed: a group waits for every earlier group of the other
 //!   kind (deletes first frees names a create may reuse, and the DAG has no edge for that);
-//! - a replace waits for every earlier group and every later group waits for it (the sweep edges
-//!   of `order`, which need the observed state, are not in the rebuilt DAG; replaces are rare);
+//! - a replace waits for every earlier group and every later group waits for it (the DAG orders
+//!   what a replace creates, not what it deletes first; replaces are rare);
 //! - nftables transactions keep their order among themselves;
-//! - a plan whose order contradicts its DAG (hand-made, or a cycle) runs one group per wave.
+//! - a plan without a consistent DAG (hand-made) runs one group per wave.
 
 use super::groups::{Group, groups};
-use crate::plan::{Action, Step, step_dependencies};
+use crate::plan::{Action, Plan, Step};
 
-/// The waves of `steps`, in order; each wave's groups in plan order. Together they cover every
+/// The waves of `plan`, in order; each wave's groups in plan order. Together they cover every
 /// step exactly once.
-pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
+pub fn waves(plan: &Plan) -> Vec<Vec<Group>> {
+    let steps = &plan.steps;
     let groups = groups(steps);
     let mut group_of = vec![0; steps.len()];
     for (g, group) in groups.iter().enumerate() {
@@ -25,14 +27,10 @@ pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
             group_of[i] = g;
         }
     }
-    let deps = step_dependencies(steps);
-    let consistent = deps
-        .iter()
-        .enumerate()
-        .all(|(i, d)| d.iter().all(|&j| j < i));
-    if !consistent {
+    if !plan.has_dag() {
         return groups.into_iter().map(|g| vec![g]).collect();
     }
+    let deps = &plan.deps;
 
     let mut wave_of: Vec<usize> = Vec::with_capacity(groups.len());
     // The highest wave so far of: any group, deleting groups, other groups, nft groups.
@@ -42,9 +40,9 @@ pub fn waves(steps: &[Step]) -> Vec<Vec<Group>> {
     let after = |w: Option<usize>| w.map_or(0, |w| w + 1);
     for (g, group) in groups.iter().enumerate() {
         let member_steps: Vec<&Step> = group.members().map(|i| &steps[i]).collect();
-        let deletes = member_steps.iter().any(|s| s.action == Action::Delete);
-        let others = member_steps.iter().any(|s| s.action != Action::Delete);
-        let replaces = member_steps.iter().any(|s| s.action == Action::Replace);
+        let deletes = member_steps.iter().any(|s| s.action() == Action::Delete);
+        let others = member_steps.iter().any(|s| s.action() != Action::Delete);
+        let replaces = member_steps.iter().any(|s| s.action() == Action::Replace);
         let mut wave = floor;
         for i in group.members() {
             for &j in &deps[i] {
@@ -101,7 +99,7 @@ mod tests {
     /// Every step in exactly one wave; every dependency (DAG edge) of a step in an earlier wave
     /// (or in the same nftables transaction); deletes and the rest never share a wave.
     fn check(plan: &Plan) -> Vec<Vec<Group>> {
-        let waves = waves(&plan.steps);
+        let waves = waves(plan);
         let mut wave_of = vec![None; plan.steps.len()];
         for (w, wave) in waves.iter().enumerate() {
             assert!(!wave.is_empty(), "empty wave {w}");
@@ -116,7 +114,17 @@ mod tests {
             .into_iter()
             .map(|w| w.expect("every step in a wave"))
             .collect();
-        let deps = step_dependencies(&plan.steps);
+        // The plan's DAG is the one order sorted by (rebuilt here from the steps alone, minus
+        // the sweep edges, which need the observed state).
+        let rebuilt = crate::plan::step_dependencies(&plan.steps);
+        for (i, d) in rebuilt.iter().enumerate() {
+            assert!(
+                d.iter().all(|j| plan.deps[i].contains(j)),
+                "step {i}: {d:?} not in {:?}",
+                plan.deps[i]
+            );
+        }
+        let deps = &plan.deps;
         let same_group = |i: usize, j: usize| {
             groups(&plan.steps)
                 .iter()
@@ -127,9 +135,9 @@ mod tests {
                 assert!(
                     wave_of[j] < wave_of[i] || same_group(i, j),
                     "{} (wave {}) depends on {} (wave {})",
-                    plan.steps[i].key,
+                    plan.steps[i].key(),
                     wave_of[i],
-                    plan.steps[j].key,
+                    plan.steps[j].key(),
                     wave_of[j]
                 );
             }
@@ -138,7 +146,7 @@ mod tests {
             let actions: Vec<bool> = wave
                 .iter()
                 .flat_map(Group::members)
-                .map(|i| plan.steps[i].action == Action::Delete)
+                .map(|i| plan.steps[i].action() == Action::Delete)
                 .collect();
             assert!(
                 actions.iter().all(|&d| d) || actions.iter().all(|&d| !d),
@@ -152,7 +160,7 @@ mod tests {
         let i = plan
             .steps
             .iter()
-            .position(|s| pred(&s.key))
+            .position(|s| pred(&s.key()))
             .expect("such a step");
         waves
             .iter()
@@ -229,25 +237,27 @@ containers:
     }
 
     #[test]
-    fn a_replace_is_alone_in_its_wave_and_a_contradicting_order_is_serial() {
+    fn a_replace_is_alone_in_its_wave_and_a_plan_without_dag_is_serial() {
         let desired = compile("topologies/vxlan-routed.yaml", "node-1");
         let mut plan = crate::plan::diff(&desired, &State::default());
         // Make one step a replace (as a drift repair would).
         let k = plan.steps.len() / 2;
-        plan.steps[k].action = Action::Replace;
-        plan.steps[k].current = plan.steps[k].desired.clone();
+        let made = plan.steps[k].object().clone();
+        plan.steps[k] = Step::from_parts(Action::Replace, Some(made.clone()), Some(made));
         let waves = check(&plan);
-        let w = position(&plan, &waves, |key| *key == plan.steps[k].key);
+        let w = position(&plan, &waves, |key| *key == plan.steps[k].key());
         assert_eq!(waves[w].len(), 1, "the replace shares its wave");
         for (v, wave) in waves.iter().enumerate() {
             for i in wave.iter().flat_map(Group::members) {
                 assert_eq!(v < w, i < k, "step {i} on the wrong side of the replace");
             }
         }
-        // Reversed, the plan contradicts its DAG: one group per wave, in order.
+        // Without its DAG (hand-made), a plan runs one group per wave, in order.
         let mut reversed = crate::plan::diff(&desired, &State::default());
         reversed.steps.reverse();
-        let serial = super::waves(&reversed.steps);
+        reversed.deps.clear();
+        assert!(!reversed.has_dag());
+        let serial = super::waves(&reversed);
         assert_eq!(serial.len(), groups(&reversed.steps).len());
         assert!(serial.iter().all(|w| w.len() == 1));
     }

@@ -131,7 +131,7 @@ async fn execute(
                 verb,
                 e.index,
                 e.total,
-                e.step.key,
+                e.step.key(),
                 e.source
             );
             if let Some(b) = &e.batch {
@@ -170,13 +170,13 @@ async fn execute(
 }
 
 fn print_progress(step: &Step) -> anyhow::Result<()> {
-    let (symbol, done) = match step.action {
+    let (symbol, done) = match step.action() {
         Action::Create => ("+", "created"),
         Action::Update => ("~", "updated"),
         Action::Delete => ("-", "destroyed"),
         Action::Replace => ("-/+", "replaced"),
     };
-    outln!("{symbol} {}: {done}", step.key)
+    outln!("{symbol} {}: {done}", step.key())
 }
 
 fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {

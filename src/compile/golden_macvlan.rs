@@ -73,7 +73,7 @@ fn golden_macvlan_vlan_create() {
     let observed: State = [underlay()].into_iter().collect();
     let plan = diff(&desired, &observed);
     // The VLAN sub-interface comes before the child that hangs off it.
-    let order: Vec<String> = plan.steps.iter().map(|s| s.key.to_string()).collect();
+    let order: Vec<String> = plan.steps.iter().map(|s| s.key().to_string()).collect();
     let vlan = order.iter().position(|k| k == "link host/eth0.50");
     let child = order.iter().position(|k| k == "link c1/eth0");
     assert!(
@@ -97,17 +97,14 @@ fn golden_macvlan_vlan_id_replaced() {
     let replace = plan
         .steps
         .iter()
-        .find(|s| s.key.to_string() == "link host/eth0.50")
+        .find(|s| s.key().to_string() == "link host/eth0.50")
         .expect("a step for eth0.50");
-    assert_eq!(replace.action, Action::Replace);
-    assert_eq!(
-        replace.reason.as_deref(),
-        Some("vlan_id cannot change in place")
-    );
+    assert_eq!(replace.action(), Action::Replace);
+    assert_eq!(replace.reason(), Some("vlan_id cannot change in place"));
     assert!(
         plan.steps
             .iter()
-            .any(|s| s.key.to_string() == "link c1/eth0" && s.action == Action::Create),
+            .any(|s| s.key().to_string() == "link c1/eth0" && s.action() == Action::Create),
         "the child swept away with its parent is not created again"
     );
     check("macvlan_vlan_id_replaced", &desired, &observed);
@@ -124,7 +121,7 @@ fn macvlan_mode_change_is_a_replace() {
     }
     let plan = diff(&desired, &observed);
     // The replace takes the address and route along; they are created again.
-    let keys: Vec<String> = plan.steps.iter().map(|s| s.key.to_string()).collect();
+    let keys: Vec<String> = plan.steps.iter().map(|s| s.key().to_string()).collect();
     assert_eq!(
         keys,
         [
@@ -133,11 +130,8 @@ fn macvlan_mode_change_is_a_replace() {
             "route c1/0.0.0.0/0"
         ],
     );
-    assert_eq!(plan.steps[0].action, Action::Replace);
-    assert_eq!(
-        plan.steps[0].reason.as_deref(),
-        Some("mode cannot change in place")
-    );
+    assert_eq!(plan.steps[0].action(), Action::Replace);
+    assert_eq!(plan.steps[0].reason(), Some("mode cannot change in place"));
 }
 
 #[test]
@@ -157,9 +151,9 @@ fn unobserved_macvlan_parent_is_not_a_change_but_a_different_one_is() {
     }
     let plan = diff(&desired, &observed);
     assert_eq!(plan.steps.len(), 3);
-    assert_eq!(plan.steps[0].action, Action::Replace);
+    assert_eq!(plan.steps[0].action(), Action::Replace);
     assert_eq!(
-        plan.steps[0].reason.as_deref(),
+        plan.steps[0].reason(),
         Some("parent cannot change in place")
     );
 }

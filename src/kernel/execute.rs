@@ -3,7 +3,7 @@
 //! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
 
 use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
-use crate::plan::{Action, Step};
+use crate::plan::Step;
 use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -12,39 +12,19 @@ use std::io;
 pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
     // An nftables step is a transaction of one, on the same path as a run of them (see
     // `nft/batch.rs`: a replace is one transaction, a delete of something gone is done).
-    if step.key.is_nft() {
+    if step.object().key().is_nft() {
         let result = nft::execute_batch(kernel, std::slice::from_ref(step)).await;
         return result.map_err(|e| e.source);
     }
-    match step.action {
-        Action::Create => create(kernel, step, wanted(kernel, step)?).await,
-        Action::Update => {
-            let desired = wanted(kernel, step)?;
-            update(kernel, step, desired).await
-        }
-        Action::Delete => {
-            // A delete normally carries the current object; fall back to the desired one.
-            let current = step.current.as_ref().or(step.desired.as_ref());
-            let current = current.ok_or_else(|| missing(kernel, step, "deleting"))?;
-            delete(kernel, current).await
-        }
-        Action::Replace => {
-            let desired = wanted(kernel, step)?;
-            if let Some(current) = step.current.as_ref() {
-                delete(kernel, current).await?;
-            }
-            create(kernel, step, desired).await
+    match step {
+        Step::Create(c) => create(kernel, &c.object, c.peer.as_ref()).await,
+        Step::Update(u) => update(kernel, &u.current, &u.desired).await,
+        Step::Delete(d) => delete(kernel, &d.current).await,
+        Step::Replace(r) => {
+            delete(kernel, &r.current).await?;
+            create(kernel, &r.desired, r.peer.as_ref()).await
         }
     }
-}
-
-fn wanted<'a>(kernel: &Kernel, step: &'a Step) -> Result<&'a Object, KernelError> {
-    step.desired.as_ref().ok_or_else(|| KernelError::Invalid {
-        op: "executing",
-        object: step.key.to_string(),
-        ns: kernel.target.label(&step.key.ns()),
-        message: "the step has no desired object".into(),
-    })
 }
 
 /// nftables objects never reach the per-kind functions below (see [`execute`]).
@@ -57,20 +37,15 @@ fn nft_outside_transaction(kernel: &Kernel, object: &Object) -> KernelError {
     }
 }
 
-fn missing(kernel: &Kernel, step: &Step, op: &'static str) -> KernelError {
-    KernelError::Invalid {
-        op,
-        object: step.key.to_string(),
-        ns: kernel.target.label(&step.key.ns()),
-        message: "the step has no current object".into(),
-    }
-}
-
-async fn create(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+async fn create(
+    kernel: &Kernel,
+    desired: &Object,
+    peer: Option<&Object>,
+) -> Result<(), KernelError> {
     match desired {
         Object::Namespace(n) => create_namespace(kernel, n).await,
         Object::Sysctl(s) => write_sysctl(kernel, s).await,
-        Object::Link(l) => exec_link::create(kernel, l, step.peer.as_ref()).await,
+        Object::Link(l) => exec_link::create(kernel, l, peer).await,
         Object::Address(a) => exec_entries::address(kernel, a, false).await,
         Object::Route(r) => exec_entries::route(kernel, r, false).await,
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
@@ -81,14 +56,14 @@ async fn create(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), Ke
     }
 }
 
-async fn update(kernel: &Kernel, step: &Step, desired: &Object) -> Result<(), KernelError> {
+async fn update(kernel: &Kernel, current: &Object, desired: &Object) -> Result<(), KernelError> {
     match desired {
         // A namespace has no attributes to change.
         Object::Namespace(_) => Ok(()),
         Object::Sysctl(s) => write_sysctl(kernel, s).await,
         Object::Link(l) => {
-            let current = match &step.current {
-                Some(Object::Link(c)) => Some(c),
+            let current = match current {
+                Object::Link(c) => Some(c),
                 _ => None,
             };
             exec_link::update(kernel, l, current).await

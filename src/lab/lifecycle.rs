@@ -5,8 +5,8 @@ use super::{host_target, plumbing, switch_netns, switch_target};
 use crate::apply::{self, ApplyFailure};
 use crate::kernel::{Kernel, netns};
 use crate::lock::{self, HostLock};
-use crate::plan::{Action, Plan};
-use crate::state::{Object, ObjectKey, State};
+use crate::plan::{Delete, Plan, Step};
+use crate::state::{Object, State};
 use crate::topology::Topology;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
@@ -67,8 +67,11 @@ pub async fn build_hosts(
     let (mut kernel, plan) = apply::prepare_change(switch_target(lab), &desired)
         .await
         .with_context(|| format!("reading lab {lab}"))?;
-    let removed = plan.steps.iter().filter_map(|step| match &step.key {
-        ObjectKey::Namespace { name } if step.action == Action::Delete => Some(name.as_str()),
+    let removed = plan.steps.iter().filter_map(|step| match step {
+        Step::Delete(Delete {
+            current: Object::Namespace(n),
+            ..
+        }) => Some(n.name.as_str()),
         _ => None,
     });
     let removed = lock_hosts(lab, removed, timeout).await?;
@@ -104,7 +107,7 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
                 anyhow::anyhow!(
                     "step {} ({}): {}{batch}; {}",
                     s.index,
-                    s.step.key,
+                    s.step.key(),
                     s.source,
                     s.applied_note()
                 )

@@ -12,7 +12,7 @@
 
 use super::cascade::{Cascade, Swept};
 use super::compare::{Comparison, compare};
-use super::step::{Action, Change, Conflict, Step};
+use super::step::{Action, Change, Conflict, Replace, Step};
 use crate::state::{LinkKind, Object, ObjectKey, State};
 use std::collections::{BTreeMap, HashSet};
 
@@ -61,7 +61,7 @@ pub(crate) fn diff_unordered(desired: &State, observed: &State) -> Unordered {
             continue;
         }
         if let Some(current) = observed.get(key) {
-            steps.push(delete_step(current));
+            steps.push(delete_step(current, observed, &cascade));
         }
     }
     Unordered {
@@ -139,15 +139,13 @@ fn single(out: &mut Decided, key: &ObjectKey, want: &Object, observed: &State, g
         Status::Update(have, changes) => out.steps.push(update_step(want, have, changes)),
         Status::Replace(have, reason, changes) => {
             out.roots.push(key.clone());
-            out.steps.push(Step {
-                action: Action::Replace,
-                key: key.clone(),
-                desired: Some(want.clone()),
-                current: Some(have.clone()),
+            out.steps.push(Step::Replace(Replace {
+                current: have.clone(),
+                desired: want.clone(),
                 changes,
-                reason: Some(reason),
+                reason,
                 peer: None,
-            });
+            }));
         }
     }
 }
@@ -215,18 +213,16 @@ fn pair(
     {
         out.roots.push(peer_key.clone());
         out.deleted.insert(peer_key.clone());
-        out.steps.push(delete_step(stray));
+        out.steps.push(delete_step(stray, observed, cascade));
     }
     out.roots.push(current_key);
-    out.steps.push(Step {
-        action: Action::Replace,
-        key,
-        desired: Some(want.clone()),
-        current: Some(current.clone()),
+    out.steps.push(Step::Replace(Replace {
+        current: current.clone(),
+        desired: want.clone(),
         changes,
-        reason: Some(reason),
+        reason,
         peer: Some(peer.clone()),
-    });
+    }));
 }
 
 /// How a desired object takes part in a veth pair.
@@ -280,13 +276,10 @@ fn reattach_ports(out: &mut Decided, desired: &State, observed: &State) {
     let mut recreated: HashSet<ObjectKey> = HashSet::new();
     let mut has_create: HashSet<ObjectKey> = HashSet::new();
     for step in &out.steps {
-        let ends = std::iter::once(step.desired.as_ref())
-            .chain(std::iter::once(step.peer.as_ref()))
-            .flatten();
-        for end in ends {
+        for end in step.made() {
             let k = end.key();
             let exists = observed.objects.contains_key(&k);
-            match step.action {
+            match step.action() {
                 Action::Replace => {
                     recreated.insert(k.clone());
                     has_create.insert(k);
@@ -308,8 +301,8 @@ fn reattach_ports(out: &mut Decided, desired: &State, observed: &State) {
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.action == Action::Update)
-        .map(|(i, s)| (s.key.clone(), i))
+        .filter(|(_, s)| s.action() == Action::Update)
+        .map(|(i, s)| (s.key(), i))
         .collect();
     for (key, want) in &desired.objects {
         let Object::Link(link) = want else { continue };
@@ -334,9 +327,10 @@ fn reattach_ports(out: &mut Decided, desired: &State, observed: &State) {
         };
         match index.get(key) {
             Some(&i) => {
-                let step = &mut out.steps[i];
-                step.changes.retain(|c| c.attribute != "master");
-                step.changes.push(change);
+                if let Step::Update(update) = &mut out.steps[i] {
+                    update.changes.retain(|c| c.attribute != "master");
+                    update.changes.push(change);
+                }
             }
             None => {
                 index.insert(key.clone(), out.steps.len());
@@ -366,37 +360,19 @@ fn conflict(key: &ObjectKey) -> Conflict {
 }
 
 fn create_step(want: &Object, peer: Option<&Object>) -> Step {
-    Step {
-        action: Action::Create,
-        key: want.key(),
-        desired: Some(want.clone()),
-        current: None,
-        changes: Vec::new(),
-        reason: None,
-        peer: peer.cloned(),
-    }
+    Step::create(want.clone(), peer.cloned())
 }
 
 fn update_step(want: &Object, have: &Object, changes: Vec<Change>) -> Step {
-    Step {
-        action: Action::Update,
-        key: want.key(),
-        desired: Some(want.clone()),
-        current: Some(have.clone()),
-        changes,
-        reason: None,
-        peer: None,
-    }
+    Step::update(have.clone(), want.clone(), changes)
 }
 
-fn delete_step(have: &Object) -> Step {
-    Step {
-        action: Action::Delete,
-        key: have.key(),
-        desired: None,
-        current: Some(have.clone()),
-        changes: Vec::new(),
-        reason: None,
-        peer: None,
-    }
+/// Delete `have`; for a veth end, the observed other end goes with it (the kernel deletes both),
+/// recorded so that the step's inverse re-creates the pair.
+fn delete_step(have: &Object, observed: &State, cascade: &Cascade<'_>) -> Step {
+    let peer = cascade
+        .veth_peer(&have.key())
+        .and_then(|peer| observed.get(peer))
+        .cloned();
+    Step::delete(have.clone(), peer)
 }

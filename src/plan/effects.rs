@@ -6,42 +6,46 @@
 //! route vanishing with an old address is expected and repaired in the same apply.
 
 use super::cascade::Swept;
-use super::step::{Action, SideEffect, Step};
+use super::step::{Replace, SideEffect, Step};
 use crate::state::{Object, ObjectKey, State};
 use std::collections::{HashMap, HashSet};
 
 /// The side effects of `steps` (ordered or not), sorted by causing step then object.
 pub(crate) fn side_effects(steps: &[Step], swept: &Swept, observed: &State) -> Vec<SideEffect> {
     // The objects delete steps remove.
-    let mut causes: HashSet<&ObjectKey> = HashSet::new();
+    let mut causes: HashSet<ObjectKey> = HashSet::new();
     // What the plan creates (again), and which links it enslaves again.
     let mut recreated: HashSet<ObjectKey> = HashSet::new();
-    let mut reattached: HashSet<&ObjectKey> = HashSet::new();
+    let mut reattached: HashSet<ObjectKey> = HashSet::new();
     for step in steps {
         // Replaces are found by the object they delete (`replaced_from` below).
-        if step.action == Action::Delete {
-            causes.insert(&step.key);
-        }
-        if matches!(step.action, Action::Create | Action::Replace) {
-            recreated.extend(step.desired.iter().chain(step.peer.iter()).map(Object::key));
-        }
-        if step.action == Action::Update && step.changes.iter().any(|c| c.attribute == "master") {
-            reattached.insert(&step.key);
+        match step {
+            Step::Delete(d) => {
+                causes.insert(d.current.key());
+            }
+            Step::Create(_) | Step::Replace(_) => recreated.extend(step.made().map(Object::key)),
+            Step::Update(u) => {
+                if u.changes.iter().any(|c| c.attribute == "master") {
+                    reattached.insert(u.desired.key());
+                }
+            }
         }
     }
     // Replace steps by the object they delete: the kernel's object, which for a veth pair
     // replaced from its other end is not the step's key.
-    let replaced_from: HashMap<ObjectKey, &ObjectKey> = steps
+    let replaced_from: HashMap<ObjectKey, ObjectKey> = steps
         .iter()
-        .filter(|s| s.action == Action::Replace)
-        .filter_map(|s| s.current.as_ref().map(|c| (c.key(), &s.key)))
+        .filter_map(|s| match s {
+            Step::Replace(r) => Some((r.current.key(), r.desired.key())),
+            _ => None,
+        })
         .collect();
     // The step (by its key) that removes `root`, following chains of swept roots (bounded).
     let step_for = |root: &ObjectKey| -> Option<ObjectKey> {
         let mut root = root.clone();
         for _ in 0..=swept.len() {
             if let Some(key) = replaced_from.get(&root) {
-                return Some((*key).clone());
+                return Some(key.clone());
             }
             if causes.contains(&root) {
                 return Some(root);
@@ -65,8 +69,13 @@ pub(crate) fn side_effects(steps: &[Step], swept: &Swept, observed: &State) -> V
         .collect();
 
     // Ports of a replaced link: the kernel keeps them but detaches them from the deleted master.
-    for step in steps.iter().filter(|s| s.action == Action::Replace) {
-        let Some(Object::Link(master)) = &step.current else {
+    for step in steps {
+        let Step::Replace(Replace {
+            current: Object::Link(master),
+            desired,
+            ..
+        }) = step
+        else {
             continue;
         };
         for (key, object) in &observed.objects {
@@ -78,7 +87,7 @@ pub(crate) fn side_effects(steps: &[Step], swept: &Swept, observed: &State) -> V
                 continue;
             }
             out.push(SideEffect {
-                by: step.key.clone(),
+                by: desired.key(),
                 object: key.clone(),
                 detached: true,
                 recreated: reattached.contains(key) || recreated.contains(key),

@@ -36,7 +36,7 @@ fn golden_routed_subnet_change_sweeps_the_vxlan_neighbours() {
     check("converge_routed_subnet", &desired, &observed);
     let plan = diff(&desired, &observed);
     let old = "neighbour host/vx-flannel 172.18.20.0";
-    assert!(plan.steps.iter().all(|s| s.key.to_string() != old));
+    assert!(plan.steps.iter().all(|s| s.key().to_string() != old));
     let text = render_text(&plan);
     assert!(text.contains(old), "the plan names it: {text}");
     assert!(plan.side_effects.iter().any(|e| e.object.to_string() == old
@@ -47,7 +47,7 @@ fn golden_routed_subnet_change_sweeps_the_vxlan_neighbours() {
 fn position(plan: &Plan, key: &str) -> usize {
     plan.steps
         .iter()
-        .position(|s| s.key.to_string() == key)
+        .position(|s| s.key().to_string() == key)
         .unwrap_or_else(|| panic!("no step for {key}:\n{}", render_text(plan)))
 }
 
@@ -59,7 +59,7 @@ fn golden_address_change_recreates_default_route() {
 
     let plan = diff(&desired, &observed);
     let route = position(&plan, "route cache/0.0.0.0/0");
-    assert_eq!(plan.steps[route].action, Action::Create);
+    assert_eq!(plan.steps[route].action(), Action::Create);
     assert!(route > position(&plan, "address cache/eth0 192.168.200.60/24"));
     assert!(route > position(&plan, "address cache/eth0 192.168.200.10/24"));
     let text = render_text(&plan);
@@ -86,11 +86,11 @@ fn golden_move_to_another_network_recreates_the_route_with_its_new_gateway() {
     let plan = diff(&desired, &observed);
     let route = &plan.steps[position(&plan, "route web/0.0.0.0/0")];
     assert_eq!(
-        route.action,
+        route.action(),
         Action::Create,
         "not an update of a flushed route"
     );
-    assert!(matches!(&route.desired, Some(Object::Route(r))
+    assert!(matches!(&route.desired(), Some(Object::Route(r))
         if r.gateway == Some("10.199.0.1".parse().unwrap())));
 }
 

@@ -54,7 +54,7 @@ fn golden_isolation_drift() {
         }
     }
     let plan = diff(&desired(), &observed);
-    let keys: Vec<String> = plan.steps.iter().map(|s| s.key.to_string()).collect();
+    let keys: Vec<String> = plan.steps.iter().map(|s| s.key().to_string()).collect();
     assert_eq!(
         keys,
         [

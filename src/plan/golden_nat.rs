@@ -158,7 +158,7 @@ fn a_table_we_do_not_own_is_a_conflict_and_never_deleted() {
 #[test]
 fn creation_goes_table_chain_rule_and_deletion_the_other_way() {
     let plan = diff(&state(nat_host(false)), &State::default());
-    let kinds: Vec<&str> = plan.steps.iter().map(|s| s.key.kind()).collect();
+    let kinds: Vec<&str> = plan.steps.iter().map(|s| s.key().kind()).collect();
     let first = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     let last = |k: &str| kinds.iter().rposition(|x| *x == k).unwrap();
     assert!(last("nft_table") < first("nft_chain"));
@@ -175,7 +175,7 @@ fn creation_goes_table_chain_rule_and_deletion_the_other_way() {
     observed.push(rule("extra", "handle 11", masq(), Some(11)));
     let plan = diff(&state(nat_host(false)), &state(observed));
     assert_eq!(plan.steps.len(), 1, "{:?}", plan.steps);
-    assert_eq!(plan.steps[0].key.kind(), "nft_chain");
+    assert_eq!(plan.steps[0].key().kind(), "nft_chain");
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_rule_deleted_without_its_chain_is_deleted_before_the_chain() {
         _ => true,
     });
     let plan = diff(&state(desired), &state(nat_host(true)));
-    let keys: Vec<String> = plan.steps.iter().map(|s| s.key.to_string()).collect();
+    let keys: Vec<String> = plan.steps.iter().map(|s| s.key().to_string()).collect();
     assert_eq!(
         keys,
         vec![
@@ -212,7 +212,7 @@ fn a_chain_with_another_priority_is_replaced_and_its_rules_recreated_after_it() 
     let steps: Vec<(Action, String)> = plan
         .steps
         .iter()
-        .map(|s| (s.action, s.key.to_string()))
+        .map(|s| (s.action(), s.key().to_string()))
         .collect();
     assert_eq!(
         steps,
@@ -228,7 +228,7 @@ fn a_chain_with_another_priority_is_replaced_and_its_rules_recreated_after_it() 
         ]
     );
     assert_eq!(
-        plan.steps[0].reason.as_deref(),
+        plan.steps[0].reason(),
         Some("priority cannot change in place")
     );
 }

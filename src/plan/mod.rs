@@ -2,7 +2,8 @@
 //!
 //! - [`diff`] compares the two states key by key and accounts for what the kernel does on its own
 //!   (a deleted link takes its addresses along, a veth pair lives and dies as one);
-//! - `order` sorts the steps along kernel dependencies, deletions first;
+//! - `order` sorts the steps along kernel dependencies, deletions first, and hands the DAG it
+//!   sorted by to the plan (`Plan::deps`), which apply cuts into waves;
 //! - `effects` lists what each step takes along (for the reader: "deleting this address also
 //!   removes route web/0.0.0.0/0; it is re-created");
 //! - [`render_text`] and [`render_json`] print a plan for people and for programs.
@@ -53,10 +54,11 @@ mod vxlan_clash;
 
 #[cfg(test)]
 pub(crate) use order::dependencies;
+#[cfg(test)]
 pub(crate) use order::step_dependencies;
 pub use render_json::render_json;
 pub use render_text::render_text;
-pub use step::{Action, Change, Conflict, Plan, SideEffect, Step};
+pub use step::{Action, Change, Conflict, Create, Delete, Plan, Replace, SideEffect, Step, Update};
 
 use crate::state::State;
 
@@ -69,11 +71,23 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
     let mut conflicts = unordered.conflicts;
     conflicts.extend(refs::missing_links(desired, observed));
     conflicts.extend(vxlan_clash::conflicts(desired, observed));
-    let steps = order::order(unordered.steps, &unordered.swept);
+    let (steps, deps) = order::order(unordered.steps, &unordered.swept);
     let side_effects = effects::side_effects(&steps, &unordered.swept, observed);
     Plan {
         steps,
+        deps,
         conflicts,
         side_effects,
+    }
+}
+
+/// A plan of hand-picked `steps`, sorted and given its DAG like one made by [`diff`] (without the
+/// side effects, which need the observed state): for tools and tests that build steps themselves.
+pub fn sorted(steps: Vec<Step>) -> Plan {
+    let (steps, deps) = order::order(steps, &cascade::Swept::new());
+    Plan {
+        steps,
+        deps,
+        ..Plan::default()
     }
 }

@@ -65,10 +65,10 @@ fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     let mut forward: HashMap<ObjectKey, usize> = HashMap::new();
     let mut backward: HashMap<ObjectKey, usize> = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
-        if step.action == Action::Delete {
-            backward.insert(step.key.clone(), i);
+        if step.action() == Action::Delete {
+            backward.insert(step.key(), i);
         } else {
-            for object in step.desired.iter().chain(step.peer.iter()) {
+            for object in step.made() {
                 forward.insert(object.key(), i);
             }
         }
@@ -78,14 +78,14 @@ fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     let replacing: HashMap<ObjectKey, usize> = steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.action == Action::Replace)
-        .filter_map(|(i, s)| s.current.as_ref().map(|c| (c.key(), i)))
+        .filter(|(_, s)| s.action() == Action::Replace)
+        .filter_map(|(i, s)| s.current().map(|c| (c.key(), i)))
         .collect();
     for (i, step) in steps.iter().enumerate() {
-        if step.action == Action::Delete {
+        if step.action() == Action::Delete {
             continue;
         }
-        for object in step.desired.iter().chain(step.peer.iter()) {
+        for object in step.made() {
             if let Some(j) = sweeper(&object.key(), swept, &replacing)
                 && j != i
             {
@@ -102,11 +102,11 @@ fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     };
 
     for (i, step) in steps.iter().enumerate() {
-        let deleting = step.action == Action::Delete;
+        let deleting = step.action() == Action::Delete;
         let objects: Vec<&Object> = if deleting {
-            step.current.iter().collect()
+            step.current().into_iter().collect()
         } else {
-            step.desired.iter().chain(step.peer.iter()).collect()
+            step.made().collect()
         };
         for object in objects {
             for dep in dependencies(object) {
@@ -167,12 +167,10 @@ fn build(steps: &[Step], swept: &Swept) -> (DiGraph<Node, ()>, Vec<NodeIndex>) {
     (graph, nodes)
 }
 
-/// For each step of an ordered plan, the steps it must wait for: every step with an edge into
-/// it, directly or through a barrier. This is the graph `order` sorted by, rebuilt from the steps
-/// alone: the sweep edges (which need the observed state) are not in it, so callers that run
-/// steps concurrently must keep a replace apart from the steps around it (see `apply/waves.rs`).
-pub(crate) fn step_dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
-    let (graph, nodes) = build(steps, &Swept::new());
+/// For each node of `graph` that is a step, the steps it must wait for: every step with an edge
+/// into it, directly or through a barrier (barriers sit between steps only, one level deep).
+/// Indices are those of `graph`'s step nodes.
+fn step_edges(graph: &DiGraph<Node, ()>, nodes: &[NodeIndex]) -> Vec<Vec<usize>> {
     let step_of = |n: NodeIndex| match graph[n] {
         Node::Step(j) => Some(j),
         Node::Barrier => None,
@@ -191,28 +189,66 @@ pub(crate) fn step_dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
                     ),
                 }
             }
-            deps.sort_unstable();
-            deps.dedup();
             deps
         })
         .collect()
 }
 
-/// Order `steps` so that every step comes after what it depends on. Never fails: should the
-/// input contain a cycle (only possible with a hand-made, inconsistent state, e.g. two links each
-/// other's master), the steps on it are appended in (phase, key) order.
+/// Order `steps` so that every step comes after what it depends on, and return the ordering DAG
+/// with them: for each step (in the new order), the steps it waits for (see [`Plan::deps`]).
+/// Never fails: should the input contain a cycle (only possible with a hand-made, inconsistent
+/// state, e.g. two links each other's master), the steps on it are appended in (phase, key)
+/// order and the edges that now point forward are dropped (apply then runs those one by one in
+/// plan order, see `apply/waves.rs`).
 ///
 /// `swept` (from diff) says which existing objects vanish as a side effect of which deletion: an
 /// object created again under the same key must wait for the replace that sweeps the old one
 /// away (deletes already come first), even when the new object does not depend on it, e.g. a
 /// route moving off a vxlan device that is being replaced.
-pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> Vec<Step> {
-    let (graph, _) = build(&steps, swept);
+///
+/// [`Plan::deps`]: super::Plan::deps
+pub(crate) fn order(steps: Vec<Step>, swept: &Swept) -> (Vec<Step>, Vec<Vec<usize>>) {
+    let (graph, nodes) = build(&steps, swept);
     let sequence = kahn(&graph, &steps);
+    let edges = step_edges(&graph, &nodes);
+    let mut position = vec![usize::MAX; steps.len()];
+    for (new, &old) in sequence.iter().enumerate() {
+        position[old] = new;
+    }
+    let deps = sequence
+        .iter()
+        .enumerate()
+        .map(|(new, &old)| {
+            let mut d: Vec<usize> = edges[old]
+                .iter()
+                .map(|&j| position[j])
+                .filter(|&j| j < new)
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
     let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
-    sequence
+    let ordered = sequence
         .into_iter()
         .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect();
+    (ordered, deps)
+}
+
+/// The ordering DAG of `steps` rebuilt from the steps alone (without the sweep edges, which need
+/// the observed state), in their given order; for tests that check a plan's own DAG.
+#[cfg(test)]
+pub(crate) fn step_dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
+    let (graph, nodes) = build(steps, &Swept::new());
+    step_edges(&graph, &nodes)
+        .into_iter()
+        .map(|mut d| {
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
         .collect()
 }
 
@@ -271,17 +307,21 @@ pub(crate) fn dependencies(object: &Object) -> Vec<ObjectKey> {
 }
 
 /// Priority of a node: lower runs first. Barriers are free, so they go as soon as they can.
-fn priority(node: Node, steps: &[Step]) -> (u8, Option<&ObjectKey>, usize) {
+fn priority<'a>(
+    node: Node,
+    steps: &[Step],
+    keys: &'a [ObjectKey],
+) -> (u8, Option<&'a ObjectKey>, usize) {
     match node {
         Node::Barrier => (0, None, 0),
         Node::Step(i) => {
             let step = &steps[i];
-            let phase = match (step.action, &step.key) {
+            let phase = match (step.action(), step.object()) {
                 (Action::Delete, _) => 1,
-                (_, ObjectKey::Sysctl { .. }) => 2,
+                (_, Object::Sysctl(_)) => 2,
                 _ => 3,
             };
-            (phase, Some(&step.key), i)
+            (phase, Some(&keys[i]), i)
         }
     }
 }
@@ -289,6 +329,7 @@ fn priority(node: Node, steps: &[Step]) -> (u8, Option<&ObjectKey>, usize) {
 /// Stable Kahn's algorithm: of the nodes whose dependencies are done, always take the one with
 /// the lowest priority. Returns step indices.
 fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
+    let keys: Vec<ObjectKey> = steps.iter().map(Step::key).collect();
     let mut indegree: Vec<usize> = graph
         .node_indices()
         .map(|n| graph.neighbors_directed(n, Direction::Incoming).count())
@@ -296,7 +337,7 @@ fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
     let mut heap = BinaryHeap::new();
     for n in graph.node_indices() {
         if indegree[n.index()] == 0 {
-            heap.push(Reverse((priority(graph[n], steps), n)));
+            heap.push(Reverse((priority(graph[n], steps, &keys), n)));
         }
     }
     let mut done = vec![false; graph.node_count()];
@@ -310,7 +351,7 @@ fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
             let d = &mut indegree[next.index()];
             *d = d.saturating_sub(1);
             if *d == 0 {
-                heap.push(Reverse((priority(graph[next], steps), next)));
+                heap.push(Reverse((priority(graph[next], steps, &keys), next)));
             }
         }
     }
@@ -321,7 +362,7 @@ fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
             .node_indices()
             .filter(|n| !done[n.index()])
             .filter(|n| matches!(graph[*n], Node::Step(_)))
-            .map(|n| priority(graph[n], steps))
+            .map(|n| priority(graph[n], steps, &keys))
             .collect();
         rest.sort();
         out.extend(rest.into_iter().map(|(_, _, i)| i));
@@ -335,35 +376,36 @@ mod tests {
     use crate::plan::testutil::*;
 
     fn create(object: Object) -> Step {
-        Step {
-            action: Action::Create,
-            key: object.key(),
-            desired: Some(object),
-            current: None,
-            changes: Vec::new(),
-            reason: None,
-            peer: None,
-        }
+        Step::create(object, None)
     }
 
     #[test]
     fn swept_object_is_recreated_after_its_sweeper() {
         // host/aa sorts before host/zz, so only the sweep edge puts it after zz's replace.
-        let mut replace = create(vxlan("zz", 2, "br0"));
-        replace.action = Action::Replace;
-        replace.current = Some(vxlan("zz", 1, "br0"));
+        let replace = Step::Replace(crate::plan::Replace {
+            current: vxlan("zz", 1, "br0"),
+            desired: vxlan("zz", 2, "br0"),
+            changes: Vec::new(),
+            reason: "vni cannot change in place".into(),
+            peer: None,
+        });
         let steps = vec![create(bridge("aa")), replace];
         let mut swept = Swept::new();
         swept.insert(link_key("host", "aa"), link_key("host", "zz"));
-        let keys = |steps: Vec<Step>| steps.into_iter().map(|s| s.key).collect::<Vec<_>>();
+        let keys = |steps: Vec<Step>| steps.iter().map(Step::key).collect::<Vec<_>>();
+        let (swept_order, swept_deps) = order(steps.clone(), &swept);
         assert_eq!(
-            keys(order(steps.clone(), &swept)),
+            keys(swept_order),
             vec![link_key("host", "zz"), link_key("host", "aa")]
         );
+        // The sweep edge is part of the plan's DAG.
+        assert_eq!(swept_deps, vec![vec![], vec![0]]);
+        let (plain_order, plain_deps) = order(steps, &Swept::new());
         assert_eq!(
-            keys(order(steps, &Swept::new())),
+            keys(plain_order),
             vec![link_key("host", "aa"), link_key("host", "zz")]
         );
+        assert_eq!(plain_deps, vec![Vec::<usize>::new(), vec![]]);
     }
 
     #[test]
@@ -379,18 +421,25 @@ mod tests {
             steps.push(create(route_via("host", &dst, "192.168.0.1", "eth0")));
         }
         let total = steps.len();
-        let ordered = order(steps, &Swept::new());
+        let (ordered, deps) = order(steps, &Swept::new());
         assert_eq!(ordered.len(), total);
+        assert_eq!(deps.len(), total);
         let at = |pred: &dyn Fn(&Step) -> bool| -> Vec<usize> {
             (0..ordered.len()).filter(|&i| pred(&ordered[i])).collect()
         };
-        let routes = at(&|s| matches!(s.key, ObjectKey::Route { .. }));
-        let addresses = at(&|s| matches!(s.key, ObjectKey::Address { .. }));
-        let links = at(&|s| matches!(s.key, ObjectKey::Link { .. }));
+        let routes = at(&|s| matches!(s.key(), ObjectKey::Route { .. }));
+        let addresses = at(&|s| matches!(s.key(), ObjectKey::Address { .. }));
+        let links = at(&|s| matches!(s.key(), ObjectKey::Link { .. }));
         assert_eq!((routes.len(), addresses.len(), links.len()), (600, 3, 2));
         let first_route = routes[0];
         assert!(addresses.iter().all(|&a| a < first_route), "{addresses:?}");
         assert!(links.iter().all(|&l| l < addresses[0]), "{links:?}");
+        // Each route waits for every address (through the barrier) and its link.
+        for &r in &routes {
+            for &a in addresses.iter().chain(&links[1..]) {
+                assert!(deps[r].contains(&a), "route {r} does not wait for {a}");
+            }
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ struct JsonStep<'a> {
     action: &'static str,
     kind: &'static str,
     address: String,
-    key: &'a ObjectKey,
+    key: ObjectKey,
     before_address: Option<String>,
     before: Option<Attributes>,
     after: Option<Attributes>,
@@ -134,21 +134,21 @@ struct JsonStep<'a> {
 impl<'a> From<&'a Step> for JsonStep<'a> {
     fn from(step: &'a Step) -> Self {
         JsonStep {
-            action: match step.action {
+            action: match step.action() {
                 Action::Create => "create",
                 Action::Update => "update",
                 Action::Delete => "delete",
                 Action::Replace => "replace",
             },
-            kind: step.key.kind(),
-            address: step.key.to_string(),
-            key: &step.key,
-            before_address: step.current.as_ref().map(|o| o.key().to_string()),
-            before: step.current.as_ref().map(Attributes::of),
-            after: step.desired.as_ref().map(Attributes::of),
-            changes: &step.changes,
-            reason: step.reason.as_deref(),
-            peer: step.peer.as_ref().map(|p| JsonPeer {
+            kind: step.key().kind(),
+            address: step.key().to_string(),
+            key: step.key(),
+            before_address: step.current().map(|o| o.key().to_string()),
+            before: step.current().map(Attributes::of),
+            after: step.desired().map(Attributes::of),
+            changes: step.changes(),
+            reason: step.reason(),
+            peer: step.peer().map(|p| JsonPeer {
                 address: p.key().to_string(),
                 key: p.key(),
                 after: Attributes::of(p),

@@ -42,10 +42,11 @@ struct Line {
 }
 
 fn render_step(out: &mut String, step: &Step, plan: &Plan) {
-    let mut title = step.key.to_string();
+    let key = step.key();
+    let mut title = key.to_string();
     // A pair being created names its peer; so does a veth being destroyed, because the kernel
     // destroys its peer with it.
-    let peer = match (&step.peer, step.action, &step.current) {
+    let peer = match (step.peer(), step.action(), step.current()) {
         (Some(peer), _, _) => link_path(peer),
         (None, Action::Delete, Some(Object::Link(link))) => match &link.kind {
             LinkKind::Veth { peer: Some(p) } => Some(format!("{}/{}", p.ns, p.name)),
@@ -56,10 +57,10 @@ fn render_step(out: &mut String, step: &Step, plan: &Plan) {
     if let Some(peer) = peer {
         let _ = write!(title, " (veth pair with {peer})");
     }
-    let (symbol, header) = match step.action {
+    let (symbol, header) = match step.action() {
         Action::Create => (
             "+",
-            match plan.removed_by(&step.key) {
+            match plan.removed_by(&key) {
                 // It exists now: say why it is created anyway.
                 Some(effect) => format!(
                     "will be created again ({} removes it)",
@@ -72,23 +73,23 @@ fn render_step(out: &mut String, step: &Step, plan: &Plan) {
         Action::Delete => ("-", "will be destroyed".to_string()),
         Action::Replace => (
             "-/+",
-            match &step.reason {
+            match step.reason() {
                 Some(reason) => format!("must be replaced ({reason})"),
                 None => "must be replaced".to_string(),
             },
         ),
     };
-    let _ = writeln!(out, "  # {} {header}", step.key);
+    let _ = writeln!(out, "  # {key} {header}");
     let _ = writeln!(out, "{symbol:>3} {title}");
     write_lines(out, 6, &lines(step));
-    if step.action == Action::Update {
+    if let Step::Update(update) = step {
         // Like terraform: say how much stayed the same without listing it.
-        let unchanged = step.desired.as_ref().map_or(0, |d| {
-            d.attributes()
-                .iter()
-                .filter(|(name, _)| !step.changes.iter().any(|c| c.attribute == *name))
-                .count()
-        });
+        let unchanged = update
+            .desired
+            .attributes()
+            .iter()
+            .filter(|(name, _)| !update.changes.iter().any(|c| c.attribute == *name))
+            .count();
         match unchanged {
             0 => {}
             1 => out.push_str("        # (1 unchanged attribute hidden)\n"),
@@ -97,12 +98,12 @@ fn render_step(out: &mut String, step: &Step, plan: &Plan) {
             }
         }
     }
-    if let Some(peer) = &step.peer {
+    if let Some(peer) = step.peer() {
         let _ = writeln!(out, "      + peer {{");
         write_lines(out, 10, &all(peer, "+"));
         let _ = writeln!(out, "        }}");
     }
-    if matches!(step.action, Action::Delete | Action::Replace) {
+    if matches!(step.action(), Action::Delete | Action::Replace) {
         write_effects(out, step, plan);
     }
 }
@@ -115,13 +116,13 @@ const NAMED_EFFECTS: usize = 4;
 /// kernel does on its own when this step runs, and whether the plan puts it back.
 fn write_effects(out: &mut String, step: &Step, plan: &Plan) {
     let (removed, detached): (Vec<_>, Vec<_>) =
-        plan.effects_of(&step.key).partition(|e| !e.detached);
-    let verb = if step.action == Action::Delete {
+        plan.effects_of(&step.key()).partition(|e| !e.detached);
+    let verb = if step.action() == Action::Delete {
         "deleting"
     } else {
         "replacing"
     };
-    let this = format!("{verb} this {}", step.key.kind());
+    let this = format!("{verb} this {}", step.key().kind());
     for (list, what) in [(removed, "removes"), (detached, "detaches")] {
         let back = if what == "removes" {
             "re-created"
@@ -171,7 +172,7 @@ fn write_effects(out: &mut String, step: &Step, plan: &Plan) {
 
 /// "deleting address web/eth0 10.0.0.2/24", for the step with key `by`.
 fn cause(plan: &Plan, by: &crate::state::ObjectKey) -> String {
-    let verb = match plan.steps.iter().find(|s| s.key == *by).map(|s| s.action) {
+    let verb = match plan.steps.iter().find(|s| s.key() == *by).map(Step::action) {
         Some(Action::Replace) => "replacing",
         _ => "deleting",
     };
@@ -180,26 +181,26 @@ fn cause(plan: &Plan, by: &crate::state::ObjectKey) -> String {
 
 /// The attribute lines of one step.
 fn lines(step: &Step) -> Vec<Line> {
-    match (step.action, &step.desired, &step.current) {
-        (Action::Create, Some(desired), _) => all(desired, "+"),
-        (Action::Delete, _, Some(current)) => all(current, "-"),
-        (Action::Update, _, _) => step
+    match step {
+        Step::Create(c) => all(&c.object, "+"),
+        Step::Delete(d) => all(&d.current, "-"),
+        Step::Update(u) => u
             .changes
             .iter()
             .map(|c| change_line(&c.attribute, c.from.as_deref(), c.to.as_deref(), ""))
             .collect(),
-        (Action::Replace, Some(desired), current) => {
+        Step::Replace(r) => {
             // All desired attributes: changed ones marked (and flagged when they force the
             // replace), unchanged ones plain. When the kernel only has the other end of a veth
             // pair, this end is new: every attribute is an addition.
-            let same_object = current.as_ref().is_some_and(|c| c.key() == step.key);
-            desired
+            let same_object = r.current.key() == r.desired.key();
+            r.desired
                 .attributes()
                 .into_iter()
                 .map(
-                    |(name, value)| match step.changes.iter().find(|c| c.attribute == name) {
+                    |(name, value)| match r.changes.iter().find(|c| c.attribute == name) {
                         Some(c) => {
-                            let note = if forces_replacement(desired, name) {
+                            let note = if forces_replacement(&r.desired, name) {
                                 "   # forces replacement"
                             } else {
                                 ""
@@ -215,8 +216,6 @@ fn lines(step: &Step) -> Vec<Line> {
                 )
                 .collect()
         }
-        // A step missing the object its action needs: nothing to list.
-        _ => Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@
 
 use super::socket::TxError;
 use super::{Kernel, KernelError, create_message, delete_messages, error, lock, open, socket};
-use crate::plan::{Action, Step};
+use crate::plan::Step;
 use crate::state::Object;
 
 /// What a request does (for the error message and for "already gone").
@@ -66,24 +66,17 @@ type Unencodable = (usize, &'static str, String);
 
 /// The requests for `steps` (a single step from `Kernel::execute` too): create; update and
 /// replace delete the current object and create the desired one; delete removes the current
-/// object (or the desired one when none is given).
+/// object.
 pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable> {
     let mut out = Encoded::default();
     for (i, step) in steps.iter().enumerate() {
         let not_nft = |op| (i, op, "not an nftables object".to_string());
-        let create = |out: &mut Encoded, desired: &Option<Object>| {
-            let desired = desired.as_ref().ok_or((
-                i,
-                "executing",
-                "the step has no desired object".to_string(),
-            ))?;
+        let create = |out: &mut Encoded, desired: &Object| {
             let message = create_message(desired, mark).ok_or_else(|| not_nft("creating"))?;
             out.push(i, Op::Create, message);
             Ok::<(), Unencodable>(())
         };
-        let delete = |out: &mut Encoded, current: Option<&Object>| {
-            let current =
-                current.ok_or((i, "deleting", "the step has no current object".to_string()))?;
+        let delete = |out: &mut Encoded, current: &Object| {
             let messages = delete_messages(current).map_err(|m| (i, "deleting", m.to_string()))?;
             if messages.is_empty() {
                 return Err(not_nft("deleting"));
@@ -93,18 +86,17 @@ pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable>
             }
             Ok(())
         };
-        match step.action {
-            Action::Create => create(&mut out, &step.desired)?,
-            Action::Delete => delete(&mut out, step.current.as_ref().or(step.desired.as_ref()))?,
-            Action::Update | Action::Replace => {
-                // Checked first so that a step without a desired object sends nothing.
-                if step.desired.is_none() {
-                    return Err((i, "executing", "the step has no desired object".into()));
-                }
-                if let Some(current) = &step.current {
-                    delete(&mut out, Some(current))?;
-                }
-                create(&mut out, &step.desired)?;
+        match step {
+            Step::Create(c) => create(&mut out, &c.object)?,
+            Step::Delete(d) => delete(&mut out, &d.current)?,
+            Step::Update(crate::plan::Update {
+                current, desired, ..
+            })
+            | Step::Replace(crate::plan::Replace {
+                current, desired, ..
+            }) => {
+                delete(&mut out, current)?;
+                create(&mut out, desired)?;
             }
         }
     }
@@ -131,20 +123,20 @@ pub(crate) async fn execute_batch(kernel: &Kernel, steps: &[Step]) -> Result<(),
     let Some(first) = steps.first() else {
         return Ok(());
     };
-    let ns = first.key.ns();
+    let ns = first.key().ns();
     let label = kernel.target.label(&ns);
     let failed = |step: usize, source: KernelError| NftBatchError {
         step,
         nothing_applied: true,
         source,
     };
-    if let Some(i) = steps.iter().position(|s| s.key.ns() != ns) {
+    if let Some(i) = steps.iter().position(|s| s.key().ns() != ns) {
         return Err(failed(
             i,
             KernelError::Invalid {
                 op: "batching",
-                object: steps[i].key.to_string(),
-                ns: kernel.target.label(&steps[i].key.ns()),
+                object: steps[i].key().to_string(),
+                ns: kernel.target.label(&steps[i].key().ns()),
                 message: format!("one nftables transaction covers one namespace ({label})"),
             },
         ));
@@ -155,7 +147,7 @@ pub(crate) async fn execute_batch(kernel: &Kernel, steps: &[Step]) -> Result<(),
             i,
             KernelError::Invalid {
                 op,
-                object: steps[i].key.to_string(),
+                object: steps[i].key().to_string(),
                 ns: label.clone(),
                 message,
             },
@@ -199,7 +191,10 @@ pub(crate) async fn execute_batch(kernel: &Kernel, steps: &[Step]) -> Result<(),
                 return Ok(());
             };
             let (step, op) = encoded.origin[i];
-            return Err(failed(step, error(kernel, op.verb(), &steps[step].key, e)));
+            return Err(failed(
+                step,
+                error(kernel, op.verb(), &steps[step].key(), e),
+            ));
         }
         // Already gone: done. The kernel rolled the batch back, so send it again without them
         // (each round drops at least one request, so this ends).
@@ -213,6 +208,7 @@ mod tests {
     use crate::kernel::nft::msg::*;
     use crate::kernel::nft::socket::{frame_batch, reply_index};
     use crate::kernel::nft::wire::*;
+    use crate::plan::Action;
     use crate::state::{L4Proto, NatRule, NftChain, NftHook, NftRule, NftTable, Ns};
 
     fn table() -> Object {
@@ -254,16 +250,7 @@ mod tests {
     }
 
     fn step(action: Action, desired: Option<Object>, current: Option<Object>) -> Step {
-        let key = desired.as_ref().or(current.as_ref()).unwrap().key();
-        Step {
-            action,
-            key,
-            desired,
-            current,
-            changes: Vec::new(),
-            reason: None,
-            peer: None,
-        }
+        Step::from_parts(action, desired, current)
     }
 
     #[test]
@@ -369,16 +356,11 @@ mod tests {
     #[test]
     fn unencodable_steps_are_named() {
         let no_handle = step(Action::Delete, None, Some(rule(1, None)));
-        let no_desired = Step {
-            desired: None,
-            ..step(Action::Create, Some(table()), None)
-        };
         let steps = vec![step(Action::Create, Some(table()), None), no_handle];
         assert_eq!(
             encode(&steps, "m").unwrap_err(),
             (1, "deleting", "the observed rule has no handle".to_string())
         );
-        assert_eq!(encode(&[no_desired], "m").unwrap_err().0, 0);
         let link = Object::Namespace(crate::state::Namespace {
             name: "c".into(),
             owned: true,
