@@ -64,7 +64,9 @@ pub struct Pending {
 impl Pending {
     /// Whether the process that wrote this is still running.
     pub fn alive(&self) -> bool {
-        self.pid > 0 && crate::lock::start_ticks(self.pid) == Some(self.start_ticks)
+        self.pid > 0
+            && crate::lock::start_ticks(self.pid) == Some(self.start_ticks)
+            && !zombie(self.pid)
     }
 
     /// Seconds left until the deadline (0 once it passed).
@@ -82,6 +84,18 @@ impl Pending {
             self.command
         )
     }
+}
+
+/// Whether `pid` has ended and only waits to be reaped (state `Z` or `X` in `/proc/<pid>/stat`):
+/// it keeps its pid and start time until then, but will never act on a confirmation.
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next());
+        matches!(state, Some("Z" | "X"))
+    })
 }
 
 fn unix_now() -> u64 {
@@ -428,6 +442,37 @@ mod tests {
         );
         assert!(parse_secs("-5").unwrap_err().contains("not a whole number"));
         assert!(parse_secs("2m").unwrap_err().contains("not a whole number"));
+    }
+
+    #[test]
+    fn an_ended_process_is_not_a_waiter() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Ended but not reaped: same pid and start time, state Z.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !zombie(pid) {
+            assert!(Instant::now() < deadline, "child never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let pending = Pending {
+            version: 1,
+            pid,
+            start_ticks: crate::lock::start_ticks(pid).unwrap(),
+            command: "true".into(),
+            describe: "host".into(),
+            mark: "netplan-rs".into(),
+            deadline: 0,
+        };
+        assert!(!pending.alive());
+        child.wait().unwrap();
+        assert!(!pending.alive());
+        let me = std::process::id() as i32;
+        let alive = Pending {
+            pid: me,
+            start_ticks: crate::lock::start_ticks(me).unwrap(),
+            ..pending
+        };
+        assert!(alive.alive());
     }
 
     #[test]

@@ -538,3 +538,24 @@ fn no_on_the_terminal_or_sigterm_while_waiting_rolls_back() {
         "Interrupted by SIGTERM while waiting for confirmation",
     );
 }
+
+/// The change cut the operator's SSH session: the terminal hangs up (SIGHUP), and the apply
+/// must go on waiting, so that the operator can reconnect and confirm.
+#[test]
+fn after_a_hang_up_the_waiting_apply_can_still_be_confirmed() {
+    let fx = Fixture::new("hup");
+    let mut run = fx.try_apply("600", Stdio::null());
+    fx.wait_pending(&mut run);
+    // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
+    let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    let out = fx.confirm();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, stdout, stderr) = run.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Confirmed by `netplan-rs confirm`: the change stays."),
+        "{stdout}"
+    );
+    assert!(fx.c2_exists());
+}

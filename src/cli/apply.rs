@@ -23,7 +23,7 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
     // `_lock` lives to the end of this function: through approval, execution and verification
     // (and the wait for a confirmation, see `try_apply`).
-    let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file);
+    let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file)?;
     execute(
         &resolved,
         &mut kernel,

@@ -84,7 +84,7 @@ async fn confirm_one(found: &Found) -> anyhow::Result<ExitCode> {
         tokio::task::spawn_blocking(move || confirmation::acknowledged(&found, ACK_TIMEOUT))
             .await?;
     if acknowledged {
-        outln!("The change stays: the apply dropped its rollback journal.")?;
+        outln!("The change stays: the apply has taken the confirmation.")?;
         return Ok(ExitCode::SUCCESS);
     }
     if p.alive() {

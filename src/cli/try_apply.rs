@@ -11,6 +11,7 @@ use super::output::{errln, outln};
 use super::target::Resolved;
 use crate::confirmation::{Outcome, Waiting};
 use crate::kernel::Kernel;
+use anyhow::Context;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,11 +25,28 @@ pub struct Try {
 }
 
 impl Try {
-    pub fn new(secs: Option<u64>, file: &Path) -> Option<Try> {
+    /// The try `--confirm-timeout` asks for, if any. From here on the process outlives a
+    /// hang-up (SIGHUP): the change may cut the operator's SSH session, whose terminal then
+    /// hangs up; dying of it would keep an unconfirmed change (and its journal) for good, while
+    /// the point of a try is that it is rolled back unless someone reconnects and confirms.
+    pub fn new(secs: Option<u64>, file: &Path) -> anyhow::Result<Option<Try>> {
+        let Some(secs) = secs else {
+            return Ok(None);
+        };
+        outlive_hangup().context("catching SIGHUP")?;
         let file = (!crate::topology::source::is_stdin(file))
             .then(|| std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
-        secs.map(|secs| Try { secs, file })
+        Ok(Some(Try { secs, file }))
     }
+}
+
+/// Catch SIGHUP and ignore it (a terminal gone only means that typing `yes` is no longer
+/// possible: `netplan-rs confirm` still is). Must run inside the tokio runtime.
+fn outlive_hangup() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move { while hangup.recv().await.is_some() {} });
+    Ok(())
 }
 
 /// The command that confirms from another shell: a lab host is named by `--lab/--host`; a real
