@@ -427,12 +427,16 @@ fn fake_pending(run_dir: &Path, mark: &str, describe: &str, alive: bool) {
 fn several_waiters_are_listed_and_stale_ones_removed() {
     let run_dir = std::env::temp_dir().join(format!("npc-run-{}-list", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
-    let confirm = || {
-        let out = Command::new(bin())
-            .arg("confirm")
-            .env("NETPLAN_RS_RUN_DIR", &run_dir)
-            .output()
-            .unwrap();
+    let confirm_cmd = |file: Option<&Path>| {
+        let mut cmd = Command::new(bin());
+        cmd.arg("confirm").env("NETPLAN_RS_RUN_DIR", &run_dir);
+        if let Some(file) = file {
+            cmd.arg(file);
+        }
+        cmd
+    };
+    let confirm = |file: Option<&Path>| {
+        let out = confirm_cmd(file).output().unwrap();
         eprintln!(
             "[exit {:?}]\n{}{}",
             out.status.code(),
@@ -441,14 +445,35 @@ fn several_waiters_are_listed_and_stale_ones_removed() {
         );
         out
     };
-    let out = confirm();
+    let scope_file = |scope: &str| {
+        temp_topology(
+            &format!("npc-scope-{scope}"),
+            &format!(
+                "version: 1\nname: {scope}\nhosts:\n  h: {{ underlay: 10.78.9.1/24, interface: eth0 }}\n\
+                 networks:\n  n: {{ driver: bridge, subnet: 192.168.211.0/24 }}\ncontainers: {{}}\n"
+            ),
+        )
+    };
+    let out = confirm(None);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Error: no apply is waiting for confirmation on this host"));
 
     fake_pending(&run_dir, "netplan-rs scope=a", "scope-a", true);
     fake_pending(&run_dir, "netplan-rs scope=b", "scope-b", true);
     fake_pending(&run_dir, "netplan-rs scope=c", "scope-c", false);
-    let out = confirm();
+    // The file names the scope: only scope c's (stale) waiter is looked at.
+    let file_c = scope_file("c");
+    let out = confirm(Some(&file_c));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(
+        text.contains("the apply that waited for confirmation on scope-c"),
+        "{text}"
+    );
+    assert!(text.contains("is gone; removed its stale file"), "{text}");
+    assert!(text.contains("(only a stale file, see above)"), "{text}");
+    fake_pending(&run_dir, "netplan-rs scope=c", "scope-c", false);
+    let out = confirm(None);
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert!(
@@ -469,6 +494,42 @@ fn several_waiters_are_listed_and_stale_ones_removed() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.iter().any(|f| f.contains("scope_c")), "{left:?}");
+
+    // Scope a's file confirms scope a's waiter; the test plays the waiter and acknowledges.
+    let file_a = scope_file("a");
+    let mut child = confirm_cmd(Some(&file_a))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let confirmed = run_dir.join("confirm/host.netplan-rs_scope_a.confirmed");
+    let start = Instant::now();
+    while !confirmed.exists() {
+        assert!(start.elapsed() < DEADLINE, "scope a was never confirmed");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("confirm ended ({status}) without confirming");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_file(&confirmed).unwrap();
+    let out = child.wait_with_output().unwrap();
+    eprintln!(
+        "[exit {:?}]\n{}{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Confirmed the apply on scope-a"));
+    assert!(stdout(&out).contains("The change stays: the apply has taken the confirmation."));
+    assert!(
+        run_dir
+            .join("confirm/host.netplan-rs_scope_b.pending")
+            .exists()
+    );
+    for file in [file_a, file_c] {
+        let _ = std::fs::remove_file(file);
+    }
     let _ = std::fs::remove_dir_all(&run_dir);
 }
 

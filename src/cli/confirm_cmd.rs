@@ -7,6 +7,7 @@ use super::ConfirmArgs;
 use super::output::{errln, outln};
 use super::target::resolve_optional;
 use crate::confirmation::{self, Found};
+use crate::kernel::Target;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,12 +20,24 @@ pub async fn run(args: ConfirmArgs) -> anyhow::Result<ExitCode> {
         Some(file) => Some(super::load(file)?),
         None => None,
     };
-    let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
+    // A simulated host is found as `apply` finds it; on a real host only the scope matters
+    // (which host of the file this machine is plays no part in the file names).
+    let (target, describe) = if args.host.lab.is_some() {
+        let resolved = resolve_optional(topo.as_ref(), args.file.as_deref(), &args.host)?;
+        let describe = resolved.describe();
+        (resolved.target, describe)
+    } else {
+        let target = match &topo {
+            Some(topo) => Target::scoped(topo.scope(), None),
+            None => Target::local(),
+        };
+        (target, "this host".to_string())
+    };
     // The scope is known from a file (its scope's mark) or a lab host (one mark per simulated
     // host); on a real host without a file, every scope's waiting apply is a candidate.
-    let mark = (topo.is_some() || resolved.lab.is_some())
-        .then_some(resolved.target.marks.link_alias.as_str());
-    let host_id = resolved.target.host_id();
+    let mark =
+        (topo.is_some() || args.host.lab.is_some()).then_some(target.marks.link_alias.as_str());
+    let host_id = target.host_id();
     let search = confirmation::find_in(&crate::rundir::dir(), &host_id, mark)?;
     for stale in &search.stale {
         errln!(
@@ -39,7 +52,7 @@ pub async fn run(args: ConfirmArgs) -> anyhow::Result<ExitCode> {
     let found = match search.waiting.as_slice() {
         [] => anyhow::bail!(
             "no apply is waiting for confirmation on {}{}",
-            resolved.describe(),
+            describe,
             if search.stale.is_empty() {
                 ""
             } else {
@@ -55,7 +68,7 @@ pub async fn run(args: ConfirmArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!(
                 "{} applies are waiting for confirmation on {}; name the one to confirm with its topology file (`netplan-rs confirm FILE`):\n{}",
                 several.len(),
-                resolved.describe(),
+                describe,
                 list.join("\n")
             );
         }
