@@ -544,7 +544,9 @@ fn assert_rolled_back(
 ) {
     assert_eq!(code, Some(expected_code), "{stderr}");
     assert!(
-        stderr.contains(&format!("{reason}: rolling back.")),
+        stderr
+            .lines()
+            .any(|l| l.starts_with(reason) && l.ends_with(": rolling back.")),
         "{stderr}"
     );
     assert!(
@@ -619,4 +621,23 @@ fn after_a_hang_up_the_waiting_apply_can_still_be_confirmed() {
         "{stdout}"
     );
     assert!(fx.c2_exists());
+}
+
+/// When the apply cannot announce its wait (here `<run dir>/confirm` is a file, not a
+/// directory), nobody could confirm: the change is rolled back at once.
+#[test]
+fn a_wait_nobody_could_confirm_rolls_back_at_once() {
+    let fx = Fixture::new("nowait");
+    let before = fx.snapshot();
+    std::fs::write(fx.run_dir.join("confirm"), "not a directory").unwrap();
+    let run = fx.try_apply("600", Stdio::null());
+    let finished = run.finish();
+    let _ = std::fs::remove_file(fx.run_dir.join("confirm"));
+    assert_rolled_back(
+        &fx,
+        &before,
+        finished,
+        1,
+        "Cannot wait for a confirmation (announcing the wait in the run directory",
+    );
 }

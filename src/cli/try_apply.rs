@@ -60,16 +60,55 @@ fn confirm_hint(resolved: &Resolved, file: Option<&Path>) -> String {
 }
 
 /// Wait for the decision on the change just applied, then keep or roll back. Print failures
-/// are ignored here: a closed stdout must not skip the rollback.
+/// are ignored here: a closed stdout must not skip the rollback. When waiting itself fails
+/// (the run directory cannot be written, so nobody could confirm), the change is rolled back:
+/// a try never leaves an unconfirmed change behind on purpose.
 pub async fn settle(resolved: &Resolved, kernel: &mut Kernel, t: &Try) -> anyhow::Result<ExitCode> {
     let target = kernel.target().clone();
+    let waited = wait(resolved, &target, t).await;
+    let (outcome, why) = match waited {
+        Ok((waiting, outcome)) if outcome.confirmed() => {
+            core::confirm(&target)?;
+            waiting.acknowledge()?;
+            let by = if outcome == Outcome::ConfirmedHere {
+                "on the terminal"
+            } else {
+                "by `netplan-rs confirm`"
+            };
+            let _ = outln!("Confirmed {by}: the change stays.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok((_, outcome)) => (Some(outcome), reason(outcome, t.secs)),
+        Err(e) => (None, format!("cannot wait for a confirmation ({e:#})")),
+    };
+    errln!("\n{}: rolling back.", capitalise(&why));
+    // The rollback runs to its end whatever arrives now.
+    crate::signals::shield();
+    match core::roll_back(kernel).await {
+        Ok(Some(summary)) => errln!("{summary}"),
+        Ok(None) => errln!("Error: nothing to roll back: the journal of this apply is gone"),
+        Err(e) => errln!("Error: rolling back: {e:#}"),
+    }
+    Ok(match outcome {
+        Some(Outcome::Interrupted(signal)) => ExitCode::from(signal.exit_code()),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// Announce the wait, say how to confirm (once), and wait for the decision.
+async fn wait(
+    resolved: &Resolved,
+    target: &crate::kernel::Target,
+    t: &Try,
+) -> anyhow::Result<(Waiting, Outcome)> {
     let waiting = Waiting::announce(
         &crate::rundir::dir(),
         &target.host_id(),
         &target.marks.link_alias,
         &resolved.describe(),
         t.secs,
-    )?;
+    )
+    .context("announcing the wait in the run directory")?;
     let terminal = std::io::stdin().is_terminal();
     let hint = confirm_hint(resolved, t.file.as_deref());
     let how = if terminal {
@@ -93,37 +132,19 @@ pub async fn settle(resolved: &Resolved, kernel: &mut Kernel, t: &Try) -> anyhow
             );
         })
         .await?;
-    let why = match outcome {
-        Outcome::ConfirmedHere | Outcome::ConfirmedElsewhere => {
-            core::confirm(&target)?;
-            waiting.acknowledge()?;
-            let by = if outcome == Outcome::ConfirmedHere {
-                "on the terminal"
-            } else {
-                "by `netplan-rs confirm`"
-            };
-            let _ = outln!("Confirmed {by}: the change stays.");
-            return Ok(ExitCode::SUCCESS);
-        }
-        Outcome::TimedOut => format!("not confirmed within {} s", t.secs),
+    Ok((waiting, outcome))
+}
+
+/// Why an outcome that is not a confirmation rolls back, for the message.
+fn reason(outcome: Outcome, secs: u64) -> String {
+    match outcome {
+        Outcome::TimedOut => format!("not confirmed within {secs} s"),
         Outcome::Rejected => "rejected on the terminal".to_string(),
         Outcome::Interrupted(signal) => {
             format!("interrupted by {signal} while waiting for confirmation")
         }
-    };
-    drop(waiting);
-    errln!("\n{}: rolling back.", capitalise(&why));
-    // The rollback runs to its end whatever arrives now.
-    crate::signals::shield();
-    match core::roll_back(kernel).await {
-        Ok(Some(summary)) => errln!("{summary}"),
-        Ok(None) => errln!("Error: nothing to roll back: the journal of this apply is gone"),
-        Err(e) => errln!("Error: rolling back: {e:#}"),
+        Outcome::ConfirmedHere | Outcome::ConfirmedElsewhere => "confirmed".to_string(),
     }
-    Ok(match outcome {
-        Outcome::Interrupted(signal) => ExitCode::from(signal.exit_code()),
-        _ => ExitCode::from(1),
-    })
 }
 
 fn capitalise(text: &str) -> String {
