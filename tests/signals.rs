@@ -367,6 +367,12 @@ fn sigint_during_apply_and_sigterm_during_destroy_stop_between_waves() {
             );
             // Every applied step was reported, and nothing else.
             assert_eq!(reported, applied, "{stderr}");
+            // Then rolled back (shielded from the signal): no container is left.
+            assert!(
+                stderr.contains("Rolled back: the host is as it was"),
+                "{stderr}"
+            );
+            assert_eq!(lab.container_namespaces("node-1"), Vec::<String>::new());
         } else {
             // Destroying namespaces and the bridge is one wave (nothing orders them): the wave
             // in flight completes, every step is reported, and the exit code still says why

@@ -44,6 +44,11 @@ pub fn path(target: &Target) -> PathBuf {
 }
 
 fn path_in(run_dir: &Path, target: &Target) -> PathBuf {
+    file_in(run_dir, target, "json")
+}
+
+/// `<run dir>/journal/<host id>.<mark>.<suffix>`: the files of one host and owner.
+pub(super) fn file_in(run_dir: &Path, target: &Target, suffix: &str) -> PathBuf {
     let mark: String = target
         .marks
         .link_alias
@@ -58,7 +63,7 @@ fn path_in(run_dir: &Path, target: &Target) -> PathBuf {
         .collect();
     run_dir
         .join("journal")
-        .join(format!("{}.{mark}.json", target.host_id()))
+        .join(format!("{}.{mark}.{suffix}", target.host_id()))
 }
 
 /// The objects of a wave's steps that a kill could leave half-made: created namespaces and
@@ -101,8 +106,14 @@ fn write_in(run_dir: &Path, target: &Target, unfinished: Vec<ObjectKey>) -> io::
         mark: target.marks.link_alias.clone(),
         unfinished,
     };
-    let path = path_in(run_dir, target);
-    let dir = path.parent().unwrap_or(&path).to_path_buf();
+    write_atomic(&path_in(run_dir, target), &journal)
+}
+
+/// Write `value` as JSON to `path` atomically (temporary file, then rename), creating the
+/// directory. No fsync: a journal must outlive the process (a SIGKILL), which the page cache
+/// already ensures; it need not outlive the machine, whose kernel state a reboot clears anyway.
+pub(super) fn write_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(path).to_path_buf();
     std::fs::create_dir_all(&dir)?;
     let temporary = dir.join(format!(
         ".{}.{}",
@@ -112,10 +123,8 @@ fn write_in(run_dir: &Path, target: &Target, unfinished: Vec<ObjectKey>) -> io::
         std::process::id()
     ));
     let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&serde_json::to_vec(&journal).map_err(io::Error::other)?)?;
-    // No fsync: the journal must outlive the process (a SIGKILL), which the page cache already
-    // ensures; it need not outlive the machine, whose kernel state a reboot clears anyway.
-    std::fs::rename(&temporary, &path)
+    file.write_all(&serde_json::to_vec(value).map_err(io::Error::other)?)?;
+    std::fs::rename(&temporary, path)
 }
 
 /// The journal left for `target`, if any. One that cannot be parsed is reported as an error:
@@ -149,7 +158,12 @@ pub fn clear(target: &Target) -> io::Result<()> {
 }
 
 fn clear_in(run_dir: &Path, target: &Target) -> io::Result<()> {
-    match std::fs::remove_file(path_in(run_dir, target)) {
+    remove(&path_in(run_dir, target))
+}
+
+/// Remove `path`; a file already gone is fine.
+pub(super) fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }

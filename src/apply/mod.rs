@@ -13,9 +13,11 @@
 
 mod groups;
 pub mod journal;
+pub mod transaction;
 mod waves;
 
 pub use groups::{Group, groups};
+pub use transaction::{Options, RollbackReport, TransactionFailure, run};
 pub use waves::waves;
 
 use crate::kernel::{Kernel, KernelError};
@@ -280,6 +282,13 @@ pub enum ApplyFailure {
     Repair(ApplyError),
     #[error(transparent)]
     Interrupted(Interrupted),
+    /// Applied, repaired, and the kernel still differs (see [`ApplyReport::remaining`]); an
+    /// error only for [`run`], which rolls back then (plain [`apply`] returns the report).
+    #[error("the kernel did not converge: {} step(s) still needed", .0.remaining.steps.len())]
+    NotConverged(Box<ApplyReport>),
+    /// Recording the before-image failed, so nothing was changed (see [`transaction`]).
+    #[error("{0}; nothing was changed")]
+    Record(KernelError),
 }
 
 impl ApplyFailure {
@@ -384,10 +393,40 @@ pub async fn prepare(
     if let Some(left) = read_journal(&target)? {
         target.adopt.extend(left.unfinished);
     }
+    let unfinished = open_transaction(&target)?;
     let mut kernel = Kernel::connect(target).await?;
+    if let Some(image) = unfinished {
+        kernel.warn(unfinished_note(&image));
+    }
     let observed = kernel.observe().await?;
     let plan = plan::diff(desired, &observed);
     Ok((kernel, plan))
+}
+
+/// The before-image an unfinished apply left (see [`transaction`]), as a kernel error when it
+/// cannot be read.
+fn open_transaction(
+    target: &crate::kernel::Target,
+) -> Result<Option<transaction::BeforeImage>, KernelError> {
+    transaction::open(target).map_err(|source| KernelError::Namespace {
+        op: "reading the state recorded before an apply",
+        ns: transaction::path(target).display().to_string(),
+        source,
+    })
+}
+
+/// What to tell the user about an unfinished apply's before-image.
+fn unfinished_note(image: &transaction::BeforeImage) -> String {
+    let what = if image.awaiting_confirmation {
+        "was applied but never confirmed"
+    } else {
+        "did not finish"
+    };
+    format!(
+        "{} {what}; `netplan-rs rollback` puts the host back as it was before it, `apply` \
+         moves forward from here (and records the state it starts from instead)",
+        image.describe()
+    )
 }
 
 /// [`prepare`] for a run that will change the host (under its exclusive lock): first adopt
@@ -396,7 +435,11 @@ pub async fn prepare_change(
     target: crate::kernel::Target,
     desired: &State,
 ) -> Result<(Kernel, Plan), KernelError> {
+    let unfinished = open_transaction(&target)?;
     let mut kernel = connect_to_change(target).await?;
+    if let Some(image) = unfinished {
+        kernel.warn(unfinished_note(&image));
+    }
     let observed = kernel.observe().await?;
     let plan = plan::diff(desired, &observed);
     Ok((kernel, plan))

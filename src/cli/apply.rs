@@ -5,7 +5,7 @@ use super::output::{err, errln, out, outln};
 use super::plan::{HostPlan, host_plan};
 use super::target::{Resolved, resolve_optional};
 use super::{ApplyArgs, DestroyArgs, confirm};
-use crate::apply::{ApplyFailure, ApplyReport};
+use crate::apply::{ApplyFailure, ApplyReport, RollbackReport, TransactionFailure};
 use crate::kernel::Kernel;
 use crate::lock;
 use crate::plan::{Action, Plan, Step, render_text};
@@ -24,16 +24,30 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     // `_lock` lives to the end of this function: through approval, execution and verification
     // (and the wait for a confirmation, see `try_apply`).
     let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file)?;
-    execute(
+    let options = crate::apply::Options {
+        rollback: !args.no_rollback,
+        await_confirmation: try_.is_some(),
+    };
+    let executed = execute(
         &resolved,
         &mut kernel,
         &plan,
         &desired,
         args.auto_approve,
         "apply",
-        try_.as_ref(),
+        &options,
     )
-    .await
+    .await;
+    match try_ {
+        // Applied and verified: wait for the decision (even when stdout is closed, since
+        // `netplan-rs confirm` can still confirm).
+        Some(t) if super::try_apply::awaiting(kernel.target()) => {
+            let settled = super::try_apply::settle(&resolved, &mut kernel, &t).await?;
+            executed?;
+            Ok(settled)
+        }
+        _ => executed,
+    }
 }
 
 pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
@@ -54,6 +68,12 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("reading the kernel state of {}", resolved.describe()))?;
     super::print_warnings(&mut kernel);
+    // A destroy that fails half-way is not undone (that would re-create what the user asked to
+    // remove); its before-image stays for `netplan-rs rollback`.
+    let options = crate::apply::Options {
+        rollback: false,
+        ..Default::default()
+    };
     execute(
         &resolved,
         &mut kernel,
@@ -61,12 +81,13 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         &desired,
         args.auto_approve,
         "destroy",
-        None,
+        &options,
     )
     .await
 }
 
-/// Shared by apply and destroy: show the plan, ask, run, verify, summarise.
+/// Shared by apply and destroy: show the plan, ask, run as a transaction (see
+/// `apply::transaction`), verify, summarise; on failure, say what was rolled back.
 async fn execute(
     resolved: &Resolved,
     kernel: &mut Kernel,
@@ -74,7 +95,7 @@ async fn execute(
     desired: &State,
     auto_approve: bool,
     verb: &str,
-    try_: Option<&super::try_apply::Try>,
+    options: &crate::apply::Options,
 ) -> anyhow::Result<ExitCode> {
     outln!("Plan for {}:\n", resolved.describe())?;
     out!("{}", render_text(plan))?;
@@ -110,22 +131,25 @@ async fn execute(
             closed = print_progress(step).err();
         }
     };
-    let result = crate::apply::apply(kernel, plan, desired, progress).await;
+    let result = crate::apply::run(kernel, plan, desired, options, progress).await;
     let code = match result {
-        Ok(report) => {
-            let code = summarise(verb, &report);
-            match try_ {
-                // Converged (or stopped by a signal after the last wave: then it rolls back).
-                // Settled even when stdout is closed: `netplan-rs confirm` still can confirm.
-                Some(t) if report.remaining.is_empty() && report.remaining.conflicts.is_empty() => {
-                    let settled = super::try_apply::settle(resolved, kernel, t).await?;
-                    code?;
-                    settled
-                }
-                _ => code?,
-            }
+        Ok(report) => summarise(verb, &report)?,
+        Err(TransactionFailure { failure, rollback }) => {
+            let code = report_failure(verb, failure)?;
+            report_rollback(verb, rollback.as_ref(), kernel);
+            code
         }
-        Err(ApplyFailure::Step(e)) => {
+    };
+    if let Some(e) = closed {
+        return Err(e);
+    }
+    Ok(code)
+}
+
+/// Say why the apply stopped; the exit code for it.
+fn report_failure(verb: &str, failure: ApplyFailure) -> anyhow::Result<ExitCode> {
+    Ok(match failure {
+        ApplyFailure::Step(e) => {
             errln!(
                 "Error: {} failed at step {} of {} ({}): {}",
                 verb,
@@ -143,30 +167,44 @@ async fn execute(
                     crate::apply::numbers(&e.also_failed)
                 );
             }
-            errln!(
-                "{}; run plan to see what is left.",
-                capitalise(&e.applied_note())
-            );
+            errln!("{}.", capitalise(&e.applied_note()));
             ExitCode::from(1)
         }
-        Err(ApplyFailure::Interrupted(i)) => {
+        ApplyFailure::Interrupted(i) => {
             errln!(
                 "Interrupted by {}: {verb} stopped {} (the wave in flight was completed).",
                 i.signal,
                 i.when()
             );
-            errln!(
-                "{}; run plan to see what is left.",
-                capitalise(&i.applied_note())
-            );
+            errln!("{}.", capitalise(&i.applied_note()));
             ExitCode::from(i.signal.exit_code())
         }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(e) = closed {
-        return Err(e);
+        ApplyFailure::NotConverged(report) => {
+            not_converged(verb, &report);
+            ExitCode::from(1)
+        }
+        other => {
+            errln!("Error: {verb} failed: {other}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// Say what the rollback did, or how to roll back when it was not done.
+fn report_rollback(verb: &str, rollback: Option<&RollbackReport>, kernel: &Kernel) {
+    match rollback {
+        Some(report) if report.as_it_was => errln!("{}.", capitalise(&report.summary())),
+        Some(report) => {
+            errln!("Error: {}", report.summary());
+            errln!(
+                "The state before the {verb} is kept in {}: `netplan-rs rollback` tries again.",
+                crate::apply::transaction::path(kernel.target()).display()
+            );
+        }
+        None => errln!(
+            "Nothing was rolled back; run plan to see what is left, or `netplan-rs rollback` to put the host back as it was before the {verb}."
+        ),
     }
-    Ok(code)
 }
 
 fn print_progress(step: &Step) -> anyhow::Result<()> {
@@ -179,21 +217,26 @@ fn print_progress(step: &Step) -> anyhow::Result<()> {
     outln!("{symbol} {}: {done}", step.key())
 }
 
+/// The kernel still differs after the apply and its repair rounds: say what is left.
+fn not_converged(verb: &str, report: &ApplyReport) {
+    let after = if report.repaired > 0 {
+        format!(
+            " (after {} repair step(s) in up to {} extra rounds)",
+            report.repaired,
+            crate::apply::REPAIR_ROUNDS
+        )
+    } else {
+        String::new()
+    };
+    errln!(
+        "\nError: {verb} did not converge{after}; the kernel still differs from the topology:\n"
+    );
+    err!("{}", render_text(&report.remaining));
+}
+
 fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
     if !report.remaining.is_empty() || !report.remaining.conflicts.is_empty() {
-        let after = if report.repaired > 0 {
-            format!(
-                " (after {} repair step(s) in up to {} extra rounds)",
-                report.repaired,
-                crate::apply::REPAIR_ROUNDS
-            )
-        } else {
-            String::new()
-        };
-        errln!(
-            "\nError: {verb} did not converge{after}; the kernel still differs from the topology:\n"
-        );
-        err!("{}", render_text(&report.remaining));
+        not_converged(verb, report);
         return Ok(ExitCode::from(1));
     }
     if report.repaired > 0 {

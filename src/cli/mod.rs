@@ -11,6 +11,7 @@ mod lab;
 mod output;
 mod plan;
 mod report;
+mod rollback;
 mod show;
 mod target;
 mod try_apply;
@@ -50,6 +51,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
     Destroy(DestroyArgs),
+    /// Put the host back as it was before an apply that did not finish (killed, failed with
+    /// --no-rollback, or never confirmed after --confirm-timeout).
+    Rollback(RollbackArgs),
     /// Keep the change of an `apply --confirm-timeout` waiting on this host (or a lab host).
     Confirm(ConfirmArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
@@ -112,10 +116,15 @@ struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     auto_approve: bool,
+    /// When a step fails, the kernel does not converge or SIGINT/SIGTERM arrives, leave the
+    /// host as the apply left it instead of rolling back (`netplan-rs rollback` can still
+    /// restore it).
+    #[arg(long)]
+    no_rollback: bool,
     /// Try and revert: after applying and verifying, keep the change only if it is confirmed
     /// within SECS (1-3600) by typing `yes` here or running `netplan-rs confirm` from another
     /// shell; otherwise roll it back.
-    #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs, conflicts_with = "no_rollback")]
     confirm_timeout: Option<u64>,
 }
 
@@ -125,6 +134,19 @@ struct ConfirmArgs {
     file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// Topology file (used to pick the host, the lab and the scope); optional on a real host.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +251,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
+        Command::Rollback(args) => rollback::run(args).await,
         Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,

@@ -59,6 +59,14 @@ fn confirm_hint(resolved: &Resolved, file: Option<&Path>) -> String {
     }
 }
 
+/// Whether this process's apply on `target` succeeded and now awaits a confirmation: its
+/// before-image is kept for that (not one an earlier, killed run left).
+pub fn awaiting(target: &crate::kernel::Target) -> bool {
+    crate::apply::transaction::open(target).is_ok_and(|image| {
+        image.is_some_and(|i| i.awaiting_confirmation && i.pid == std::process::id())
+    })
+}
+
 /// Wait for the decision on the change just applied, then keep or roll back. Print failures
 /// are ignored here: a closed stdout must not skip the rollback. When waiting itself fails
 /// (the run directory cannot be written, so nobody could confirm), the change is rolled back:
@@ -159,13 +167,14 @@ fn capitalise(text: &str) -> String {
 mod core {
     use crate::kernel::{Kernel, Target};
 
-    /// Keep the change: drop the journal's before-image.
-    pub fn confirm(_target: &Target) -> std::io::Result<()> {
-        Ok(())
+    /// Keep the change: drop the before-image the apply kept for this wait.
+    pub fn confirm(target: &Target) -> std::io::Result<()> {
+        crate::apply::transaction::confirm(target)
     }
 
-    /// Undo the change from the journal; the report's summary (`None`: nothing to undo).
-    pub async fn roll_back(_kernel: &mut Kernel) -> anyhow::Result<Option<String>> {
-        anyhow::bail!("rollback is not available yet (the rollback core is not in this build)")
+    /// Undo the change from the before-image; the report's summary (`None`: nothing to undo).
+    pub async fn roll_back(kernel: &mut Kernel) -> anyhow::Result<Option<String>> {
+        let report = crate::apply::transaction::roll_back(kernel).await?;
+        Ok(report.map(|r| r.summary()))
     }
 }

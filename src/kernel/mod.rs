@@ -225,6 +225,9 @@ pub struct Kernel {
     /// What observing skipped and the user should hear about (e.g. a namespace that cannot be
     /// opened); taken by the caller with [`Kernel::take_warnings`].
     warnings: Vec<String>,
+    /// What the last [`Kernel::observe`] returned: the state an apply records as its
+    /// before-image (see `apply::transaction`) without observing once more.
+    last_observed: Option<State>,
 }
 
 /// Lock a map, recovering it if a panicking holder poisoned it (every update is one insert or
@@ -241,6 +244,7 @@ impl Kernel {
             conns: Mutex::new(HashMap::new()),
             nft: Mutex::new(HashMap::new()),
             warnings: Vec::new(),
+            last_observed: None,
         };
         kernel.conn(&Ns::Host).await?;
         Ok(kernel)
@@ -263,7 +267,14 @@ impl Kernel {
     /// Read the live state of the host namespace and of the container namespaces under the
     /// target's prefix. See `observe.rs` for what is skipped as kernel-made.
     pub async fn observe(&mut self) -> Result<State, KernelError> {
-        observe::observe(self).await
+        let state = observe::observe(self).await?;
+        self.last_observed = Some(state.clone());
+        Ok(state)
+    }
+
+    /// The state the last [`Kernel::observe`] returned, if any.
+    pub fn last_observed(&self) -> Option<&State> {
+        self.last_observed.as_ref()
     }
 
     /// Mark the objects an interrupted run of ours created but did not mark (the keys of its

@@ -197,9 +197,11 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow
     }
     netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
     sweep(lab, &hosts).await?;
-    // Journals of runs killed on the lab's hosts describe namespaces that are gone now.
+    // Journals and before-images of runs killed on the lab's hosts describe namespaces that
+    // are gone now.
     for host in &hosts {
         let _ = apply::journal::clear(&host_target(lab, host));
+        let _ = apply::transaction::confirm(&host_target(lab, host));
     }
     let _ = apply::journal::clear(&switch_target(lab));
     remove_locks(locks);

@@ -49,7 +49,7 @@ mod tests;
 #[cfg(test)]
 mod tests_refs;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod vxlan_clash;
 
 #[cfg(test)]
