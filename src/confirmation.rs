@@ -286,7 +286,8 @@ pub fn answer(line: &str) -> Option<bool> {
 
 /// Lines typed on this process's stdin, read on a thread of their own so that waiting for the
 /// deadline never blocks on the terminal. The thread ends at EOF (the receiver then reports
-/// the end) or with the process.
+/// the end) or with the process. A read error (EIO: this is a background job of the terminal,
+/// with SIGTTIN ignored) is retried every 200 ms: after `fg`, typing works again.
 pub fn stdin_lines() -> UnboundedReceiver<String> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
@@ -296,7 +297,9 @@ pub fn stdin_lines() -> UnboundedReceiver<String> {
         loop {
             line.clear();
             match stdin.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
                 Ok(_) => {
                     if tx.send(line.clone()).is_err() {
                         break;

@@ -566,6 +566,10 @@ fn not_confirmed_in_time_the_change_is_rolled_back() {
     let before = fx.snapshot();
     let mut run = fx.try_apply("2", Stdio::null());
     run.wait_line("The change stays only if it is confirmed within 2 s");
+    // Ctrl-Z does not stop the clock: a stopped apply would never roll back.
+    // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
+    let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTSTP) };
+    assert_eq!(rc, 0);
     let finished = run.finish();
     assert_rolled_back(&fx, &before, finished, 1, "Not confirmed within 2 s");
     // The deadline decided: a late `confirm` finds nothing.

@@ -59,6 +59,17 @@ fn confirm_hint(resolved: &Resolved, file: Option<&Path>) -> String {
     }
 }
 
+/// From now on the terminal cannot stop this process: a stopped process would miss its
+/// deadline and never roll back. Ctrl-Z (SIGTSTP) is ignored (Ctrl-C or `no` end the wait
+/// early), and so are SIGTTIN/SIGTTOU, which stop a background job that reads or writes its
+/// terminal: reading it then fails instead (see `confirmation::stdin_lines`), writing works.
+fn unstoppable() {
+    for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
+}
+
 /// Whether this process's apply on `target` succeeded and now awaits a confirmation: its
 /// before-image is kept for that (not one an earlier, killed run left).
 pub fn awaiting(target: &crate::kernel::Target) -> bool {
@@ -109,6 +120,7 @@ async fn wait(
     target: &crate::kernel::Target,
     t: &Try,
 ) -> anyhow::Result<(Waiting, Outcome)> {
+    unstoppable();
     let waiting = Waiting::announce(
         &crate::rundir::dir(),
         &target.host_id(),
