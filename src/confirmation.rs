@@ -77,10 +77,11 @@ impl Pending {
     /// "apply of simulated host node-1 of lab demo (pid 1234, 87 s left): netplan-rs apply ..."
     pub fn summary(&self) -> String {
         format!(
-            "apply on {} (pid {}, {} s left): {}",
+            "apply on {} (pid {}, {} s left, until {}): {}",
             self.describe,
             self.pid,
             self.remaining_secs(),
+            clock(self.deadline),
             self.command
         )
     }
@@ -96,6 +97,17 @@ fn zombie(pid: i32) -> bool {
             .and_then(|i| stat[i + 1..].split_whitespace().next());
         matches!(state, Some("Z" | "X"))
     })
+}
+
+/// `22:45:21 UTC`: a deadline as an operator reconnecting from elsewhere can read it.
+pub fn clock(unix_secs: u64) -> String {
+    let rem = unix_secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn unix_now() -> u64 {
@@ -130,6 +142,8 @@ pub struct Waiting {
     pending: PathBuf,
     confirmed: PathBuf,
     pub deadline: Instant,
+    /// The same deadline in seconds since the epoch (what the pending file says).
+    pub deadline_unix: u64,
     pub secs: u64,
 }
 
@@ -171,6 +185,7 @@ impl Waiting {
         let confirmed = dir.join(format!("{stem}.confirmed"));
         remove_if_there(&confirmed)?;
         let pid = std::process::id() as i32;
+        let deadline_unix = unix_now() + secs;
         let record = Pending {
             version: 1,
             pid,
@@ -178,7 +193,7 @@ impl Waiting {
             command: crate::lock::command_line(&std::env::args().collect::<Vec<_>>()),
             describe: describe.to_string(),
             mark: mark.to_string(),
-            deadline: unix_now() + secs,
+            deadline: deadline_unix,
         };
         // Temporary file + rename: `confirm` never reads half a record.
         let temporary = dir.join(format!(".{stem}.{pid}"));
@@ -190,6 +205,7 @@ impl Waiting {
             pending,
             confirmed,
             deadline: Instant::now() + Duration::from_secs(secs),
+            deadline_unix,
             secs,
         })
     }
@@ -476,6 +492,13 @@ mod tests {
             ..pending
         };
         assert!(alive.alive());
+    }
+
+    #[test]
+    fn deadlines_read_as_utc_clock_times() {
+        assert_eq!(clock(0), "00:00:00 UTC");
+        // 2026-12-03T22:45:21Z
+        assert_eq!(clock(1_796_337_921), "22:45:21 UTC");
     }
 
     #[test]

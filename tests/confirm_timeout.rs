@@ -335,6 +335,15 @@ fn confirmed_from_another_process_the_change_stays() {
     // Nothing waits any more.
     let out = fx.confirm();
     assert_eq!(out.status.code(), Some(1));
+    // A try with nothing to change has nothing to wait for.
+    let (code, stdout, stderr) = fx.try_apply("600", Stdio::null()).finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Apply complete! Nothing to do."),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("The change stays only if"), "{stdout}");
+    assert_eq!(fx.host_files("confirm"), Vec::<String>::new());
 }
 
 #[test]
@@ -565,7 +574,7 @@ fn not_confirmed_in_time_the_change_is_rolled_back() {
     let fx = Fixture::new("late");
     let before = fx.snapshot();
     let mut run = fx.try_apply("2", Stdio::null());
-    run.wait_line("The change stays only if it is confirmed within 2 s");
+    run.wait_line("The change stays only if it is confirmed within 2 s (until ");
     // Ctrl-Z does not stop the clock: a stopped apply would never roll back.
     // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
     let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTSTP) };

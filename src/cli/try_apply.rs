@@ -137,8 +137,9 @@ async fn wait(
         format!("run `{hint}` from another shell")
     };
     let _ = outln!(
-        "\nThe change stays only if it is confirmed within {} s: {how}. Otherwise it is rolled back.",
-        t.secs
+        "\nThe change stays only if it is confirmed within {} s (until {}): {how}. Otherwise it is rolled back.",
+        t.secs,
+        crate::confirmation::clock(waiting.deadline_unix)
     );
     let lines = terminal.then(crate::confirmation::stdin_lines);
     let outcome = waiting
