@@ -1,7 +1,8 @@
 //! Try and revert (`apply --confirm-timeout`, `netplan-rs confirm`) on the real kernel.
 //!
 //! Each test builds its own one-host lab (prefix `npc`, run directory of its own through
-//! `NETPLAN_RS_RUN_DIR`), then tries a change that adds a container to node-1: confirmed by
+//! `NETPLAN_RS_RUN_DIR`), then tries a change to node-1 (adding a container; for `no` and
+//! SIGTERM, one that also deletes a container and changes the bridge's MTU): confirmed by
 //! `netplan-rs confirm` from another process or by `yes` typed on a pseudo-terminal, the change
 //! stays and the rollback journal is gone; not confirmed in time, rejected with `no`, or
 //! interrupted by SIGTERM, node-1 is as it was before (links, addresses, routes and namespaces
@@ -37,10 +38,27 @@ fn after_yaml() -> String {
     format!("{BEFORE}  c2: {{ host: node-1, network: local, address: 192.168.210.12 }}\n")
 }
 
-/// A lab of its own (up with [`BEFORE`]), the tried file beside it, and a run directory.
+/// A change that deletes, updates and creates: c1 goes, the bridge's MTU changes, c2 comes.
+fn swap_yaml() -> String {
+    let without_c1 = BEFORE.replace(
+        "  c1: { host: node-1, network: local, address: 192.168.210.11 }\n",
+        "",
+    );
+    format!(
+        "{}  c2: {{ host: node-1, network: local, address: 192.168.210.12 }}\n",
+        without_c1.replace(
+            "gateway: 192.168.210.1 }",
+            "gateway: 192.168.210.1, mtu: 1400 }"
+        )
+    )
+}
+
+/// A lab of its own (up with [`BEFORE`]), the tried files beside it (adding c2, or
+/// [`swap_yaml`]), and a run directory.
 struct Fixture {
     lab: Lab,
     after: PathBuf,
+    swap: PathBuf,
     run_dir: PathBuf,
 }
 
@@ -52,11 +70,13 @@ impl Fixture {
             file: temp_topology(&format!("npc{tag}-before"), BEFORE),
         };
         let after = temp_topology(&format!("npc{tag}-after"), &after_yaml());
+        let swap = temp_topology(&format!("npc{tag}-swap"), &swap_yaml());
         let run_dir = std::env::temp_dir().join(format!("npc-run-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&run_dir);
         let fx = Fixture {
             lab,
             after,
+            swap,
             run_dir,
         };
         let file = fx.lab.file_str();
@@ -90,7 +110,12 @@ impl Fixture {
 
     /// `apply AFTER --lab L --host node-1 --auto-approve --confirm-timeout SECS`, running.
     fn try_apply(&self, secs: &str, stdin: Stdio) -> Running {
-        let after = self.after.display().to_string();
+        self.try_file(&self.after, secs, stdin)
+    }
+
+    /// `apply FILE --lab L --host node-1 --auto-approve --confirm-timeout SECS`, running.
+    fn try_file(&self, file: &Path, secs: &str, stdin: Stdio) -> Running {
+        let after = file.display().to_string();
         let args = [
             "apply",
             &after,
@@ -180,10 +205,12 @@ impl Fixture {
                     })
                     .collect();
                 let routes = ip_json(&ns, &["route", "show", "table", "all"]);
-                let routes: Vec<Value> = routes
+                let mut routes: Vec<Value> = routes
                     .into_iter()
                     .filter(|r| r["table"] != "local")
                     .collect();
+                // The kernel lists routes of one prefix in the order they were made.
+                routes.sort_by_key(|r| r.to_string());
                 (
                     ns,
                     serde_json::json!({"links": links, "addrs": addrs, "routes": routes}),
@@ -201,6 +228,7 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.run_dir);
         let _ = std::fs::remove_file(&self.after);
+        let _ = std::fs::remove_file(&self.swap);
     }
 }
 
@@ -592,15 +620,18 @@ fn no_on_the_terminal_or_sigterm_while_waiting_rolls_back() {
 
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let mut master = std::fs::File::from(pty.master);
-    let mut run = fx.try_apply("600", Stdio::from(pty.slave));
+    let mut run = fx.try_file(&fx.swap, "600", Stdio::from(pty.slave));
     run.wait_line("type 'yes' here");
-    assert!(fx.c2_exists(), "the change is in place while it waits");
+    // The change is in place while it waits: c1 gone, the bridge's MTU changed, c2 there.
+    assert!(fx.c2_exists());
+    assert!(!netns_exists(&fx.lab.container_ns("node-1", "c1")));
+    assert_ne!(fx.snapshot(), before);
     master.write_all(b"no\n").expect("typing");
     let finished = run.finish();
     drop(master);
     assert_rolled_back(&fx, &before, finished, 1, "Rejected on the terminal");
 
-    let mut run = fx.try_apply("600", Stdio::null());
+    let mut run = fx.try_file(&fx.swap, "600", Stdio::null());
     fx.wait_pending(&mut run);
     // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
     let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
