@@ -329,6 +329,12 @@ fn confirmed_from_another_process_the_change_stays() {
     let fx = Fixture::new("ok");
     let mut run = fx.try_apply("600", Stdio::null());
     fx.wait_pending(&mut run);
+    // While it waits, the way back is kept: the before-image in the journal.
+    let journal = fx.host_files("journal");
+    assert!(
+        journal.iter().any(|f| f.ends_with(".before.json")),
+        "{journal:?}"
+    );
     let hint = format!(
         "run `netplan-rs confirm --lab {} --host node-1` from another shell",
         fx.lab.name
