@@ -5,7 +5,7 @@
 //! SIGTERM, one that also deletes a container and changes the bridge's MTU): confirmed by
 //! `netplan-rs confirm` from another process or by `yes` typed on a pseudo-terminal, the change
 //! stays and the rollback journal is gone; not confirmed in time, rejected with `no`, or
-//! interrupted by SIGTERM, node-1 is as it was before (links, addresses, routes and namespaces
+//! interrupted by SIGTERM or SIGINT, node-1 is as it was before (links, addresses, routes and namespaces
 //! compared with `ip -j`). The tests wait for the apply to announce that it waits (its pending
 //! file) and for output lines, with deadlines, never for a fixed time.
 
@@ -115,18 +115,23 @@ impl Fixture {
 
     /// `apply FILE --lab L --host node-1 --auto-approve --confirm-timeout SECS`, running.
     fn try_file(&self, file: &Path, secs: &str, stdin: Stdio) -> Running {
+        self.try_with(file, secs, stdin, &["--auto-approve"])
+    }
+
+    /// `apply FILE --lab L --host node-1 --confirm-timeout SECS [extra...]`, running.
+    fn try_with(&self, file: &Path, secs: &str, stdin: Stdio, extra: &[&str]) -> Running {
         let after = file.display().to_string();
-        let args = [
+        let mut args = vec![
             "apply",
             &after,
             "--lab",
             &self.lab.name,
             "--host",
             "node-1",
-            "--auto-approve",
             "--confirm-timeout",
             secs,
         ];
+        args.extend_from_slice(extra);
         Running::spawn(self.command(&args), stdin)
     }
 
@@ -400,7 +405,10 @@ fn yes_typed_on_the_terminal_confirms() {
     let fx = Fixture::new("tty");
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let mut master = std::fs::File::from(pty.master);
-    let mut run = fx.try_apply("600", Stdio::from(pty.slave));
+    // Without --auto-approve: the first `yes` approves the plan, as for any apply (typed
+    // ahead: the terminal hands out one line per read), and the wait reads the lines after it.
+    let mut run = fx.try_with(&fx.after, "600", Stdio::from(pty.slave), &[]);
+    master.write_all(b"yes\n").expect("typing");
     run.wait_line("type 'yes' here");
     // Anything else is no answer: the apply says what it accepts and keeps waiting.
     master.write_all(b"maybe\n").expect("typing");
@@ -607,8 +615,11 @@ fn assert_rolled_back(
 fn not_confirmed_in_time_the_change_is_rolled_back() {
     let fx = Fixture::new("late");
     let before = fx.snapshot();
-    let mut run = fx.try_apply("2", Stdio::null());
+    // Without a terminal, typed input does not count: only `netplan-rs confirm` confirms.
+    let mut run = fx.try_apply("2", Stdio::piped());
     run.wait_line("The change stays only if it is confirmed within 2 s (until ");
+    let mut input = run.child.stdin.take().expect("stdin");
+    input.write_all(b"yes\n").expect("writing stdin");
     // Ctrl-Z does not stop the clock: a stopped apply would never roll back.
     // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
     let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTSTP) };
@@ -620,7 +631,7 @@ fn not_confirmed_in_time_the_change_is_rolled_back() {
 }
 
 #[test]
-fn no_on_the_terminal_or_sigterm_while_waiting_rolls_back() {
+fn no_on_the_terminal_sigterm_or_sigint_while_waiting_roll_back() {
     let fx = Fixture::new("undo");
     let before = fx.snapshot();
 
@@ -637,19 +648,21 @@ fn no_on_the_terminal_or_sigterm_while_waiting_rolls_back() {
     drop(master);
     assert_rolled_back(&fx, &before, finished, 1, "Rejected on the terminal");
 
-    let mut run = fx.try_file(&fx.swap, "600", Stdio::null());
-    fx.wait_pending(&mut run);
-    // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
-    let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let finished = run.finish();
-    assert_rolled_back(
-        &fx,
-        &before,
-        finished,
-        143,
-        "Interrupted by SIGTERM while waiting for confirmation",
-    );
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let mut run = fx.try_file(&fx.swap, "600", Stdio::null());
+        fx.wait_pending(&mut run);
+        // SAFETY: kill(2) on our own child, not reaped yet (so the pid is still its).
+        let rc = unsafe { libc::kill(run.child.id() as i32, signal) };
+        assert_eq!(rc, 0);
+        let finished = run.finish();
+        assert_rolled_back(
+            &fx,
+            &before,
+            finished,
+            128 + signal,
+            &format!("Interrupted by {name} while waiting for confirmation"),
+        );
+    }
 }
 
 /// The change cut the operator's SSH session: the terminal hangs up (SIGHUP), and the apply
