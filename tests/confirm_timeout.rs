@@ -1,13 +1,13 @@
 //! Try and revert (`apply --confirm-timeout`, `netplan-rs confirm`) on the real kernel.
 //!
 //! Each test builds its own one-host lab (prefix `npc`, run directory of its own through
-//! `NETPLAN_RS_RUN_DIR`), then tries a change to node-1 (adding a container; for `no` and
-//! SIGTERM, one that also deletes a container and changes the bridge's MTU): confirmed by
+//! `NETPLAN_RS_RUN_DIR`), then tries a change to node-1 (adding a container; for `no` and the
+//! signals, one that also deletes a container and changes the bridge's MTU). Confirmed by
 //! `netplan-rs confirm` from another process or by `yes` typed on a pseudo-terminal, the change
 //! stays and the rollback journal is gone; not confirmed in time, rejected with `no`, or
-//! interrupted by SIGTERM or SIGINT, node-1 is as it was before (links, addresses, routes and namespaces
-//! compared with `ip -j`). The tests wait for the apply to announce that it waits (its pending
-//! file) and for output lines, with deadlines, never for a fixed time.
+//! interrupted by SIGTERM or SIGINT, node-1 is as it was before (links, addresses, routes and
+//! namespaces compared with `ip -j`). The tests wait for the apply to announce that it waits
+//! (its pending file) and for output lines, with deadlines, never for a fixed time.
 
 mod common;
 
