@@ -296,11 +296,7 @@ fn an_apply_killed_half_way_is_rolled_back_by_the_next_run() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), None, "killed by a signal");
     assert_eq!(before_images(&lab).len(), 1, "the before-image is left");
-    assert_ne!(
-        host_dump(&lab, "node-1"),
-        before,
-        "the kill left nothing to undo"
-    );
+    assert_ne!(host_dump(&lab, "node-1"), before, "the kill left nothing to undo");
     let back = lab.on_host("rollback", "node-1", &["--auto-approve"]);
     eprintln!("{}{}", stdout(&back), stderr(&back));
     assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
