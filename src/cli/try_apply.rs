@@ -5,7 +5,9 @@
 //!
 //! The apply ran with `await_confirmation`, so its journal (the host as it was before) is still
 //! there; the host's lock is still held, so nobody changes the host under a change that may be
-//! undone.
+//! undone. Nothing but a decision ends the wait: a hang-up of the terminal (the change cut the
+//! SSH session) and Ctrl-Z are ignored, so the deadline always comes (see [`Try::new`] and
+//! `unstoppable`).
 
 use super::output::{errln, outln};
 use super::target::Resolved;
@@ -189,5 +191,51 @@ mod core {
     pub async fn roll_back(kernel: &mut Kernel) -> anyhow::Result<Option<String>> {
         let report = crate::apply::transaction::roll_back(kernel).await?;
         Ok(report.map(|r| r.summary()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Target;
+
+    fn resolved(host: Option<&str>, lab: Option<&str>) -> Resolved {
+        Resolved {
+            host: host.map(str::to_string),
+            lab: lab.map(str::to_string),
+            target: Target::local(),
+        }
+    }
+
+    #[test]
+    fn the_hint_names_what_confirm_needs() {
+        let file = Path::new("/etc/netplan-rs/site.yaml");
+        assert_eq!(
+            confirm_hint(&resolved(Some("node-1"), Some("demo")), Some(file)),
+            "netplan-rs confirm --lab demo --host node-1"
+        );
+        assert_eq!(
+            confirm_hint(&resolved(Some("node-1"), None), Some(file)),
+            "netplan-rs confirm /etc/netplan-rs/site.yaml"
+        );
+        // A topology read from stdin cannot be named again.
+        assert_eq!(
+            confirm_hint(&resolved(Some("node-1"), None), None),
+            "netplan-rs confirm"
+        );
+    }
+
+    #[test]
+    fn every_outcome_that_is_no_confirmation_has_a_reason() {
+        assert_eq!(reason(Outcome::TimedOut, 120), "not confirmed within 120 s");
+        assert_eq!(reason(Outcome::Rejected, 120), "rejected on the terminal");
+        assert_eq!(
+            reason(Outcome::Interrupted(crate::signals::Signal::Terminate), 120),
+            "interrupted by SIGTERM while waiting for confirmation"
+        );
+        assert_eq!(
+            capitalise(&reason(Outcome::TimedOut, 2)),
+            "Not confirmed within 2 s"
+        );
     }
 }
