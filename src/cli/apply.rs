@@ -25,12 +25,14 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         lock: _lock,
         ..
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
-    // `_lock` lives to the end of this function: through approval, execution and verification.
+    // `_lock` lives to the end of this function: through approval, execution and verification
+    // (and the wait for a confirmation, see `try_apply`).
+    let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file)?;
     let options = crate::apply::Options {
         rollback: !args.no_rollback,
-        ..Default::default()
+        await_confirmation: try_.is_some(),
     };
-    execute(
+    let executed = execute(
         &resolved,
         &mut kernel,
         &plan,
@@ -39,7 +41,17 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         "apply",
         &options,
     )
-    .await
+    .await;
+    match try_ {
+        // Applied and verified: wait for the decision (even when stdout is closed, since
+        // `netplan-rs confirm` can still confirm).
+        Some(t) if super::try_apply::awaiting(kernel.target()) => {
+            let settled = super::try_apply::settle(&resolved, &mut kernel, &t).await?;
+            executed?;
+            Ok(settled)
+        }
+        _ => executed,
+    }
 }
 
 pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@
 
 mod apply;
 mod confirm;
+mod confirm_cmd;
 mod lab;
 mod output;
 mod plan;
@@ -14,6 +15,7 @@ mod rollback;
 mod saved;
 mod show;
 mod target;
+mod try_apply;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +55,8 @@ enum Command {
     /// Put the host back as it was before an apply that did not finish (killed, failed with
     /// --no-rollback, or never confirmed after --confirm-timeout).
     Rollback(RollbackArgs),
+    /// Keep the change of an `apply --confirm-timeout` waiting on this host (or a lab host).
+    Confirm(ConfirmArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
@@ -123,6 +127,19 @@ struct ApplyArgs {
     /// restore it).
     #[arg(long)]
     no_rollback: bool,
+    /// Try and revert: after applying and verifying, keep the change only if it is confirmed
+    /// within SECS (1-3600) by typing `yes` here or running `netplan-rs confirm` from another
+    /// shell; otherwise roll it back.
+    #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs, conflicts_with = "no_rollback")]
+    confirm_timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ConfirmArgs {
+    /// Topology file of the waiting apply (names its scope when several wait on this host).
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +259,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
