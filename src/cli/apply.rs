@@ -27,16 +27,28 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
     // `_lock` lives to the end of this function: through approval, execution and verification
     // (and the wait for a confirmation, see `try_apply`).
+    apply_and_settle(&resolved, &mut kernel, &plan, &desired, &args).await
+}
+
+/// The apply of `plan` (from a topology, or saved) as `args` ask: a transaction, rolled back on
+/// failure unless `--no-rollback`, and with `--confirm-timeout` kept only when confirmed.
+pub(super) async fn apply_and_settle(
+    resolved: &Resolved,
+    kernel: &mut Kernel,
+    plan: &Plan,
+    desired: &State,
+    args: &ApplyArgs,
+) -> anyhow::Result<ExitCode> {
     let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file)?;
     let options = crate::apply::Options {
         rollback: !args.no_rollback,
         await_confirmation: try_.is_some(),
     };
     let executed = execute(
-        &resolved,
-        &mut kernel,
-        &plan,
-        &desired,
+        resolved,
+        kernel,
+        plan,
+        desired,
         args.auto_approve,
         "apply",
         &options,
@@ -46,7 +58,7 @@ pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         // Applied and verified: wait for the decision (even when stdout is closed, since
         // `netplan-rs confirm` can still confirm).
         Some(t) if super::try_apply::awaiting(kernel.target()) => {
-            let settled = super::try_apply::settle(&resolved, &mut kernel, &t).await?;
+            let settled = super::try_apply::settle(resolved, kernel, &t).await?;
             executed?;
             Ok(settled)
         }
@@ -93,7 +105,7 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
 /// Shared by apply, destroy and apply of a saved plan: show the plan, ask, run as a
 /// transaction (see `apply::transaction`), verify, summarise; on failure, say what was rolled
 /// back.
-pub(super) async fn execute(
+async fn execute(
     resolved: &Resolved,
     kernel: &mut Kernel,
     plan: &Plan,

@@ -419,20 +419,7 @@ pub(super) async fn run_apply(
         saved.topology.path,
         saved.fingerprint.len()
     )?;
-    let options = crate::apply::Options {
-        rollback: !args.no_rollback,
-        ..Default::default()
-    };
-    super::apply::execute(
-        &resolved,
-        &mut kernel,
-        &saved.plan,
-        &desired,
-        args.auto_approve,
-        "apply",
-        &options,
-    )
-    .await
+    super::apply::apply_and_settle(&resolved, &mut kernel, &saved.plan, &desired, args).await
 }
 
 /// Why the plan made now differs from the saved one, if it does: its first new conflict, or
