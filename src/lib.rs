@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cli;
 pub mod compile;
+pub mod confirmation;
 pub mod external;
 pub mod kernel;
 pub mod lab;

@@ -400,7 +400,7 @@ fn parse_holder(text: &str) -> Option<Holder> {
 }
 
 /// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot.
-fn start_ticks(pid: i32) -> Option<u64> {
+pub(crate) fn start_ticks(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -431,7 +431,7 @@ fn flock_holders(locks: &str, dev: u64, ino: u64) -> Vec<i32> {
 
 /// A command line for a message: the program's file name, then the arguments, each quoted
 /// when a shell would need it; cut at 300 characters (it goes into a one-line error).
-fn command_line(args: &[String]) -> String {
+pub(crate) fn command_line(args: &[String]) -> String {
     let mut parts = Vec::with_capacity(args.len());
     if let Some(program) = args.first() {
         let name = Path::new(program)

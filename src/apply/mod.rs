@@ -405,7 +405,7 @@ pub async fn prepare(
 
 /// The before-image an unfinished apply left (see [`transaction`]), as a kernel error when it
 /// cannot be read.
-fn open_transaction(
+pub(crate) fn open_transaction(
     target: &crate::kernel::Target,
 ) -> Result<Option<transaction::BeforeImage>, KernelError> {
     transaction::open(target).map_err(|source| KernelError::Namespace {
@@ -416,7 +416,7 @@ fn open_transaction(
 }
 
 /// What to tell the user about an unfinished apply's before-image.
-fn unfinished_note(image: &transaction::BeforeImage) -> String {
+pub(crate) fn unfinished_note(image: &transaction::BeforeImage) -> String {
     let what = if image.awaiting_confirmation {
         "was applied but never confirmed"
     } else {

@@ -14,28 +14,56 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 pub async fn run_apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(saved) = super::saved::detect(&args.file)? {
+        return super::saved::run_apply(saved, &args.file, &args).await;
+    }
     let HostPlan {
         resolved,
         desired,
         mut kernel,
         plan,
         lock: _lock,
+        ..
     } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Exclusive).await?;
-    // `_lock` lives to the end of this function: through approval, execution and verification.
+    // `_lock` lives to the end of this function: through approval, execution and verification
+    // (and the wait for a confirmation, see `try_apply`).
+    apply_and_settle(&resolved, &mut kernel, &plan, &desired, &args).await
+}
+
+/// The apply of `plan` (from a topology, or saved) as `args` ask: a transaction, rolled back on
+/// failure unless `--no-rollback`, and with `--confirm-timeout` kept only when confirmed.
+pub(super) async fn apply_and_settle(
+    resolved: &Resolved,
+    kernel: &mut Kernel,
+    plan: &Plan,
+    desired: &State,
+    args: &ApplyArgs,
+) -> anyhow::Result<ExitCode> {
+    let try_ = super::try_apply::Try::new(args.confirm_timeout, &args.file)?;
     let options = crate::apply::Options {
         rollback: !args.no_rollback,
-        ..Default::default()
+        await_confirmation: try_.is_some(),
     };
-    execute(
-        &resolved,
-        &mut kernel,
-        &plan,
-        &desired,
+    let executed = execute(
+        resolved,
+        kernel,
+        plan,
+        desired,
         args.auto_approve,
         "apply",
         &options,
     )
-    .await
+    .await;
+    match try_ {
+        // Applied and verified: wait for the decision (even when stdout is closed, since
+        // `netplan-rs confirm` can still confirm).
+        Some(t) if super::try_apply::awaiting(kernel.target()) => {
+            let settled = super::try_apply::settle(resolved, kernel, &t).await?;
+            executed?;
+            Ok(settled)
+        }
+        _ => executed,
+    }
 }
 
 pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
@@ -74,8 +102,9 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     .await
 }
 
-/// Shared by apply and destroy: show the plan, ask, run as a transaction (see
-/// `apply::transaction`), verify, summarise; on failure, say what was rolled back.
+/// Shared by apply, destroy and apply of a saved plan: show the plan, ask, run as a
+/// transaction (see `apply::transaction`), verify, summarise; on failure, say what was rolled
+/// back.
 async fn execute(
     resolved: &Resolved,
     kernel: &mut Kernel,

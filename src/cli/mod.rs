@@ -6,13 +6,16 @@
 
 mod apply;
 mod confirm;
+mod confirm_cmd;
 mod lab;
 mod output;
 mod plan;
 mod report;
 mod rollback;
+mod saved;
 mod show;
 mod target;
+mod try_apply;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +55,8 @@ enum Command {
     /// Put the host back as it was before an apply that did not finish (killed, failed with
     /// --no-rollback, or never confirmed after --confirm-timeout).
     Rollback(RollbackArgs),
+    /// Keep the change of an `apply --confirm-timeout` waiting on this host (or a lab host).
+    Confirm(ConfirmArgs),
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
@@ -99,11 +104,16 @@ struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Also save the plan to PLANFILE (JSON, mode 0600) for `apply PLANFILE`, which runs exactly
+    /// these steps or refuses when the kernel changed since; `-out PLANFILE` works too.
+    #[arg(long = "out", value_name = "PLANFILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 struct ApplyArgs {
-    /// Topology file; `-` reads it from stdin (then --auto-approve is needed).
+    /// Topology file, or a plan saved by `plan -out` (told apart by its content); `-` reads a
+    /// topology from stdin (then --auto-approve is needed).
     file: PathBuf,
     #[command(flatten)]
     host: HostArgs,
@@ -117,6 +127,19 @@ struct ApplyArgs {
     /// restore it).
     #[arg(long)]
     no_rollback: bool,
+    /// Try and revert: after applying and verifying, keep the change only if it is confirmed
+    /// within SECS (1-3600) by typing `yes` here or running `netplan-rs confirm` from another
+    /// shell; otherwise roll it back.
+    #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs, conflicts_with = "no_rollback")]
+    confirm_timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ConfirmArgs {
+    /// Topology file of the waiting apply (names its scope when several wait on this host).
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
 }
 
 #[derive(Debug, Args)]
@@ -147,7 +170,8 @@ struct DestroyArgs {
 
 #[derive(Debug, Args)]
 struct ShowArgs {
-    /// Topology file (used to pick the host and the lab name); optional on a real host.
+    /// Topology file (used to pick the host and the lab name); optional on a real host. A plan
+    /// saved by `plan -out` is rendered instead (like `plan`; `--json` like `plan --json`).
     file: Option<PathBuf>,
     #[command(flatten)]
     host: HostArgs,
@@ -183,7 +207,7 @@ enum LabCommand {
 
 /// Parse the command line, run, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(saved::rewrite_out(std::env::args_os())) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -235,6 +259,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }

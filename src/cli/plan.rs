@@ -2,7 +2,7 @@
 
 use super::output::{errln, out, outln};
 use super::target::{Resolved, resolve};
-use super::{HostArgs, LockArgs, PlanArgs, load};
+use super::{HostArgs, LockArgs, PlanArgs};
 use crate::kernel::Kernel;
 use crate::lock::{self, HostLock};
 use crate::plan::{Plan, render_json, render_text};
@@ -20,6 +20,9 @@ pub(super) struct HostPlan {
     pub kernel: Kernel,
     pub plan: Plan,
     pub lock: HostLock,
+    /// The topology and the sha256 of its bytes (for `plan -out`).
+    pub topology: crate::topology::Topology,
+    pub topology_sha256: String,
 }
 
 /// Load, resolve and compile (bad input fails before any wait for the lock), lock the host in
@@ -30,7 +33,7 @@ pub(super) async fn host_plan(
     lock_args: LockArgs,
     mode: lock::Mode,
 ) -> anyhow::Result<HostPlan> {
-    let topo = load(file)?;
+    let (topo, topology_sha256) = super::saved::load_topology(file)?;
     let resolved = resolve(&topo, file, host_args)?;
     let host = resolved.host.clone().unwrap_or_default();
     let desired = crate::compile::compile(&topo, &host).with_context(|| {
@@ -61,12 +64,21 @@ pub(super) async fn host_plan(
         kernel,
         plan,
         lock,
+        topology: topo,
+        topology_sha256,
     })
 }
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let HostPlan { resolved, plan, .. } =
-        host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
+    let HostPlan {
+        resolved,
+        desired,
+        mut kernel,
+        plan,
+        lock: _lock,
+        topology,
+        topology_sha256,
+    } = host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
     if args.json {
         outln!("{}", render_json(&plan))?;
     } else {
@@ -78,7 +90,24 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             "Error: the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing can be applied",
             plan.conflicts.len()
         );
+        if args.out.is_some() {
+            errln!("Nothing was saved: a plan with conflicts cannot be applied.");
+        }
         return Ok(ExitCode::from(1));
+    }
+    if let Some(out) = &args.out {
+        let what = super::saved::ToSave {
+            out,
+            file: &args.file,
+            host_args: &args.host,
+            resolved: &resolved,
+            topology: &topology,
+            topology_sha256: &topology_sha256,
+            desired: &desired,
+            plan: &plan,
+        };
+        super::saved::save(&mut kernel, what).await?;
+        super::saved::print_saved(out, args.json)?;
     }
     if args.detailed_exitcode && !plan.is_empty() {
         return Ok(ExitCode::from(2));

@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 pub async fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &args.file
+        && let Some(saved) = super::saved::detect(file)?
+    {
+        return super::saved::run_show(saved, file, args.json);
+    }
     let topo = match &args.file {
         Some(file) => Some(super::load(file)?),
         None => None,

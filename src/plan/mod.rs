@@ -43,6 +43,7 @@ mod order;
 mod refs;
 mod render_json;
 mod render_text;
+pub mod saved;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -52,7 +53,6 @@ mod tests_refs;
 pub(crate) mod testutil;
 mod vxlan_clash;
 
-#[cfg(test)]
 pub(crate) use order::dependencies;
 #[cfg(test)]
 pub(crate) use order::step_dependencies;
