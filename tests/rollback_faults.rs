@@ -581,6 +581,16 @@ fn bridge(name: &str) -> netplan_rs::state::Object {
     })
 }
 
+/// Removes the intent journal a failed `apply::execute` leaves for its target (see
+/// `apply::journal`), so that the run directory keeps nothing of a test host.
+struct JournalGuard(Target);
+
+impl Drop for JournalGuard {
+    fn drop(&mut self) {
+        let _ = apply::journal::clear(&self.0);
+    }
+}
+
 /// The seam itself, on a real kernel: three independent bridges and an nftables table and chain,
 /// in one wave: the bridges sent concurrently, then the nftables run as one transaction. k numbers the requests in the order they
 /// are handed over, whatever order the concurrent ones finish in; a k inside the transaction
@@ -629,6 +639,7 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
     for (k, when) in cases {
         let after = when == When::AfterSending;
         let host = NetnsHost::new("npfseam");
+        let _journal = JournalGuard(host.target());
         let mut kernel = Kernel::connect(host.target()).await.expect("connect");
         let plan = steps();
         assert_eq!(apply::waves(&plan).len(), 1, "one wave");
@@ -696,4 +707,47 @@ async fn the_seam_fails_the_kth_request_in_hand_over_order_and_a_batch_whole() {
             );
         }
     }
+}
+
+/// The comparison can fail: with rollback off (`--no-rollback`), an apply failed half-way
+/// leaves a host whose dumps differ from before in the sections the applied steps touched;
+/// `netplan-rs rollback`'s core (`transaction::roll_back`) then restores dumps equal to before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_rollback_the_dumps_differ_and_a_later_rollback_restores_them() {
+    let lab = lab("n");
+    lab.up_hosts_only();
+    let (target, desired) = target_and_desired(&lab, FILE_A);
+    let (mut kernel, plan) = apply::prepare_change(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    let sysctls = sysctls_of(&[&plan]);
+    let before = settled_dump(&lab, &sysctls, &Dump::new());
+    // Half-way: the namespaces and links are there, the routes are not.
+    let k = plan.steps.len() / 2;
+    kernel.inject(FailAt(k));
+    let options = apply::Options {
+        rollback: false,
+        ..apply::Options::default()
+    };
+    let failure = apply::run(&mut kernel, &plan, &desired, &options, |_| {})
+        .await
+        .expect_err("the fault fails the apply");
+    assert!(failure.rollback.is_none(), "rolled back with rollback off");
+    assert!(kernel.injected().is_some());
+    let after = settled_dump(&lab, &sysctls, &before);
+    let diff = differences(&before, &after);
+    for section in ["netns list", "host link", "host addr"] {
+        assert!(
+            diff.iter().any(|d| d.starts_with(&format!("{section}: "))),
+            "no difference in {section}: {diff:#?}"
+        );
+    }
+    let report = apply::transaction::roll_back(&mut kernel)
+        .await
+        .expect("roll back")
+        .expect("an unfinished apply to roll back");
+    assert!(report.as_it_was, "{}", report.summary());
+    let restored = settled_dump(&lab, &sysctls, &before);
+    let diff = differences(&before, &restored);
+    assert!(diff.is_empty(), "after rollback:\n{}", diff.join("\n"));
 }
