@@ -165,58 +165,70 @@ fn host_namespaces(lab: &Lab) -> Vec<String> {
     all
 }
 
+/// The sections of one namespace (see [`dump`]).
+fn dump_namespace(ns: &str, label: &str) -> Vec<(String, Vec<String>)> {
+    let mut sections = Vec::new();
+    let mut put = |what: &str, items: Vec<Value>| {
+        sections.push((format!("{label} {what}"), lines(items)));
+    };
+    put("link", ip_json(ns, &["link", "show"]));
+    put("addr", ip_json(ns, &["addr", "show"]));
+    // Without a family: IPv4 and IPv6 routes, every table.
+    put("route", ip_json(ns, &["route", "show", "table", "all"]));
+    // Entries the kernel learns from traffic come and go; the configured ones are compared.
+    let neigh = ip_json(ns, &["neigh", "show"]);
+    put(
+        "neigh",
+        neigh
+            .into_iter()
+            .filter(|n| state_is(n, &["PERMANENT", "NOARP"]))
+            .collect(),
+    );
+    let fdb = json_array(&run("bridge", &["-j", "-d", "-n", ns, "fdb", "show"]));
+    put(
+        "fdb",
+        fdb.into_iter()
+            .filter(|f| state_is(f, &["permanent", "static"]))
+            .collect(),
+    );
+    let ruleset: Value =
+        serde_json::from_str(&nft(ns, &["-j", "list", "ruleset"])).expect("nft -j list ruleset");
+    put(
+        "nft",
+        ruleset["nftables"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| o.get("metainfo").is_none())
+            .collect(),
+    );
+    sections
+}
+
 fn dump(lab: &Lab, sysctls: &[(Ns, String)]) -> Dump {
     let host = lab.host_ns(HOST);
     let spaces = host_namespaces(lab);
     let mut d = Dump::new();
     d.insert("netns list".into(), spaces[1..].to_vec());
-    for ns in &spaces {
-        let label = match ns.strip_prefix(&format!("{host}-")) {
-            Some(container) => container.to_string(),
-            None => "host".to_string(),
-        };
-        let mut put = |what: &str, items: Vec<Value>| {
-            d.insert(format!("{label} {what}"), lines(items));
-        };
-        put("link", ip_json(ns, &["link", "show"]));
-        put("addr", ip_json(ns, &["addr", "show"]));
-        put(
-            "route",
-            ip_json(ns, &["-4", "route", "show", "table", "all"]),
-        );
-        put(
-            "route6",
-            ip_json(ns, &["-6", "route", "show", "table", "all"]),
-        );
-        // Entries the kernel learns from traffic come and go; the configured ones are compared.
-        let neigh = ip_json(ns, &["neigh", "show"]);
-        put(
-            "neigh",
-            neigh
-                .into_iter()
-                .filter(|n| state_is(n, &["PERMANENT", "NOARP"]))
-                .collect(),
-        );
-        let fdb = json_array(&run("bridge", &["-j", "-d", "-n", ns, "fdb", "show"]));
-        put(
-            "fdb",
-            fdb.into_iter()
-                .filter(|f| state_is(f, &["permanent", "static"]))
-                .collect(),
-        );
-        let ruleset: Value = serde_json::from_str(&nft(ns, &["-j", "list", "ruleset"]))
-            .expect("nft -j list ruleset");
-        put(
-            "nft",
-            ruleset["nftables"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|o| o.get("metainfo").is_none())
-                .collect(),
-        );
-    }
+    // One reader thread per namespace: the readers are processes, mostly waiting to start.
+    let per_namespace: Vec<Vec<(String, Vec<String>)>> = std::thread::scope(|scope| {
+        let readers: Vec<_> = spaces
+            .iter()
+            .map(|ns| {
+                let label = match ns.strip_prefix(&format!("{host}-")) {
+                    Some(container) => container.to_string(),
+                    None => "host".to_string(),
+                };
+                scope.spawn(move || dump_namespace(ns, &label))
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("reader thread"))
+            .collect()
+    });
+    d.extend(per_namespace.into_iter().flatten());
     for (ns, key) in sysctls {
         let name = match ns {
             Ns::Host => host.clone(),
@@ -236,19 +248,55 @@ fn dump(lab: &Lab, sysctls: &[(Ns, String)]) -> Dump {
     d
 }
 
-/// [`dump`] once the kernel has settled (links' carrier processed, IPv6 addresses past DAD),
-/// and, if it differs from `expected`, again until it matches or a short deadline passes (a
-/// kernel work item may still be on its way), so that only lasting differences count.
-fn settled_dump(lab: &Lab, sysctls: &[(Ns, String)], expected: &Dump) -> Dump {
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// Wait (up to 30 s) until the kernel has settled in the namespaces of node-1: links' carrier
+/// processed (see `common::wait_settled`) and no IPv6 address tentative any more. A link made
+/// again by a rollback gets its link-local address back only after duplicate address detection
+/// (1-2 s of kernel timers; its local route appears then), which is not a difference.
+fn settle(lab: &Lab) {
+    let namespaces = host_namespaces(lab);
+    wait_settled(&namespaces);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        wait_settled(&host_namespaces(lab));
+        let tentative: Vec<String> = namespaces
+            .iter()
+            .flat_map(|ns| {
+                ip_json(ns, &["-6", "addr", "show", "tentative"])
+                    .into_iter()
+                    .filter(|l| l["addr_info"].as_array().is_some_and(|a| !a.is_empty()))
+                    .map(move |l| format!("{ns}/{}", l["ifname"].as_str().unwrap_or("?")))
+            })
+            .collect();
+        if tentative.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "IPv6 addresses still tentative: {tentative:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`dump`] once the kernel has [`settle`]d, and, if it differs from `expected`, again until it
+/// matches or a short deadline passes (a kernel work item may still be on its way), so that only
+/// lasting differences count.
+fn settled_dump(lab: &Lab, sysctls: &[(Ns, String)], expected: &Dump) -> Dump {
+    settle(lab);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
         let d = dump(lab, sysctls);
         if d == *expected || Instant::now() > deadline {
             return d;
         }
         std::thread::sleep(Duration::from_millis(100));
+        settle(lab);
     }
+}
+
+/// The state to compare with: [`dump`] once settled.
+fn baseline(lab: &Lab, sysctls: &[(Ns, String)]) -> Dump {
+    settle(lab);
+    dump(lab, sysctls)
 }
 
 /// The lines that differ, by section: "- " only before, "+ " only after; an object on both
@@ -476,6 +524,32 @@ fn verdict(name: &str, (passed, total, failures): (usize, usize, Vec<String>)) {
     );
 }
 
+/// Run `jobs` at once, each on its own thread with its own runtime, and fail if any failed
+/// (after all ended, so every lab is torn down). Most of a k's time is kernel timers (duplicate
+/// address detection), not CPU, so scenarios on different labs overlap well even on 2 cores.
+fn concurrently(jobs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>) {
+    let results: Vec<std::thread::Result<()>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(job)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join()).collect()
+    });
+    for result in results {
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 /// Scenario A, the fault failing its request `when` says.
 async fn scenario_a(tag: &str, when: When, name: &str) {
     let lab = lab(tag);
@@ -502,21 +576,20 @@ async fn scenario_a(tag: &str, when: When, name: &str) {
     ] {
         assert!(kinds.contains(kind), "the plan has no {kind} step");
     }
-    let baseline = settled_dump(&lab, &sysctls, &Dump::new());
+    let baseline = baseline(&lab, &sysctls);
     let result = every_k(&lab, &target, &desired, &sysctls, baseline, when).await;
     verdict(name, result);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
-    scenario_a("a", When::BeforeSending, "A").await;
-}
-
-/// The k-th request is carried out and then reported failed (a lost reply): apply does not count
-/// it as applied, the rollback must undo it all the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_plan_whose_kth_step_is_done_but_reported_failed_rolls_back_too() {
-    scenario_a("c", When::AfterSending, "A (after sending)").await;
+/// Scenario A: every k, the k-th request failing before it is sent; and every k, the k-th request
+/// carried out and then reported failed (a lost reply: apply does not count it as applied, the
+/// rollback must undo it all the same). Two labs, at once.
+#[test]
+fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
+    concurrently(vec![
+        Box::pin(scenario_a("a", When::BeforeSending, "A")),
+        Box::pin(scenario_a("c", When::AfterSending, "A (after sending)")),
+    ]);
 }
 
 /// Scenario B, the fault failing its request `when` says.
@@ -552,20 +625,18 @@ async fn scenario_b(tag: &str, when: When, name: &str) {
             "plan B never {what}"
         );
     }
-    let baseline = settled_dump(&lab, &sysctls, &Dump::new());
+    let baseline = baseline(&lab, &sysctls);
     let result = every_k(&lab, &target, &desired, &sysctls, baseline, when).await;
     verdict(name, result);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_previous_topology() {
-    scenario_b("b", When::BeforeSending, "B").await;
-}
-
-/// As above, the k-th request carried out and then reported failed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_replace_update_plan_whose_kth_step_is_done_but_reported_failed_rolls_back_too() {
-    scenario_b("d", When::AfterSending, "B (after sending)").await;
+/// Scenario B, in both modes like scenario A.
+#[test]
+fn a_delete_replace_update_plan_failed_at_every_step_rolls_back_to_the_previous_topology() {
+    concurrently(vec![
+        Box::pin(scenario_b("b", When::BeforeSending, "B")),
+        Box::pin(scenario_b("d", When::AfterSending, "B (after sending)")),
+    ]);
 }
 
 fn bridge(name: &str) -> netplan_rs::state::Object {
@@ -721,7 +792,7 @@ async fn without_rollback_the_dumps_differ_and_a_later_rollback_restores_them() 
         .await
         .expect("prepare");
     let sysctls = sysctls_of(&[&plan]);
-    let before = settled_dump(&lab, &sysctls, &Dump::new());
+    let before = baseline(&lab, &sysctls);
     // Half-way: the namespaces and links are there, the routes are not.
     let k = plan.steps.len() / 2;
     kernel.inject(FailAt(k));
@@ -750,4 +821,99 @@ async fn without_rollback_the_dumps_differ_and_a_later_rollback_restores_them() 
     let restored = settled_dump(&lab, &sysctls, &before);
     let diff = differences(&before, &restored);
     assert!(diff.is_empty(), "after rollback:\n{}", diff.join("\n"));
+}
+
+/// A rollback that fails at one of its own requests still restores the host: its next round
+/// observes again and redoes what failed. For every j: topology B applied in full over A (its
+/// last request carried out, then reported failed, rollback off), then `transaction::roll_back`
+/// (the core of `netplan-rs rollback`, the same restore apply runs) with a fault at its j-th
+/// request; the report must say the host is as it was, and the dumps must equal A's.
+#[test]
+fn a_rollback_failing_at_any_of_its_own_requests_still_restores_the_host() {
+    concurrently(vec![
+        Box::pin(rollback_faults("r", 0, 2)),
+        Box::pin(rollback_faults("s", 1, 2)),
+    ]);
+}
+
+/// The j of [`a_rollback_failing_at_any_of_its_own_requests_still_restores_the_host`] with
+/// `j % parts == part`, on lab `tag` (and j = 0, which counts the requests).
+async fn rollback_faults(tag: &str, part: usize, parts: usize) {
+    let lab = lab(tag);
+    lab.up_hosts_only();
+    let (target_a, desired_a) = target_and_desired(&lab, FILE_A);
+    let (target, desired) = target_and_desired(&lab, FILE_B);
+    let (_, plan_a) = apply::prepare(target_a.clone(), &desired_a)
+        .await
+        .expect("prepare");
+    apply_clean(&target_a, &desired_a).await;
+    let (_, plan_b) = apply::prepare(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    let sysctls = sysctls_of(&[&plan_a, &plan_b]);
+    let mut before = baseline(&lab, &sysctls);
+    let no_rollback = apply::Options {
+        rollback: false,
+        ..apply::Options::default()
+    };
+    let (mut passed, mut tested, mut failures, mut total) = (0, 0, Vec::new(), None);
+    let mut j = 0;
+    while total.is_none_or(|t| j <= t) && failures.len() < MAX_FAILURES {
+        let (mut kernel, plan) = apply::prepare_change(target.clone(), &desired)
+            .await
+            .expect("prepare");
+        assert_eq!(plan.steps.len(), plan_b.steps.len(), "j={j}: not back at A");
+        kernel.inject_when(FailAt(plan.steps.len()), When::AfterSending);
+        let failure = apply::run(&mut kernel, &plan, &desired, &no_rollback, |_| {})
+            .await
+            .expect_err("the last request is reported failed");
+        assert!(failure.rollback.is_none());
+        // j = 0 never fires: it counts the requests of an undisturbed rollback.
+        kernel.inject(FailAt(j));
+        let report = apply::transaction::roll_back(&mut kernel)
+            .await
+            .expect("roll back")
+            .expect("the before-image of the failed apply");
+        let requests = *total.get_or_insert(kernel.requests());
+        let mut problems = Vec::new();
+        let fired = kernel.injected();
+        match (&fired, j) {
+            (None, 0) => {}
+            (Some(fault), j) if j > 0 => eprintln!(
+                "j={j}/{requests}: {} failed; {}",
+                fault.object,
+                report.summary()
+            ),
+            _ => problems.push(format!("the fault at {j} fired as {fired:?}")),
+        }
+        if !report.as_it_was {
+            problems.push(report.summary());
+        }
+        let after = settled_dump(&lab, &sysctls, &before);
+        let diff = differences(&before, &after);
+        if !diff.is_empty() {
+            problems.push(format!("differs from A:\n    {}", diff.join("\n    ")));
+        }
+        if problems.is_empty() {
+            passed += 1;
+        } else {
+            failures.push(format!("j={j}: {}", problems.join("; ")));
+        }
+        before = after;
+        tested += 1;
+        j += 1;
+        while j % parts != part {
+            j += 1;
+        }
+    }
+    let total = total.unwrap_or(0);
+    eprintln!(
+        "rollback faults (j % {parts} == {part}, and j = 0: none): {passed}/{tested} j of {total}"
+    );
+    assert!(total >= 10, "a rollback of only {total} requests");
+    assert!(
+        failures.is_empty(),
+        "{passed}/{tested} j passed; failures:\n{}",
+        failures.join("\n")
+    );
 }
