@@ -1,4 +1,4 @@
-//! The serde model of topology file version 1 (the contract in DESIGN.md).
+//! The serde model of topology file version 1 (the contract in docs/architecture.md).
 //!
 //! Maps are `IndexMap`s because declaration order is meaningful: subnet slices, container
 //! addresses and interface names are allocated in that order. Every struct denies unknown keys so
