@@ -12,6 +12,7 @@
 mod lifecycle;
 mod ping;
 pub mod reach;
+pub mod standin;
 mod verify;
 #[cfg(test)]
 mod verify_tests;
