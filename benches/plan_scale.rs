@@ -1,5 +1,5 @@
 //! Benchmark of the pure pipeline at fleet scale. Prints numbers; asserts nothing about speed
-//! (DESIGN.md: speed is measured in benchmarks, never in timed tests).
+//! (docs/architecture.md: speed is measured in benchmarks, never in timed tests).
 //!
 //! 1. A bridged VXLAN overlay (the worst case for per-host objects: every host carries a
 //!    neighbour and an FDB entry per remote container): load + validate, compile for one host,

@@ -1,6 +1,6 @@
 //! netplan-rs: terraform for container networking.
 //!
-//! Data flow (see DESIGN.md): `topology` (load, validate) -> `compile` (desired [`state::State`]
+//! Data flow (see docs/architecture.md): `topology` (load, validate) -> `compile` (desired [`state::State`]
 //! for one host) and `kernel::observe` (observed state) -> `plan` (diff, order, render) ->
 //! `apply` (execute, verify). `lab` builds simulated hosts in network namespaces.
 

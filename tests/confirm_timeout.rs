@@ -601,7 +601,7 @@ fn assert_rolled_back(
         "{stderr}"
     );
     assert!(
-        stderr.contains("rolled back: the host is as it was"),
+        stderr.contains("Rolled back: the host is as it was"),
         "{stderr}"
     );
     assert!(!fx.c2_exists(), "the tried container is still there");

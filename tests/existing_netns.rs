@@ -417,3 +417,41 @@ containers:
     assert!(proc.ping("10.79.0.3"));
     assert_eq!(link_names(&old), vec!["lo"]);
 }
+
+/// `topologies/existing-netns.yaml` runs with `lab demo` like every other example: the lab
+/// stands in empty namespaces for the Docker container, process and namespace file it names
+/// (none exist on a test machine), wires them like the real ones, and removes them with the lab.
+#[test]
+fn the_example_runs_in_the_lab_with_stand_ins() {
+    must_root();
+    if std::path::Path::new("/proc/4242").exists()
+        || std::path::Path::new("/run/netns/vpn").exists()
+    {
+        eprintln!("skipped: pid 4242 or /run/netns/vpn exists here, so the example would wire it");
+        return;
+    }
+    let lab = Lab::new("exdemo", &repo_file("topologies/existing-netns.yaml"));
+    let out = Command::new(bin())
+        .args(["lab", "demo", &lab.file_str(), "--lab", &lab.name])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("lab demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    for container in ["web", "batch", "vpn"] {
+        assert!(
+            text.contains(&format!(
+                "container {container} stands in namespace {}-node-1.standin-{container}",
+                lab.name
+            )),
+            "{text}"
+        );
+    }
+    assert!(text.contains("All 12 pairs as expected"), "{text}");
+    assert_eq!(
+        lab.namespaces(),
+        Vec::<String>::new(),
+        "the lab left namespaces"
+    );
+}

@@ -4,7 +4,7 @@
 //! link-local address of the egress bridge; a new bridge's link-local address used to be
 //! tentative for the ~2 s of duplicate address detection, so the first pings across a routed
 //! IPv6 path waited or timed out. netplan-rs now creates its bridges with
-//! `net.ipv6.conf.<bridge>.accept_dad = 0` (README "dual stack"). Checked two ways: the property
+//! `net.ipv6.conf.<bridge>.accept_dad = 0` (docs/topology.md "dual stack"). Checked two ways: the property
 //! itself, read back with `sysctl` and `ip -j -6 addr` (independent readers), and traffic: ONE
 //! ping with a 1 s timeout per cross-host IPv6 path, as soon as the kernel has processed the new
 //! links (a functional check that the first packet gets through, not a speed measurement).

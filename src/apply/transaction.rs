@@ -156,17 +156,18 @@ pub struct RollbackReport {
 }
 
 impl RollbackReport {
-    /// "rolled back: the host is as it was (12 steps)" or "rolled back partly; not restored:" and
+    /// "Rolled back: the host is as it was (12 step(s) run)." or "Rolled back partly (...); not
+    /// restored:" and
     /// one line per object.
     pub fn summary(&self) -> String {
         if self.as_it_was {
             return format!(
-                "rolled back: the host is as it was ({} step(s) undone)",
+                "Rolled back: the host is as it was ({} step(s) run).",
                 self.steps
             );
         }
         let mut text = format!(
-            "rolled back partly ({} step(s) run); not restored:",
+            "Rolled back partly ({} step(s) run); not restored:",
             self.steps
         );
         for line in &self.not_restored {
@@ -450,7 +451,7 @@ mod tests {
         };
         assert_eq!(
             done.summary(),
-            "rolled back: the host is as it was (4 step(s) undone)"
+            "Rolled back: the host is as it was (4 step(s) run)."
         );
         let partly = RollbackReport {
             steps: 2,
@@ -459,7 +460,7 @@ mod tests {
         };
         assert_eq!(
             partly.summary(),
-            "rolled back partly (2 step(s) run); not restored:\n  link host/br0 (still needs: create)"
+            "Rolled back partly (2 step(s) run); not restored:\n  link host/br0 (still needs: create)"
         );
     }
 

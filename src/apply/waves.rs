@@ -1,7 +1,7 @@
 //! Which groups of a plan may run at the same time: the plan is cut into waves, and a group (one
 //! step, or one nftables transaction, see [`groups`]) joins the first wave after every group it
 //! depends on. The steps of a wave are independent of each other, so `apply` sends them to the
-//! kernel concurrently (DESIGN.md: independent requests pipelined, not one round trip at a time).
+//! kernel concurrently (docs/architecture.md, Performance principles: a wave's requests in flight together).
 //!
 //! Dependencies are the edges of the ordering DAG the plan carries (`Plan::deps`, computed by
 //! `plan::order` when it sorted the steps), plus what the order guarantees without an edge, kept

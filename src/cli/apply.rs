@@ -210,7 +210,7 @@ fn report_failure(verb: &str, failure: ApplyFailure) -> anyhow::Result<ExitCode>
 /// Say what the rollback did, or how to roll back when it was not done.
 fn report_rollback(verb: &str, rollback: Option<&RollbackReport>, kernel: &Kernel) {
     match rollback {
-        Some(report) if report.as_it_was => errln!("{}.", capitalise(&report.summary())),
+        Some(report) if report.as_it_was => errln!("{}", report.summary()),
         Some(report) => {
             errln!("Error: {}", report.summary());
             errln!(

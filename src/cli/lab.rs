@@ -213,6 +213,9 @@ async fn up(
         lab::switch_netns(name)
     )?;
     for host in topo.hosts.keys() {
+        for line in lab::standin::make_standins(topo, name, host)? {
+            outln!("{host}: {line}")?;
+        }
         let (mut kernel, desired, plan) = lab::plan_host(topo, name, host).await?;
         if show_plans {
             outln!("\n=== plan for simulated host {host} ===\n")?;

@@ -98,7 +98,7 @@ struct PlanArgs {
     host: HostArgs,
     #[command(flatten)]
     lock: LockArgs,
-    /// Print the plan as JSON (format documented in README).
+    /// Print the plan as JSON (format: docs/commands.md).
     #[arg(long)]
     json: bool,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.

@@ -68,7 +68,7 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
     crate::signals::install().context("catching SIGINT and SIGTERM")?;
     let report = transaction::roll_back_to(&mut kernel, &image).await;
     if report.as_it_was {
-        outln!("\n{}.", capitalise(&report.summary()))?;
+        outln!("\n{}", report.summary())?;
         return Ok(ExitCode::SUCCESS);
     }
     errln!("\nError: {}", report.summary());
@@ -77,12 +77,4 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
         transaction::path(&resolved.target).display()
     );
     Ok(ExitCode::from(1))
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }

@@ -37,7 +37,11 @@ pub fn resolve(topo: &Topology, file: &Path, args: &HostArgs) -> anyhow::Result<
     let Some(host) = &resolved.host else {
         bail!("internal: host not resolved");
     };
-    resolved.target.external = external::resolve(topo, host).map_err(anyhow::Error::msg)?;
+    resolved.target.external = match &resolved.lab {
+        Some(lab_name) => lab::standin::resolve(topo, lab_name, host),
+        None => external::resolve(topo, host),
+    }
+    .map_err(anyhow::Error::msg)?;
     external::check_distinct(&resolved.target, topo, host).map_err(anyhow::Error::msg)?;
     for warning in external::leftovers(&resolved.target, topo, host) {
         super::output::errln!("warning: {warning}");
@@ -56,7 +60,10 @@ pub fn resolve_optional(
 ) -> anyhow::Result<Resolved> {
     let mut resolved = resolve_host(topo, file, args)?;
     if let (Some(topo), Some(host)) = (topo, &resolved.host) {
-        let (found, missing) = external::resolve_all(topo, host);
+        let (found, missing) = match &resolved.lab {
+            Some(lab_name) => lab::standin::external_namespaces(topo, lab_name, host),
+            None => external::resolve_all(topo, host),
+        };
         for problem in missing {
             super::output::errln!("warning: {problem}; not reading that namespace");
         }

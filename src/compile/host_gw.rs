@@ -1,4 +1,4 @@
-//! `driver: host-gw` (flannel host-gw; seed 001 "静态路由"): each host owns a slice of the
+//! `driver: host-gw` (flannel host-gw, static routes between hosts): each host owns a slice of the
 //! subnet, held as the gateway `.1` on its bridge, and reaches every other host's slice with a
 //! plain route via that host's underlay address on the local underlay interface. No
 //! encapsulation, no neighbour or FDB entries: the underlay's own ARP resolves the next hop,

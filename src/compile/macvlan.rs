@@ -1,4 +1,4 @@
-//! `driver: macvlan` (seed 000): per local container a macvlan child of the host's lower device,
+//! `driver: macvlan` (Docker's macvlan driver): per local container a macvlan child of the host's lower device,
 //! living in the container's namespace with its address, Docker-style MAC and a default route
 //! via the wire's gateway; with `vlan` the owned 802.1Q sub-interface `parent.N` as that lower
 //! device; with `host_interface` the host's own child `mv-<net>` holding its reserved address.

@@ -1,7 +1,7 @@
 //! Topology + host name -> desired [`crate::state::State`] for that host; one file per driver.
 //!
 //! Compile is pure: it reads only the (validated) topology, so every host computes the same
-//! derived identities for its peers. Objects per scheme follow DESIGN.md "Kernel objects per
+//! derived identities for its peers. Objects per scheme follow docs/architecture.md "Kernel objects per
 //! scheme". A host gets a network's devices only if it has a container on that network.
 
 mod bridge;

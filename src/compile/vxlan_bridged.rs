@@ -1,4 +1,4 @@
-//! `driver: vxlan, mode: bridged` (Docker overlay, seed 004 scheme 2): one L2 segment across
+//! `driver: vxlan, mode: bridged` (Docker overlay): one L2 segment across
 //! hosts. The VXLAN device is a port of the bridge; with learning off and ARP proxy on, every
 //! remote container is a static neighbour entry (IP -> MAC) plus an FDB entry (MAC -> remote
 //! VTEP), both derivable from the file since container MACs are `02:42:<IPv4>` (or hashed from

@@ -1,4 +1,4 @@
-//! `driver: vxlan, mode: routed` (flannel, seed 004 scheme 1): each host owns a slice of the
+//! `driver: vxlan, mode: routed` (flannel VXLAN): each host owns a slice of the
 //! subnet. The bridge holds the slice's `.1` (the containers' gateway); the VXLAN device, not a
 //! bridge port, holds `.0/32` and is the next hop towards the other hosts: per remote host one
 //! neighbour (remote `.0` -> remote VTEP MAC), one FDB entry (that MAC -> remote underlay IP) and

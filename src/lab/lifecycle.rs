@@ -147,8 +147,9 @@ pub async fn plan_host(
         .with_context(|| format!("compiling for host {host}"))?;
     let mut target = host_target(lab, host);
     target.claimed = Some(topo.claimed_prefixes());
-    // Containers wired into existing namespaces (`netns:`) are entered through their files.
-    target.external = crate::external::resolve(topo, host).map_err(anyhow::Error::msg)?;
+    // Containers wired into existing namespaces (`netns:`) are entered through their files, or
+    // through the stand-ins `lab up` made for them (see `standin`).
+    target.external = super::standin::resolve(topo, lab, host).map_err(anyhow::Error::msg)?;
     crate::external::check_distinct(&target, topo, host).map_err(anyhow::Error::msg)?;
     let (kernel, plan) = apply::prepare_change(target, &desired)
         .await
@@ -242,11 +243,14 @@ async fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
             }
             continue;
         }
-        let marked = crate::kernel::namespace_mark(name)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|mark| super::is_lab_mark(&mark, lab));
+        // Stand-ins for existing namespaces are unmarked, as existing namespaces are, but the
+        // lab made them (see `standin`).
+        let marked = super::standin::is_standin(name, lab)
+            || crate::kernel::namespace_mark(name)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|mark| super::is_lab_mark(&mark, lab));
         if marked {
             found = true;
             if let Err(e) = netns::delete(name) {

@@ -1,6 +1,6 @@
 //! The lab: every host of a topology simulated in network namespaces on one machine.
 //!
-//! Layout (DESIGN.md "Namespaces and the lab"): a switch namespace `<lab>.switch` holds a bridge
+//! Layout (docs/architecture.md, "Namespaces and the lab"): a switch namespace `<lab>.switch` holds a bridge
 //! `switch`; each host is a namespace `<lab>-<host>` holding its underlay interface (a veth whose
 //! other end is a port of the switch bridge) with the host's underlay address; the host's
 //! containers are `<lab>-<host>-<container>`. The lab's own plumbing is planned and applied by the
@@ -12,6 +12,7 @@
 mod lifecycle;
 mod ping;
 pub mod reach;
+pub mod standin;
 mod verify;
 #[cfg(test)]
 mod verify_tests;

@@ -62,17 +62,27 @@ pub fn addresses(att: &Attachment) -> Vec<IpAddr> {
 }
 
 /// The namespace a probe from `att`'s container is sent from: its lab namespace, or the file
-/// of the existing namespace it names (`netns:`). The only place verify learns where a
-/// container's namespace lives. An existing namespace that cannot be found falls back to the
-/// lab name, so the ping fails with a message naming a missing namespace.
+/// of the existing namespace it names (`netns:`), or its stand-in (see `standin`). The only place
+/// verify learns where a container's namespace lives. An existing namespace that cannot be found
+/// falls back to the lab name, so the ping fails with a message naming a missing namespace.
 fn netns_path(topo: &Topology, lab: &str, att: &Attachment) -> PathBuf {
-    topo.containers
+    let lab_name =
+        || PathBuf::from("/run/netns").join(container_netns(lab, &att.host, &att.container));
+    let Some(netns) = topo
+        .containers
         .get(&att.container)
         .and_then(|c| c.netns.as_ref())
-        .and_then(|netns| crate::external::namespace_file(netns).ok())
-        .unwrap_or_else(|| {
-            PathBuf::from("/run/netns").join(container_netns(lab, &att.host, &att.container))
+    else {
+        return lab_name();
+    };
+    crate::external::namespace_file(netns)
+        .ok()
+        .or_else(|| {
+            let standin = super::standin::standin_netns(lab, &att.host, &att.container);
+            crate::kernel::netns::is_namespace(&standin)
+                .then(|| PathBuf::from("/run/netns").join(standin))
         })
+        .unwrap_or_else(lab_name)
 }
 
 /// Every probe of lab `lab`, with its expectation, plus notes on addresses left unprobed

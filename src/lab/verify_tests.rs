@@ -329,7 +329,7 @@ containers:
 #[test]
 fn bridge_on_two_hosts_with_one_subnet_is_isolated_across_hosts() {
     // One bridge network, so one subnet, on two hosts: each host has its own bridge with the
-    // gateway (DESIGN.md: hosts' bridges are not joined), so only same-host pairs reach.
+    // gateway (docs/architecture.md, Kernel objects per scheme: hosts' bridges are not joined), so only same-host pairs reach.
     let topo = parse(BRIDGE_ON_TWO_HOSTS);
     assert_eq!(
         table(&topo),

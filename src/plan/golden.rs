@@ -37,7 +37,7 @@ fn compare_file(file: &str, actual: &str) {
 const REMOTE_MAC: &str = "02:42:ac:12:14:02";
 const VTEP_MAC: &str = "0e:e6:e6:5d:c2:da";
 
-/// Docker-overlay style host (seed 004, scheme 2): bridge + vxlan with proxy, one local
+/// Docker-overlay style host: bridge + vxlan with proxy, one local
 /// container on a veth pair, one remote container's neighbour and FDB entry.
 fn overlay() -> Vec<Object> {
     let (host, inner) = veth_pair("docker1", "veth1234567", "br-overlay");
@@ -55,7 +55,7 @@ fn overlay() -> Vec<Object> {
     ]
 }
 
-/// Flannel style host (seed 004, scheme 1).
+/// Flannel style host.
 fn routed() -> Vec<Object> {
     vec![
         sysctl("host", "net.ipv4.ip_forward", "1"),

@@ -1,4 +1,4 @@
-//! `driver: macvlan` (Docker's macvlan driver, seed 000): the model, its derived names and
+//! `driver: macvlan` (Docker's macvlan driver): the model, its derived names and
 //! addresses, and its validation.
 //!
 //! Each container interface is a macvlan child of a host interface (`parent`, by default the
@@ -117,7 +117,7 @@ impl MacvlanNetwork {
 }
 
 /// The 802.1Q sub-interface of `parent` for `id`: `parent.id`, as `ip link add link eth0 name
-/// eth0.50 type vlan id 50` in the seed.
+/// eth0.50 type vlan id 50` by hand.
 fn vlan_name(parent: &str, id: u16) -> String {
     format!("{parent}.{id}")
 }

@@ -1,4 +1,4 @@
-//! The serde model of topology file version 1 (the contract in DESIGN.md).
+//! The serde model of topology file version 1 (the contract in docs/architecture.md).
 //!
 //! Maps are `IndexMap`s because declaration order is meaningful: subnet slices, container
 //! addresses and interface names are allocated in that order. Every struct denies unknown keys so
@@ -83,10 +83,10 @@ pub enum Network {
     /// A single-host Linux bridge (docker0 style); each host with containers on it gets its own.
     Bridge(BridgeNetwork),
     /// Per-host subnet slices routed over the underlay without encapsulation (flannel host-gw,
-    /// seed 001 "静态路由"). All its hosts must share one underlay subnet.
+    /// static routes between hosts). All its hosts must share one underlay subnet.
     #[serde(rename = "host-gw")]
     HostGw(HostGwNetwork),
-    /// Containers as macvlan children of a host interface (Docker's macvlan driver, seed 000).
+    /// Containers as macvlan children of a host interface (Docker's macvlan driver.
     Macvlan(super::macvlan::MacvlanNetwork),
 }
 
@@ -95,9 +95,9 @@ pub enum Network {
 #[serde(rename_all = "snake_case")]
 pub enum VxlanMode {
     /// One L2 segment across hosts: the VXLAN device is a bridge port, remote containers get
-    /// static neighbour + FDB entries (Docker overlay, seed 004 scheme 2). No gateway.
+    /// static neighbour + FDB entries (Docker overlay). No gateway.
     Bridged,
-    /// Per-host subnet slices routed over VXLAN (flannel, seed 004 scheme 1).
+    /// Per-host subnet slices routed over VXLAN (flannel VXLAN).
     Routed,
 }
 

@@ -1,5 +1,5 @@
 //! Derived identities: interface names and MACs computed from the file alone, so every host can
-//! name and address its peers' objects without asking them (DESIGN.md "Identities are derived").
+//! name and address its peers' objects without asking them (docs/architecture.md, "Identities are derived").
 
 use super::model::Host;
 use crate::state::Mac;
