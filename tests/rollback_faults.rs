@@ -475,7 +475,9 @@ async fn every_k(
         match &outcome.rollback {
             Some((true, not_restored, summary))
                 if not_restored.is_empty()
-                    && summary.starts_with("rolled back: the host is as it was") =>
+                    && summary
+                        .to_lowercase()
+                        .starts_with("rolled back: the host is as it was") =>
             {
                 eprintln!("k={k}: {step} failed; {summary}");
             }
