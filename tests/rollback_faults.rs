@@ -15,6 +15,10 @@
 //! `bridge -j fdb`, `nft -j list ruleset`, `ip netns list`, the sysctls the plans set) must equal
 //! the state before the apply, once normalised (see [`normalise`]). Between two k the host is
 //! cleaned only by the product's rollback: that is the point.
+//!
+//! Both scenarios also run with the k-th request carried out and then reported failed (a lost
+//! reply), and a rollback is itself failed at each of its own requests j in turn. Further tests:
+//! the seam's numbering on a real kernel, and the comparison failing when rollback is off.
 
 mod common;
 
