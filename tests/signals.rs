@@ -509,19 +509,23 @@ fn a_closed_stdout_ends_plan_and_lab_demo_quietly_after_cleanup() {
 }
 
 /// A topology whose `lab up` fails deterministically after node-1 is fully built: node-2 has a
-/// container in an existing namespace (given by path) that does not exist.
-fn failing_topology(missing: &str) -> String {
+/// container in an existing namespace given by a path that is a regular file, not a namespace
+/// (a path that does not exist at all would get a stand-in namespace in the lab).
+fn failing_topology(not_a_namespace: &str) -> String {
     let mut yaml = topology(1, 5, BRIDGE);
     yaml.push_str(&format!(
-        "  late: {{ host: node-2, network: many, netns: {{ path: /run/netns/{missing} }} }}\n"
+        "  late: {{ host: node-2, network: many, netns: {{ path: {not_a_namespace} }} }}\n"
     ));
     yaml
 }
 
 #[test]
 fn a_failed_lab_up_removes_what_it_built_or_names_lab_down() {
-    let missing = format!("hsg{}missing", std::process::id() % 100_000);
-    assert!(!netns_exists(&missing));
+    let missing = std::env::temp_dir()
+        .join(format!("hsg{}notns", std::process::id() % 100_000))
+        .display()
+        .to_string();
+    std::fs::write(&missing, "not a namespace").expect("writing the file");
     let lab = lab("fail", &failing_topology(&missing));
 
     // A new lab: node-1 is built and applied, node-2 fails; nothing of the lab is left.

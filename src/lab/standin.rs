@@ -13,10 +13,10 @@
 
 use crate::external::{self, ResolveError};
 use crate::kernel::netns;
-use crate::topology::Topology;
+use crate::topology::{ExternalNetns, Topology};
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What separates a stand-in's host part from its container part.
 const STANDIN: &str = ".standin-";
@@ -29,6 +29,19 @@ pub fn standin_netns(lab: &str, host: &str, container: &str) -> String {
 /// Whether `name` (a `/run/netns` entry) is a stand-in of `lab`.
 pub fn is_standin(name: &str, lab: &str) -> bool {
     name.starts_with(&format!("{lab}-")) && name.contains(STANDIN)
+}
+
+/// Whether what `netns` names is simply not on this machine (a process that does not run, a path
+/// that does not exist, a Docker container: the lab has no Docker), so a stand-in takes its
+/// place. A path that exists but is no network namespace is a mistake in the file, reported.
+fn absent_here(netns: &ExternalNetns) -> bool {
+    if let Some(pid) = netns.pid {
+        return !Path::new(&format!("/proc/{pid}")).exists();
+    }
+    if let Some(path) = &netns.path {
+        return !Path::new(path).exists();
+    }
+    netns.docker.is_some()
 }
 
 /// The existing namespaces of `host`'s containers in `lab`: each `netns:` resolved on this
@@ -71,12 +84,21 @@ pub fn resolve(
         .join("\n"))
 }
 
-/// Make the stand-ins `host` needs (for `lab up`): one per container whose `netns:` does not
-/// resolve on this machine and that has none yet. Returns one line per stand-in made, saying why.
+/// Make the stand-ins `host` needs (for `lab up`): one per container whose `netns:` names
+/// something this machine does not have and that has none yet. Returns one line per stand-in made, saying why.
 pub fn make_standins(topo: &Topology, lab: &str, host: &str) -> anyhow::Result<Vec<String>> {
     let (_, missing) = external_namespaces(topo, lab, host);
     let mut made = Vec::new();
     for problem in missing {
+        let absent = topo
+            .containers
+            .get(&problem.container)
+            .and_then(|c| c.netns.as_ref())
+            .is_some_and(absent_here);
+        if !absent {
+            // Reported when the host is planned.
+            continue;
+        }
         let name = standin_netns(lab, host, &problem.container);
         if netns::exists(&name) {
             // The mount point of a run killed while making it.
