@@ -222,4 +222,37 @@ mod tests {
         assert_eq!(byte_range(text, point), Some(3..5));
         assert_eq!(byte_offset(text, 9, 1), None);
     }
+
+    const BAD: &str = "version: 1\nhosts:\n  n: { underlay: 10.0.0.1/24, mtu: 1 }\n";
+
+    #[test]
+    fn colour_only_when_asked_and_the_snippet_either_way() {
+        let err = crate::topology::load_str(BAD, "t.yaml").expect_err("mtu 1");
+        let plain = render(&err, BAD, false);
+        assert_eq!(
+            plain,
+            "t.yaml:3:36: hosts.n.mtu: MTU 1 is below the IPv4 minimum 68\n  |\n3 |   n: { underlay: 10.0.0.1/24, mtu: 1 }\n  |                                    ^ expected an integer 68..65535\n"
+        );
+        let styled = render(&err, BAD, true);
+        assert!(styled.contains("\x1b["), "{styled:?}");
+        assert!(!plain.contains('\x1b'));
+    }
+
+    #[test]
+    fn errors_without_a_place_keep_their_one_line() {
+        let err = TopologyError::Input {
+            file: "/dev/zero".into(),
+            message: "is a character device".into(),
+        };
+        assert_eq!(
+            render(&err, "", false),
+            "/dev/zero: is a character device\n"
+        );
+        // A position the text does not have (the text was not kept): the one line too.
+        let err = crate::topology::load_str(BAD, "t.yaml").expect_err("mtu 1");
+        assert_eq!(
+            render(&err, "", false),
+            "t.yaml:3:36: hosts.n.mtu: MTU 1 is below the IPv4 minimum 68, expected an integer 68..65535\n"
+        );
+    }
 }
