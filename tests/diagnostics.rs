@@ -182,6 +182,7 @@ fn validate_json_has_the_documented_shape() {
         "severity",
         "message",
         "expected",
+        "help",
     ];
     want.sort();
     assert_eq!(keys, want);
@@ -194,8 +195,12 @@ fn validate_json_has_the_documented_shape() {
             "severity": "error",
             "message": "0 is not a VNI (1 to 16777215)",
             "expected": "an integer 1..16777215",
+            "help": null,
         })
     );
+    // A near miss gets its likely fix.
+    assert_eq!(diags[2]["path"], "containers.web.host");
+    assert_eq!(diags[2]["help"], "did you mean `node-1`?");
     // A problem that says nothing more about the form has `expected: null`.
     assert_eq!(diags[5]["path"], "containers.db.address");
     assert!(diags[5]["expected"].is_null());

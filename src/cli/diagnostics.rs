@@ -39,6 +39,8 @@ pub struct Item {
     pub severity: &'static str,
     pub message: String,
     pub expected: Option<String>,
+    /// A likely fix ("did you mean `gateway`?"), when one stands out.
+    pub help: Option<String>,
 }
 
 /// The problems of `error`, in file order as validation found them.
@@ -53,6 +55,7 @@ pub fn items(error: &TopologyError) -> Vec<Item> {
         severity: "error",
         message,
         expected: None,
+        help: None,
     };
     match error {
         TopologyError::Io { file, source } => vec![plain(file, source.to_string())],
@@ -72,6 +75,7 @@ pub fn items(error: &TopologyError) -> Vec<Item> {
                 end_column: context.end.map(|(_, c)| c),
                 path: context.path,
                 expected: context.expected,
+                help: context.help,
                 ..plain(file, message.clone())
             }]
         }
@@ -84,6 +88,7 @@ pub fn items(error: &TopologyError) -> Vec<Item> {
                 end_column: d.span.map(|s| s.end_column),
                 path: Some(d.path.clone()),
                 expected: d.expected.clone(),
+                help: d.help.clone(),
                 ..plain(file, d.message.clone())
             })
             .collect(),
@@ -128,6 +133,9 @@ fn render_item(item: &Item, text: &str, renderer: &Renderer, color: bool) -> Str
         if let Some(expected) = &item.expected {
             header.push_str(&format!(", expected {expected}"));
         }
+        if let Some(help) = &item.help {
+            header.push_str(&format!(" ({help})"));
+        }
         return format!("{header}\n");
     };
     let header = if color {
@@ -136,11 +144,15 @@ fn render_item(item: &Item, text: &str, renderer: &Renderer, color: bool) -> Str
         header
     };
     let label = item.expected.as_ref().map(|e| format!("expected {e}"));
-    let report = [Group::with_level(Level::ERROR).element(
+    let mut group = Group::with_level(Level::ERROR).element(
         Snippet::source(text)
             .fold(true)
             .annotation(AnnotationKind::Primary.span(range).label(label)),
-    )];
+    );
+    if let Some(help) = &item.help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    let report = [group];
     format!("{header}\n{}\n", renderer.render(&report))
 }
 

@@ -16,6 +16,8 @@ pub struct Diagnostic {
     /// Where the key or value is written; set by [`super::load_str`] (validation alone has
     /// no text), absent when the path is not in the file at all.
     pub span: Option<Span>,
+    /// A likely fix ("did you mean `node-1`?"), when one stands out.
+    pub help: Option<String>,
 }
 
 impl Diagnostic {
@@ -25,7 +27,18 @@ impl Diagnostic {
             message: message.into(),
             expected: None,
             span: None,
+            help: None,
         }
+    }
+
+    /// The same problem, with "did you mean" the closest of `names` to `given`, if close.
+    pub(super) fn suggesting<'a>(
+        mut self,
+        given: &str,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Diagnostic {
+        self.help = super::expected::similar(given, names).map(|n| format!("did you mean `{n}`?"));
+        self
     }
 
     /// The same problem, saying what the key expects.
@@ -58,6 +71,8 @@ pub struct ParseContext {
     pub end: Option<(usize, usize)>,
     /// What was expected there (shown after the message).
     pub expected: Option<String>,
+    /// A likely fix ("did you mean `gateway`?"), when one stands out.
+    pub help: Option<String>,
 }
 
 #[derive(Debug)]

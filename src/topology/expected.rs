@@ -61,9 +61,57 @@ pub fn humanize(serde_expected: &str) -> String {
     }
 }
 
+/// The candidate closest to `word` when it is close enough to be a typo (at most a third of its
+/// letters changed, at least one allowed): the "did you mean" of an unknown key or name.
+pub fn similar<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The names in serde's "one of `a`, `b`, `c`" list.
+pub fn listed(serde_expected: &str) -> Vec<&str> {
+    serde_expected.split('`').skip(1).step_by(2).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_find_their_word_and_strangers_find_none() {
+        let keys = ["subnet", "gateway", "mtu", "nat"];
+        assert_eq!(similar("gatway", keys), Some("gateway"));
+        assert_eq!(similar("mut", keys), None);
+        assert_eq!(similar("subnte", keys), Some("subnet"));
+        assert_eq!(similar("node-9", ["node-1", "node-2"]), Some("node-1"));
+        assert_eq!(similar("frontend", ["local", "backend"]), None);
+        assert_eq!(edit_distance("κόμβος", "κομβος"), 1);
+        assert_eq!(
+            listed("one of `subnet`, `gateway`, `mtu`"),
+            ["subnet", "gateway", "mtu"]
+        );
+    }
 
     #[test]
     fn keys_name_their_form_and_range() {

@@ -66,6 +66,7 @@ struct Located {
     message: String,
     expected: Option<String>,
     span: Option<Span>,
+    help: Option<String>,
 }
 
 /// serde_norway writes "PATH: MESSAGE" (path absent at the document's top) and our network
@@ -121,11 +122,16 @@ fn locate_parse(message: &str, index: &Index) -> Located {
             _ => human,
         }
     });
+    let help = unknown_key
+        .zip(serde_expected)
+        .and_then(|(key, list)| expected::similar(key, expected::listed(list)))
+        .map(|k| format!("did you mean `{k}`?"));
     Located {
         path,
         message,
         expected,
         span,
+        help,
     }
 }
 
@@ -186,6 +192,7 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
             path: located.path,
             end,
             expected: located.expected,
+            help: located.help,
         })),
     }
 }

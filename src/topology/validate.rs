@@ -285,7 +285,8 @@ fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
         if !topo.hosts.contains_key(&c.host) {
             diags.push(
                 Diagnostic::new(format!("{path}.host"), format!("unknown host {:?}", c.host))
-                    .expecting(one_of("host", topo.hosts.keys())),
+                    .expecting(one_of("host", topo.hosts.keys()))
+                    .suggesting(&c.host, topo.hosts.keys().map(String::as_str)),
             );
         }
         match (&c.network, c.networks.is_empty()) {
@@ -316,7 +317,8 @@ fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             if !topo.networks.contains_key(spec.network) {
                 diags.push(
                     Diagnostic::new(&npath, format!("unknown network {:?}", spec.network))
-                        .expecting(one_of("network", topo.networks.keys())),
+                        .expecting(one_of("network", topo.networks.keys()))
+                        .suggesting(spec.network, topo.networks.keys().map(String::as_str)),
                 );
             }
             if let Some(p) = interface_name_problem(&spec.interface) {
