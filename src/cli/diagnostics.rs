@@ -5,7 +5,7 @@
 //! by annotate-snippets (rustc's renderer), in colour only on a terminal without `NO_COLOR`.
 //! Also the versioned JSON form of `validate --json` (docs/diagnostics.md).
 
-use crate::topology::{Span, TopologyError};
+use crate::topology::{Span, Topology, TopologyError, source};
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -19,6 +19,17 @@ pub const FORMAT_VERSION: &str = "1";
 pub struct Failed {
     pub error: TopologyError,
     pub text: String,
+}
+
+/// Load and validate a topology file, also returning its text. A file that does not load is a
+/// [`Failed`] (printed with snippets by the CLI's error path); one that cannot be read is a plain
+/// one-line error like any other.
+pub fn load(file: &std::path::Path) -> anyhow::Result<(Topology, String)> {
+    let text = source::read(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match crate::topology::load_str(&text, &source::display_name(file)) {
+        Ok(topo) => Ok((topo, text)),
+        Err(error) => Err(Failed { error, text }.into()),
+    }
 }
 
 /// Colour on stderr: only when it is a terminal and `NO_COLOR` is unset or empty
@@ -144,10 +155,22 @@ fn render_item(item: &Item, text: &str, renderer: &Renderer, color: bool) -> Str
         header
     };
     let label = item.expected.as_ref().map(|e| format!("expected {e}"));
+    // Only the lines the span covers go to the renderer: it scans all the source it is given,
+    // and a file with a thousand problems would be scanned a thousand times.
+    let first = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let last = text[range.end..]
+        .find('\n')
+        .map_or(text.len(), |i| range.end + i);
+    let line = text[..first].matches('\n').count() + 1;
     let mut group = Group::with_level(Level::ERROR).element(
-        Snippet::source(text)
+        Snippet::source(&text[first..last])
+            .line_start(line)
             .fold(true)
-            .annotation(AnnotationKind::Primary.span(range).label(label)),
+            .annotation(
+                AnnotationKind::Primary
+                    .span(range.start - first..range.end - first)
+                    .label(label),
+            ),
     );
     if let Some(help) = &item.help {
         group = group.element(Level::HELP.message(help.as_str()));

@@ -300,7 +300,7 @@ fn default_lab_name(file: &std::path::Path) -> anyhow::Result<String> {
 
 /// Load and validate a topology file; a failure keeps the text for its snippets.
 fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
-    saved::load_topology(file).map(|(topo, _)| topo)
+    diagnostics::load(file).map(|(topo, _)| topo)
 }
 
 /// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.
