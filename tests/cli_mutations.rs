@@ -1,6 +1,6 @@
 //! The command line on the worst inputs of the mutation sweep (`src/tests_sweep.rs`): `validate`
-//! and `plan` exit 1 with one clear line per problem, each naming the file and the place (a YAML
-//! path, or line:column for a file that does not parse). No root needed: a file that fails to
+//! and `plan` exit 1 with one clear line per problem, each naming the file, the line:column of the
+//! key or value and its YAML path, followed by the source snippet. No root needed: a file that fails to
 //! load stops before the kernel is read.
 
 mod common;
@@ -39,27 +39,51 @@ fn err_lines(out: &Output) -> Vec<String> {
         .collect()
 }
 
-/// `validate` and `plan` both reject `file` with exactly `expected` lines, in order, each
-/// starting with the file name and containing its expected text.
+/// `validate` and `plan` both reject `file` with exactly `expected` problems, in order: each a
+/// line starting with the file name and containing its expected text, and each located one
+/// followed by its source snippet (the line with a `^` under the place).
 fn rejected_with(file: &str, expected: &[&str]) {
     for command in ["validate", "plan"] {
         let out = np(&[command, file]);
         assert_eq!(out.status.code(), Some(1), "{command} {file}");
         assert!(out.stdout.is_empty(), "{command}: nothing but the errors");
         let lines = err_lines(&out);
+        let headers: Vec<(usize, &String)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with(&format!("{file}:")))
+            .collect();
         assert_eq!(
-            lines.len(),
+            headers.len(),
             expected.len(),
-            "{command}: one line per problem: {lines:#?}"
+            "{command}: one header line per problem: {lines:#?}"
         );
-        for (i, (line, want)) in lines.iter().zip(expected).enumerate() {
-            // `plan` reports through its error chain, which says "Error: " once in front.
-            let line = match (command, i) {
-                ("plan", 0) => line.strip_prefix("Error: ").unwrap_or(line),
-                _ => line,
-            };
-            assert!(line.starts_with(&format!("{file}:")), "{line}");
+        for ((at, line), want) in headers.iter().zip(expected) {
             assert!(line.contains(want), "{line:?} should contain {want:?}");
+            let located = line[file.len()..]
+                .split(':')
+                .nth(1)
+                .is_some_and(|n| n.parse::<usize>().is_ok());
+            if located {
+                let snippet: Vec<&String> = lines[at + 1..]
+                    .iter()
+                    .take_while(|l| !l.starts_with(&format!("{file}:")) && !l.is_empty())
+                    .collect();
+                assert!(
+                    snippet.iter().any(|l| l.contains('^')),
+                    "{command}: {line:?} has no snippet with a caret: {lines:#?}"
+                );
+            }
+        }
+        // Only headers, snippet lines (indented or numbered) and blank separators.
+        for line in &lines {
+            assert!(
+                line.starts_with(&format!("{file}:"))
+                    || line.is_empty()
+                    || line.starts_with(' ')
+                    || line.starts_with(|c: char| c.is_ascii_digit()),
+                "{command}: stray line {line:?}"
+            );
         }
     }
 }
@@ -127,7 +151,7 @@ fn damaged_files_get_one_located_line() {
         ),
         (
             &in_network,
-            ":4:5: networks.local: subnet: \"300.1.1.0/24\" is not an address/prefix",
+            ":5:13: networks.local.subnet: \"300.1.1.0/24\" is not an address/prefix",
         ),
         (&address, ":7:43: containers.c.address: fd00::5 is IPv6"),
         (&duplicate, "hosts: duplicate key \"h1\""),

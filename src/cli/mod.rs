@@ -7,6 +7,7 @@
 mod apply;
 mod confirm;
 mod confirm_cmd;
+mod diagnostics;
 mod lab;
 mod output;
 mod plan;
@@ -43,6 +44,9 @@ enum Command {
     Validate {
         /// Topology file; `-` reads it from stdin.
         file: PathBuf,
+        /// Print the result as JSON (format in docs/diagnostics.md), for editors and CI.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of the topology file.
     Schema,
@@ -242,7 +246,14 @@ pub fn main() -> ExitCode {
         Ok(code) => signalled.unwrap_or(code),
         Err(e) if output::is_closed(&e) => signalled.unwrap_or(ExitCode::from(output::CLOSED_EXIT)),
         Err(e) => {
-            errln!("Error: {}", report::render(&e));
+            match e.downcast_ref::<diagnostics::Failed>() {
+                // A topology that does not load: every problem with its source snippet.
+                Some(f) => errln!(
+                    "{}",
+                    diagnostics::render(&f.error, &f.text, diagnostics::stderr_color()).trim_end()
+                ),
+                None => errln!("Error: {}", report::render(&e)),
+            }
             signalled.unwrap_or(ExitCode::from(1))
         }
     }
@@ -250,7 +261,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Validate { file } => Ok(validate::run(&file)),
+        Command::Validate { file, json } => Ok(validate::run(&file, json)),
         Command::Schema => {
             out!("{}", crate::topology::schema_json())?;
             Ok(ExitCode::SUCCESS)
@@ -287,9 +298,9 @@ fn default_lab_name(file: &std::path::Path) -> anyhow::Result<String> {
     Ok(crate::lab::default_name(file))
 }
 
-/// Load and validate a topology file, as an error the CLI prints as is.
+/// Load and validate a topology file; a failure keeps the text for its snippets.
 fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
-    crate::topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
+    diagnostics::load(file).map(|(topo, _)| topo)
 }
 
 /// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.

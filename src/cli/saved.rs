@@ -64,10 +64,8 @@ pub fn rewrite_out(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 
 /// Load a topology and the sha256 of its bytes (one read, so the digest is of what was compiled).
 pub(super) fn load_topology(file: &Path) -> anyhow::Result<(Topology, String)> {
-    let text = source::read(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (topo, text) = super::diagnostics::load(file)?;
     let digest = saved::digest(text.as_bytes());
-    let topo = crate::topology::load_str(&text, &source::display_name(file))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((topo, digest))
 }
 

@@ -9,8 +9,8 @@
 //! block scalars included). Syntax errors are left to the real parse, which reports them with
 //! its own messages.
 
-use std::mem::MaybeUninit;
-use unsafe_libyaml_norway as unsafe_libyaml;
+use super::events::{self, Kind};
+use std::ops::ControlFlow;
 
 /// The deepest nesting of mappings and sequences a topology may have. The model itself needs 6
 /// (`containers.c.networks.n.ports[i]`); the limit only keeps hostile input cheap.
@@ -23,69 +23,28 @@ pub struct TooDeep {
     pub column: usize,
 }
 
-/// Owns an initialised parser and frees it on every path out.
-struct Parser(Box<MaybeUninit<unsafe_libyaml::yaml_parser_t>>);
-
-impl Drop for Parser {
-    fn drop(&mut self) {
-        // SAFETY: only constructed after yaml_parser_initialize succeeded.
-        unsafe { unsafe_libyaml::yaml_parser_delete(self.0.as_mut_ptr()) }
-    }
-}
-
 /// `Err` with the position of the first collection nested deeper than [`MAX_DEPTH`].
 pub fn check(text: &str) -> Result<(), TooDeep> {
-    let mut boxed = Box::new(MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit());
-    // SAFETY: the parser lives in a Box (its address never changes) and is initialised before
-    // use; `text` outlives it (dropped at the end of this function, before `text`).
-    let mut parser = unsafe {
-        if unsafe_libyaml::yaml_parser_initialize(boxed.as_mut_ptr()).fail {
-            // Out of memory: let the real parse fail or succeed on its own.
-            return Ok(());
-        }
-        unsafe_libyaml::yaml_parser_set_encoding(
-            boxed.as_mut_ptr(),
-            unsafe_libyaml::YAML_UTF8_ENCODING,
-        );
-        unsafe_libyaml::yaml_parser_set_input_string(
-            boxed.as_mut_ptr(),
-            text.as_ptr(),
-            text.len() as u64,
-        );
-        Parser(boxed)
-    };
     let mut depth = 0usize;
-    loop {
-        let mut event = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
-        // SAFETY: the parser is initialised; a successful parse initialises `event`, which is
-        // read and then freed exactly once.
-        let (kind, mark) = unsafe {
-            if unsafe_libyaml::yaml_parser_parse(parser.0.as_mut_ptr(), event.as_mut_ptr()).fail {
-                return Ok(());
-            }
-            let e = event.as_mut_ptr();
-            let seen = ((*e).type_, (*e).start_mark);
-            unsafe_libyaml::yaml_event_delete(e);
-            seen
-        };
-        match kind {
-            unsafe_libyaml::YAML_SEQUENCE_START_EVENT
-            | unsafe_libyaml::YAML_MAPPING_START_EVENT => {
+    let mut found = None;
+    events::walk(text, |event| {
+        match event.kind {
+            Kind::SequenceStart | Kind::MappingStart => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(TooDeep {
-                        line: mark.line as usize + 1,
-                        column: mark.column as usize + 1,
+                    found = Some(TooDeep {
+                        line: event.start.line + 1,
+                        column: event.start.column + 1,
                     });
+                    return ControlFlow::Break(());
                 }
             }
-            unsafe_libyaml::YAML_SEQUENCE_END_EVENT | unsafe_libyaml::YAML_MAPPING_END_EVENT => {
-                depth = depth.saturating_sub(1)
-            }
-            unsafe_libyaml::YAML_STREAM_END_EVENT => return Ok(()),
+            Kind::SequenceEnd | Kind::MappingEnd => depth = depth.saturating_sub(1),
             _ => {}
         }
-    }
+        ControlFlow::Continue(())
+    });
+    found.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -1,7 +1,14 @@
 //! Reading a topology file: parse (errors with file:line:column) then validate (errors with YAML
 //! paths). A `Topology` returned from here is valid; nothing downstream re-checks it.
+//!
+//! Every error is placed on the exact key or value it concerns: when there is an error, the text
+//! is indexed by YAML path ([`super::locate`]) and each diagnostic gets the span of its path;
+//! a parse error whose path serde knows is moved from where serde noticed it (often the start of
+//! the enclosing entry) to that path's key or value.
 
-use super::error::TopologyError;
+use super::error::{Diagnostic, ParseContext, TopologyError};
+use super::expected;
+use super::locate::{Index, Span};
 use super::model::Topology;
 use super::validate::validate;
 use std::path::Path;
@@ -24,11 +31,15 @@ pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> 
                 "nested deeper than {} levels, the most a topology may have",
                 super::depth::MAX_DEPTH
             ),
+            context: None,
         });
     }
     let topo: Topology =
         serde_norway::from_str(text).map_err(|err| parse_error(&err, text, file_name))?;
-    let diagnostics = validate(&topo);
+    let mut diagnostics = validate(&topo);
+    if !diagnostics.is_empty() {
+        place(&mut diagnostics, &Index::build(text));
+    }
     if diagnostics.is_empty() {
         Ok(topo)
     } else {
@@ -37,6 +48,103 @@ pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> 
             diagnostics,
         })
     }
+}
+
+/// Gives each diagnostic the span of its path (or of its nearest written ancestor).
+fn place(diagnostics: &mut [Diagnostic], index: &Index) {
+    for d in diagnostics {
+        if d.span.is_none() {
+            d.span = index.nearest(&d.path).map(|(spot, _)| spot.value_or_key());
+        }
+    }
+}
+
+/// A parse error split into the YAML path it concerns, its own words, and what was expected,
+/// placed on the key or value at that path when the text has it.
+struct Located {
+    path: Option<String>,
+    message: String,
+    expected: Option<String>,
+    span: Option<Span>,
+    help: Option<String>,
+}
+
+/// serde_norway writes "PATH: MESSAGE" (path absent at the document's top) and our network
+/// reader adds "KEY: " for a key inside a network (`network_de.rs`); a prefix counts as a path
+/// only when the text really has it, so a message's own colons ("invalid type: ...") are kept.
+fn locate_parse(message: &str, index: &Index) -> Located {
+    let mut path: Option<String> = None;
+    let mut rest = message;
+    while let Some((head, tail)) = rest.split_once(": ") {
+        let candidate = match &path {
+            Some(p) => format!("{p}.{head}"),
+            None => head.to_string(),
+        };
+        if index.get(&candidate).is_none() {
+            break;
+        }
+        path = Some(candidate);
+        rest = tail;
+    }
+    let (message, serde_expected) = match rest.split_once(", expected ") {
+        Some((message, expected)) => (message.to_string(), Some(expected)),
+        None => (rest.to_string(), None),
+    };
+    // An unknown key is shown by the key itself, whatever its value.
+    let unknown_key = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+        .map(|(key, _)| key);
+    let within = |key: &str| match &path {
+        Some(p) => format!("{p}.{key}"),
+        None => key.to_string(),
+    };
+    let span = if let Some(key) = unknown_key {
+        index.get(&within(key)).and_then(|s| s.key)
+    } else if let Some(key) = duplicate_key(&message) {
+        // The second occurrence is the one to remove or rename.
+        index.repeated(&within(&key))
+    } else if message.starts_with("missing field") {
+        // Shown at the key of the entry that lacks it.
+        path.as_deref()
+            .and_then(|p| index.get(p))
+            .and_then(|s| s.key)
+    } else {
+        // A value of the wrong type or form: the value itself, a list or map included.
+        path.as_deref().and_then(|p| index.get(p)).map(|s| s.value)
+    };
+    // Our words for a key's form beat serde's bare type name ("u32"); serde's own sentences
+    // (a list of keys or values, a custom "expecting") are kept.
+    let expected = serde_expected.map(|e| {
+        let human = expected::humanize(e);
+        match path.as_deref().and_then(expected::for_path) {
+            Some(ours) if human != e => ours.to_string(),
+            _ => human,
+        }
+    });
+    let help = unknown_key
+        .zip(serde_expected)
+        .and_then(|(key, list)| expected::similar(key, expected::listed(list)))
+        .map(|k| format!("did you mean `{k}`?"));
+    Located {
+        path,
+        message,
+        expected,
+        span,
+        help,
+    }
+}
+
+/// The key a duplicate-key message names: ``duplicate field `k` `` (serde and our network
+/// reader) or `duplicate key "k"` (`unique_keys.rs`, quoted as a Rust string).
+fn duplicate_key(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("duplicate field `") {
+        return rest.split_once('`').map(|(key, _)| key.to_string());
+    }
+    let quoted = message.strip_prefix("duplicate key \"")?;
+    let key = quoted.strip_suffix('"')?;
+    // Escaped names (quotes, control characters) are left where serde put them.
+    (!key.contains('\\')).then(|| key.to_string())
 }
 
 fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyError {
@@ -67,11 +175,25 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
             message.replace_range(pos..pos + suffix.len(), "");
         }
     }
+    let located = locate_parse(&message, &Index::build(text));
+    let (location, end) = match located.span {
+        Some(span) => (
+            Some((span.line, span.column)),
+            Some((span.end_line, span.end_column)),
+        ),
+        None => (location, None),
+    };
     TopologyError::Parse {
         file: file.to_string(),
         line: location.map(|(line, _)| line),
         column: location.map(|(_, column)| column),
-        message,
+        message: located.message,
+        context: Some(Box::new(ParseContext {
+            path: located.path,
+            end,
+            expected: located.expected,
+            help: located.help,
+        })),
     }
 }
 

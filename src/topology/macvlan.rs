@@ -170,10 +170,13 @@ pub(crate) fn validate(
     }
     if let Some(id) = net.vlan {
         if id == 0 || id > MAX_VLAN_ID {
-            diags.push(Diagnostic::new(
-                format!("{path}.vlan"),
-                format!("{id} is not a VLAN id (1 to {MAX_VLAN_ID})"),
-            ));
+            diags.push(
+                Diagnostic::new(
+                    format!("{path}.vlan"),
+                    format!("{id} is not a VLAN id (1 to {MAX_VLAN_ID})"),
+                )
+                .expecting_form(),
+            );
         } else {
             for (host_name, host) in &topo.hosts {
                 let vlan = vlan_name(net.parent_on(host), id);

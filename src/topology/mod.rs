@@ -4,12 +4,15 @@
 mod default_route;
 pub mod depth;
 mod error;
+mod events;
+mod expected;
 mod external_netns;
 pub mod ipam;
 pub mod ipam6;
 mod ipany;
 mod ipv4;
 mod load;
+pub mod locate;
 pub mod macvlan;
 pub mod membership;
 mod model;
@@ -25,7 +28,7 @@ mod validate;
 mod validate6;
 mod validate_host_gw;
 
-pub use error::{Diagnostic, TopologyError};
+pub use error::{Diagnostic, ParseContext, Span, TopologyError};
 pub use ipam::{Addressing, Attachment, attachments, slice};
 pub use load::{load, load_str};
 pub use macvlan::{MacvlanMode, MacvlanNetwork};

@@ -106,7 +106,7 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
         for (i, spec) in c.ports.iter().enumerate() {
             let path = format!("containers.{name}.ports[{i}]");
             match parse(spec) {
-                Err(message) => diags.push(Diagnostic::new(path, message)),
+                Err(message) => diags.push(Diagnostic::new(path, message).expecting_form()),
                 Ok(p) => {
                     if let Some(other) = taken.insert((&c.host, p.host_port, p.proto), name) {
                         diags.push(Diagnostic::new(

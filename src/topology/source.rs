@@ -124,6 +124,7 @@ pub(super) fn utf8(bytes: Vec<u8>, file: &str) -> Result<String, TopologyError> 
                 "invalid UTF-8 (byte 0x{:02x}); a topology file must be UTF-8",
                 bytes[offset]
             ),
+            context: None,
         }
     })
 }

@@ -106,7 +106,8 @@ fn all_problems_are_reported_one_per_line() {
     assert!(
         shown
             .lines()
-            .all(|l| l.starts_with("topo.yaml: containers.")),
+            .all(|l| l.starts_with("topo.yaml:9:14: containers.a.host")
+                || l.starts_with("topo.yaml:10:31: containers.b.network")),
         "{shown}"
     );
 }
@@ -551,9 +552,9 @@ fn vxlan_port_zero() {
 fn unknown_key_in_a_network_has_a_location() {
     let text = "version: 1\nnetworks:\n  local:\n    driver: bridge\n    subnet: 10.0.0.0/24\n    gatway: 10.0.0.1\n";
     let err = load_str(text, "t.yaml").unwrap_err().to_string();
-    // The network is read whole to find its `driver` (network_de.rs), so the location is the
-    // network's mapping (its first key, line 4), not the bad key itself; the path names it.
-    assert!(err.starts_with("t.yaml:4:5: networks.local: "), "{err}");
+    // The network is read whole to find its `driver` (network_de.rs), so serde places the
+    // error at the network's mapping; load.rs moves it to the bad key itself (line 6).
+    assert!(err.starts_with("t.yaml:6:5: networks.local: "), "{err}");
     assert!(err.contains("unknown field `gatway`"), "{err}");
 }
 

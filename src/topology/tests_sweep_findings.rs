@@ -43,7 +43,7 @@ fn a_mistake_inside_a_network_names_the_network_and_key() {
         "{HOSTS}networks:\n  br: {{ driver: bridge, subnet: x }}\n"
     ));
     assert!(
-        err.starts_with("t.yaml:5:7: networks.br: subnet: \"x\" is not an address/prefix"),
+        err.starts_with("t.yaml:5:33: networks.br.subnet: \"x\" is not an address/prefix"),
         "{err}"
     );
 
@@ -51,7 +51,7 @@ fn a_mistake_inside_a_network_names_the_network_and_key() {
         "{HOSTS}networks:\n  vx: {{ driver: vxlan, mode: bridged, vni: 1, subnet: 10.9.0.0/16, subnet6: 10.8.0.0/16 }}\n"
     ));
     assert!(
-        err.contains("networks.vx: subnet6: 10.8.0.0/16 is IPv4"),
+        err.contains("networks.vx.subnet6: 10.8.0.0/16 is IPv4"),
         "{err}"
     );
 
@@ -59,7 +59,7 @@ fn a_mistake_inside_a_network_names_the_network_and_key() {
         "{HOSTS}networks:\n  vx: {{ driver: vxlan, mode: bridged, vni: -1, subnet: 10.9.0.0/16 }}\n"
     ));
     assert!(
-        err.contains("networks.vx: vni: invalid value: integer `-1`"),
+        err.contains("networks.vx.vni: invalid value: integer `-1`"),
         "{err}"
     );
 
@@ -67,7 +67,7 @@ fn a_mistake_inside_a_network_names_the_network_and_key() {
         "{HOSTS}networks:\n  br: {{ driver: bridge, subnet: 10.9.0.0/16, nat: yes please }}\n"
     ));
     assert!(
-        err.contains("networks.br: nat: invalid type: string"),
+        err.contains("networks.br.nat: invalid type: string"),
         "{err}"
     );
 

@@ -28,7 +28,7 @@ pub(super) fn mtu_problem(path: String, mtu: Option<u32>, diags: &mut Vec<Diagno
         }
         _ => return false,
     };
-    diags.push(Diagnostic::new(path, problem));
+    diags.push(Diagnostic::new(path, problem).expecting_form());
     true
 }
 
@@ -61,6 +61,16 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
     super::default_route::validate(topo, &mut diags);
     diags
+}
+
+/// "one of the hosts node-1, node-2", for a reference to something the file does not define.
+fn one_of<'a>(noun: &str, names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    match names.as_slice() {
+        [] => format!("a {noun} defined in the file (it defines none)"),
+        [one] => format!("the {noun} {one}"),
+        many => format!("one of the {noun}s {}", many.join(", ")),
+    }
 }
 
 /// `name:` becomes part of link aliases and of the nftables table name.
@@ -176,18 +186,24 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             }
             Network::Vxlan(vx) => {
                 if vx.vni == 0 || vx.vni > MAX_VNI {
-                    diags.push(Diagnostic::new(
-                        format!("{path}.vni"),
-                        format!("{} is not a VNI (1 to {MAX_VNI})", vx.vni),
-                    ));
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.vni"),
+                            format!("{} is not a VNI (1 to {MAX_VNI})", vx.vni),
+                        )
+                        .expecting_form(),
+                    );
                 }
                 // Port 0 is not "no port": the kernel substitutes its module default (8472),
                 // so the observed link would never match the file.
                 if vx.port == 0 {
-                    diags.push(Diagnostic::new(
-                        format!("{path}.port"),
-                        "0 is not a UDP port (1 to 65535; default 4789)",
-                    ));
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.port"),
+                            "0 is not a UDP port (1 to 65535; default 4789)",
+                        )
+                        .expecting_form(),
+                    );
                 }
                 if let Some(other) = vnis.insert((vx.vni, vx.port), name) {
                     diags.push(Diagnostic::new(
@@ -267,10 +283,11 @@ fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             diags.push(Diagnostic::new(&path, format!("container {p}")));
         }
         if !topo.hosts.contains_key(&c.host) {
-            diags.push(Diagnostic::new(
-                format!("{path}.host"),
-                format!("unknown host {:?}", c.host),
-            ));
+            diags.push(
+                Diagnostic::new(format!("{path}.host"), format!("unknown host {:?}", c.host))
+                    .expecting(one_of("host", topo.hosts.keys()))
+                    .suggesting(&c.host, topo.hosts.keys().map(String::as_str)),
+            );
         }
         match (&c.network, c.networks.is_empty()) {
             (None, true) => diags.push(Diagnostic::new(
@@ -298,10 +315,11 @@ fn containers(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 format!("{path}.networks.{}", spec.network)
             };
             if !topo.networks.contains_key(spec.network) {
-                diags.push(Diagnostic::new(
-                    &npath,
-                    format!("unknown network {:?}", spec.network),
-                ));
+                diags.push(
+                    Diagnostic::new(&npath, format!("unknown network {:?}", spec.network))
+                        .expecting(one_of("network", topo.networks.keys()))
+                        .suggesting(spec.network, topo.networks.keys().map(String::as_str)),
+                );
             }
             if let Some(p) = interface_name_problem(&spec.interface) {
                 diags.push(Diagnostic::new(format!("{npath}.interface"), p));
