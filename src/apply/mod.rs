@@ -60,19 +60,29 @@ pub struct ApplyError {
 }
 
 impl ApplyError {
-    /// What was applied, e.g. "4 of 10 step(s) were applied (steps 1-3, 6)" or "none of the 10
+    /// What was applied, e.g. "4 of 10 steps were applied (steps 1-3, 6)" or "none of the 10
     /// steps were applied".
     pub fn applied_note(&self) -> String {
-        if self.applied.is_empty() {
-            return format!("none of the {} step(s) were applied", self.total);
-        }
-        format!(
-            "{} of {} step(s) were applied ({})",
-            self.done,
-            self.total,
-            numbers(&self.applied)
-        )
+        applied_note(self.done, self.total, &self.applied)
     }
+}
+
+/// "4 of 10 steps were applied (steps 1-3, 6)", "1 of 1 step was applied (step 1)", "none of
+/// the 10 steps were applied", "the only step was not applied".
+fn applied_note(done: usize, total: usize, applied: &[usize]) -> String {
+    use crate::plural::{noun_for, were};
+    if applied.is_empty() {
+        return match total {
+            1 => "the only step was not applied".to_string(),
+            _ => format!("none of the {total} steps were applied"),
+        };
+    }
+    format!(
+        "{done} of {total} {} {} applied ({})",
+        noun_for(total, "step"),
+        were(done),
+        numbers(applied)
+    )
 }
 
 /// "step 3" or "steps 1-3, 6, 8-9" for ascending step numbers.
@@ -284,7 +294,7 @@ pub enum ApplyFailure {
     Interrupted(Interrupted),
     /// Applied, repaired, and the kernel still differs (see [`ApplyReport::remaining`]); an
     /// error only for [`run`], which rolls back then (plain [`apply`] returns the report).
-    #[error("the kernel did not converge: {} step(s) still needed", .0.remaining.steps.len())]
+    #[error("the kernel did not converge: {} still needed", crate::plural::count(.0.remaining.steps.len(), "step"))]
     NotConverged(Box<ApplyReport>),
     /// Recording the before-image failed, so nothing was changed (see [`transaction`]).
     #[error("{0}; nothing was changed")]
@@ -319,7 +329,10 @@ impl Interrupted {
     /// "after wave 2 of 5", or "before the first of 5 waves".
     pub fn when(&self) -> String {
         if self.waves_done == 0 {
-            format!("before the first of {} waves", self.waves)
+            match self.waves {
+                1 => "before its only wave".to_string(),
+                n => format!("before the first of {n} waves"),
+            }
         } else {
             format!("after wave {} of {}", self.waves_done, self.waves)
         }
@@ -327,15 +340,7 @@ impl Interrupted {
 
     /// What was applied, worded like [`ApplyError::applied_note`].
     pub fn applied_note(&self) -> String {
-        if self.applied.is_empty() {
-            return format!("none of the {} step(s) were applied", self.total);
-        }
-        format!(
-            "{} of {} step(s) were applied ({})",
-            self.applied.len(),
-            self.total,
-            numbers(&self.applied)
-        )
+        applied_note(self.applied.len(), self.total, &self.applied)
     }
 }
 
@@ -492,14 +497,14 @@ mod tests {
         };
         assert_eq!(
             i.to_string(),
-            "interrupted by SIGINT before the first of 4 waves; none of the 10 step(s) were applied"
+            "interrupted by SIGINT before the first of 4 waves; none of the 10 steps were applied"
         );
         i.signal = Signal::Terminate;
         i.waves_done = 2;
         i.applied = vec![1, 2, 3, 5];
         assert_eq!(
             i.to_string(),
-            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 step(s) were applied (steps 1-3, 5)"
+            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 steps were applied (steps 1-3, 5)"
         );
     }
 }

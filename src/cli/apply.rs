@@ -118,8 +118,8 @@ async fn execute(
     out!("{}", render_text(plan))?;
     if !plan.conflicts.is_empty() {
         anyhow::bail!(
-            "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
-            plan.conflicts.len()
+            "the plan has {} (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
+            crate::plural::count(plan.conflicts.len(), "conflict")
         );
     }
     if plan.is_empty() {
@@ -131,7 +131,7 @@ async fn execute(
             "Do you want to {verb} these changes on {}?",
             resolved.describe()
         );
-        if !confirm::approve(&question)? {
+        if !confirm::approve(&question, verb)? {
             outln!("\n{} cancelled.", capitalise(verb))?;
             return Ok(ExitCode::from(1));
         }
@@ -238,8 +238,8 @@ fn print_progress(step: &Step) -> anyhow::Result<()> {
 fn not_converged(verb: &str, report: &ApplyReport) {
     let after = if report.repaired > 0 {
         format!(
-            " (after {} repair step(s) in up to {} extra rounds)",
-            report.repaired,
+            " (after {} in up to {} extra rounds)",
+            crate::plural::count(report.repaired, "repair step"),
             crate::apply::REPAIR_ROUNDS
         )
     } else {
@@ -258,8 +258,8 @@ fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
     }
     if report.repaired > 0 {
         outln!(
-            "\nRepaired {} kernel side effect(s) the plan did not foresee (observed again after the plan).",
-            report.repaired
+            "\nRepaired {} the plan did not foresee (observed again after the plan).",
+            crate::plural::count(report.repaired, "kernel side effect")
         )?;
     }
     outln!(

@@ -208,8 +208,8 @@ async fn up(
 ) -> anyhow::Result<()> {
     let mut host_locks = lab::build_hosts(topo, name, lock_timeout).await?;
     outln!(
-        "Lab {name}: {} simulated hosts on switch {}",
-        topo.hosts.len(),
+        "Lab {name}: {} on switch {}",
+        crate::plural::count(topo.hosts.len(), "simulated host"),
         lab::switch_netns(name)
     )?;
     for host in topo.hosts.keys() {

@@ -199,7 +199,9 @@ enum LabCommand {
     Up(LabArgs),
     /// Remove every namespace of the lab.
     Down(LabArgs),
-    /// Ping every pair of containers that share a network, both directions; print a matrix.
+    /// Ping every ordered pair of containers and check both reachability and isolation: pairs
+    /// the file connects must answer, pairs it keeps apart must not (a reply is a LEAK); print
+    /// a matrix. Exit 1 on any FAIL or LEAK.
     Verify(LabArgs),
     /// up, print each host's plan, apply, verify, down.
     Demo(LabArgs),
@@ -211,15 +213,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            // clap exits 2 on usage errors; 2 means "changes present" here, so usage errors are 1.
-            return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(1),
-            };
+            return ExitCode::from(usage_exit_code(err.kind()));
         }
     };
     init_logging(cli.verbose);
@@ -245,6 +239,17 @@ pub fn main() -> ExitCode {
             errln!("Error: {}", report::render(&e));
             signalled.unwrap_or(ExitCode::from(1))
         }
+    }
+}
+
+/// Exit code for what clap stopped at: 0 when help or the version was asked for; 1 for a usage
+/// error (clap's own 2 means "changes present" here), including a bare `netplan-rs` with no
+/// command, which prints the help but did not do what a command was expected to.
+fn usage_exit_code(kind: clap::error::ErrorKind) -> u8 {
+    use clap::error::ErrorKind;
+    match kind {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        _ => 1,
     }
 }
 

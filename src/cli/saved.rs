@@ -439,8 +439,8 @@ fn replanned(saved: &Plan, now: &Plan) -> Option<String> {
         format!("step {} would be {:?} {}", i + 1, step.action(), step.key())
     } else {
         format!(
-            "{} step(s) instead of {}",
-            now.steps.len(),
+            "{} instead of {}",
+            crate::plural::count(now.steps.len(), "step"),
             saved.steps.len()
         )
     };

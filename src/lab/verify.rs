@@ -231,7 +231,7 @@ impl Matrix {
                     Verdict::Fail
                 }
                 (Expect::Isolated(why), Ok(true)) => {
-                    problems.push(format!("LEAK {pair}: got a reply, expected none ({why})"));
+                    problems.push(format!("LEAK {pair}: got a reply, expected none: {why}"));
                     Verdict::Leak
                 }
                 (_, Err(e)) => {
@@ -291,8 +291,9 @@ impl Matrix {
         let (fail, leak) = (self.count(&[Verdict::Fail]), self.count(&[Verdict::Leak]));
         if fail + leak > 0 {
             return format!(
-                "{} of {tested} pairs not as expected: {fail} FAIL, {leak} LEAK.",
-                fail + leak
+                "{} of {} not as expected: {fail} FAIL, {leak} LEAK.",
+                fail + leak,
+                crate::plural::count(tested, "pair")
             );
         }
         let routed = self.count(&[Verdict::Routed]);
@@ -302,8 +303,12 @@ impl Matrix {
         } else {
             String::new()
         };
+        let all = match tested {
+            1 => "1 pair".to_string(),
+            n => format!("All {n} pairs"),
+        };
         format!(
-            "All {tested} pairs as expected: {reachable} reachable{routed}, {} isolated.",
+            "{all} as expected: {reachable} reachable{routed}, {} isolated.",
             self.count(&[Verdict::Isolated])
         )
     }
