@@ -7,6 +7,7 @@
 mod apply;
 mod confirm;
 mod confirm_cmd;
+mod docs;
 mod lab;
 mod output;
 mod plan;
@@ -27,7 +28,8 @@ use std::process::ExitCode;
 #[command(
     name = "netplan-rs",
     version,
-    about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel"
+    about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel",
+    after_help = EXAMPLES_MAIN
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -40,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a topology file; print a one-line summary or every error.
+    #[command(after_help = EXAMPLES_VALIDATE)]
     Validate {
         /// Topology file; `-` reads it from stdin.
         file: PathBuf,
@@ -47,10 +50,13 @@ enum Command {
     /// Print the JSON Schema of the topology file.
     Schema,
     /// Show what apply would change on this host.
+    #[command(after_help = EXAMPLES_PLAN)]
     Plan(PlanArgs),
     /// Change this host's kernel state to match the topology, then verify it.
+    #[command(after_help = EXAMPLES_APPLY)]
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
+    #[command(after_help = EXAMPLES_DESTROY)]
     Destroy(DestroyArgs),
     /// Put the host back as it was before an apply that did not finish (killed, failed with
     /// --no-rollback, or never confirmed after --confirm-timeout).
@@ -60,9 +66,58 @@ enum Command {
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_LAB)]
     Lab(LabCommand),
+    /// Print a shell completion script (see docs/cli.md for where to install it).
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into --dir.
+    #[command(after_help = EXAMPLES_MAN)]
+    Man {
+        /// Write netplan-rs.1, netplan-rs-plan.1, ... into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
+
+// The `Examples:` under each main command's --help (and in the man pages).
+const EXAMPLES_MAIN: &str = "Examples:
+  netplan-rs validate fleet.yaml
+  netplan-rs plan fleet.yaml --host node-1
+  netplan-rs apply fleet.yaml --host node-1
+  netplan-rs lab demo topologies/vxlan-bridged.yaml";
+const EXAMPLES_VALIDATE: &str = "Examples:
+  netplan-rs validate fleet.yaml
+  cat fleet.yaml | netplan-rs validate -";
+const EXAMPLES_PLAN: &str = "Examples:
+  netplan-rs plan fleet.yaml                      # the host is found by its underlay address
+  netplan-rs plan fleet.yaml --host node-1 --json
+  netplan-rs plan fleet.yaml --detailed-exitcode  # exit 2 when there are changes (drift check)
+  netplan-rs plan fleet.yaml --out node-1.plan    # save it for `apply node-1.plan`";
+const EXAMPLES_APPLY: &str = "Examples:
+  netplan-rs apply fleet.yaml
+  netplan-rs apply fleet.yaml --auto-approve --json      # JSON lines, see docs/cli.md
+  netplan-rs apply fleet.yaml --confirm-timeout 120      # rolled back unless confirmed
+  netplan-rs apply node-1.plan                           # exactly the saved plan
+  netplan-rs apply fleet.yaml --lab demo --host node-1   # on a simulated host";
+const EXAMPLES_DESTROY: &str = "Examples:
+  netplan-rs destroy
+  netplan-rs destroy fleet.yaml --lab demo --host node-1 --auto-approve";
+const EXAMPLES_LAB: &str = "Examples:
+  netplan-rs lab demo topologies/vxlan-bridged.yaml   # up, plans, apply, verify, down
+  netplan-rs lab up fleet.yaml --lab try1
+  netplan-rs lab verify fleet.yaml --lab try1 --json
+  netplan-rs lab down fleet.yaml --lab try1";
+const EXAMPLES_COMPLETIONS: &str = "Examples:
+  netplan-rs completions bash > /etc/bash_completion.d/netplan-rs
+  netplan-rs completions zsh > \"${fpath[1]}/_netplan-rs\"
+  netplan-rs completions fish > ~/.config/fish/completions/netplan-rs.fish";
+const EXAMPLES_MAN: &str = "Examples:
+  netplan-rs man | man -l -
+  netplan-rs man --dir /usr/local/share/man/man1";
 
 /// Which host to act on.
 #[derive(Debug, Args, Clone, Default)]
@@ -267,6 +322,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
     }
 }
 
