@@ -23,6 +23,7 @@ pub use waves::waves;
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};
 use crate::state::State;
+use tracing::Instrument;
 
 /// What an apply did.
 #[derive(Debug, Default)]
@@ -203,44 +204,16 @@ pub async fn execute(
             }
             journaled = true;
         }
-        let singles: Vec<usize> = wave
-            .iter()
-            .filter_map(|g| match g {
-                Group::One(i) => Some(*i),
-                Group::Nft(_) => None,
-            })
-            .collect();
-        // Concurrent: every request of the wave is in flight at once; all of them finish (so
-        // that what was applied is known) even when one fails.
-        let results =
-            futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
-        let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
-        for (&i, result) in singles.iter().zip(results) {
-            match result {
-                Ok(()) => applied[i] = true,
-                Err(e) => failures.push((i, e, None)),
-            }
-        }
-        // Then the wave's transactions, in order (they depend on nothing in the wave).
-        for group in &wave {
-            let Group::Nft(range) = group else { continue };
-            if !failures.is_empty() {
-                break;
-            }
-            let run = &steps[range.clone()];
-            match kernel.execute_nft_batch(run).await {
-                Ok(()) => range.clone().for_each(|i| applied[i] = true),
-                Err(e) => {
-                    let failed = range.start + e.step.min(run.len().saturating_sub(1));
-                    let batch = NftBatch {
-                        first: range.start + 1,
-                        last: range.end,
-                        nothing_applied: e.nothing_applied,
-                    };
-                    failures.push((failed, e.source, Some(batch)));
-                }
-            }
-        }
+        // One span per wave, so that `-v` shows how long each took (see docs/cli.md).
+        let span = tracing::info_span!(
+            "wave",
+            wave = done_waves + 1,
+            of = wave_count,
+            steps = wave.iter().map(|g| g.members().len()).sum::<usize>()
+        );
+        let mut failures = run_wave(kernel, steps, &wave, &mut applied)
+            .instrument(span)
+            .await;
         if failures.is_empty() {
             while reported < total && applied[reported] {
                 on_step(&steps[reported]);
@@ -273,7 +246,57 @@ pub async fn execute(
     Ok(plan.summary())
 }
 
+/// The steps of one wave: the single steps concurrently, then its nftables transactions in
+/// order; marks what was applied, returns what failed (step index, error, its transaction).
+async fn run_wave(
+    kernel: &Kernel,
+    steps: &[Step],
+    wave: &[Group],
+    applied: &mut [bool],
+) -> Vec<(usize, KernelError, Option<NftBatch>)> {
+    let singles: Vec<usize> = wave
+        .iter()
+        .filter_map(|g| match g {
+            Group::One(i) => Some(*i),
+            Group::Nft(_) => None,
+        })
+        .collect();
+    // Concurrent: every request of the wave is in flight at once; all of them finish (so
+    // that what was applied is known) even when one fails.
+    let results =
+        futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
+    let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
+    for (&i, result) in singles.iter().zip(results) {
+        match result {
+            Ok(()) => applied[i] = true,
+            Err(e) => failures.push((i, e, None)),
+        }
+    }
+    // Then the wave's transactions, in order (they depend on nothing in the wave).
+    for group in wave {
+        let Group::Nft(range) = group else { continue };
+        if !failures.is_empty() {
+            break;
+        }
+        let run = &steps[range.clone()];
+        match kernel.execute_nft_batch(run).await {
+            Ok(()) => range.clone().for_each(|i| applied[i] = true),
+            Err(e) => {
+                let failed = range.start + e.step.min(run.len().saturating_sub(1));
+                let batch = NftBatch {
+                    first: range.start + 1,
+                    last: range.end,
+                    nothing_applied: e.nothing_applied,
+                };
+                failures.push((failed, e.source, Some(batch)));
+            }
+        }
+    }
+    failures
+}
+
 /// Observe again and diff: the steps a converged kernel would not need. Empty means converged.
+#[tracing::instrument(name = "verify", level = "info", skip_all)]
 pub async fn verify(kernel: &mut Kernel, desired: &State) -> Result<Plan, KernelError> {
     let observed = kernel.observe().await?;
     Ok(plan::diff(desired, &observed))

@@ -341,6 +341,7 @@ pub async fn restore_plan(kernel: &mut Kernel, image: &BeforeImage) -> Result<Pl
 /// 1 + [`REPAIR_ROUNDS`] rounds (a step that fails, or a kernel side effect, leaves something
 /// for the next round), then observe once more and compare. The image is dropped when the host
 /// is as it was, and kept otherwise (for another `netplan-rs rollback`).
+#[tracing::instrument(name = "rollback", level = "info", skip_all)]
 pub async fn roll_back_to(kernel: &mut Kernel, image: &BeforeImage) -> RollbackReport {
     let wanted = image.desired();
     let mut steps = 0;

@@ -8,6 +8,7 @@ mod apply;
 mod confirm;
 mod confirm_cmd;
 mod docs;
+mod events;
 mod lab;
 mod output;
 mod plan;
@@ -35,6 +36,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines on stderr as text, or as JSON objects one a line (for log collectors).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -187,6 +191,10 @@ struct ApplyArgs {
     /// shell; otherwise roll it back.
     #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs, conflicts_with = "no_rollback")]
     confirm_timeout: Option<u64>,
+    /// Print the apply's events as JSON lines on stdout instead of prose (format in
+    /// docs/cli.md); needs --auto-approve, since no prompt can share stdout with them.
+    #[arg(long, requires = "auto_approve", conflicts_with = "confirm_timeout")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +256,15 @@ struct LabArgs {
     lock: LockArgs,
 }
 
+#[derive(Debug, Args)]
+struct LabVerifyArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Print the matrix and every probe as JSON (format in docs/cli.md).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum LabCommand {
     /// Build the simulated hosts and apply the file to each.
@@ -257,7 +274,7 @@ enum LabCommand {
     /// Ping every ordered pair of containers and check both reachability and isolation: pairs
     /// the file connects must answer, pairs it keeps apart must not (a reply is a LEAK); print
     /// a matrix. Exit 1 on any FAIL or LEAK.
-    Verify(LabArgs),
+    Verify(LabVerifyArgs),
     /// up, print each host's plan, apply, verify, down.
     Demo(LabArgs),
 }
@@ -271,7 +288,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(usage_exit_code(err.kind()));
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -327,18 +344,44 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line, with the span (phase) it belongs to.
+    Json,
+}
+
+/// Logs on stderr. `-v` shows netplan-rs's phases (load, compile, observe and one `dump` per
+/// namespace, diff, each apply `wave`, verify, rollback) as spans: each prints a `close` line
+/// with its duration (`time.busy` + `time.idle`) when it ends.
+fn init_logging(verbose: u8, format: LogFormat) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let default = match verbose {
         0 => "warn",
-        1 => "info",
+        1 => "warn,netplan_rs=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        // Colours only for a person at a terminal who did not ask for none.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .with_span_events(FmtSpan::CLOSE);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// The lab name a file implies (its stem); a topology read from stdin has none.
@@ -351,7 +394,9 @@ fn default_lab_name(file: &std::path::Path) -> anyhow::Result<String> {
 
 /// Load and validate a topology file, as an error the CLI prints as is.
 fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
-    crate::topology::load(file).map_err(|e| anyhow::anyhow!("{e}"))
+    tracing::info_span!("load", file = %file.display())
+        .in_scope(|| crate::topology::load(file))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.

@@ -64,6 +64,7 @@ pub fn rewrite_out(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 
 /// Load a topology and the sha256 of its bytes (one read, so the digest is of what was compiled).
 pub(super) fn load_topology(file: &Path) -> anyhow::Result<(Topology, String)> {
+    let _span = tracing::info_span!("load", file = %file.display()).entered();
     let text = source::read(file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let digest = saved::digest(text.as_bytes());
     let topo = crate::topology::load_str(&text, &source::display_name(file))
@@ -412,13 +413,19 @@ pub(super) async fn run_apply(
     if !stale.is_empty() {
         bail!("{}", stale_message(&stale));
     }
-    outln!(
+    let checked = format!(
         "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} objects checked).\n",
         file.display(),
         utc(saved.created_unix),
         saved.topology.path,
         saved.fingerprint.len()
-    )?;
+    );
+    // With --json, stdout carries only event lines.
+    if args.json {
+        errln!("{checked}");
+    } else {
+        outln!("{checked}")?;
+    }
     super::apply::apply_and_settle(&resolved, &mut kernel, &saved.plan, &desired, args).await
 }
 

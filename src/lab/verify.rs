@@ -199,6 +199,21 @@ pub struct Matrix {
     /// One line per probe that went against its expectation, and per address not probed.
     pub problems: Vec<String>,
     pub notes: Vec<String>,
+    /// Every probe sent, with what was expected and what happened (for `lab verify --json`).
+    pub probes: Vec<ProbeResult>,
+}
+
+/// One probe as sent and answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub from: String,
+    pub to: String,
+    pub network: String,
+    pub address: IpAddr,
+    pub expect: Expect,
+    pub verdict: Verdict,
+    /// Why it is a FAIL or a LEAK (or why the probe could not run); `None` when as expected.
+    pub reason: Option<String>,
 }
 
 impl Matrix {
@@ -212,6 +227,7 @@ impl Matrix {
         let n = containers.len();
         let mut per_cell: Vec<Vec<Vec<Verdict>>> = vec![vec![Vec::new(); n]; n];
         let mut problems = Vec::new();
+        let mut results = Vec::new();
         for (p, outcome) in probes.iter().zip(outcomes) {
             let pair = format!(
                 "{} -> {} {} ({})",
@@ -240,6 +256,18 @@ impl Matrix {
                 }
             };
             per_cell[p.from][p.to].push(verdict);
+            let reason = matches!(verdict, Verdict::Fail | Verdict::Leak)
+                .then(|| problems.last().map(|line| reason_of(line, &pair)))
+                .flatten();
+            results.push(ProbeResult {
+                from: containers[p.from].clone(),
+                to: containers[p.to].clone(),
+                network: p.network.clone(),
+                address: p.address,
+                expect: p.expect.clone(),
+                verdict,
+                reason,
+            });
         }
         let cells = per_cell
             .into_iter()
@@ -262,6 +290,7 @@ impl Matrix {
             cells,
             problems,
             notes,
+            probes: results,
         }
     }
 
@@ -327,6 +356,13 @@ impl Matrix {
         let _ = writeln!(out, "\n{}", self.summary());
         out
     }
+}
+
+/// The reason in a problem line `"FAIL {pair}: {reason}"` / `"LEAK {pair}: {reason}"`.
+fn reason_of(line: &str, pair: &str) -> String {
+    line.split_once(pair)
+        .map(|(_, rest)| rest.trim_start_matches(": ").to_string())
+        .unwrap_or_else(|| line.to_string())
 }
 
 /// Symbol and meaning, laid out in two columns under the matrix.
