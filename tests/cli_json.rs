@@ -242,6 +242,34 @@ fn logs_apply_json_and_verify_json_on_a_lab_host() {
     assert_eq!(link_names(&lab.host_ns("node-1")), links_before);
     assert!(!netns_exists(&lab.container_ns("node-1", "docker3")));
 
+    // A saved plan applied with --json: the same events, and its check line is not on stdout.
+    let planfile = std::env::temp_dir().join(format!("npv-{}.plan", std::process::id()));
+    let fewer = temp_topology("npv-fewer", BASE);
+    let saved = np(&[
+        "plan",
+        fewer.to_str().unwrap(),
+        "--lab",
+        &lab.name,
+        "--host",
+        "node-1",
+        "--out",
+        planfile.to_str().unwrap(),
+    ]);
+    assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
+    let from_saved = apply(&lab, &planfile, &["--auto-approve", "--json"]);
+    let _ = std::fs::remove_file(&planfile);
+    assert_eq!(from_saved.status.code(), Some(0), "{}", stderr(&from_saved));
+    let evs = events(&from_saved);
+    assert_eq!(names(&evs)[0], "plan");
+    assert_eq!(evs.last().unwrap()["result"], "applied");
+    let destroyed = &evs.last().unwrap()["destroyed"];
+    assert_eq!(*destroyed, evs[0]["plan"]["summary"]["destroy"]);
+    assert!(destroyed.as_u64().unwrap() >= 1, "cache's namespace goes");
+    assert!(stderr(&from_saved).contains("Saved plan"));
+    assert!(!netns_exists(&lab.container_ns("node-1", "cache")));
+    let back = apply(&lab, &grown_file, &["--auto-approve", "--json"]);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+
     // lab verify --json: the matrix and every probe. web, db and cache share `local`;
     // docker1 is alone on `overlay`.
     let verify = np(&[
@@ -297,7 +325,7 @@ fn logs_apply_json_and_verify_json_on_a_lab_host() {
         "All 12 pairs as expected: 6 reachable, 6 isolated."
     );
 
-    for f in [base, grown_file, fail_file] {
+    for f in [base, grown_file, fail_file, fewer] {
         let _ = std::fs::remove_file(f);
     }
 }
