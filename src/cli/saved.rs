@@ -414,11 +414,11 @@ pub(super) async fn run_apply(
         bail!("{}", stale_message(&stale));
     }
     let checked = format!(
-        "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} objects checked).\n",
+        "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} checked).\n",
         file.display(),
         utc(saved.created_unix),
         saved.topology.path,
-        saved.fingerprint.len()
+        crate::plural::count(saved.fingerprint.len(), "object")
     );
     // With --json, stdout carries only event lines.
     if args.json {
