@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod lab;
 pub mod lock;
 pub mod plan;
+pub mod plural;
 pub mod rundir;
 pub mod signals;
 pub mod state;

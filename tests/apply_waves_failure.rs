@@ -75,10 +75,7 @@ async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
     assert_eq!(err.applied, vec![1, 3]);
     assert_eq!(err.done, 2);
     assert!(err.also_failed.is_empty());
-    assert_eq!(
-        err.applied_note(),
-        "2 of 4 step(s) were applied (steps 1, 3)"
-    );
+    assert_eq!(err.applied_note(), "2 of 4 steps were applied (steps 1, 3)");
     assert!(err.to_string().starts_with("step 2 of 4 failed: "), "{err}");
     // Every applied step reported, in plan order; nothing else.
     assert_eq!(progress, vec!["link host/br-a", "link host/br-z"]);

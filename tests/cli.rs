@@ -18,6 +18,24 @@ fn usage_errors_exit_1_not_2() {
     assert_eq!(code(&np(&["no-such-command"])), Some(1));
     assert_eq!(code(&np(&["plan", "x.yaml", "--no-such-flag"])), Some(1));
     assert_eq!(code(&np(&["--help"])), Some(0));
+    assert_eq!(code(&np(&["--version"])), Some(0));
+    // A bare `netplan-rs` shows the help on stderr but ran no command: a usage error.
+    let bare = np(&[]);
+    assert_eq!(code(&bare), Some(1));
+    assert!(
+        stderr(&bare).contains("Usage: netplan-rs"),
+        "{}",
+        stderr(&bare)
+    );
+    assert_eq!(code(&np(&["lab"])), Some(1));
+}
+
+#[test]
+fn lab_verify_help_says_it_checks_isolation_too() {
+    let help = stdout(&np(&["lab", "verify", "--help"]));
+    assert!(help.contains("isolation"), "{help}");
+    assert!(help.contains("reachability"), "{help}");
+    assert!(help.contains("LEAK"), "{help}");
 }
 
 #[test]
@@ -106,7 +124,11 @@ fn approval_json_show_and_second_apply() {
         .output()
         .unwrap();
     assert_eq!(code(&refused), Some(1));
-    assert!(stderr(&refused).contains("--auto-approve"));
+    assert!(
+        stderr(&refused).contains("pass --auto-approve to destroy without asking"),
+        "the refusal names destroy, not apply: {}",
+        stderr(&refused)
+    );
     assert_eq!(link_names(&host_ns), links_before);
 
     // A second apply right after the first changes nothing and says so.

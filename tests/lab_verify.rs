@@ -112,7 +112,7 @@ fn two_bridges_isolated_even_when_forwarding_is_forced_then_leak_without_their_r
     assert_eq!(row(&text, "web"), "web - ok LEAK");
     assert_eq!(row(&text, "db"), "db LEAK LEAK -");
     assert!(
-        text.contains("LEAK db -> web 192.168.1.2 (front): got a reply, expected none (host node-1 does not forward)"),
+        text.contains("LEAK db -> web 192.168.1.2 (front): got a reply, expected none: the file does not turn on forwarding in host node-1"),
         "{text}"
     );
     assert!(

@@ -50,7 +50,7 @@ fn missing_macvlan_parent_is_a_plan_error_and_nothing_is_applied() {
     assert_eq!(up.status.code(), Some(1), "lab up must fail");
     let stderr = String::from_utf8_lossy(&up.stderr);
     assert!(
-        stderr.contains("simulated host macvlan-01: the plan has 2 conflict(s)"),
+        stderr.contains("simulated host macvlan-01: the plan has 2 conflicts"),
         "lab up names the host and counts the conflicts:\n{stderr}"
     );
     for conflict in [

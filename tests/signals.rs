@@ -296,7 +296,7 @@ fn sigint_and_sigterm_during_lab_up_tear_the_lab_down() {
     }
 }
 
-/// The interrupted run's report: "... stopped after wave K of N ..." and "M of T step(s) were
+/// The interrupted run's report: "... stopped after wave K of N ..." and "M of T steps were
 /// applied": (K, N, M).
 fn interruption(stderr: &str, verb: &str) -> (usize, usize, usize) {
     let line = stderr
@@ -312,9 +312,9 @@ fn interruption(stderr: &str, verb: &str) -> (usize, usize, usize) {
         .expect("N");
     let applied = stderr
         .lines()
-        .find(|l| l.contains("step(s) were applied"))
+        .find(|l| l.contains(" applied") && (l.contains(" of ") || l.contains("only step")))
         .expect("applied note");
-    let applied: usize = if applied.starts_with("None of") {
+    let applied: usize = if applied.starts_with("None of") || applied.contains("only step") {
         0
     } else {
         applied

@@ -23,6 +23,7 @@ pub use waves::waves;
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};
 use crate::state::State;
+use tracing::Instrument;
 
 /// What an apply did.
 #[derive(Debug, Default)]
@@ -60,19 +61,29 @@ pub struct ApplyError {
 }
 
 impl ApplyError {
-    /// What was applied, e.g. "4 of 10 step(s) were applied (steps 1-3, 6)" or "none of the 10
+    /// What was applied, e.g. "4 of 10 steps were applied (steps 1-3, 6)" or "none of the 10
     /// steps were applied".
     pub fn applied_note(&self) -> String {
-        if self.applied.is_empty() {
-            return format!("none of the {} step(s) were applied", self.total);
-        }
-        format!(
-            "{} of {} step(s) were applied ({})",
-            self.done,
-            self.total,
-            numbers(&self.applied)
-        )
+        applied_note(self.done, self.total, &self.applied)
     }
+}
+
+/// "4 of 10 steps were applied (steps 1-3, 6)", "1 of 1 step was applied (step 1)", "none of
+/// the 10 steps were applied", "the only step was not applied".
+fn applied_note(done: usize, total: usize, applied: &[usize]) -> String {
+    use crate::plural::{noun_for, were};
+    if applied.is_empty() {
+        return match total {
+            1 => "the only step was not applied".to_string(),
+            _ => format!("none of the {total} steps were applied"),
+        };
+    }
+    format!(
+        "{done} of {total} {} {} applied ({})",
+        noun_for(total, "step"),
+        were(done),
+        numbers(applied)
+    )
 }
 
 /// "step 3" or "steps 1-3, 6, 8-9" for ascending step numbers.
@@ -193,44 +204,16 @@ pub async fn execute(
             }
             journaled = true;
         }
-        let singles: Vec<usize> = wave
-            .iter()
-            .filter_map(|g| match g {
-                Group::One(i) => Some(*i),
-                Group::Nft(_) => None,
-            })
-            .collect();
-        // Concurrent: every request of the wave is in flight at once; all of them finish (so
-        // that what was applied is known) even when one fails.
-        let results =
-            futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
-        let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
-        for (&i, result) in singles.iter().zip(results) {
-            match result {
-                Ok(()) => applied[i] = true,
-                Err(e) => failures.push((i, e, None)),
-            }
-        }
-        // Then the wave's transactions, in order (they depend on nothing in the wave).
-        for group in &wave {
-            let Group::Nft(range) = group else { continue };
-            if !failures.is_empty() {
-                break;
-            }
-            let run = &steps[range.clone()];
-            match kernel.execute_nft_batch(run).await {
-                Ok(()) => range.clone().for_each(|i| applied[i] = true),
-                Err(e) => {
-                    let failed = range.start + e.step.min(run.len().saturating_sub(1));
-                    let batch = NftBatch {
-                        first: range.start + 1,
-                        last: range.end,
-                        nothing_applied: e.nothing_applied,
-                    };
-                    failures.push((failed, e.source, Some(batch)));
-                }
-            }
-        }
+        // One span per wave, so that `-v` shows how long each took (see docs/cli.md).
+        let span = tracing::info_span!(
+            "wave",
+            wave = done_waves + 1,
+            of = wave_count,
+            steps = wave.iter().map(|g| g.members().len()).sum::<usize>()
+        );
+        let mut failures = run_wave(kernel, steps, &wave, &mut applied)
+            .instrument(span)
+            .await;
         if failures.is_empty() {
             while reported < total && applied[reported] {
                 on_step(&steps[reported]);
@@ -263,7 +246,57 @@ pub async fn execute(
     Ok(plan.summary())
 }
 
+/// The steps of one wave: the single steps concurrently, then its nftables transactions in
+/// order; marks what was applied, returns what failed (step index, error, its transaction).
+async fn run_wave(
+    kernel: &Kernel,
+    steps: &[Step],
+    wave: &[Group],
+    applied: &mut [bool],
+) -> Vec<(usize, KernelError, Option<NftBatch>)> {
+    let singles: Vec<usize> = wave
+        .iter()
+        .filter_map(|g| match g {
+            Group::One(i) => Some(*i),
+            Group::Nft(_) => None,
+        })
+        .collect();
+    // Concurrent: every request of the wave is in flight at once; all of them finish (so
+    // that what was applied is known) even when one fails.
+    let results =
+        futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
+    let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
+    for (&i, result) in singles.iter().zip(results) {
+        match result {
+            Ok(()) => applied[i] = true,
+            Err(e) => failures.push((i, e, None)),
+        }
+    }
+    // Then the wave's transactions, in order (they depend on nothing in the wave).
+    for group in wave {
+        let Group::Nft(range) = group else { continue };
+        if !failures.is_empty() {
+            break;
+        }
+        let run = &steps[range.clone()];
+        match kernel.execute_nft_batch(run).await {
+            Ok(()) => range.clone().for_each(|i| applied[i] = true),
+            Err(e) => {
+                let failed = range.start + e.step.min(run.len().saturating_sub(1));
+                let batch = NftBatch {
+                    first: range.start + 1,
+                    last: range.end,
+                    nothing_applied: e.nothing_applied,
+                };
+                failures.push((failed, e.source, Some(batch)));
+            }
+        }
+    }
+    failures
+}
+
 /// Observe again and diff: the steps a converged kernel would not need. Empty means converged.
+#[tracing::instrument(name = "verify", level = "info", skip_all)]
 pub async fn verify(kernel: &mut Kernel, desired: &State) -> Result<Plan, KernelError> {
     let observed = kernel.observe().await?;
     Ok(plan::diff(desired, &observed))
@@ -284,7 +317,7 @@ pub enum ApplyFailure {
     Interrupted(Interrupted),
     /// Applied, repaired, and the kernel still differs (see [`ApplyReport::remaining`]); an
     /// error only for [`run`], which rolls back then (plain [`apply`] returns the report).
-    #[error("the kernel did not converge: {} step(s) still needed", .0.remaining.steps.len())]
+    #[error("the kernel did not converge: {} still needed", crate::plural::count(.0.remaining.steps.len(), "step"))]
     NotConverged(Box<ApplyReport>),
     /// Recording the before-image failed, so nothing was changed (see [`transaction`]).
     #[error("{0}; nothing was changed")]
@@ -319,7 +352,10 @@ impl Interrupted {
     /// "after wave 2 of 5", or "before the first of 5 waves".
     pub fn when(&self) -> String {
         if self.waves_done == 0 {
-            format!("before the first of {} waves", self.waves)
+            match self.waves {
+                1 => "before its only wave".to_string(),
+                n => format!("before the first of {n} waves"),
+            }
         } else {
             format!("after wave {} of {}", self.waves_done, self.waves)
         }
@@ -327,15 +363,7 @@ impl Interrupted {
 
     /// What was applied, worded like [`ApplyError::applied_note`].
     pub fn applied_note(&self) -> String {
-        if self.applied.is_empty() {
-            return format!("none of the {} step(s) were applied", self.total);
-        }
-        format!(
-            "{} of {} step(s) were applied ({})",
-            self.applied.len(),
-            self.total,
-            numbers(&self.applied)
-        )
+        applied_note(self.applied.len(), self.total, &self.applied)
     }
 }
 
@@ -492,14 +520,14 @@ mod tests {
         };
         assert_eq!(
             i.to_string(),
-            "interrupted by SIGINT before the first of 4 waves; none of the 10 step(s) were applied"
+            "interrupted by SIGINT before the first of 4 waves; none of the 10 steps were applied"
         );
         i.signal = Signal::Terminate;
         i.waves_done = 2;
         i.applied = vec![1, 2, 3, 5];
         assert_eq!(
             i.to_string(),
-            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 step(s) were applied (steps 1-3, 5)"
+            "interrupted by SIGTERM after wave 2 of 4; 4 of 10 steps were applied (steps 1-3, 5)"
         );
     }
 }

@@ -156,19 +156,19 @@ pub struct RollbackReport {
 }
 
 impl RollbackReport {
-    /// "Rolled back: the host is as it was (12 step(s) run)." or "Rolled back partly (...); not
+    /// "Rolled back: the host is as it was (12 steps run)." or "Rolled back partly (...); not
     /// restored:" and
     /// one line per object.
     pub fn summary(&self) -> String {
         if self.as_it_was {
             return format!(
-                "Rolled back: the host is as it was ({} step(s) run).",
-                self.steps
+                "Rolled back: the host is as it was ({} run).",
+                crate::plural::count(self.steps, "step")
             );
         }
         let mut text = format!(
-            "Rolled back partly ({} step(s) run); not restored:",
-            self.steps
+            "Rolled back partly ({} run); not restored:",
+            crate::plural::count(self.steps, "step")
         );
         for line in &self.not_restored {
             text.push_str("\n  ");
@@ -341,6 +341,7 @@ pub async fn restore_plan(kernel: &mut Kernel, image: &BeforeImage) -> Result<Pl
 /// 1 + [`REPAIR_ROUNDS`] rounds (a step that fails, or a kernel side effect, leaves something
 /// for the next round), then observe once more and compare. The image is dropped when the host
 /// is as it was, and kept otherwise (for another `netplan-rs rollback`).
+#[tracing::instrument(name = "rollback", level = "info", skip_all)]
 pub async fn roll_back_to(kernel: &mut Kernel, image: &BeforeImage) -> RollbackReport {
     let wanted = image.desired();
     let mut steps = 0;
@@ -451,16 +452,16 @@ mod tests {
         };
         assert_eq!(
             done.summary(),
-            "Rolled back: the host is as it was (4 step(s) run)."
+            "Rolled back: the host is as it was (4 steps run)."
         );
         let partly = RollbackReport {
-            steps: 2,
+            steps: 1,
             as_it_was: false,
             not_restored: vec!["link host/br0 (still needs: create)".into()],
         };
         assert_eq!(
             partly.summary(),
-            "Rolled back partly (2 step(s) run); not restored:\n  link host/br0 (still needs: create)"
+            "Rolled back partly (1 step run); not restored:\n  link host/br0 (still needs: create)"
         );
     }
 

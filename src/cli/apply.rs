@@ -4,7 +4,7 @@
 use super::output::{err, errln, out, outln};
 use super::plan::{HostPlan, host_plan};
 use super::target::{Resolved, resolve_optional};
-use super::{ApplyArgs, DestroyArgs, confirm};
+use super::{ApplyArgs, DestroyArgs, confirm, events};
 use crate::apply::{ApplyFailure, ApplyReport, RollbackReport, TransactionFailure};
 use crate::kernel::Kernel;
 use crate::lock;
@@ -44,16 +44,12 @@ pub(super) async fn apply_and_settle(
         rollback: !args.no_rollback,
         await_confirmation: try_.is_some(),
     };
-    let executed = execute(
-        resolved,
-        kernel,
-        plan,
-        desired,
-        args.auto_approve,
-        "apply",
-        &options,
-    )
-    .await;
+    let how = How {
+        verb: "apply",
+        auto_approve: args.auto_approve,
+        json: args.json,
+    };
+    let executed = execute(resolved, kernel, plan, desired, &how, &options).await;
     match try_ {
         // Applied and verified: wait for the decision (even when stdout is closed, since
         // `netplan-rs confirm` can still confirm).
@@ -90,16 +86,20 @@ pub async fn run_destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
         rollback: false,
         ..Default::default()
     };
-    execute(
-        &resolved,
-        &mut kernel,
-        &plan,
-        &desired,
-        args.auto_approve,
-        "destroy",
-        &options,
-    )
-    .await
+    let how = How {
+        verb: "destroy",
+        auto_approve: args.auto_approve,
+        json: false,
+    };
+    execute(&resolved, &mut kernel, &plan, &desired, &how, &options).await
+}
+
+/// What is run and how it talks: the verb for messages, whether to ask, and whether stdout
+/// carries JSON event lines (`apply --json`, see [`super::events`]) instead of prose.
+struct How<'a> {
+    verb: &'a str,
+    auto_approve: bool,
+    json: bool,
 }
 
 /// Shared by apply, destroy and apply of a saved plan: show the plan, ask, run as a
@@ -110,28 +110,39 @@ async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
     desired: &State,
-    auto_approve: bool,
-    verb: &str,
+    how: &How<'_>,
     options: &crate::apply::Options,
 ) -> anyhow::Result<ExitCode> {
-    outln!("Plan for {}:\n", resolved.describe())?;
-    out!("{}", render_text(plan))?;
+    let verb = how.verb;
+    if how.json {
+        events::emit("plan", events::plan(&resolved.describe(), plan))?;
+    } else {
+        outln!("Plan for {}:\n", resolved.describe())?;
+        out!("{}", render_text(plan))?;
+    }
     if !plan.conflicts.is_empty() {
+        if how.json {
+            events::emit("summary", events::summary("conflicts", None, 1))?;
+        }
         anyhow::bail!(
-            "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
-            plan.conflicts.len()
+            "the plan has {} (names taken by objects netplan-rs does not own, or links that do not exist); nothing was changed",
+            crate::plural::count(plan.conflicts.len(), "conflict")
         );
     }
     if plan.is_empty() {
-        outln!("\n{} complete! Nothing to do.", capitalise(verb))?;
+        if how.json {
+            events::emit("summary", events::summary("no_changes", None, 0))?;
+        } else {
+            outln!("\n{} complete! Nothing to do.", capitalise(verb))?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    if !auto_approve {
+    if !how.auto_approve {
         let question = format!(
             "Do you want to {verb} these changes on {}?",
             resolved.describe()
         );
-        if !confirm::approve(&question)? {
+        if !confirm::approve(&question, verb)? {
             outln!("\n{} cancelled.", capitalise(verb))?;
             return Ok(ExitCode::from(1));
         }
@@ -139,21 +150,43 @@ async fn execute(
     // From here on SIGINT/SIGTERM stop the apply between waves instead of killing it mid-wave
     // (after the prompt, so that Ctrl-C at the prompt still simply ends the command).
     crate::signals::install().context("catching SIGINT and SIGTERM")?;
-    outln!()?;
+    if !how.json {
+        outln!()?;
+    }
     // A closed stdout does not stop an approved apply half way: progress is dropped, the apply
     // runs to its end, and the command then ends quietly (exit 141).
     let mut closed: Option<anyhow::Error> = None;
     let progress = |step: &Step| {
         if closed.is_none() {
-            closed = print_progress(step).err();
+            closed = if how.json {
+                events::emit("step_applied", events::step_applied(plan, step)).err()
+            } else {
+                print_progress(step).err()
+            };
         }
     };
     let result = crate::apply::run(kernel, plan, desired, options, progress).await;
     let code = match result {
+        Ok(report) if how.json => json_summary(&report)?,
         Ok(report) => summarise(verb, &report)?,
         Err(TransactionFailure { failure, rollback }) => {
+            let event = how.json.then(|| events::failure(&failure));
+            let result = match &failure {
+                ApplyFailure::Interrupted(_) => "interrupted",
+                ApplyFailure::NotConverged(_) => "not_converged",
+                _ => "failed",
+            };
             let code = report_failure(verb, failure)?;
             report_rollback(verb, rollback.as_ref(), kernel);
+            if let Some((name, fields)) = event
+                && closed.is_none()
+            {
+                let kept = crate::apply::transaction::path(kernel.target());
+                events::emit(name, fields)?;
+                events::emit("rollback", events::rollback(rollback.as_ref(), &kept))?;
+                let exit = exit_number(result, &code);
+                events::emit("summary", events::summary(result, None, exit))?;
+            }
             code
         }
     };
@@ -238,8 +271,8 @@ fn print_progress(step: &Step) -> anyhow::Result<()> {
 fn not_converged(verb: &str, report: &ApplyReport) {
     let after = if report.repaired > 0 {
         format!(
-            " (after {} repair step(s) in up to {} extra rounds)",
-            report.repaired,
+            " (after {} in up to {} extra rounds)",
+            crate::plural::count(report.repaired, "repair step"),
             crate::apply::REPAIR_ROUNDS
         )
     } else {
@@ -258,8 +291,8 @@ fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
     }
     if report.repaired > 0 {
         outln!(
-            "\nRepaired {} kernel side effect(s) the plan did not foresee (observed again after the plan).",
-            report.repaired
+            "\nRepaired {} the plan did not foresee (observed again after the plan).",
+            crate::plural::count(report.repaired, "kernel side effect")
         )?;
     }
     outln!(
@@ -276,6 +309,36 @@ fn summarise(verb: &str, report: &ApplyReport) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(signal.exit_code()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `apply --json` after the transaction succeeded: the summary event (or, when the kernel
+/// still differs, `not_converged` and its summary; the prose goes to stderr as always).
+fn json_summary(report: &ApplyReport) -> anyhow::Result<ExitCode> {
+    if !report.remaining.is_empty() || !report.remaining.conflicts.is_empty() {
+        not_converged("apply", report);
+        events::emit("not_converged", events::remaining(report))?;
+        events::emit("summary", events::summary("not_converged", Some(report), 1))?;
+        return Ok(ExitCode::from(1));
+    }
+    let code = match crate::signals::arrived() {
+        Some(signal) => {
+            errln!("Interrupted by {signal} after the last wave: every step was applied.");
+            signal.exit_code()
+        }
+        None => 0,
+    };
+    events::emit("summary", events::summary("applied", Some(report), code))?;
+    Ok(ExitCode::from(code))
+}
+
+/// The number behind an [`ExitCode`] made by [`report_failure`] (which does not expose it).
+fn exit_number(result: &str, code: &ExitCode) -> u8 {
+    if result == "interrupted"
+        && let Some(signal) = crate::signals::arrived()
+    {
+        return signal.exit_code();
+    }
+    if *code == ExitCode::SUCCESS { 0 } else { 1 }
 }
 
 fn capitalise(word: &str) -> String {

@@ -51,11 +51,18 @@ pub async fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Verify(args) => {
-            let (topo, name) = open(&args)?;
+        LabCommand::Verify(verify_args) => {
+            let args = &verify_args.lab;
+            let (topo, name) = open(args)?;
             // Without its hosts every probe would fail: one error instead of a matrix of FAIL.
             lab::check_up(&topo, &name).map_err(anyhow::Error::msg)?;
             let _lab = lab::lock_lab(&name, Mode::Shared, args.lock.timeout()).await?;
+            if verify_args.json {
+                let matrix = lab::verify(&topo, &name);
+                let doc = lab::verify_json::render(&matrix, &name);
+                outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+                return Ok(ExitCode::from(u8::from(!matrix.passed())));
+            }
             verify(&topo, &name)
         }
         LabCommand::Demo(args) => {
@@ -208,8 +215,8 @@ async fn up(
 ) -> anyhow::Result<()> {
     let mut host_locks = lab::build_hosts(topo, name, lock_timeout).await?;
     outln!(
-        "Lab {name}: {} simulated hosts on switch {}",
-        topo.hosts.len(),
+        "Lab {name}: {} on switch {}",
+        crate::plural::count(topo.hosts.len(), "simulated host"),
         lab::switch_netns(name)
     )?;
     for host in topo.hosts.keys() {

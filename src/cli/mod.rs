@@ -8,6 +8,8 @@ mod apply;
 mod confirm;
 mod confirm_cmd;
 mod diagnostics;
+mod docs;
+mod events;
 mod lab;
 mod output;
 mod plan;
@@ -28,12 +30,16 @@ use std::process::ExitCode;
 #[command(
     name = "netplan-rs",
     version,
-    about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel"
+    about = "Terraform for container networking: plan and apply VXLAN, bridge and route topologies against the live kernel",
+    after_help = EXAMPLES_MAIN
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines on stderr as text, or as JSON objects one a line (for log collectors).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +47,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a topology file; print a one-line summary or every error.
+    #[command(after_help = EXAMPLES_VALIDATE)]
     Validate {
         /// Topology file; `-` reads it from stdin.
         file: PathBuf,
@@ -51,10 +58,13 @@ enum Command {
     /// Print the JSON Schema of the topology file.
     Schema,
     /// Show what apply would change on this host.
+    #[command(after_help = EXAMPLES_PLAN)]
     Plan(PlanArgs),
     /// Change this host's kernel state to match the topology, then verify it.
+    #[command(after_help = EXAMPLES_APPLY)]
     Apply(ApplyArgs),
     /// Remove everything netplan-rs owns on this host.
+    #[command(after_help = EXAMPLES_DESTROY)]
     Destroy(DestroyArgs),
     /// Put the host back as it was before an apply that did not finish (killed, failed with
     /// --no-rollback, or never confirmed after --confirm-timeout).
@@ -64,9 +74,58 @@ enum Command {
     /// List the live objects netplan-rs owns on this host, per namespace.
     Show(ShowArgs),
     /// Simulated hosts in network namespaces on this machine.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXAMPLES_LAB)]
     Lab(LabCommand),
+    /// Print a shell completion script (see docs/cli.md for where to install it).
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into --dir.
+    #[command(after_help = EXAMPLES_MAN)]
+    Man {
+        /// Write netplan-rs.1, netplan-rs-plan.1, ... into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
+
+// The `Examples:` under each main command's --help (and in the man pages).
+const EXAMPLES_MAIN: &str = "Examples:
+  netplan-rs validate fleet.yaml
+  netplan-rs plan fleet.yaml --host node-1
+  netplan-rs apply fleet.yaml --host node-1
+  netplan-rs lab demo topologies/vxlan-bridged.yaml";
+const EXAMPLES_VALIDATE: &str = "Examples:
+  netplan-rs validate fleet.yaml
+  cat fleet.yaml | netplan-rs validate -";
+const EXAMPLES_PLAN: &str = "Examples:
+  netplan-rs plan fleet.yaml                      # the host is found by its underlay address
+  netplan-rs plan fleet.yaml --host node-1 --json
+  netplan-rs plan fleet.yaml --detailed-exitcode  # exit 2 when there are changes (drift check)
+  netplan-rs plan fleet.yaml --out node-1.plan    # save it for `apply node-1.plan`";
+const EXAMPLES_APPLY: &str = "Examples:
+  netplan-rs apply fleet.yaml
+  netplan-rs apply fleet.yaml --auto-approve --json      # JSON lines, see docs/cli.md
+  netplan-rs apply fleet.yaml --confirm-timeout 120      # rolled back unless confirmed
+  netplan-rs apply node-1.plan                           # exactly the saved plan
+  netplan-rs apply fleet.yaml --lab demo --host node-1   # on a simulated host";
+const EXAMPLES_DESTROY: &str = "Examples:
+  netplan-rs destroy
+  netplan-rs destroy fleet.yaml --lab demo --host node-1 --auto-approve";
+const EXAMPLES_LAB: &str = "Examples:
+  netplan-rs lab demo topologies/vxlan-bridged.yaml   # up, plans, apply, verify, down
+  netplan-rs lab up fleet.yaml --lab try1
+  netplan-rs lab verify fleet.yaml --lab try1 --json
+  netplan-rs lab down fleet.yaml --lab try1";
+const EXAMPLES_COMPLETIONS: &str = "Examples:
+  netplan-rs completions bash > /etc/bash_completion.d/netplan-rs
+  netplan-rs completions zsh > \"${fpath[1]}/_netplan-rs\"
+  netplan-rs completions fish > ~/.config/fish/completions/netplan-rs.fish";
+const EXAMPLES_MAN: &str = "Examples:
+  netplan-rs man | man -l -
+  netplan-rs man --dir /usr/local/share/man/man1";
 
 /// Which host to act on.
 #[derive(Debug, Args, Clone, Default)]
@@ -136,6 +195,10 @@ struct ApplyArgs {
     /// shell; otherwise roll it back.
     #[arg(long, value_name = "SECS", value_parser = crate::confirmation::parse_secs, conflicts_with = "no_rollback")]
     confirm_timeout: Option<u64>,
+    /// Print the apply's events as JSON lines on stdout instead of prose (format in
+    /// docs/cli.md); needs --auto-approve, since no prompt can share stdout with them.
+    #[arg(long, requires = "auto_approve", conflicts_with = "confirm_timeout")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -197,14 +260,25 @@ struct LabArgs {
     lock: LockArgs,
 }
 
+#[derive(Debug, Args)]
+struct LabVerifyArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Print the matrix and every probe as JSON (format in docs/cli.md).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum LabCommand {
     /// Build the simulated hosts and apply the file to each.
     Up(LabArgs),
     /// Remove every namespace of the lab.
     Down(LabArgs),
-    /// Ping every pair of containers that share a network, both directions; print a matrix.
-    Verify(LabArgs),
+    /// Ping every ordered pair of containers and check both reachability and isolation: pairs
+    /// the file connects must answer, pairs it keeps apart must not (a reply is a LEAK); print
+    /// a matrix. Exit 1 on any FAIL or LEAK.
+    Verify(LabVerifyArgs),
     /// up, print each host's plan, apply, verify, down.
     Demo(LabArgs),
 }
@@ -215,18 +289,10 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            // clap exits 2 on usage errors; 2 means "changes present" here, so usage errors are 1.
-            return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(1),
-            };
+            return ExitCode::from(usage_exit_code(err.kind()));
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -259,6 +325,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Exit code for what clap stopped at: 0 when help or the version was asked for; 1 for a usage
+/// error (clap's own 2 means "changes present" here), including a bare `netplan-rs` with no
+/// command, which prints the help but did not do what a command was expected to.
+fn usage_exit_code(kind: clap::error::ErrorKind) -> u8 {
+    use clap::error::ErrorKind;
+    match kind {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        _ => 1,
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate { file, json } => Ok(validate::run(&file, json)),
@@ -273,21 +350,49 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
     }
 }
 
-fn init_logging(verbose: u8) {
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line, with the span (phase) it belongs to.
+    Json,
+}
+
+/// Logs on stderr. `-v` shows netplan-rs's phases (load, compile, observe and one `dump` per
+/// namespace, diff, each apply `wave`, verify, rollback) as spans: each prints a `close` line
+/// with its duration (`time.busy` + `time.idle`) when it ends.
+fn init_logging(verbose: u8, format: LogFormat) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let default = match verbose {
         0 => "warn",
-        1 => "info",
+        1 => "warn,netplan_rs=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        // Colours only for a person at a terminal who did not ask for none.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .with_span_events(FmtSpan::CLOSE);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// The lab name a file implies (its stem); a topology read from stdin has none.
@@ -300,7 +405,9 @@ fn default_lab_name(file: &std::path::Path) -> anyhow::Result<String> {
 
 /// Load and validate a topology file; a failure keeps the text for its snippets.
 fn load(file: &std::path::Path) -> anyhow::Result<crate::topology::Topology> {
-    diagnostics::load(file).map(|(topo, _)| topo)
+    tracing::info_span!("load", file = %file.display())
+        .in_scope(|| diagnostics::load(file))
+        .map(|(topo, _)| topo)
 }
 
 /// Print what observing skipped (see `Kernel::take_warnings`), one `warning:` line each.

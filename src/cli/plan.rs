@@ -87,8 +87,8 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     if !plan.conflicts.is_empty() {
         errln!(
-            "Error: the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links that do not exist); nothing can be applied",
-            plan.conflicts.len()
+            "Error: the plan has {} (names taken by objects netplan-rs does not own, or links that do not exist); nothing can be applied",
+            crate::plural::count(plan.conflicts.len(), "conflict")
         );
         if args.out.is_some() {
             errln!("Nothing was saved: a plan with conflicts cannot be applied.");

@@ -60,7 +60,7 @@ pub async fn run(args: RollbackArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.auto_approve {
         let question = format!("Do you want to roll back {}?", resolved.describe());
-        if !super::confirm::approve(&question)? {
+        if !super::confirm::approve(&question, "roll back")? {
             outln!("\nRollback cancelled.")?;
             return Ok(ExitCode::from(1));
         }

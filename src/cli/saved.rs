@@ -64,6 +64,7 @@ pub fn rewrite_out(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 
 /// Load a topology and the sha256 of its bytes (one read, so the digest is of what was compiled).
 pub(super) fn load_topology(file: &Path) -> anyhow::Result<(Topology, String)> {
+    let _span = tracing::info_span!("load", file = %file.display()).entered();
     let (topo, text) = super::diagnostics::load(file)?;
     let digest = saved::digest(text.as_bytes());
     Ok((topo, digest))
@@ -410,13 +411,19 @@ pub(super) async fn run_apply(
     if !stale.is_empty() {
         bail!("{}", stale_message(&stale));
     }
-    outln!(
-        "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} objects checked).\n",
+    let checked = format!(
+        "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} checked).\n",
         file.display(),
         utc(saved.created_unix),
         saved.topology.path,
-        saved.fingerprint.len()
-    )?;
+        crate::plural::count(saved.fingerprint.len(), "object")
+    );
+    // With --json, stdout carries only event lines.
+    if args.json {
+        errln!("{checked}");
+    } else {
+        outln!("{checked}")?;
+    }
     super::apply::apply_and_settle(&resolved, &mut kernel, &saved.plan, &desired, args).await
 }
 
@@ -437,8 +444,8 @@ fn replanned(saved: &Plan, now: &Plan) -> Option<String> {
         format!("step {} would be {:?} {}", i + 1, step.action(), step.key())
     } else {
         format!(
-            "{} step(s) instead of {}",
-            now.steps.len(),
+            "{} instead of {}",
+            crate::plural::count(now.steps.len(), "step"),
             saved.steps.len()
         )
     };

@@ -59,6 +59,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// The desired state of `host`. Fails only when the host is not in the topology.
+#[tracing::instrument(name = "compile", level = "info", skip(topo))]
 pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
     let Some(host_def) = topo.hosts.get(host) else {
         let known: Vec<&str> = topo.hosts.keys().map(String::as_str).collect();

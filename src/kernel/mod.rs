@@ -270,6 +270,7 @@ impl Kernel {
 
     /// Read the live state of the host namespace and of the container namespaces under the
     /// target's prefix. See `observe.rs` for what is skipped as kernel-made.
+    #[tracing::instrument(name = "observe", level = "info", skip_all, fields(target = %self.target.host_id()))]
     pub async fn observe(&mut self) -> Result<State, KernelError> {
         let state = observe::observe(self).await?;
         self.last_observed = Some(state.clone());

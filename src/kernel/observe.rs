@@ -191,6 +191,7 @@ fn unreadable_namespace(
 
 /// One namespace: its links, then (for the host and for container namespaces carrying our
 /// mark) everything else. A container namespace also yields its `Namespace` object.
+#[tracing::instrument(name = "dump", level = "info", skip_all, fields(ns = %target.label(ns)))]
 async fn observe_ns(
     target: &Target,
     conn: &Conn,

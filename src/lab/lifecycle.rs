@@ -126,9 +126,9 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
 /// The refusal for a plan with conflicts: the count, then one indented line per conflict.
 fn conflicts_message(plan: &Plan) -> String {
     let mut message = format!(
-        "the plan has {} conflict(s) (names taken by objects netplan-rs does not own, or links \
+        "the plan has {} (names taken by objects netplan-rs does not own, or links \
          that do not exist); nothing was changed:",
-        plan.conflicts.len()
+        crate::plural::count(plan.conflicts.len(), "conflict")
     );
     for conflict in &plan.conflicts {
         message.push_str("\n  ");
@@ -304,7 +304,7 @@ mod tests {
         }
         assert_eq!(
             conflicts_message(&plan),
-            "the plan has 2 conflict(s) (names taken by objects netplan-rs does not own, or \
+            "the plan has 2 conflicts (names taken by objects netplan-rs does not own, or \
              links that do not exist); nothing was changed:\n  link c1/eth0: parent missing\n  \
              link host/mv-x: parent missing"
         );

@@ -14,12 +14,13 @@ mod ping;
 pub mod reach;
 pub mod standin;
 mod verify;
+pub mod verify_json;
 #[cfg(test)]
 mod verify_tests;
 
 pub use lifecycle::{build_hosts, converge, down, lock_lab, plan_host};
 pub use ping::ping;
-pub use verify::{Expect, Matrix, Probe, Verdict, addresses, expectations, verify};
+pub use verify::{Expect, Matrix, Probe, ProbeResult, Verdict, addresses, expectations, verify};
 
 use crate::kernel::{Marks, Target};
 use crate::state::{Address, Link, LinkKind, Mac, Namespace, Ns, State, VethPeer};

@@ -436,7 +436,8 @@ impl Fabric {
     }
 
     /// Follow one packet from node `from` to `dst`: Ok(node it is delivered to, nodes that
-    /// forwarded it), or Err(why it is dropped).
+    /// forwarded it), or Err(why it is dropped). The reason speaks of what the file says, not
+    /// of what the host does: it is shown next to a LEAK, where the live host did the opposite.
     fn walk(&self, from: usize, dst: IpAddr) -> Result<(usize, Vec<usize>), String> {
         let mut at = from;
         // The link the packet arrived on at `at` (none at the sender).
@@ -449,33 +450,41 @@ impl Fabric {
             }
             if at != from {
                 if !node.forwards(dst) {
-                    return Err(format!("{} does not forward", node.place));
+                    return Err(format!(
+                        "the file does not turn on forwarding in {}",
+                        node.place
+                    ));
                 }
                 forwarded.push(at);
             }
             let Some((dev, hop)) = node.lookup(dst) else {
-                return Err(format!("{} has no route to {dst}", node.place));
+                return Err(format!("the file gives {} no route to {dst}", node.place));
             };
             if at != from && node.drops.iter().any(|(i, o)| i == came_in && o == dev) {
                 return Err(format!(
-                    "{} drops forwarding from {came_in} to {dev}",
+                    "the file has {} drop forwarding from {came_in} to {dev}",
                     node.place
                 ));
             }
             let Some((next, link)) = self.neighbour(at, dev, hop) else {
-                return Err(format!("{} finds no {hop} on {dev}", node.place));
+                return Err(format!(
+                    "the file puts no {hop} next to {} on {dev}",
+                    node.place
+                ));
             };
             at = next;
             came_in = link;
         }
-        Err(format!("more than {MAX_HOPS} hops to {dst}"))
+        Err(format!(
+            "the file's routes take more than {MAX_HOPS} hops to {dst}"
+        ))
     }
 
     /// Whether a ping from `from` to `dst` gets a reply, per the model.
     pub fn reach(&self, from: &Place, dst: IpAddr) -> Reach {
         let Some(&src_node) = self.index.get(from) else {
             return Reach::Dropped {
-                why: format!("{from} is not in the topology"),
+                why: format!("{from} is not in the file"),
             };
         };
         let node = &self.nodes[src_node];
@@ -491,19 +500,22 @@ impl Fabric {
             .and_then(|(dev, hop)| node.source(dev, hop));
         let Some(src) = src else {
             return Reach::Dropped {
-                why: format!("{from} has no {dst:?}-family address to reply to"),
+                why: format!("the file gives {from} no {dst:?}-family address to reply to"),
             };
         };
         match self.walk(to, src) {
             Ok((back, more)) if back == src_node => forwarded.extend(more),
             Ok((back, _)) => {
                 return Reach::Dropped {
-                    why: format!("the reply to {src} goes to {}", self.nodes[back].place),
+                    why: format!(
+                        "the file routes the reply to {src} to {}",
+                        self.nodes[back].place
+                    ),
                 };
             }
             Err(why) => {
                 return Reach::Dropped {
-                    why: format!("reply: {why}"),
+                    why: format!("for the reply, {why}"),
                 };
             }
         }

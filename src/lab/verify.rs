@@ -209,6 +209,21 @@ pub struct Matrix {
     /// One line per probe that went against its expectation, and per address not probed.
     pub problems: Vec<String>,
     pub notes: Vec<String>,
+    /// Every probe sent, with what was expected and what happened (for `lab verify --json`).
+    pub probes: Vec<ProbeResult>,
+}
+
+/// One probe as sent and answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub from: String,
+    pub to: String,
+    pub network: String,
+    pub address: IpAddr,
+    pub expect: Expect,
+    pub verdict: Verdict,
+    /// Why it is a FAIL or a LEAK (or why the probe could not run); `None` when as expected.
+    pub reason: Option<String>,
 }
 
 impl Matrix {
@@ -222,6 +237,7 @@ impl Matrix {
         let n = containers.len();
         let mut per_cell: Vec<Vec<Vec<Verdict>>> = vec![vec![Vec::new(); n]; n];
         let mut problems = Vec::new();
+        let mut results = Vec::new();
         for (p, outcome) in probes.iter().zip(outcomes) {
             let pair = format!(
                 "{} -> {} {} ({})",
@@ -241,7 +257,7 @@ impl Matrix {
                     Verdict::Fail
                 }
                 (Expect::Isolated(why), Ok(true)) => {
-                    problems.push(format!("LEAK {pair}: got a reply, expected none ({why})"));
+                    problems.push(format!("LEAK {pair}: got a reply, expected none: {why}"));
                     Verdict::Leak
                 }
                 (_, Err(e)) => {
@@ -250,6 +266,18 @@ impl Matrix {
                 }
             };
             per_cell[p.from][p.to].push(verdict);
+            let reason = matches!(verdict, Verdict::Fail | Verdict::Leak)
+                .then(|| problems.last().map(|line| reason_of(line, &pair)))
+                .flatten();
+            results.push(ProbeResult {
+                from: containers[p.from].clone(),
+                to: containers[p.to].clone(),
+                network: p.network.clone(),
+                address: p.address,
+                expect: p.expect.clone(),
+                verdict,
+                reason,
+            });
         }
         let cells = per_cell
             .into_iter()
@@ -272,6 +300,7 @@ impl Matrix {
             cells,
             problems,
             notes,
+            probes: results,
         }
     }
 
@@ -301,8 +330,9 @@ impl Matrix {
         let (fail, leak) = (self.count(&[Verdict::Fail]), self.count(&[Verdict::Leak]));
         if fail + leak > 0 {
             return format!(
-                "{} of {tested} pairs not as expected: {fail} FAIL, {leak} LEAK.",
-                fail + leak
+                "{} of {} not as expected: {fail} FAIL, {leak} LEAK.",
+                fail + leak,
+                crate::plural::count(tested, "pair")
             );
         }
         let routed = self.count(&[Verdict::Routed]);
@@ -312,8 +342,12 @@ impl Matrix {
         } else {
             String::new()
         };
+        let all = match tested {
+            1 => "1 pair".to_string(),
+            n => format!("All {n} pairs"),
+        };
         format!(
-            "All {tested} pairs as expected: {reachable} reachable{routed}, {} isolated.",
+            "{all} as expected: {reachable} reachable{routed}, {} isolated.",
             self.count(&[Verdict::Isolated])
         )
     }
@@ -332,6 +366,13 @@ impl Matrix {
         let _ = writeln!(out, "\n{}", self.summary());
         out
     }
+}
+
+/// The reason in a problem line `"FAIL {pair}: {reason}"` / `"LEAK {pair}: {reason}"`.
+fn reason_of(line: &str, pair: &str) -> String {
+    line.split_once(pair)
+        .map(|(_, rest)| rest.trim_start_matches(": ").to_string())
+        .unwrap_or_else(|| line.to_string())
 }
 
 /// Symbol and meaning, laid out in two columns under the matrix.

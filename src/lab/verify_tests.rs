@@ -175,7 +175,7 @@ fn two_bridges_on_one_host_without_forwarding_are_isolated() {
     let web = Place::container("node-1", "web");
     assert_eq!(
         dropped(&Fabric::new(&topo), &web, "192.168.2.2"),
-        "host node-1 does not forward"
+        "the file does not turn on forwarding in host node-1"
     );
 }
 
@@ -241,7 +241,7 @@ fn forwarding_on_leaves_the_two_bridges_isolated_by_their_drop_rules() {
     assert_eq!(
         fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2")),
         Reach::Dropped {
-            why: "host node-1 drops forwarding from br-front to br-back".to_string()
+            why: "the file has host node-1 drop forwarding from br-front to br-back".to_string()
         }
     );
 }
@@ -279,7 +279,8 @@ fn a_drop_rule_for_one_direction_blocks_the_reply() {
     assert_eq!(
         fabric.reach(&Place::container("node-1", "web"), ip("192.168.2.2")),
         Reach::Dropped {
-            why: "reply: host node-1 drops forwarding from br-back to br-front".to_string()
+            why: "for the reply, the file has host node-1 drop forwarding from br-back to br-front"
+                .to_string()
         }
     );
 }
@@ -345,7 +346,7 @@ fn bridge_on_two_hosts_with_one_subnet_is_isolated_across_hosts() {
     let a = Place::container("node-1", "a");
     assert_eq!(
         dropped(&Fabric::new(&topo), &a, "192.168.1.3"),
-        "a (on node-1) finds no 192.168.1.3 on eth0"
+        "the file puts no 192.168.1.3 next to a (on node-1) on eth0"
     );
 }
 
@@ -410,7 +411,7 @@ containers:
     });
     assert_eq!(
         dropped(&one_way, &a, "10.1.2.2"),
-        "reply: host node-2 has no route to 10.1.1.2"
+        "for the reply, the file gives host node-2 no route to 10.1.1.2"
     );
 }
 
@@ -431,7 +432,7 @@ fn a_routing_loop_ends() {
     assert_eq!(
         reach,
         Reach::Dropped {
-            why: "more than 16 hops to 10.9.9.9".to_string()
+            why: "the file's routes take more than 16 hops to 10.9.9.9".to_string()
         }
     );
 }
@@ -500,7 +501,7 @@ fn matrix_reports_fail_and_leak() {
             0,
             2,
             "10.0.2.3",
-            Expect::Isolated("host n1 does not forward".into()),
+            Expect::Isolated("the file does not turn on forwarding in host n1".into()),
         ),
         probe(1, 0, "10.0.0.1", Expect::Reachable),
     ];
@@ -521,7 +522,7 @@ fn matrix_reports_fail_and_leak() {
         m.problems,
         [
             "FAIL a -> b 10.0.0.2 (net): no reply",
-            "LEAK a -> c 10.0.2.3 (net): got a reply, expected none (host n1 does not forward)",
+            "LEAK a -> c 10.0.2.3 (net): got a reply, expected none: the file does not turn on forwarding in host n1",
             "FAIL b -> a 10.0.0.1 (net): probe failed: /run/netns/x: No such file",
         ]
     );
@@ -610,7 +611,7 @@ fn macvlan_private_children_do_not_talk_to_siblings() {
     // b: same parent, private: nothing. c: another host's parent, through the switch: fine.
     assert_eq!(
         dropped(&fabric, &a, "10.77.0.3"),
-        "a (on node-1) finds no 10.77.0.3 on eth0"
+        "the file puts no 10.77.0.3 next to a (on node-1) on eth0"
     );
     assert!(matches!(
         fabric.reach(&a, ip("10.77.0.4")),

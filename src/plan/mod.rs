@@ -66,6 +66,7 @@ use crate::state::State;
 /// order. Conflicts (wanted names taken by objects netplan-rs does not own, which get no steps;
 /// links a wanted object refers to that neither the file nor the host provides, see [`refs`])
 /// are reported in [`Plan::conflicts`]; a plan with conflicts must not be applied.
+#[tracing::instrument(name = "diff", level = "info", skip_all)]
 pub fn diff(desired: &State, observed: &State) -> Plan {
     let unordered = diff::diff_unordered(desired, observed);
     let mut conflicts = unordered.conflicts;

@@ -160,7 +160,12 @@ pub(crate) async fn execute_batch(kernel: &Kernel, steps: &[Step]) -> Result<(),
         }
         let sock = socket(kernel, &ns).map_err(|e| failed(0, e))?;
         let result = lock(&sock).transaction(&encoded.messages);
-        let whole = || format!("the nftables transaction of {} step(s)", steps.len());
+        let whole = || {
+            format!(
+                "the nftables transaction of {}",
+                crate::plural::count(steps.len(), "step")
+            )
+        };
         let rejected = match result {
             Ok(()) => return Ok(()),
             Err(TxError::Refused(e)) => {
