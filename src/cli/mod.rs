@@ -7,6 +7,7 @@
 mod apply;
 mod confirm;
 mod confirm_cmd;
+mod graph;
 mod lab;
 mod output;
 mod plan;
@@ -62,6 +63,9 @@ enum Command {
     /// Simulated hosts in network namespaces on this machine.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Draw the topology (hosts, networks, containers, tunnels) or, with --plan, a host's plan
+    /// DAG, as Graphviz DOT or Mermaid text (`| dot -Tsvg > topology.svg`).
+    Graph(GraphArgs),
 }
 
 /// Which host to act on.
@@ -183,6 +187,38 @@ struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
+struct GraphArgs {
+    /// Topology file; `-` reads it from stdin.
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    format: GraphFormat,
+    /// Without --plan: draw only this host and what it connects to. With --plan: the host whose
+    /// plan is drawn (--lab, --host as for `plan`).
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// Draw the ordering DAG of the host's plan (steps and what each waits for) instead of the
+    /// topology; reads the kernel like `plan`, unless --offline.
+    #[arg(long)]
+    plan: bool,
+    /// With --plan: plan against an empty host, without reading any kernel (needs --host, no
+    /// root).
+    #[arg(long, requires = "plan", conflicts_with = "lab")]
+    offline: bool,
+}
+
+/// `graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT (render with `dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart (GitHub and GitLab render it in Markdown).
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
 struct LabArgs {
     /// Topology file; `-` reads it from stdin (then --lab is needed).
     file: PathBuf,
@@ -262,6 +298,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Confirm(args) => confirm_cmd::run(args).await,
         Command::Show(args) => show::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
+        Command::Graph(args) => graph::run(args).await,
     }
 }
 
