@@ -18,14 +18,14 @@ pub async fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let graph = if args.plan {
         plan(&args).await?
     } else {
-        if args.host.lab.is_some() {
+        if args.lab.is_some() {
             bail!("--lab only applies to `graph --plan` (the topology picture reads no kernel)");
         }
         let topo = super::load(&args.file)?;
         topology_graph(
             &topo,
             &format!("topology {}", stem(&args.file)),
-            args.host.host.as_deref(),
+            args.host.as_deref(),
         )?
     };
     out!("{}", format.render(&graph))?;
@@ -35,7 +35,7 @@ pub async fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
 /// The plan of one host: against an empty host with `--offline`, else against its kernel.
 async fn plan(args: &GraphArgs) -> anyhow::Result<crate::graph::Graph> {
     if args.offline {
-        let Some(host) = &args.host.host else {
+        let Some(host) = &args.host else {
             bail!("graph --plan --offline needs --host NAME (there is no kernel to pick it from)");
         };
         let topo = super::load(&args.file)?;
@@ -46,8 +46,12 @@ async fn plan(args: &GraphArgs) -> anyhow::Result<crate::graph::Graph> {
             &format!("plan for host {host} (offline: against an empty host)"),
         ));
     }
+    let host_args = super::HostArgs {
+        host: args.host.clone(),
+        lab: args.lab.clone(),
+    };
     let host_plan =
-        super::plan::host_plan(&args.file, &args.host, args.lock, lock::Mode::Shared).await?;
+        super::plan::host_plan(&args.file, &host_args, args.lock, lock::Mode::Shared).await?;
     if !host_plan.plan.conflicts.is_empty() {
         errln!(
             "warning: the plan has {} conflict(s); they are drawn as notes and nothing could be applied",

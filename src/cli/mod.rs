@@ -193,10 +193,14 @@ struct GraphArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     format: GraphFormat,
-    /// Without --plan: draw only this host and what it connects to. With --plan: the host whose
-    /// plan is drawn (--lab, --host as for `plan`).
-    #[command(flatten)]
-    host: HostArgs,
+    /// Without --plan: draw only this host and what it connects to (the far ends of its tunnels
+    /// and routes). With --plan: the host whose plan is drawn; default as for `plan`.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// With --plan: plan simulated host --host of this lab (a bare `--lab` means the file's
+    /// stem).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    lab: Option<String>,
     #[command(flatten)]
     lock: LockArgs,
     /// Draw the ordering DAG of the host's plan (steps and what each waits for) instead of the
