@@ -45,7 +45,12 @@ pub fn topology_graph(
         links: HashMap::new(),
         tunnels: BTreeSet::new(),
         routes: Vec::new(),
+        underlays: HashMap::new(),
     };
+    // Reversed, so that the first host wins if two share an address (validation forbids it).
+    for (i, h) in topo.hosts.values().enumerate().rev() {
+        builder.underlays.insert(h.underlay.addr(), i);
+    }
     for (index, (name, _)) in topo.hosts.iter().enumerate() {
         let state = crate::compile::compile(topo, name).map_err(|e| GraphError::Compile {
             host: name.clone(),
@@ -71,6 +76,9 @@ struct Builder<'a> {
     tunnels: BTreeSet<(usize, usize, String, u32, u16)>,
     /// Routes via another host: (from host index, to host index, destination).
     routes: Vec<(usize, usize, String)>,
+    /// Host index by underlay address: every FDB entry and route is looked up here, and a
+    /// large bridged VXLAN has one FDB entry per remote container on every host.
+    underlays: HashMap<IpAddr, usize>,
 }
 
 fn cluster_id(host: usize) -> String {
@@ -179,7 +187,7 @@ impl Builder<'_> {
                 line(id.clone(), underlay, Some("NAT: masquerade"));
             }
             if let LinkKind::Vxlan(vx) = &link.kind {
-                let peers: Vec<usize> = fdb_peers(state, &link.name)
+                let peers: BTreeSet<usize> = fdb_peers(state, &link.name)
                     .filter_map(|dst| self.host_by_underlay(dst))
                     .filter(|&peer| peer != hi)
                     .collect();
@@ -298,10 +306,7 @@ impl Builder<'_> {
     }
 
     fn host_by_underlay(&self, addr: IpAddr) -> Option<usize> {
-        self.topo
-            .hosts
-            .values()
-            .position(|h| h.underlay.addr() == addr)
+        self.underlays.get(&addr).copied()
     }
 
     /// The device's kind, and the network it belongs to when its name says so.
