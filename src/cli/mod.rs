@@ -10,6 +10,7 @@ mod confirm_cmd;
 mod diagnostics;
 mod docs;
 mod events;
+mod graph;
 mod lab;
 mod output;
 mod plan;
@@ -89,6 +90,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Draw the topology (hosts, networks, containers, tunnels) or, with --plan, a host's plan
+    /// DAG, as Graphviz DOT or Mermaid text (`| dot -Tsvg > topology.svg`).
+    Graph(GraphArgs),
 }
 
 // The `Examples:` under each main command's --help (and in the man pages).
@@ -250,6 +254,42 @@ struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
+struct GraphArgs {
+    /// Topology file; `-` reads it from stdin.
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    format: GraphFormat,
+    /// Without --plan: draw only this host and what it connects to (the far ends of its tunnels
+    /// and routes). With --plan: the host whose plan is drawn; default as for `plan`.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// With --plan: plan simulated host --host of this lab (a bare `--lab` means the file's
+    /// stem).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    lab: Option<String>,
+    #[command(flatten)]
+    lock: LockArgs,
+    /// Draw the ordering DAG of the host's plan (steps and what each waits for) instead of the
+    /// topology; reads the kernel like `plan`, unless --offline.
+    #[arg(long)]
+    plan: bool,
+    /// With --plan: plan against an empty host, without reading any kernel (needs --host, no
+    /// root).
+    #[arg(long, requires = "plan", conflicts_with = "lab")]
+    offline: bool,
+}
+
+/// `graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT (render with `dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart (GitHub and GitLab render it in Markdown).
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
 struct LabArgs {
     /// Topology file; `-` reads it from stdin (then --lab is needed).
     file: PathBuf,
@@ -352,6 +392,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Lab(cmd) => lab::run(cmd).await,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
+        Command::Graph(args) => graph::run(args).await,
     }
 }
 
