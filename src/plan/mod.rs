@@ -32,7 +32,7 @@ mod compare;
 mod diff;
 mod effects;
 #[cfg(test)]
-mod golden;
+pub(crate) mod golden;
 #[cfg(test)]
 mod golden_converge;
 #[cfg(test)]
