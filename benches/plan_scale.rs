@@ -24,12 +24,14 @@
 //!    removes a host and adds one. Designs: host-gw + dual-stack routed VXLAN + a per-host NAT
 //!    bridge (routes grow with the fleet, one per peer host), and the bridged overlay alone
 //!    (every host carries an entry per remote container: objects grow with hosts x containers).
+//!    `fleet-small-pr`: the first design with one container added (one host changes).
 //!
 //! Not measured: encoding/decoding nftables netlink messages (`kernel::nft` is private to the
 //! crate; the public entry points need a kernel).
 //!
 //! Run: `cargo bench --bench plan_scale`; after `--`, `HOSTS CONTAINERS_PER_HOST REACH_HOSTS`
 //! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`, `fleet`,
+//! `fleet-small-pr`,
 //! `fleet-overlay` (not run by default: minutes at 1000 hosts, see part 5).
 
 use netplan_rs::lab::reach::Fabric;
@@ -369,6 +371,31 @@ fn overlay_versions(hosts: usize, per_host: usize) -> (String, String) {
     (base, new)
 }
 
+/// Plan the fleet as the CLI does (streamed a batch at a time, each host rendered as text or
+/// JSON and dropped); the length of the output and its last line.
+fn fleet_run(
+    base: Option<&Topology>,
+    new: &Topology,
+    threads: usize,
+    json: bool,
+) -> (usize, String) {
+    let mut text = netplan_rs::fleet::TextWriter::default();
+    let mut js = netplan_rs::fleet::JsonWriter::default();
+    let mut len = 0;
+    netplan_rs::fleet::for_each_host(base, new, threads, |host| {
+        len += if json {
+            js.host(&host).len()
+        } else {
+            text.host(&host).len()
+        };
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("fleet plan");
+    let tail = if json { js.finish() } else { text.finish() };
+    let last = tail.lines().last().unwrap_or_default().to_string();
+    (len + tail.len(), last)
+}
+
 fn fleet_bench(label: &str, base: &str, new: &str) {
     let (base, new) = (load(base), load(new));
     println!(
@@ -376,31 +403,28 @@ fn fleet_bench(label: &str, base: &str, new: &str) {
         new.hosts.len(),
         new.containers.len()
     );
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let budget = Duration::from_secs(3);
-    let fleet = netplan_rs::fleet::plan_fleet(Some(&base), &new).expect("fleet plan");
-    let sum = fleet.summary();
-    println!(
-        "{} of {} hosts change; {} to add, {} to change, {} to destroy",
-        sum.changing, sum.hosts, sum.add, sum.change, sum.destroy
-    );
-    bench_for("fleet plan, 1 thread", budget, || {
-        netplan_rs::fleet::plan_fleet_on(Some(&base), &new, 1).map(|f| f.hosts.len())
-    });
-    bench_for(&format!("fleet plan, {cores} threads"), budget, || {
-        netplan_rs::fleet::plan_fleet(Some(&base), &new).map(|f| f.hosts.len())
+    let cores = netplan_rs::fleet::default_threads();
+    let budget = Duration::from_secs(2);
+    println!("{}", fleet_run(Some(&base), &new, cores, false).1);
+    bench_for("fleet plan + text, 1 thread", budget, || {
+        fleet_run(Some(&base), &new, 1, false).0
     });
     bench_for(
-        "fleet plan from an empty base (first rollout)",
+        &format!("fleet plan + text, {cores} threads"),
         budget,
-        || netplan_rs::fleet::plan_fleet(None, &new).map(|f| f.hosts.len()),
+        || fleet_run(Some(&base), &new, cores, false).0,
     );
-    bench("render fleet text", || {
-        netplan_rs::fleet::render_text(&fleet).len()
-    });
-    bench("render fleet JSON", || {
-        netplan_rs::fleet::render_json(&fleet).len()
-    });
+    bench_for(
+        &format!("fleet plan + JSON, {cores} threads"),
+        budget,
+        || fleet_run(Some(&base), &new, cores, true).0,
+    );
+    println!("first rollout: {}", fleet_run(None, &new, cores, false).1);
+    bench_for(
+        &format!("first rollout (no base) + text, {cores} threads"),
+        budget,
+        || fleet_run(None, &new, cores, false).0,
+    );
 }
 
 fn main() {
@@ -441,6 +465,16 @@ fn main() {
             "host-gw + routed VXLAN + NAT bridge",
             &fleet_topology(fleet_hosts, per_host, false),
             &fleet_topology(fleet_hosts, per_host, true),
+        );
+    }
+    if run("fleet-small-pr") {
+        let fleet_hosts = numbers.first().copied().unwrap_or(1000);
+        let base = fleet_topology(fleet_hosts, per_host, false);
+        let new = format!("{base}  extra: {{host: h5, network: flannel}}\n");
+        fleet_bench(
+            "one container added (host-gw + routed VXLAN + NAT bridge)",
+            &base,
+            &new,
         );
     }
     if run("fleet-overlay") {

@@ -5,6 +5,7 @@
 use super::output::{errln, out};
 use super::{DiffArgs, PlanArgs};
 use anyhow::bail;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -56,17 +57,49 @@ fn run(
         }
         None => None,
     };
-    let fleet = crate::fleet::plan_fleet(base_topo.as_ref(), &new_topo)?;
+    // Streamed: each batch of hosts is printed and dropped, so a 1000-host first rollout never
+    // holds every host's steps at once.
+    let mut text = crate::fleet::TextWriter::default();
+    let mut json_writer = crate::fleet::JsonWriter::default();
+    let (mut changes, mut conflicts) = (false, false);
+    let mut failed: Option<anyhow::Error> = None;
     if json {
-        out!("{}", crate::fleet::render_json(&fleet))?;
-    } else {
-        out!("{}", crate::fleet::render_text(&fleet))?;
+        out!("{}", json_writer.begin())?;
     }
-    if fleet.has_conflicts() {
+    crate::fleet::for_each_host(
+        base_topo.as_ref(),
+        &new_topo,
+        crate::fleet::default_threads(),
+        |host| {
+            changes |= host.changes();
+            conflicts |= !host.plan.conflicts.is_empty();
+            let chunk = if json {
+                json_writer.host(&host)
+            } else {
+                text.host(&host)
+            };
+            match out!("{chunk}") {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if json {
+        out!("{}", json_writer.finish())?;
+    } else {
+        out!("{}", text.finish())?;
+    }
+    if conflicts {
         errln!("Error: some host's plan has conflicts; nothing of it could be applied");
         return Ok(ExitCode::from(1));
     }
-    if detailed_exitcode && fleet.changes() {
+    if detailed_exitcode && changes {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

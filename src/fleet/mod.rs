@@ -18,7 +18,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-pub use render::{render_json, render_text};
+pub use render::{JsonWriter, TextWriter, render_json, render_text};
 
 use crate::compile::{CompileError, Compiler};
 use crate::kernel::Target;
@@ -26,6 +26,7 @@ use crate::plan::Plan;
 use crate::state::{Object, State};
 use crate::topology::Topology;
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -84,20 +85,25 @@ pub struct FleetSummary {
     pub destroy: usize,
 }
 
+impl FleetSummary {
+    /// Add one host's plan to the counts.
+    pub fn count(&mut self, host: &HostPlan) {
+        self.hosts += 1;
+        if host.changes() {
+            self.changing += 1;
+        }
+        let (add, change, destroy) = host.plan.summary();
+        self.add += add;
+        self.change += change;
+        self.destroy += destroy;
+    }
+}
+
 impl FleetPlan {
     pub fn summary(&self) -> FleetSummary {
-        let mut sum = FleetSummary {
-            hosts: self.hosts.len(),
-            ..FleetSummary::default()
-        };
+        let mut sum = FleetSummary::default();
         for host in &self.hosts {
-            if host.changes() {
-                sum.changing += 1;
-            }
-            let (add, change, destroy) = host.plan.summary();
-            sum.add += add;
-            sum.change += change;
-            sum.destroy += destroy;
+            sum.count(host);
         }
         sum
     }
@@ -114,10 +120,9 @@ impl FleetPlan {
 }
 
 /// The fleet plan from `base` (`None`: an empty file) to `new`, compiled on as many threads as
-/// the machine has cores.
+/// the machine has cores, all hosts kept in memory (see [`for_each_host`] for a large fleet).
 pub fn plan_fleet(base: Option<&Topology>, new: &Topology) -> Result<FleetPlan, CompileError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    plan_fleet_on(base, new, threads)
+    plan_fleet_on(base, new, default_threads())
 }
 
 /// [`plan_fleet`] on `threads` threads (1: on the calling thread; the benchmark compares).
@@ -126,6 +131,33 @@ pub fn plan_fleet_on(
     new: &Topology,
     threads: usize,
 ) -> Result<FleetPlan, CompileError> {
+    let mut hosts = Vec::new();
+    for_each_host(base, new, threads, |host| {
+        hosts.push(host);
+        ControlFlow::Continue(())
+    })?;
+    Ok(FleetPlan { hosts })
+}
+
+/// As many threads as the machine has cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Hosts planned per batch and thread: enough to keep every thread busy, few enough that a
+/// batch's plans stay small in memory (a first rollout of 1000 hosts x 6000 objects, kept
+/// whole, is gigabytes of steps).
+const BATCH_PER_THREAD: usize = 16;
+
+/// Plan every host of both versions and hand each plan to `emit` in name order, on `threads`
+/// threads, a batch at a time: only one batch of plans is in memory. `emit` may stop early
+/// (`ControlFlow::Break`, e.g. when stdout closed).
+pub fn for_each_host(
+    base: Option<&Topology>,
+    new: &Topology,
+    threads: usize,
+    mut emit: impl FnMut(HostPlan) -> ControlFlow<()>,
+) -> Result<(), CompileError> {
     let mut names: BTreeSet<&str> = new.hosts.keys().map(String::as_str).collect();
     if let Some(base) = base {
         names.extend(base.hosts.keys().map(String::as_str));
@@ -136,12 +168,28 @@ pub fn plan_fleet_on(
     let base = base.map(Compiler::new);
     let new = Compiler::new(new);
     let (base, new) = (base.as_ref(), &new);
-    if threads == 1 {
-        let hosts = names
+    for batch in names.chunks(threads * BATCH_PER_THREAD) {
+        for host in plan_batch(base, new, batch, threads) {
+            if emit(host?).is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plan `names` on `threads` threads; results in the order of `names`.
+fn plan_batch(
+    base: Option<&Compiler>,
+    new: &Compiler,
+    names: &[&str],
+    threads: usize,
+) -> Vec<Result<HostPlan, CompileError>> {
+    if threads <= 1 {
+        return names
             .iter()
             .map(|name| plan_host(base, new, name))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(FleetPlan { hosts });
+            .collect();
     }
     // Each worker takes the next host by index; results land in their host's slot, so the
     // order (by name) does not depend on which thread finished first.
@@ -149,7 +197,7 @@ pub fn plan_fleet_on(
     let slots: Vec<Mutex<Option<Result<HostPlan, CompileError>>>> =
         names.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for _ in 0..threads {
+        for _ in 0..threads.min(names.len()) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -162,16 +210,16 @@ pub fn plan_fleet_on(
             });
         }
     });
-    let mut hosts = Vec::with_capacity(names.len());
-    for (slot, name) in slots.into_iter().zip(&names) {
-        match slot.into_inner().ok().flatten() {
-            Some(result) => hosts.push(result?),
+    slots
+        .into_iter()
+        .zip(names)
+        .map(|(slot, name)| match slot.into_inner().ok().flatten() {
+            Some(result) => result,
             // Only if a worker died (a panic in compile): plan the host here instead, so the
             // failure shows as itself rather than as a missing host.
-            None => hosts.push(plan_host(base, new, name)?),
-        }
-    }
-    Ok(FleetPlan { hosts })
+            None => plan_host(base, new, name),
+        })
+        .collect()
 }
 
 /// One host: compile both versions (as the host's real target names things) and diff them.
@@ -193,7 +241,10 @@ fn plan_host(
     let plan = if desired == observed {
         Plan::default()
     } else {
-        crate::plan::diff_compiled(&desired, &observed)
+        let mut plan = crate::plan::diff_compiled(&desired, &observed);
+        // The ordering DAG is for apply; a fleet plan is only read.
+        plan.deps = Vec::new();
+        plan
     };
     Ok(HostPlan {
         host: host.to_string(),

@@ -194,3 +194,35 @@ fn a_named_scope_plans_its_own_nftables_table() {
     );
     assert!(!text.contains("host/netplan-rs/"), "{text}");
 }
+
+#[test]
+fn batches_and_threads_keep_name_order_and_results() {
+    // More hosts than one batch of one thread (16): batches must join up in order.
+    let mut yaml = String::from("version: 1\nhosts:\n");
+    for h in 0..40 {
+        yaml.push_str(&format!(
+            "  n{h:02}: {{underlay: 10.1.0.{}/24, interface: eth0}}\n",
+            h + 1
+        ));
+    }
+    yaml.push_str("networks:\n  pods: {driver: host-gw, subnet: 10.200.0.0/16, host_prefix: 24}\ncontainers:\n");
+    for h in 0..40 {
+        yaml.push_str(&format!("  c{h}: {{host: n{h:02}, network: pods}}\n"));
+    }
+    let new = load(&yaml);
+    let one = plan_fleet_on(None, &new, 1).expect("one thread");
+    let names: Vec<String> = (0..40).map(|h| format!("n{h:02}")).collect();
+    let got: Vec<String> = one.hosts.iter().map(|h| h.host.clone()).collect();
+    assert_eq!(got, names);
+    let three = plan_fleet_on(None, &new, 3).expect("three threads");
+    assert_eq!(render_text(&one), render_text(&three));
+    // Each host routes to the 39 others.
+    assert!(one.hosts.iter().all(|h| {
+        h.plan
+            .steps
+            .iter()
+            .filter(|s| s.key().kind() == "route" && s.key().ns() == crate::state::Ns::Host)
+            .count()
+            == 39
+    }));
+}
