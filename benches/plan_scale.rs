@@ -17,11 +17,22 @@
 //!    O(pairs x path x routes per node), so it grows with the cube of the fleet; it must stay
 //!    far below the pings it predicts (seconds, not minutes).
 //!
+//! 5. The offline fleet plan (`plan --all-hosts --offline --base OLD`, `diff OLD NEW`): every
+//!    host compiled from both versions and diffed, for 1000 hosts x 20 containers by default
+//!    (`fleet HOSTS PER_HOST` after `--` resize parts 1 and 5 alike), on one thread and on every
+//!    core, plus rendering. The new version moves a container, adds one, publishes a port,
+//!    removes a host and adds one. Designs: host-gw + dual-stack routed VXLAN + a per-host NAT
+//!    bridge (routes grow with the fleet, one per peer host), and the bridged overlay alone
+//!    (every host carries an entry per remote container: objects grow with hosts x containers).
+//!    `fleet-small-pr`: the first design with one container added (one host changes).
+//!
 //! Not measured: encoding/decoding nftables netlink messages (`kernel::nft` is private to the
 //! crate; the public entry points need a kernel).
 //!
 //! Run: `cargo bench --bench plan_scale`; after `--`, `HOSTS CONTAINERS_PER_HOST REACH_HOSTS`
-//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`.
+//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`, `fleet`,
+//! `fleet-small-pr`,
+//! `fleet-overlay` (not run by default: minutes at 1000 hosts, see part 5).
 
 use netplan_rs::lab::reach::Fabric;
 use netplan_rs::state::{NatRule, Object, State};
@@ -320,19 +331,116 @@ fn reach_bench(hosts: usize) {
     });
 }
 
+/// A fleet of `hosts` x `per_host` containers over host-gw, dual-stack routed VXLAN and a
+/// per-host NAT bridge (a third each); with `changed`, the reviewed version: a container moved
+/// to another host, one added, a published port, the last host removed and a new host added.
+fn fleet_topology(hosts: usize, per_host: usize, changed: bool) -> String {
+    let mut y = String::new();
+    let kept = if changed { hosts - 1 } else { hosts };
+    hosts_yaml(&mut y, kept);
+    if changed {
+        let _ = writeln!(y, "  new0: {{underlay: 10.0.250.1/16, interface: eth0}}");
+    }
+    let _ = writeln!(
+        y,
+        "networks:\n  hostgw: {HOST_GW}\n  flannel: {{driver: vxlan, mode: routed, vni: 200, subnet: 10.192.0.0/12, host_prefix: 24, subnet6: \"fd00:244::/48\"}}\n  local: {{driver: bridge, subnet: 172.20.0.0/16, nat: true}}\ncontainers:"
+    );
+    for h in 0..kept {
+        for c in 0..per_host {
+            let net = ["hostgw", "flannel", "local"][c % 3];
+            let host = if changed && h == 1 && c == 0 { 2 } else { h };
+            let ports = if changed && h == 3 && c == 2 {
+                ", ports: [\"8080:80/tcp\"]"
+            } else {
+                ""
+            };
+            let _ = writeln!(y, "  c{h}-{c}: {{host: h{host}, network: {net}{ports}}}");
+        }
+    }
+    if changed {
+        let _ = writeln!(y, "  extra: {{host: h5, network: flannel}}");
+        let _ = writeln!(y, "  fresh: {{host: new0, network: hostgw}}");
+    }
+    y
+}
+
+/// The bridged overlay fleet, and the same with one container added on h0.
+fn overlay_versions(hosts: usize, per_host: usize) -> (String, String) {
+    let base = topology(hosts, per_host, false);
+    let new = format!("{base}  extra: {{host: h0, network: overlay}}\n");
+    (base, new)
+}
+
+/// Plan the fleet as the CLI does (streamed a batch at a time, each host rendered as text or
+/// JSON and dropped); the length of the output and its last line.
+fn fleet_run(
+    base: Option<&Topology>,
+    new: &Topology,
+    threads: usize,
+    json: bool,
+) -> (usize, String) {
+    let mut text = netplan_rs::fleet::TextWriter::default();
+    let mut js = netplan_rs::fleet::JsonWriter::default();
+    let mut len = 0;
+    netplan_rs::fleet::for_each_host(base, new, threads, |host| {
+        len += if json {
+            js.host(&host).len()
+        } else {
+            text.host(&host).len()
+        };
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("fleet plan");
+    let tail = if json { js.finish() } else { text.finish() };
+    let last = tail.lines().last().unwrap_or_default().to_string();
+    (len + tail.len(), last)
+}
+
+fn fleet_bench(label: &str, base: &str, new: &str) {
+    let (base, new) = (load(base), load(new));
+    println!(
+        "== offline fleet plan, {label}: {} hosts, {} containers",
+        new.hosts.len(),
+        new.containers.len()
+    );
+    let cores = netplan_rs::fleet::default_threads();
+    let budget = Duration::from_secs(2);
+    println!("{}", fleet_run(Some(&base), &new, cores, false).1);
+    bench_for("fleet plan + text, 1 thread", budget, || {
+        fleet_run(Some(&base), &new, 1, false).0
+    });
+    bench_for(
+        &format!("fleet plan + text, {cores} threads"),
+        budget,
+        || fleet_run(Some(&base), &new, cores, false).0,
+    );
+    bench_for(
+        &format!("fleet plan + JSON, {cores} threads"),
+        budget,
+        || fleet_run(Some(&base), &new, cores, true).0,
+    );
+    println!("first rollout: {}", fleet_run(None, &new, cores, false).1);
+    bench_for(
+        &format!("first rollout (no base) + text, {cores} threads"),
+        budget,
+        || fleet_run(None, &new, cores, false).0,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
     let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    // Words select parts (`overlay`, `host-gw`, `dual-stack`, `nat`, `reach`); none: all.
+    // Words select parts (`overlay`, `host-gw`, `dual-stack`, `nat`, `reach`, `fleet`,
+    // `fleet-overlay`); none: all but `fleet-overlay`.
     let parts: Vec<&str> = args
         .iter()
         .filter(|a| a.parse::<usize>().is_err())
         .map(String::as_str)
         .collect();
-    let run = |part: &str| parts.is_empty() || parts.contains(&part);
+    let run = |part: &str| parts.contains(&part) || (parts.is_empty() && part != "fleet-overlay");
     let hosts = numbers.first().copied().unwrap_or(100);
     let per_host = numbers.get(1).copied().unwrap_or(20);
     let reach_hosts = numbers.get(2).copied().unwrap_or(50);
@@ -350,6 +458,29 @@ fn main() {
     }
     if run("nat") {
         nat_bench(200, 10);
+    }
+    if run("fleet") {
+        let fleet_hosts = numbers.first().copied().unwrap_or(1000);
+        fleet_bench(
+            "host-gw + routed VXLAN + NAT bridge",
+            &fleet_topology(fleet_hosts, per_host, false),
+            &fleet_topology(fleet_hosts, per_host, true),
+        );
+    }
+    if run("fleet-small-pr") {
+        let fleet_hosts = numbers.first().copied().unwrap_or(1000);
+        let base = fleet_topology(fleet_hosts, per_host, false);
+        let new = format!("{base}  extra: {{host: h5, network: flannel}}\n");
+        fleet_bench(
+            "one container added (host-gw + routed VXLAN + NAT bridge)",
+            &base,
+            &new,
+        );
+    }
+    if run("fleet-overlay") {
+        let fleet_hosts = numbers.first().copied().unwrap_or(1000);
+        let (base, new) = overlay_versions(fleet_hosts, per_host);
+        fleet_bench("bridged VXLAN overlay", &base, &new);
     }
     if run("reach") {
         reach_bench(reach_hosts);

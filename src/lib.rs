@@ -9,6 +9,7 @@ pub mod cli;
 pub mod compile;
 pub mod confirmation;
 pub mod external;
+pub mod fleet;
 pub mod graph;
 pub mod kernel;
 pub mod lab;

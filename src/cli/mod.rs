@@ -10,6 +10,7 @@ mod confirm_cmd;
 mod diagnostics;
 mod docs;
 mod events;
+mod fleet;
 mod graph;
 mod lab;
 mod output;
@@ -58,9 +59,12 @@ enum Command {
     },
     /// Print the JSON Schema of the topology file.
     Schema,
-    /// Show what apply would change on this host.
+    /// Show what apply would change on this host (or, with --all-hosts --offline, on every host
+    /// of the file against an older version of it).
     #[command(after_help = EXAMPLES_PLAN)]
     Plan(PlanArgs),
+    /// Fleet plan from OLD to NEW, offline: short for `plan NEW --all-hosts --offline --base OLD`.
+    Diff(DiffArgs),
     /// Change this host's kernel state to match the topology, then verify it.
     #[command(after_help = EXAMPLES_APPLY)]
     Apply(ApplyArgs),
@@ -175,6 +179,30 @@ struct PlanArgs {
     /// these steps or refuses when the kernel changed since; `-out PLANFILE` works too.
     #[arg(long = "out", value_name = "PLANFILE")]
     out: Option<PathBuf>,
+    /// Plan every host of the file, not just this one (needs --offline).
+    #[arg(long, conflicts_with_all = ["host", "lab", "out"])]
+    all_hosts: bool,
+    /// Plan from the file alone, without reading any kernel (no root needed): each host's
+    /// current state is taken to be what --base wants for it. Only with --all-hosts.
+    #[arg(long)]
+    offline: bool,
+    /// The older version of the file the fleet runs now (default: none, so everything is new).
+    #[arg(long, value_name = "OLD_FILE")]
+    base: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The topology file the fleet runs now (`-` reads it from stdin).
+    old: PathBuf,
+    /// The new version of the file (`-` reads it from stdin).
+    new: PathBuf,
+    /// Print the fleet plan as JSON (format in docs/fleet-plan.md).
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when no host changes, 2 when some host does, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -383,7 +411,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             out!("{}", crate::topology::schema_json())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan(args) if args.all_hosts || args.offline || args.base.is_some() => {
+            fleet::run_plan(args)
+        }
         Command::Plan(args) => plan::run(args).await,
+        Command::Diff(args) => fleet::run_diff(args),
         Command::Apply(args) => apply::run_apply(args).await,
         Command::Destroy(args) => apply::run_destroy(args).await,
         Command::Rollback(args) => rollback::run(args).await,

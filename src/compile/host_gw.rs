@@ -10,15 +10,14 @@
 use super::{Ctx, wiring};
 use crate::state::{Ns, Route, State};
 use crate::topology::HostGwNetwork;
-use crate::topology::ipam::{nth, slices};
-use crate::topology::membership::hosts_in_network;
+use crate::topology::ipam::nth;
 use crate::topology::naming::underlay_interface;
 use ipnet::IpNet;
 
 pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
     // A validated topology always has a slice for every host; without one, emit nothing rather
     // than guess.
-    let slices = slices(ctx.topo, ctx.network);
+    let slices = ctx.slices;
     let Some(local) = slices.get(ctx.host).copied() else {
         return;
     };
@@ -32,7 +31,7 @@ pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
         wiring::container(ctx, att, state);
     }
     let dev = underlay_interface(ctx.host_def).to_string();
-    for remote in hosts_in_network(ctx.topo, ctx.network) {
+    for &remote in ctx.hosts {
         if remote == ctx.host {
             continue;
         }

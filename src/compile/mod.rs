@@ -29,6 +29,9 @@ mod tests_no_default;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};
+use indexmap::IndexMap;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
@@ -46,6 +49,11 @@ pub(crate) struct Ctx<'a> {
     pub mtu: Option<u32>,
     /// All attachments of the whole topology on this network (local and remote).
     pub on_network: Vec<&'a Attachment>,
+    /// The network's per-host IPv4 / IPv6 slices (sliced networks: routed VXLAN, host-gw).
+    pub slices: &'a IndexMap<String, Ipv4Net>,
+    pub slices6: &'a IndexMap<String, Ipv6Net>,
+    /// The hosts with a container on the network, in declaration order.
+    pub hosts: &'a [&'a str],
 }
 
 impl<'a> Ctx<'a> {
@@ -61,51 +69,118 @@ impl<'a> Ctx<'a> {
 /// The desired state of `host`. Fails only when the host is not in the topology.
 #[tracing::instrument(name = "compile", level = "info", skip(topo))]
 pub fn compile(topo: &Topology, host: &str) -> Result<State, CompileError> {
-    let Some(host_def) = topo.hosts.get(host) else {
-        let known: Vec<&str> = topo.hosts.keys().map(String::as_str).collect();
-        return Err(CompileError::UnknownHost {
-            host: host.to_string(),
-            known: known.join(", "),
-        });
-    };
-    let all = attachments(topo);
-    let mut state = State::default();
-    for (name, container) in &topo.containers {
-        // An existing namespace (`netns:`) is not ours: no Namespace object, so it is never
-        // created or deleted; only the interfaces we put into it are.
-        if container.host == host && container.netns.is_none() {
-            state.insert(Namespace {
-                name: name.clone(),
-                owned: true,
-            });
-        }
-    }
-    for (network, net) in &topo.networks {
-        let on_network: Vec<&Attachment> = all.iter().filter(|a| a.network == *network).collect();
-        // No local container: no devices here, so the MTU (a pass over the topology's
-        // containers for VXLAN and host-gw) is not worked out either.
-        if !on_network.iter().any(|a| a.host == host) {
-            continue;
-        }
-        let ctx = Ctx {
-            topo,
-            network,
-            host,
-            host_def,
-            mtu: crate::topology::membership::network_mtu(topo, network),
-            on_network,
-        };
-        match net {
-            Network::Bridge(b) => bridge::compile(&ctx, b, &mut state),
-            Network::Macvlan(m) => macvlan::compile(&ctx, m, &mut state),
-            Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => {
-                vxlan_bridged::compile(&ctx, vx, &mut state)
+    Compiler::new(topo).compile(host)
+}
+
+/// What compiling needs from the whole topology, worked out once: every attachment (IPAM) and,
+/// per network, its MTU, slices and hosts. These are the same for every host and each costs a
+/// pass over all containers, so compiling the fleet host by host ([`crate::fleet`]) reuses one
+/// `Compiler` instead of redoing them per host (which made a fleet compile quadratic).
+pub struct Compiler<'a> {
+    topo: &'a Topology,
+    all: Vec<Attachment>,
+    networks: HashMap<&'a str, Derived<'a>>,
+}
+
+/// Per-network facts shared by every host's compile.
+struct Derived<'a> {
+    /// Indices into `Compiler::all` of the network's attachments.
+    attachments: Vec<usize>,
+    mtu: Option<u32>,
+    slices: IndexMap<String, Ipv4Net>,
+    slices6: IndexMap<String, Ipv6Net>,
+    hosts: Vec<&'a str>,
+}
+
+impl<'a> Compiler<'a> {
+    pub fn new(topo: &'a Topology) -> Self {
+        let all = attachments(topo);
+        let mut networks: HashMap<&'a str, Derived<'a>> = topo
+            .networks
+            .keys()
+            .map(|network| {
+                let derived = Derived {
+                    attachments: Vec::new(),
+                    mtu: crate::topology::membership::network_mtu(topo, network),
+                    slices: crate::topology::ipam::slices(topo, network),
+                    slices6: crate::topology::ipam6::slices6(topo, network),
+                    hosts: crate::topology::membership::hosts_in_network(topo, network),
+                };
+                (network.as_str(), derived)
+            })
+            .collect();
+        for (i, att) in all.iter().enumerate() {
+            if let Some(derived) = networks.get_mut(att.network.as_str()) {
+                derived.attachments.push(i);
             }
-            Network::Vxlan(vx) => vxlan_routed::compile(&ctx, vx, &mut state),
-            Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
+        }
+        Compiler {
+            topo,
+            all,
+            networks,
         }
     }
-    nat::compile(topo, host, host_def, &all, &mut state);
-    isolation::compile(topo, host, &all, &mut state);
-    Ok(state)
+
+    /// The topology this compiles.
+    pub fn topology(&self) -> &'a Topology {
+        self.topo
+    }
+
+    /// The desired state of `host`. Fails only when the host is not in the topology.
+    pub fn compile(&self, host: &str) -> Result<State, CompileError> {
+        let topo = self.topo;
+        let Some(host_def) = topo.hosts.get(host) else {
+            let known: Vec<&str> = topo.hosts.keys().map(String::as_str).collect();
+            return Err(CompileError::UnknownHost {
+                host: host.to_string(),
+                known: known.join(", "),
+            });
+        };
+        let all = &self.all;
+        let mut state = State::default();
+        for (name, container) in &topo.containers {
+            // An existing namespace (`netns:`) is not ours: no Namespace object, so it is never
+            // created or deleted; only the interfaces we put into it are.
+            if container.host == host && container.netns.is_none() {
+                state.insert(Namespace {
+                    name: name.clone(),
+                    owned: true,
+                });
+            }
+        }
+        for (network, net) in &topo.networks {
+            let Some(derived) = self.networks.get(network.as_str()) else {
+                continue;
+            };
+            let on_network: Vec<&Attachment> =
+                derived.attachments.iter().map(|&i| &all[i]).collect();
+            // No local container: no devices here.
+            if !on_network.iter().any(|a| a.host == host) {
+                continue;
+            }
+            let ctx = Ctx {
+                topo,
+                network,
+                host,
+                host_def,
+                mtu: derived.mtu,
+                on_network,
+                slices: &derived.slices,
+                slices6: &derived.slices6,
+                hosts: &derived.hosts,
+            };
+            match net {
+                Network::Bridge(b) => bridge::compile(&ctx, b, &mut state),
+                Network::Macvlan(m) => macvlan::compile(&ctx, m, &mut state),
+                Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => {
+                    vxlan_bridged::compile(&ctx, vx, &mut state)
+                }
+                Network::Vxlan(vx) => vxlan_routed::compile(&ctx, vx, &mut state),
+                Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
+            }
+        }
+        nat::compile(topo, host, host_def, all, &mut state);
+        isolation::compile(topo, host, all, &mut state);
+        Ok(state)
+    }
 }

@@ -17,9 +17,8 @@
 use super::{Ctx, wiring};
 use crate::state::{Address, Fdb, Link, LinkKind, Neighbour, Ns, Route, State, Vxlan};
 use crate::topology::VxlanNetwork;
-use crate::topology::ipam::{nth, slices};
-use crate::topology::ipam6::{nth6, slices6};
-use crate::topology::membership::hosts_in_network;
+use crate::topology::ipam::nth;
+use crate::topology::ipam6::nth6;
 use crate::topology::naming::{underlay_interface, vtep_mac, vxlan_name};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -27,8 +26,7 @@ use std::net::IpAddr;
 pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
     // A validated topology always has a slice for every host and family the network carries;
     // without one, emit nothing rather than guess.
-    let slices = slices(ctx.topo, ctx.network);
-    let slices6 = slices6(ctx.topo, ctx.network);
+    let (slices, slices6) = (ctx.slices, ctx.slices6);
     let local4 = slices
         .get(ctx.host)
         .and_then(|s| Some((*s, nth(*s, 0)?, nth(*s, 1)?)));
@@ -88,7 +86,7 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
     for att in ctx.local() {
         wiring::container(ctx, att, state);
     }
-    for remote in hosts_in_network(ctx.topo, ctx.network) {
+    for &remote in ctx.hosts {
         if remote == ctx.host {
             continue;
         }

@@ -23,6 +23,11 @@ pub(crate) enum Comparison {
 
 /// Compare `desired` with `current` (same key).
 pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
+    // Equal fields make equal attributes: skip rendering them (most objects of a converged
+    // host, and of a fleet plan's unchanged hosts, are equal).
+    if desired == current {
+        return Comparison::Same;
+    }
     let current_attrs = current.attributes();
     let mut changes = Vec::new();
     let mut reason = None;

@@ -14,9 +14,14 @@ pub(super) fn check(name: &str, desired: &State, observed: &State) {
 }
 
 fn compare_file(file: &str, actual: &str) {
+    compare_golden(&format!("plan/{file}"), actual);
+}
+
+/// Compare `actual` with the golden file `tests/golden/<rel>` (UPDATE_GOLDEN=1 rewrites it).
+pub(crate) fn compare_golden(rel: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/plan")
-        .join(file);
+        .join("tests/golden")
+        .join(rel);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::write(&path, actual).expect("write golden file");
         return;

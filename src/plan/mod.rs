@@ -32,7 +32,7 @@ mod compare;
 mod diff;
 mod effects;
 #[cfg(test)]
-mod golden;
+pub(crate) mod golden;
 #[cfg(test)]
 mod golden_converge;
 #[cfg(test)]
@@ -57,6 +57,7 @@ pub(crate) use order::dependencies;
 #[cfg(test)]
 pub(crate) use order::step_dependencies;
 pub use render_json::render_json;
+pub(crate) use render_json::{Document as JsonDocument, json_document};
 pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Create, Delete, Plan, Replace, SideEffect, Step, Update};
 
@@ -78,6 +79,23 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
         steps,
         deps,
         conflicts,
+        side_effects,
+    }
+}
+
+/// The plan between two compiled states, for the offline fleet plan ([`crate::fleet`]):
+/// `base` (the desired state of an older version of the file, every object marked owned) stands
+/// for the kernel. Unlike [`diff`], no check that needs a real kernel runs: whether a link a
+/// wanted object names (a vxlan's `dev: eth0`) exists, or an unowned vxlan holds a VNI, is only
+/// known on the host itself.
+pub fn diff_compiled(desired: &State, base: &State) -> Plan {
+    let unordered = diff::diff_unordered(desired, base);
+    let (steps, deps) = order::order(unordered.steps, &unordered.swept);
+    let side_effects = effects::side_effects(&steps, &unordered.swept, base);
+    Plan {
+        steps,
+        deps,
+        conflicts: unordered.conflicts,
         side_effects,
     }
 }

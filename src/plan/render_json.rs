@@ -65,8 +65,17 @@ use serde::ser::{SerializeMap, Serializer};
 ///   already account for these; they are listed for the reader.
 /// - `summary`: counted like terraform; a replace adds one and destroys one.
 pub fn render_json(plan: &Plan) -> String {
+    let document = json_document(plan);
+    // Serializing these plain structs cannot fail; fall back to an empty object rather than panic.
+    let mut out = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "{}".to_string());
+    out.push('\n');
+    out
+}
+
+/// The document [`render_json`] prints, for formats that embed a plan (the fleet plan's hosts).
+pub(crate) fn json_document(plan: &Plan) -> Document<'_> {
     let (add, change, destroy) = plan.summary();
-    let document = Document {
+    Document {
         format_version: "1",
         steps: plan.steps.iter().map(JsonStep::from).collect(),
         conflicts: plan
@@ -92,15 +101,11 @@ pub fn render_json(plan: &Plan) -> String {
             change,
             destroy,
         },
-    };
-    // Serializing these plain structs cannot fail; fall back to an empty object rather than panic.
-    let mut out = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "{}".to_string());
-    out.push('\n');
-    out
+    }
 }
 
 #[derive(Serialize)]
-struct Document<'a> {
+pub(crate) struct Document<'a> {
     format_version: &'static str,
     steps: Vec<JsonStep<'a>>,
     conflicts: Vec<JsonConflict<'a>>,
