@@ -1,6 +1,7 @@
 //! Building and tearing down a lab. Both go through the ordinary engine (prepare, apply,
 //! verify), so the lab exercises exactly the code paths a real host uses.
 
+use super::error::{LabError, OrLab, Result};
 use super::{host_target, plumbing, switch_netns, switch_target};
 use crate::apply::{self, ApplyFailure};
 use crate::kernel::{Kernel, netns};
@@ -8,7 +9,6 @@ use crate::lock::{self, HostLock};
 use crate::plan::{Delete, Plan, Step};
 use crate::state::{Object, State};
 use crate::topology::Topology;
-use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use std::time::Duration;
 /// while holding another holds the lab's exclusively, and is alone in doing so. Hosts' locks
 /// are taken inside [`build_hosts`] and [`down`], which expect the caller to hold this one
 /// (flock conflicts between two opens in one process, so they must not take it again).
-pub async fn lock_lab(lab: &str, mode: lock::Mode, timeout: Duration) -> anyhow::Result<HostLock> {
+pub async fn lock_lab(lab: &str, mode: lock::Mode, timeout: Duration) -> Result<HostLock> {
     Ok(lock::acquire(&switch_target(lab), &format!("lab {lab}"), mode, timeout).await?)
 }
 
@@ -27,7 +27,7 @@ async fn lock_hosts(
     lab: &str,
     hosts: impl IntoIterator<Item = &str>,
     timeout: Duration,
-) -> anyhow::Result<BTreeMap<String, HostLock>> {
+) -> Result<BTreeMap<String, HostLock>> {
     let hosts: std::collections::BTreeSet<&str> = hosts.into_iter().collect();
     let mut locks = BTreeMap::new();
     for host in hosts {
@@ -53,20 +53,20 @@ pub async fn build_hosts(
     topo: &Topology,
     lab: &str,
     timeout: Duration,
-) -> anyhow::Result<BTreeMap<String, HostLock>> {
+) -> Result<BTreeMap<String, HostLock>> {
     let locks = lock_hosts(lab, topo.hosts.keys().map(String::as_str), timeout).await?;
     let switch = switch_netns(lab);
     if netns::exists(&switch) && !netns::is_namespace(&switch) {
         // The mount point of a `lab up` killed while creating the switch.
-        netns::delete(&switch).with_context(|| format!("removing the leftover {switch}"))?;
+        netns::delete(&switch).or_lab(|| format!("removing the leftover {switch}"))?;
     }
     if !netns::exists(&switch) {
-        netns::create(&switch).with_context(|| format!("creating netns {switch}"))?;
+        netns::create(&switch).or_lab(|| format!("creating netns {switch}"))?;
     }
     let desired = plumbing(topo);
     let (mut kernel, plan) = apply::prepare_change(switch_target(lab), &desired)
         .await
-        .with_context(|| format!("reading lab {lab}"))?;
+        .or_lab(|| format!("reading lab {lab}"))?;
     let removed = plan.steps.iter().filter_map(|step| match step {
         Step::Delete(Delete {
             current: Object::Namespace(n),
@@ -82,11 +82,11 @@ pub async fn build_hosts(
         let (mut host_kernel, plan) = apply::prepare_change(host_target(lab, host), &empty).await?;
         converge(&mut host_kernel, &plan, &empty)
             .await
-            .with_context(|| format!("destroying simulated host {host}, no longer in the file"))?;
+            .or_lab(|| format!("destroying simulated host {host}, no longer in the file"))?;
     }
     converge(&mut kernel, &plan, &desired)
         .await
-        .with_context(|| format!("building the simulated hosts of lab {lab}"))?;
+        .or_lab(|| format!("building the simulated hosts of lab {lab}"))?;
     remove_locks(removed);
     Ok(locks)
 }
@@ -94,9 +94,9 @@ pub async fn build_hosts(
 /// Apply `plan` and insist that verification finds nothing left. A plan with conflicts is
 /// refused before the first step, naming every conflict (as `plan` does), not just the first:
 /// fixing one at a time and re-running would otherwise reveal them one by one.
-pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyhow::Result<()> {
+pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> Result<()> {
     if !plan.conflicts.is_empty() {
-        bail!("{}", conflicts_message(plan));
+        return Err(LabError::Refused(conflicts_message(plan)));
     }
     let report = apply::apply(kernel, plan, desired, |_| {})
         .await
@@ -104,21 +104,21 @@ pub async fn converge(kernel: &mut Kernel, plan: &Plan, desired: &State) -> anyh
             ApplyFailure::Step(s) => {
                 let batch = s.batch.as_ref().map(|b| format!("; {}", b.outcome()));
                 let batch = batch.unwrap_or_default();
-                anyhow::anyhow!(
+                LabError::Refused(format!(
                     "step {} ({}): {}{batch}; {}",
                     s.index,
                     s.step.key(),
                     s.source,
                     s.applied_note()
-                )
+                ))
             }
-            other => anyhow::anyhow!("{other}"),
+            other => LabError::Refused(other.to_string()),
         })?;
     if !report.remaining.is_empty() {
-        bail!(
+        return Err(LabError::Refused(format!(
             "did not converge:\n{}",
             crate::plan::render_text(&report.remaining)
-        );
+        )));
     }
     Ok(())
 }
@@ -138,22 +138,18 @@ fn conflicts_message(plan: &Plan) -> String {
 }
 
 /// Connect to simulated host `host` and plan `topo` for it.
-pub async fn plan_host(
-    topo: &Topology,
-    lab: &str,
-    host: &str,
-) -> anyhow::Result<(Kernel, State, Plan)> {
-    let desired = crate::compile::compile(topo, host)
-        .with_context(|| format!("compiling for host {host}"))?;
+pub async fn plan_host(topo: &Topology, lab: &str, host: &str) -> Result<(Kernel, State, Plan)> {
+    let desired =
+        crate::compile::compile(topo, host).or_lab(|| format!("compiling for host {host}"))?;
     let mut target = host_target(lab, host);
     target.claimed = Some(topo.claimed_prefixes());
     // Containers wired into existing namespaces (`netns:`) are entered through their files, or
     // through the stand-ins `lab up` made for them (see `standin`).
-    target.external = super::standin::resolve(topo, lab, host).map_err(anyhow::Error::msg)?;
-    crate::external::check_distinct(&target, topo, host).map_err(anyhow::Error::msg)?;
+    target.external = super::standin::resolve(topo, lab, host).map_err(LabError::Refused)?;
+    crate::external::check_distinct(&target, topo, host).map_err(LabError::Refused)?;
     let (kernel, plan) = apply::prepare_change(target, &desired)
         .await
-        .with_context(|| format!("reading simulated host {host}"))?;
+        .or_lab(|| format!("reading simulated host {host}"))?;
     Ok((kernel, desired, plan))
 }
 
@@ -164,7 +160,7 @@ pub async fn plan_host(
 /// before the switch knew them all). Returns false when the lab did not exist.
 /// The caller holds [`lock_lab`]; each host is locked before it is touched and stays locked
 /// until its namespace is gone, so an `apply --lab --host` waits and then finds no host.
-pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow::Result<bool> {
+pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> Result<bool> {
     let switch = switch_netns(lab);
     let mut hosts: Vec<String> = file_hosts.to_vec();
     if !netns::exists(&switch) {
@@ -187,16 +183,16 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow
             let (mut kernel, plan) = apply::prepare_change(host_target(lab, host), &empty).await?;
             converge(&mut kernel, &plan, &empty)
                 .await
-                .with_context(|| format!("destroying simulated host {host}"))?;
+                .or_lab(|| format!("destroying simulated host {host}"))?;
         }
         let plan = crate::plan::diff(&empty, &observed);
         converge(&mut switch_kernel, &plan, &empty)
             .await
-            .with_context(|| format!("removing the simulated hosts of lab {lab}"))?;
+            .or_lab(|| format!("removing the simulated hosts of lab {lab}"))?;
         drop(switch_kernel);
         hosts.extend(observed_hosts);
     }
-    netns::delete(&switch).with_context(|| format!("deleting netns {switch}"))?;
+    netns::delete(&switch).or_lab(|| format!("deleting netns {switch}"))?;
     sweep(lab, &hosts).await?;
     // Journals and before-images of runs killed on the lab's hosts describe namespaces that
     // are gone now.
@@ -216,9 +212,9 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> anyhow
 /// killed while creating or deleting a namespace (a mount-point file with no namespace bound to
 /// it). A namespace under those names without the lab's mark is an error naming it: it is not
 /// deleted blindly. Returns whether anything was there.
-async fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
+async fn sweep(lab: &str, hosts: &[String]) -> Result<bool> {
     let switch = switch_netns(lab);
-    let names = netns::list().context("listing /run/netns")?;
+    let names = netns::list().or_lab(|| "listing /run/netns".to_string())?;
     let named_like_ours = |name: &str| {
         name == switch
             || hosts.iter().any(|h| {
@@ -262,11 +258,11 @@ async fn sweep(lab: &str, hosts: &[String]) -> anyhow::Result<bool> {
         }
     }
     if !stuck.is_empty() {
-        bail!(
+        return Err(LabError::Refused(format!(
             "lab {lab}: these namespaces are left and were not removed (not marked as the \
              lab's; check and `ip netns delete` them): {}",
             stuck.join(", ")
-        );
+        )));
     }
     Ok(found)
 }

@@ -9,6 +9,7 @@
 //! proper, so a host's plan never sees the underlay as its own. Nothing here touches the
 //! machine's root namespace.
 
+mod error;
 mod lifecycle;
 mod ping;
 pub mod reach;
@@ -18,6 +19,7 @@ pub mod verify_json;
 #[cfg(test)]
 mod verify_tests;
 
+pub use error::LabError;
 pub use lifecycle::{build_hosts, converge, down, lock_lab, plan_host};
 pub use ping::ping;
 pub use verify::{Expect, Matrix, Probe, ProbeResult, Verdict, addresses, expectations, verify};

@@ -11,10 +11,10 @@
 //! finds and removes them), outside the host's container prefix `<lab>-<host>-` (so the engine
 //! never reads one as a namespace of its own), and unmarked, as an existing namespace is.
 
+use super::error::{OrLab, Result};
 use crate::external::{self, ResolveError};
 use crate::kernel::netns;
 use crate::topology::{ExternalNetns, Topology};
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -86,7 +86,7 @@ pub fn resolve(
 
 /// Make the stand-ins `host` needs (for `lab up`): one per container whose `netns:` names
 /// something this machine does not have and that has none yet. Returns one line per stand-in made, saying why.
-pub fn make_standins(topo: &Topology, lab: &str, host: &str) -> anyhow::Result<Vec<String>> {
+pub fn make_standins(topo: &Topology, lab: &str, host: &str) -> Result<Vec<String>> {
     let (_, missing) = external_namespaces(topo, lab, host);
     let mut made = Vec::new();
     for problem in missing {
@@ -102,9 +102,9 @@ pub fn make_standins(topo: &Topology, lab: &str, host: &str) -> anyhow::Result<V
         let name = standin_netns(lab, host, &problem.container);
         if netns::exists(&name) {
             // The mount point of a run killed while making it.
-            netns::delete(&name).with_context(|| format!("removing the leftover {name}"))?;
+            netns::delete(&name).or_lab(|| format!("removing the leftover {name}"))?;
         }
-        netns::create(&name).with_context(|| format!("creating netns {name}"))?;
+        netns::create(&name).or_lab(|| format!("creating netns {name}"))?;
         made.push(format!(
             "container {} stands in namespace {name} for its netns ({})",
             problem.container, problem.message
