@@ -22,4 +22,7 @@ pub mod state;
 pub mod topology;
 
 #[cfg(test)]
+#[path = "../tests/common/golden.rs"]
+mod golden;
+#[cfg(test)]
 mod tests_sweep;

@@ -50,16 +50,7 @@ fn every_bad_file_renders_as_its_golden_text() {
         assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{name}: errors go to stderr");
         let got = stderr(&out);
-        let golden = repo_file(&format!("tests/golden/diagnostics/{name}.txt"));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, &got).expect("write golden");
-            continue;
-        }
-        let want = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1)", golden.display()));
-        if got != want {
-            mismatched.push(format!("--- {name}: want\n{want}--- got\n{got}"));
-        }
+        mismatched.extend(golden::mismatch(&format!("diagnostics/{name}.txt"), &got));
     }
     assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
 }

@@ -42,17 +42,7 @@ fn check(name: &str, desired: &State, observed: &State) {
         (format!("{name}.txt"), render_text(&plan)),
         (format!("{name}.json"), render_json(&plan)),
     ] {
-        let path = root().join("tests/golden/plan").join(file);
-        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-            std::fs::write(&path, &actual).expect("write golden file");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            expected == actual,
-            "{} differs (UPDATE_GOLDEN=1 rewrites it):\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
+        crate::golden::assert_golden(&format!("plan/{file}"), &actual);
     }
 }
 

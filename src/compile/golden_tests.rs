@@ -22,7 +22,6 @@ const EXAMPLES: &[&str] = &[
 #[test]
 fn examples_match_golden_files() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut mismatches = Vec::new();
     // Plus a two-bridge host (its isolation rules), kept out of topologies/ (see the fixture).
     let files = EXAMPLES
@@ -42,22 +41,10 @@ fn examples_match_golden_files() {
                 Ok(state) => state.render_text(),
                 Err(e) => panic!("{stem}/{host}: {e}"),
             };
-            let path = root
-                .join("tests/golden")
-                .join(format!("{stem}.{host}.state"));
-            if update {
-                std::fs::create_dir_all(root.join("tests/golden")).expect("create tests/golden");
-                std::fs::write(&path, &got).expect("write golden file");
-                continue;
-            }
-            let want = std::fs::read_to_string(&path).unwrap_or_default();
-            if got != want {
-                let diff = similar::TextDiff::from_lines(&want, &got)
-                    .unified_diff()
-                    .header("golden", "compiled")
-                    .to_string();
-                mismatches.push(format!("{}:\n{diff}", path.display()));
-            }
+            mismatches.extend(crate::golden::mismatch(
+                &format!("{stem}.{host}.state"),
+                &got,
+            ));
         }
     }
     assert!(

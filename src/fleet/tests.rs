@@ -3,8 +3,8 @@
 //! an unchanged fleet, the JSON document's shape, and threads not changing the result.
 
 use super::*;
+use crate::golden::assert_golden as compare_golden;
 use crate::plan::Action;
-use crate::plan::golden::compare_golden;
 
 const V1: &str = include_str!("../../tests/fixtures/fleet/v1.yaml");
 const V2: &str = include_str!("../../tests/fixtures/fleet/v2.yaml");

@@ -5,7 +5,6 @@
 use super::testutil::*;
 use super::*;
 use crate::state::{Object, State};
-use std::path::PathBuf;
 
 pub(super) fn check(name: &str, desired: &State, observed: &State) {
     let plan = diff(desired, observed);
@@ -14,29 +13,7 @@ pub(super) fn check(name: &str, desired: &State, observed: &State) {
 }
 
 fn compare_file(file: &str, actual: &str) {
-    compare_golden(&format!("plan/{file}"), actual);
-}
-
-/// Compare `actual` with the golden file `tests/golden/<rel>` (UPDATE_GOLDEN=1 rewrites it).
-pub(crate) fn compare_golden(rel: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(rel);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs (UPDATE_GOLDEN=1 rewrites it):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
+    crate::golden::assert_golden(&format!("plan/{file}"), actual);
 }
 
 const REMOTE_MAC: &str = "02:42:ac:12:14:02";

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod golden;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
