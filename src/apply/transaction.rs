@@ -413,7 +413,7 @@ fn verb(action: crate::plan::Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::*;
+    use crate::plan::tests::testutil::*;
 
     #[test]
     fn the_image_keeps_ours_and_sysctls_and_only_the_keys_of_others() {

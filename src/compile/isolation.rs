@@ -57,9 +57,9 @@ pub fn compile(topo: &Topology, host: &str, all: &[Attachment], state: &mut Stat
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::{nft_lines, state};
+    use crate::compile::tests::test_support::{nft_lines, state};
     use crate::state::Object;
-    use crate::topology::test_support::parse;
+    use crate::topology::tests::test_support::parse;
 
     const BASE: &str = "version: 1
 hosts:

@@ -15,17 +15,7 @@ mod vxlan_routed;
 mod wiring;
 
 #[cfg(test)]
-mod golden_macvlan;
-#[cfg(test)]
-mod golden_tests;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_host_gw;
-#[cfg(test)]
-mod tests_no_default;
+pub(crate) mod tests;
 
 use crate::state::{Namespace, State};
 use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};

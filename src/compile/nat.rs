@@ -140,9 +140,9 @@ pub fn compile(
 
 #[cfg(test)]
 mod tests {
-    use crate::compile::test_support::{nft_lines, state};
+    use crate::compile::tests::test_support::{nft_lines, state};
     use crate::state::{Object, State};
-    use crate::topology::test_support::parse;
+    use crate::topology::tests::test_support::parse;
 
     fn host_state(yaml: &str, host: &str) -> State {
         state(&parse(yaml), host)

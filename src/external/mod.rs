@@ -221,7 +221,7 @@ fn check_netns_file(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::test_support::parse;
+    use crate::topology::tests::test_support::parse;
 
     fn topo(netns: &str) -> Topology {
         let text = format!(

@@ -243,7 +243,7 @@ fn link_key(ns: &Ns, name: &str) -> ObjectKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::{self as t, *};
+    use crate::plan::tests::testutil::{self as t, *};
 
     #[test]
     fn link_takes_its_entries_routes_and_vxlan_uppers() {

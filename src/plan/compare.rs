@@ -117,7 +117,7 @@ pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::*;
+    use crate::plan::tests::testutil::*;
 
     #[test]
     fn a_master_added_by_hand_is_drift() {

@@ -31,26 +31,12 @@ mod cascade;
 mod compare;
 mod diff;
 mod effects;
-#[cfg(test)]
-pub(crate) mod golden;
-#[cfg(test)]
-mod golden_converge;
-#[cfg(test)]
-mod golden_isolation;
-#[cfg(test)]
-mod golden_nat;
 mod order;
 mod refs;
 mod render_json;
 mod render_text;
 pub mod saved;
 mod step;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_refs;
-#[cfg(test)]
-pub(crate) mod testutil;
 mod vxlan_clash;
 
 pub(crate) use order::dependencies;
@@ -60,6 +46,9 @@ pub use render_json::render_json;
 pub(crate) use render_json::{Document as JsonDocument, json_document};
 pub use render_text::render_text;
 pub use step::{Action, Change, Conflict, Create, Delete, Plan, Replace, SideEffect, Step, Update};
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 use crate::state::State;
 

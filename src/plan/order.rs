@@ -373,7 +373,7 @@ fn kahn(graph: &DiGraph<Node, ()>, steps: &[Step]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::*;
+    use crate::plan::tests::testutil::*;
 
     fn create(object: Object) -> Step {
         Step::create(object, None)

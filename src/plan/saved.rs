@@ -407,7 +407,7 @@ fn drift_key(d: &Drift) -> &ObjectKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::*;
+    use crate::plan::tests::testutil::*;
 
     fn target() -> SavedTarget {
         SavedTarget {

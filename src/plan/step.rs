@@ -330,7 +330,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testutil::*;
+    use crate::plan::tests::testutil::*;
     use crate::state::State;
 
     #[test]

@@ -66,8 +66,8 @@ fn same_family(a: &Vxlan, b: &Vxlan) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::*;
     use super::*;
+    use crate::plan::tests::testutil::*;
 
     fn renamed(object: Object, name: &str) -> Object {
         let Object::Link(mut link) = object else {

@@ -130,7 +130,7 @@ containers:
 
     /// `path: message` lines of the semantic errors (empty: valid).
     fn problems(netns: &str) -> Vec<String> {
-        crate::topology::test_support::problems(&file(netns))
+        crate::topology::tests::test_support::problems(&file(netns))
     }
 
     #[test]
@@ -217,7 +217,7 @@ containers:
                     "  node-1: { underlay: 10.0.0.1/24 }\n  node-2: { underlay: 10.0.0.2/24 }"
                 )
             );
-            crate::topology::test_support::problems(&text)
+            crate::topology::tests::test_support::problems(&text)
         };
         assert_eq!(
             two("{ pid: 1234 }", "{ pid: 1234 }", "node-1"),

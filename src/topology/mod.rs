@@ -28,6 +28,9 @@ mod validate;
 mod validate6;
 mod validate_host_gw;
 
+#[cfg(test)]
+pub(crate) mod tests;
+
 pub use error::{Diagnostic, ParseContext, Span, TopologyError};
 pub use ipam::{Addressing, Attachment, attachments, slice};
 pub use load::{load, load_str};
@@ -36,20 +39,3 @@ pub use model::*;
 pub use naming::underlay_interface;
 pub use schema::schema_json;
 pub use validate::validate;
-
-#[cfg(test)]
-pub(crate) mod test_support;
-#[cfg(test)]
-mod tests_default_route;
-#[cfg(test)]
-mod tests_dualstack;
-#[cfg(test)]
-mod tests_host_gw;
-#[cfg(test)]
-mod tests_ipam;
-#[cfg(test)]
-mod tests_load;
-#[cfg(test)]
-mod tests_macvlan;
-#[cfg(test)]
-mod tests_sweep_findings;

@@ -169,7 +169,7 @@ containers:
 {containers}
 "
         );
-        crate::topology::test_support::problems(&text)
+        crate::topology::tests::test_support::problems(&text)
     }
 
     #[test]
@@ -227,7 +227,7 @@ networks:
 containers:
   a: { host: node-1, network: v6, ports: [\"8080:80\"] }
 ";
-        crate::topology::test_support::assert_problem(
+        crate::topology::tests::test_support::assert_problem(
             text,
             "containers.a.ports",
             "ports are published on host node-1's IPv4 underlay address, but network v6 has no IPv4 subnet",

@@ -1,6 +1,6 @@
 //! Helpers shared by the compile unit tests (test-only).
 
-use super::compile;
+use crate::compile::compile;
 use crate::state::{Object, State};
 use crate::topology::Topology;
 

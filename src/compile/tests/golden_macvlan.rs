@@ -150,7 +150,7 @@ fn unobserved_macvlan_parent_is_not_a_change_but_a_different_one_is() {
 
 #[test]
 fn passthru_children_leave_the_mac_to_the_kernel() {
-    let topo = crate::topology::test_support::parse(
+    let topo = crate::topology::tests::test_support::parse(
         "version: 1\nhosts: {h: {underlay: 10.0.0.1/24}}\nnetworks:\n  pt: {driver: macvlan, mode: passthru, subnet: 10.9.0.0/24}\ncontainers:\n  a: {host: h, network: pt}\n",
     );
     let state = state(&topo, "h");

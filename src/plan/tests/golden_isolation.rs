@@ -4,7 +4,7 @@
 //! unrecognised) is replaced. Golden files as in `golden.rs`.
 
 use super::golden::check;
-use super::*;
+use crate::plan::*;
 use crate::state::{NatRule, Object, State};
 
 /// node-1 of the example, as compile makes it.

@@ -4,7 +4,7 @@
 
 use super::golden::check;
 use super::testutil::*;
-use super::*;
+use crate::plan::*;
 use crate::state::{
     L4Proto, NFT_TABLE, NatRule, NftChain, NftHook, NftRule, NftTable, Ns, Object, ObjectKey, State,
 };

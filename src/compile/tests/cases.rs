@@ -1,9 +1,9 @@
 //! Behavioural tests of compile beyond the golden files: which hosts get what, and invariants.
 
 use super::test_support::state;
-use super::{CompileError, compile};
+use crate::compile::{CompileError, compile};
 use crate::state::{Object, ObjectKey, State};
-use crate::topology::test_support::parse;
+use crate::topology::tests::test_support::parse;
 
 fn count(state: &State, kind: &str) -> usize {
     state.iter().filter(|o| o.key().kind() == kind).count()

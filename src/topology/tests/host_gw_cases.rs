@@ -1,7 +1,7 @@
 //! Tests of `driver: host-gw` (loading, slices, IPAM, validation) and of `default_route`.
 
 use super::test_support::{addr, assert_problem, parse, problems};
-use super::*;
+use crate::topology::*;
 use std::net::Ipv4Addr;
 
 /// Three hosts; node-3 is on another underlay subnet.

@@ -1,7 +1,7 @@
 //! Tests of loading and validation: each rule has a test that fails if the rule is dropped.
 
 use super::test_support::{assert_problem, problems};
-use super::*;
+use crate::topology::*;
 
 const HOSTS: &str = "
 hosts:

@@ -2,7 +2,7 @@
 //! `State::render_text()`, must equal `tests/golden/<stem>.<host>.state`. `UPDATE_GOLDEN=1`
 //! rewrites the files (inspect the diff before committing it).
 
-use super::compile;
+use crate::compile::compile;
 use crate::topology::load;
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! fails if the rule is dropped, and every message names its YAML path.
 
 use super::test_support::{assert_problem, parse, problems};
-use super::*;
+use crate::topology::*;
 
 /// Two hosts (the second with a long underlay name), one macvlan network `mv` with `extra`
 /// keys, and `containers`.

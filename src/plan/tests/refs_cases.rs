@@ -3,7 +3,7 @@
 
 use super::golden::check;
 use super::testutil::*;
-use super::*;
+use crate::plan::*;
 use crate::state::{Link, LinkKind, LinkRef, Macvlan, Ns, Object, Route, State, Vlan};
 
 /// A macvlan child `name` in namespace `ns_name` of the host link `parent`.

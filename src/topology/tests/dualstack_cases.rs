@@ -2,7 +2,7 @@
 //! rule is dropped.
 
 use super::test_support::{assert_problem, parse, problems, v6};
-use super::*;
+use crate::topology::*;
 use std::net::Ipv4Addr;
 
 /// A topology with two IPv4-underlay hosts, `networks` and `containers` spliced in.

@@ -3,7 +3,7 @@
 //! network was reported at plain `networks`), and follow-on diagnostics that repeated a problem
 //! already reported.
 
-use super::load_str;
+use crate::topology::load_str;
 
 fn error(text: &str) -> String {
     load_str(text, "t.yaml").expect_err(text).to_string()
@@ -133,7 +133,7 @@ fn networks_still_load_in_every_form() {
 /// All diagnostics of a file that parses, as `path: message` lines.
 fn diagnostics(text: &str) -> Vec<String> {
     match load_str(text, "t.yaml") {
-        Err(super::TopologyError::Invalid { diagnostics, .. }) => {
+        Err(crate::topology::TopologyError::Invalid { diagnostics, .. }) => {
             diagnostics.iter().map(ToString::to_string).collect()
         }
         other => panic!("expected diagnostics, got {other:?}"),

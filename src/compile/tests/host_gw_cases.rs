@@ -3,7 +3,7 @@
 use super::test_support::state;
 use crate::state::{Ns, Object, State};
 use crate::topology::load;
-use crate::topology::test_support::parse;
+use crate::topology::tests::test_support::parse;
 
 fn routes_in(s: &State, ns: &Ns) -> Vec<String> {
     s.iter()

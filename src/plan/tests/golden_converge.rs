@@ -7,7 +7,7 @@
 
 use super::golden::check;
 use super::testutil::*;
-use super::*;
+use crate::plan::*;
 use crate::state::{Object, ObjectKey, State};
 
 /// `topologies/<file>` with `edit` applied to its text, compiled for node-1.

@@ -3,7 +3,7 @@
 //! rewrites the files; review the diff before committing them.
 
 use super::testutil::*;
-use super::*;
+use crate::plan::*;
 use crate::state::{Object, State};
 
 pub(super) fn check(name: &str, desired: &State, observed: &State) {

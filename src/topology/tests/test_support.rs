@@ -1,7 +1,7 @@
 //! Helpers shared by the unit tests of topology and compile (test-only): load a YAML string,
 //! collect its diagnostics, expect one at a YAML path.
 
-use super::{Topology, TopologyError, load_str};
+use crate::topology::{Topology, TopologyError, load_str};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The topology in `text`; a test failure naming the error if it does not load.

@@ -2,7 +2,7 @@
 //! network-name form tested in `tests_host_gw`.
 
 use super::test_support::{parse, problems};
-use super::*;
+use crate::topology::*;
 
 /// Two hosts; `l` is dual stack with gateways, `f` routed dual stack, `g` host-gw, `o` bridged.
 fn topo(containers: &str) -> String {

@@ -1,7 +1,7 @@
 //! Tests of `plan::diff` as a whole: the diff rules, cascade pruning and step order.
 
 use super::testutil::*;
-use super::*;
+use crate::plan::*;
 use crate::state::{Object, ObjectKey, State};
 use std::collections::HashSet;
 
@@ -708,7 +708,7 @@ fn simulate(desired: &State, observed: &State, plan: &Plan) -> State {
     let mut kernel = observed.clone();
     let remove = |kernel: &mut State, key: &ObjectKey| {
         let snapshot = kernel.clone();
-        let cascade = super::cascade::Cascade::new(desired, &snapshot);
+        let cascade = crate::plan::cascade::Cascade::new(desired, &snapshot);
         for swept in cascade.gone(&[key]).keys() {
             kernel.objects.remove(swept);
         }

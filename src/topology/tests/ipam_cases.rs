@@ -1,7 +1,7 @@
 //! Tests of address allocation: determinism, order, and stability under appends.
 
 use super::test_support::{addr, parse};
-use super::*;
+use crate::topology::*;
 use std::net::Ipv4Addr;
 
 const BASE: &str = "version: 1
@@ -227,7 +227,7 @@ containers:
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (got, diags) = super::ipam::allocate(&t);
+    let (got, diags) = crate::topology::ipam::allocate(&t);
     let got: Vec<(String, Ipv4Addr)> = got
         .into_iter()
         .filter_map(|a| Some((a.container.clone(), a.ipv4()?)))
@@ -279,7 +279,7 @@ containers:
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (got, diags) = super::ipam::allocate(&t);
+    let (got, diags) = crate::topology::ipam::allocate(&t);
     let got: Vec<(String, String)> = got
         .into_iter()
         .filter_map(|a| Some((a.container.clone(), a.ipv6()?.to_string())))

@@ -4,7 +4,7 @@
 
 use super::test_support::state;
 use crate::state::{Ns, Object, State};
-use crate::topology::test_support::parse;
+use crate::topology::tests::test_support::parse;
 
 fn routes_in(s: &State, container: &str) -> Vec<String> {
     let ns = Ns::Container(container.into());
