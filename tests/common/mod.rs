@@ -607,5 +607,10 @@ impl NetnsHost {
 impl Drop for NetnsHost {
     fn drop(&mut self) {
         let _ = netplan_rs::kernel::netns::delete(&self.name);
+        // A failed step leaves the crash journal (and a transaction its before-image) for this
+        // namespace-host in the run directory; it names a host that is gone now.
+        let target = self.target();
+        let _ = netplan_rs::apply::journal::clear(&target);
+        let _ = netplan_rs::apply::transaction::confirm(&target);
     }
 }
