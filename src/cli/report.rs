@@ -52,6 +52,15 @@ fn privilege_errno(cause: &(dyn Error + 'static)) -> Option<i32> {
     {
         // The per-host lock file lives in /run/netplan-rs, which only root may write.
         error.raw_os_error()
+    } else if let Some(lab) = cause.downcast_ref::<crate::lab::LabError>() {
+        // The lab's kernel and lock errors are transparent: they stand for the error itself.
+        match lab {
+            crate::lab::LabError::Kernel(e) => e.raw_os_error(),
+            crate::lab::LabError::Lock(crate::lock::LockError::Io { error, .. }) => {
+                error.raw_os_error()
+            }
+            _ => None,
+        }
     } else {
         cause.downcast_ref::<nix::errno::Errno>().map(|e| *e as i32)
     };
