@@ -99,6 +99,18 @@ mod tests {
         );
         let bare = anyhow::Error::new(io::Error::from_raw_os_error(libc::EPERM));
         assert_eq!(render(&bare), NEEDS_PRIVILEGE);
+        // Through the lab's transparent errors too (the lab locks its switch first).
+        let lab = anyhow::Error::new(crate::lab::LabError::Lock(crate::lock::LockError::Io {
+            path: "/run/netplan-rs/netns-l.switch.lock".into(),
+            error: io::Error::from_raw_os_error(libc::EACCES),
+        }));
+        assert!(render(&lab).ends_with(NEEDS_PRIVILEGE), "{}", render(&lab));
+        let lab = anyhow::Error::new(crate::lab::LabError::Kernel(KernelError::Namespace {
+            op: "opening netns",
+            ns: "l-node-1".into(),
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        }));
+        assert!(render(&lab).ends_with(NEEDS_PRIVILEGE), "{}", render(&lab));
         let from_nix = anyhow::Error::new(nix::errno::Errno::EPERM).context("creating netns x");
         assert_eq!(
             render(&from_nix),
