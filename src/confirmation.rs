@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// How often the waiting apply looks for a confirmation (and the signal flag). Short enough that
@@ -71,7 +71,7 @@ impl Pending {
 
     /// Seconds left until the deadline (0 once it passed).
     pub fn remaining_secs(&self) -> u64 {
-        self.deadline.saturating_sub(unix_now())
+        self.deadline.saturating_sub(crate::clock::now_unix())
     }
 
     /// "apply of simulated host node-1 of lab demo (pid 1234, 87 s left): netplan-rs apply ..."
@@ -101,20 +101,7 @@ fn zombie(pid: i32) -> bool {
 
 /// `22:45:21 UTC`: a deadline as an operator reconnecting from elsewhere can read it.
 pub fn clock(unix_secs: u64) -> String {
-    let rem = unix_secs % 86_400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::time_of_day(unix_secs)
 }
 
 fn confirm_dir(run_dir: &Path) -> PathBuf {
@@ -185,7 +172,7 @@ impl Waiting {
         let confirmed = dir.join(format!("{stem}.confirmed"));
         remove_if_there(&confirmed)?;
         let pid = std::process::id() as i32;
-        let deadline_unix = unix_now() + secs;
+        let deadline_unix = crate::clock::now_unix() + secs;
         let record = Pending {
             version: 1,
             pid,

@@ -4,6 +4,7 @@
 
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::UNIX_EPOCH;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

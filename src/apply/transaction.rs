@@ -91,10 +91,7 @@ impl BeforeImage {
             version: FORMAT_VERSION,
             pid: std::process::id(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
-            started: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            started: crate::clock::now_unix(),
             mark: target.marks.link_alias.clone(),
             host_id: target.host_id(),
             awaiting_confirmation: false,
@@ -116,32 +113,11 @@ impl BeforeImage {
     pub fn describe(&self) -> String {
         format!(
             "the apply started {} by pid {} ({})",
-            utc(self.started),
+            crate::clock::utc(self.started),
             self.pid,
             self.command
         )
     }
-}
-
-/// `secs` since the epoch as "YYYY-MM-DD HH:MM:SS UTC" (civil-from-days, proleptic Gregorian).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 /// What a rollback achieved.
@@ -463,12 +439,5 @@ mod tests {
             partly.summary(),
             "Rolled back partly (1 step run); not restored:\n  link host/br0 (still needs: create)"
         );
-    }
-
-    #[test]
-    fn times_are_printed_in_utc() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_796_335_804), "2026-12-03 22:10:04 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 }

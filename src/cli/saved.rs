@@ -77,12 +77,6 @@ fn machine_name() -> String {
         .unwrap_or_default()
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Everything `plan -out` needs from the plan run.
 pub(super) struct ToSave<'a> {
     pub out: &'a Path,
@@ -127,7 +121,7 @@ pub(super) async fn save(kernel: &mut Kernel, what: ToSave<'_>) -> anyhow::Resul
         sha256: what.topology_sha256.to_string(),
     };
     let plan = SavedPlan::new(
-        now_unix(),
+        crate::clock::now_unix(),
         topology,
         target,
         what.desired,
@@ -414,7 +408,7 @@ pub(super) async fn run_apply(
     let checked = format!(
         "Saved plan {} (made {} from {}): the kernel is as it was when the plan was made ({} checked).\n",
         file.display(),
-        utc(saved.created_unix),
+        crate::clock::utc(saved.created_unix),
         saved.topology.path,
         crate::plural::count(saved.fingerprint.len(), "object")
     );
@@ -470,7 +464,7 @@ pub(super) fn run_show(saved: SavedPlan, file: &Path, json: bool) -> anyhow::Res
     outln!(
         "Saved plan {}: made {} by netplan-rs {} for {} on machine {}, from {} (sha256 {}); apply checks {} objects against the kernel first.\n",
         file.display(),
-        utc(saved.created_unix),
+        crate::clock::utc(saved.created_unix),
         saved.netplan_rs_version,
         t.describe(),
         t.machine,
@@ -518,28 +512,6 @@ fn json_with_metadata(saved: &SavedPlan, file: &Path) -> anyhow::Result<String> 
         "{},\n  \"saved_plan\": {metadata}\n}}\n",
         body.trim_end()
     ))
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (civil calendar, no time zone data).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The saved plan at `path`, or `None` when the file is a topology (or cannot be read: the
@@ -783,13 +755,6 @@ mod tests {
         let mut moved = lab_target();
         moved.host_netns = Some("lab1-node-2".into());
         assert!(refusal(&moved, &host_args(None, None), "m1", &[]).contains("not made for this"));
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_764_800_000), "2025-12-03 22:13:20 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 
     #[test]
