@@ -9,24 +9,7 @@ mod common;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-/// Run netplan-rs as user and group 65534 (nobody) with no supplementary groups.
-fn np_nobody(args: &[&str]) -> Output {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args(args)
-        .output()
-        .expect("running setpriv");
-    eprintln!(
-        "$ setpriv ... netplan-rs {}\n[exit {:?}]\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
+use std::process::Command;
 
 /// A world-readable copy of a fleet fixture (so that nobody can read it).
 fn fixture(name: &str) -> PathBuf {

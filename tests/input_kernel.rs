@@ -6,25 +6,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Output};
-
-/// Run netplan-rs as user and group 65534 (nobody) with no supplementary groups and no
-/// capabilities.
-fn np_unprivileged(args: &[&str]) -> Output {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args(args)
-        .output()
-        .expect("running setpriv");
-    eprintln!(
-        "$ setpriv ... netplan-rs {}\n[exit {:?}]\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
+use std::process::Command;
 
 /// A copy of an example topology in a file anyone may read (the unprivileged run must be able
 /// to read it, so that it fails on the kernel, not on the file).
@@ -113,7 +95,7 @@ fn without_privileges_the_error_is_one_line_saying_root_is_needed() {
         name: name.clone(),
         file: file.clone(),
     };
-    let up = np_unprivileged(&["lab", "up", &s(&file), "--lab", &name]);
+    let up = np_nobody(&["lab", "up", &s(&file), "--lab", &name]);
     assert_eq!(up.status.code(), Some(1));
     let err = stderr(&up);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -132,7 +114,7 @@ fn without_privileges_the_error_is_one_line_saying_root_is_needed() {
         let file = s(&file);
         let mut args = cmd.to_vec();
         args.extend([file.as_str(), "--lab", &name, "--host", "node-1"]);
-        let out = np_unprivileged(&args);
+        let out = np_nobody(&args);
         assert_eq!(out.status.code(), Some(1), "{cmd:?}");
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{cmd:?}: one line: {err}");

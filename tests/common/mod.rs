@@ -614,3 +614,21 @@ impl Drop for NetnsHost {
         let _ = netplan_rs::apply::transaction::confirm(&target);
     }
 }
+
+/// Run netplan-rs as user and group 65534 (nobody) with no supplementary groups (and so no
+/// capabilities).
+pub fn np_nobody(args: &[&str]) -> Output {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args(args)
+        .output()
+        .expect("running setpriv");
+    eprintln!(
+        "$ setpriv ... netplan-rs {}\n[exit {:?}]\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
