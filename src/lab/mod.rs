@@ -14,10 +14,10 @@ mod lifecycle;
 mod ping;
 pub mod reach;
 pub mod standin;
+#[cfg(test)]
+mod tests;
 mod verify;
 pub mod verify_json;
-#[cfg(test)]
-mod verify_tests;
 
 pub use error::LabError;
 pub use lifecycle::{build_hosts, converge, down, lock_lab, plan_host};

@@ -474,5 +474,4 @@ fn utc(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-#[path = "lock_tests.rs"]
 mod tests;
