@@ -88,35 +88,9 @@ impl TextWriter {
     }
 }
 
-/// Render `fleet` as pretty-printed JSON (with a trailing newline).
-///
-/// # Format, version 1
-///
-/// ```json
-/// {
-///   "format_version": "1",
-///   "hosts": [
-///     {
-///       "host": "h1",
-///       "status": "kept",
-///       "changes": true,
-///       "plan": {"format_version": "1", "steps": [], "conflicts": [], "summary": {"add": 0, "change": 0, "destroy": 0}}
-///     }
-///   ],
-///   "summary": {"hosts": 10, "changing": 3, "add": 40, "change": 2, "destroy": 5}
-/// }
-/// ```
-///
-/// - `format_version`: `"1"`. Fields may be added within a version; none are removed or renamed.
-/// - `hosts`: every host of either version, in name order, unchanged ones too.
-///   - `status`: `kept` (in both versions), `added` (only in the new one, or no base given) or
-///     `removed` (only in the base: its plan destroys everything netplan-rs owns there).
-///   - `changes`: whether the plan has any step (or conflict).
-///   - `plan`: the document `netplan-rs plan --json` prints for that host (its own
-///     `format_version`, `steps`, `conflicts`, `side_effects`, `summary`), planned from the base's
-///     desired state of the host instead of its kernel.
-/// - `summary`: `hosts` (all of them), `changing` (hosts with changes) and the steps of all hosts
-///   counted like `plan`'s summary (a replace adds one and destroys one).
+/// Render `fleet` as pretty-printed JSON (with a trailing newline), in the format documented in
+/// docs/fleet-plan.md ("JSON, format version 1"): each host's `plan` is exactly `plan --json`'s
+/// document for that host.
 pub fn render_json(fleet: &FleetPlan) -> String {
     let mut writer = JsonWriter::default();
     let mut out = writer.begin().to_string();

@@ -8,62 +8,9 @@ use crate::state::{Object, ObjectKey};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-/// Render `plan` as pretty-printed JSON (with a trailing newline).
-///
-/// # Format, version 1
-///
-/// ```json
-/// {
-///   "format_version": "1",
-///   "steps": [
-///     {
-///       "action": "replace",
-///       "kind": "link",
-///       "address": "link host/vx-overlay",
-///       "key": {"kind": "link", "ns": "host", "name": "vx-overlay"},
-///       "before_address": "link host/vx-overlay",
-///       "before": {"type": "vxlan", "vni": "100", "...": "..."},
-///       "after": {"type": "vxlan", "vni": "200", "...": "..."},
-///       "changes": [{"attribute": "vni", "from": "100", "to": "200"}],
-///       "reason": "vni cannot change in place",
-///       "peer": null
-///     }
-///   ],
-///   "conflicts": [{"address": "link host/br-overlay", "message": "link host/br-overlay exists ..."}],
-///   "summary": {"add": 1, "change": 0, "destroy": 1}
-/// }
-/// ```
-///
-/// - `format_version`: `"1"`. Fields may be added within a version; none are removed or renamed.
-/// - `steps`: in execution order (dependencies first, deletions before creations).
-///   - `action`: `create`, `update` (in place), `delete` or `replace` (delete, then create).
-///   - `kind`: `namespace`, `sysctl`, `link`, `address`, `neighbour`, `fdb`, `route`,
-///     `nft_table`, `nft_chain` or `nft_rule`.
-///   - `address`: the object's terraform-like address, as in the text output.
-///   - `key`: the object's identity: `kind` plus its identifying fields (`ns` is `"host"` or
-///     `{"container": NAME}`; see `state::ObjectKey`).
-///   - `before` / `after`: the object's managed attributes, name to string value, in the order
-///     the text output lists them, as the kernel has it / as the topology wants it; `null` for a
-///     create / a delete. `after` lists only what the topology sets (unset means "the kernel's
-///     choice").
-///   - `before_address`: the address of the object `before` describes, `null` when `before` is.
-///     It differs from `address` only for a veth pair replaced from its peer end (the kernel
-///     has only the other end; deleting it deletes both).
-///   - `changes`: attributes that differ (update, replace); `from` / `to` are `null` when a side
-///     does not report the attribute.
-///   - `reason`: why a replace is needed (e.g. `"vni cannot change in place"`), else `null`.
-///   - `peer`: for a step creating a veth pair (create or replace), the other end, created by the
-///     same request and with no step of its own: `{"address", "key", "after"}`; else `null`.
-/// - `conflicts`: wanted objects whose name is taken by something netplan-rs does not own, or
-///   that name a link (vxlan `dev`, macvlan/VLAN `parent`, `master`, route `dev`) that is neither
-///   in the topology nor on the host (`address` is the wanting object, `message` names the
-///   missing link). A plan with conflicts must not be applied.
-/// - `side_effects` (only when there are any): what the kernel removes on its own when a step
-///   runs, `{"by": ADDRESS, "object": ADDRESS, "effect": "removed" | "detached", "recreated":
-///   BOOL}`: the step with address `by` (a delete or replace) also removes `object` (or detaches
-///   that port from it); `recreated` when a later step of the plan puts it back. The steps
-///   already account for these; they are listed for the reader.
-/// - `summary`: counted like terraform; a replace adds one and destroys one.
+/// Render `plan` as pretty-printed JSON (with a trailing newline), in the format documented in
+/// docs/commands.md ("`plan --json`, format version 1"): fields may be added within a version,
+/// none removed or renamed, so a change here is a change to that document.
 pub fn render_json(plan: &Plan) -> String {
     let document = json_document(plan);
     // Serializing these plain structs cannot fail; fall back to an empty object rather than panic.

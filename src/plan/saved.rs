@@ -7,63 +7,9 @@
 //! observed. `apply PLANFILE` observes again and refuses when any hash differs, naming the
 //! objects: terraform's "saved plan is stale".
 //!
-//! # Format, version 1
-//!
-//! One JSON object (pretty-printed, mode 0600, written atomically: temporary file + rename):
-//!
-//! ```json
-//! {
-//!   "format": "netplan-rs saved plan",
-//!   "format_version": 1,
-//!   "checksum": "sha256:<hex>",
-//!   "netplan_rs_version": "0.1.0",
-//!   "created_unix": 1764800000,
-//!   "topology": {"path": "topologies/vxlan-bridged.yaml", "sha256": "<hex>"},
-//!   "target": {
-//!     "machine": "build-7", "host": "node-1", "host_detected": true,
-//!     "underlays": {"node-1": "192.168.31.183", "node-2": "192.168.31.192"},
-//!     "lab": null, "scope": "default", "host_id": "host",
-//!     "mark": "netplan-rs", "netns_mark": "netplan-rs", "route_protocol": 78,
-//!     "host_netns": null, "container_prefix": "", "nft_table": "netplan-rs",
-//!     "claimed": ["172.18.0.0/16"],
-//!     "external": {"web": {"path": "/proc/4242/ns/net", "dev": 4, "ino": 4026532890}}
-//!   },
-//!   "desired": [{"object": "link", "ns": "host", "name": "br-overlay", "...": "..."}],
-//!   "plan": {"steps": ["..."], "conflicts": [], "...": "..."},
-//!   "fingerprint": [
-//!     {"address": "link host/br-overlay", "key": {"kind": "link", "ns": "host", "name": "br-overlay"},
-//!      "observed": "absent"},
-//!     {"address": "link host/enp0s5", "key": {"...": "..."}, "observed": "sha256:<hex>"}
-//!   ]
-//! }
-//! ```
-//!
-//! - `format` is always `"netplan-rs saved plan"` and comes first: `apply` and `show` tell a saved
-//!   plan from a topology by it, not by the file name. `format_version` is an integer; a reader
-//!   refuses any other version than its own, and a plan made by another netplan-rs version
-//!   (`netplan_rs_version`), like terraform: what a step does may differ between versions.
-//! - `checksum`: sha256 of the compact JSON of the whole document with `checksum` set to `""`.
-//!   It catches a damaged or hand-edited file (not an attacker, who can recompute it).
-//! - `topology`: the file the plan was made from (as given; `<stdin>` for `-`) and the sha256 of
-//!   its bytes, for the reader; `apply PLANFILE` does not need the file.
-//! - `target`: where the plan applies. `machine` is the kernel's host name (UTS); `host` the
-//!   topology host; `host_detected` says it was picked by its underlay address being local, and
-//!   `underlays` (only then) lets `apply` pick again and refuse on another machine; `lab` the
-//!   lab of a simulated host; `scope` the topology's ownership scope; `host_id` the file-name-safe
-//!   id of the host (`host`, `netns-<name>`); `mark`, `netns_mark`, `route_protocol`: the owner
-//!   marks; `host_netns`, `container_prefix`, `nft_table`, `claimed`: the rest of the kernel
-//!   target; `external`: containers in namespaces netplan-rs did not create, by file and by the
-//!   namespace's identity (device and inode), so that a restarted container is noticed.
-//! - `desired`: the desired state (objects as in `show --json`), to verify against after apply.
-//! - `plan`: the plan as the library serializes it (`Plan`: steps tagged by `action`, each with
-//!   the objects it needs; `deps`, the ordering DAG apply cuts its waves along; conflicts; side
-//!   effects). `show PLANFILE --json` renders it in the
-//!   documented `plan --json` format instead.
-//! - `fingerprint`: sorted by key, one entry per object the plan reads or changes: every step's
-//!   object (both ends of a veth pair), every object of the desired state, every object one of
-//!   these depends on (its namespace, master, vxlan `dev`, macvlan/VLAN parent, route `dev`,
-//!   nftables parent), every owned object. `observed` is `"sha256:<hex>"` of the object's compact
-//!   JSON as observed, or `"absent"`.
+//! The file format (version 1: the fields, the target, what the fingerprint covers, the
+//! checksum) is documented in docs/saved-plan.md, which is the contract; a change here is a
+//! change there.
 
 use super::step::{Plan, Step};
 use crate::state::{LinkKind, Object, ObjectKey, State};
