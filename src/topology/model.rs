@@ -88,6 +88,9 @@ pub enum Network {
     HostGw(HostGwNetwork),
     /// Containers as macvlan children of a host interface (Docker's macvlan driver.
     Macvlan(super::macvlan::MacvlanNetwork),
+    /// Calico's pure layer 3: no bridge, a /32 (/128) route per container, per-host blocks
+    /// routed between hosts directly or over VXLAN.
+    Routed(super::routed::RoutedNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -417,6 +420,7 @@ impl Network {
             Network::Bridge(b) => b.subnet,
             Network::HostGw(h) => IpNet::V4(h.subnet),
             Network::Macvlan(m) => IpNet::V4(m.subnet),
+            Network::Routed(r) => r.subnet,
         }
     }
 
@@ -427,6 +431,7 @@ impl Network {
             Network::Bridge(b) => b.subnet4(),
             Network::HostGw(h) => Some(h.subnet),
             Network::Macvlan(m) => Some(m.subnet),
+            Network::Routed(r) => r.subnet4(),
         }
     }
 
@@ -435,6 +440,7 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.v6(),
             Network::Bridge(b) => b.v6(),
+            Network::Routed(r) => r.v6(),
             // host-gw and macvlan are IPv4-only.
             Network::HostGw(_) | Network::Macvlan(_) => None,
         }
