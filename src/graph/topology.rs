@@ -51,8 +51,10 @@ pub fn topology_graph(
     for (i, h) in topo.hosts.values().enumerate().rev() {
         builder.underlays.insert(h.underlay.addr(), i);
     }
+    // One compiler for every host: what it works out from the whole file is shared.
+    let compiler = crate::compile::Compiler::new(topo);
     for (index, (name, _)) in topo.hosts.iter().enumerate() {
-        let state = crate::compile::compile(topo, name).map_err(|e| GraphError::Compile {
+        let state = compiler.compile(name).map_err(|e| GraphError::Compile {
             host: name.clone(),
             message: e.to_string(),
         })?;
