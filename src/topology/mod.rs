@@ -19,6 +19,7 @@ mod model;
 pub mod naming;
 mod network_de;
 mod pick;
+pub mod policy;
 pub mod ports;
 pub mod schema;
 mod slices;
@@ -27,6 +28,7 @@ mod unique_keys;
 mod validate;
 mod validate6;
 mod validate_host_gw;
+mod validate_policy;
 
 #[cfg(test)]
 pub(crate) mod tests;
