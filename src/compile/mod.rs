@@ -10,6 +10,7 @@ mod isolation;
 mod macvlan;
 mod nat;
 mod nft;
+mod policy;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -70,6 +71,8 @@ pub struct Compiler<'a> {
     topo: &'a Topology,
     all: Vec<Attachment>,
     networks: HashMap<&'a str, Derived<'a>>,
+    /// Who each policy selects and its peers' addresses (the same for every host).
+    policies: policy::Resolved,
 }
 
 /// Per-network facts shared by every host's compile.
@@ -104,10 +107,12 @@ impl<'a> Compiler<'a> {
                 derived.attachments.push(i);
             }
         }
+        let policies = policy::Resolved::new(topo, &all);
         Compiler {
             topo,
             all,
             networks,
+            policies,
         }
     }
 
@@ -171,6 +176,7 @@ impl<'a> Compiler<'a> {
         }
         nat::compile(topo, host, host_def, all, &mut state);
         isolation::compile(topo, host, all, &mut state);
+        policy::compile(&self.policies, host, all, &mut state);
         Ok(state)
     }
 }

@@ -2,7 +2,7 @@
 //! descriptions. Attributes not listed here are not managed (and not compared).
 
 use super::Mac;
-use super::nft::{NftChain, NftRule, NftTable};
+use super::nft::{NftChain, NftRule, NftSet, NftTable};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -70,6 +70,11 @@ pub enum ObjectKey {
         table: String,
         name: String,
     },
+    NftSet {
+        ns: Ns,
+        table: String,
+        name: String,
+    },
     NftRule {
         ns: Ns,
         table: String,
@@ -91,6 +96,7 @@ impl ObjectKey {
             | ObjectKey::Route { ns, .. }
             | ObjectKey::NftTable { ns, .. }
             | ObjectKey::NftChain { ns, .. }
+            | ObjectKey::NftSet { ns, .. }
             | ObjectKey::NftRule { ns, .. } => ns.clone(),
         }
     }
@@ -108,14 +114,16 @@ impl ObjectKey {
         }
     }
 
-    /// The nftables container of this object: a chain's table, a rule's chain. Deleting the
-    /// container deletes what it holds; creating it comes first.
+    /// The nftables container of this object: a chain's or a set's table, a rule's chain.
+    /// Deleting the container deletes what it holds; creating it comes first.
     pub fn nft_parent(&self) -> Option<ObjectKey> {
         match self {
-            ObjectKey::NftChain { ns, table, .. } => Some(ObjectKey::NftTable {
-                ns: ns.clone(),
-                name: table.clone(),
-            }),
+            ObjectKey::NftChain { ns, table, .. } | ObjectKey::NftSet { ns, table, .. } => {
+                Some(ObjectKey::NftTable {
+                    ns: ns.clone(),
+                    name: table.clone(),
+                })
+            }
             ObjectKey::NftRule {
                 ns, table, chain, ..
             } => Some(ObjectKey::NftChain {
@@ -127,12 +135,15 @@ impl ObjectKey {
         }
     }
 
-    /// An nftables object (table, chain or rule): written in nf_tables transactions, not
+    /// An nftables object (table, chain, set or rule): written in nf_tables transactions, not
     /// rtnetlink requests.
     pub fn is_nft(&self) -> bool {
         matches!(
             self,
-            ObjectKey::NftTable { .. } | ObjectKey::NftChain { .. } | ObjectKey::NftRule { .. }
+            ObjectKey::NftTable { .. }
+                | ObjectKey::NftChain { .. }
+                | ObjectKey::NftSet { .. }
+                | ObjectKey::NftRule { .. }
         )
     }
 
@@ -148,6 +159,7 @@ impl ObjectKey {
             ObjectKey::Route { .. } => "route",
             ObjectKey::NftTable { .. } => "nft_table",
             ObjectKey::NftChain { .. } => "nft_chain",
+            ObjectKey::NftSet { .. } => "nft_set",
             ObjectKey::NftRule { .. } => "nft_rule",
         }
     }
@@ -166,6 +178,7 @@ impl fmt::Display for ObjectKey {
             ObjectKey::Route { ns, dst } => write!(f, "route {ns}/{dst}"),
             ObjectKey::NftTable { ns, name } => write!(f, "nft_table {ns}/inet {name}"),
             ObjectKey::NftChain { ns, table, name } => write!(f, "nft_chain {ns}/{table}/{name}"),
+            ObjectKey::NftSet { ns, table, name } => write!(f, "nft_set {ns}/{table}/@{name}"),
             ObjectKey::NftRule {
                 ns,
                 table,
@@ -346,6 +359,7 @@ pub enum Object {
     Route(Route),
     NftTable(NftTable),
     NftChain(NftChain),
+    NftSet(NftSet),
     NftRule(NftRule),
 }
 
@@ -391,6 +405,11 @@ impl Object {
                 table: c.table.clone(),
                 name: c.name.clone(),
             },
+            Object::NftSet(s) => ObjectKey::NftSet {
+                ns: s.ns.clone(),
+                table: s.table.clone(),
+                name: s.name.clone(),
+            },
             Object::NftRule(r) => ObjectKey::NftRule {
                 ns: r.ns.clone(),
                 table: r.table.clone(),
@@ -413,6 +432,7 @@ impl Object {
             Object::Route(r) => r.owned,
             Object::NftTable(t) => t.owned,
             Object::NftChain(c) => c.owned,
+            Object::NftSet(s) => s.owned,
             Object::NftRule(r) => r.owned,
         }
     }
@@ -490,6 +510,10 @@ impl Object {
                 // A regular chain (jump target) has no type, hook or priority.
                 None => attrs.push(("hook", "none".to_string())),
             },
+            Object::NftSet(s) => {
+                attrs.push(("type", s.key.to_string()));
+                attrs.push(("elements", format!("{{ {} }}", s.elements.join(", "))));
+            }
             Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),
         }
         attrs
@@ -518,5 +542,5 @@ macro_rules! into_object {
     };
 }
 into_object!(
-    Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route, NftTable, NftChain, NftRule
+    Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route, NftTable, NftChain, NftSet, NftRule
 );
