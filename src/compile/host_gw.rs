@@ -30,20 +30,34 @@ pub fn compile(ctx: &Ctx, _net: &HostGwNetwork, state: &mut State) {
     for att in ctx.local() {
         wiring::container(ctx, att, state);
     }
+    routes_via_underlay(
+        ctx,
+        |remote| slices.get(remote).copied().map(IpNet::V4),
+        state,
+    );
+}
+
+/// Per remote host of `ctx.hosts`: a route to its slice (`remote_slice`) via its underlay
+/// address on the local underlay interface. Validation keeps the slices' family that of the
+/// underlay (a route needs a next hop of its own family) and the hosts on one underlay subnet.
+/// Shared with `driver: routed` without encapsulation, whose blocks are routed the same way.
+pub(super) fn routes_via_underlay(
+    ctx: &Ctx,
+    remote_slice: impl Fn(&str) -> Option<IpNet>,
+    state: &mut State,
+) {
     let dev = underlay_interface(ctx.host_def).to_string();
     for &remote in ctx.hosts {
         if remote == ctx.host {
             continue;
         }
-        let (Some(remote_def), Some(remote_slice)) =
-            (ctx.topo.hosts.get(remote), slices.get(remote).copied())
+        let (Some(remote_def), Some(dst)) = (ctx.topo.hosts.get(remote), remote_slice(remote))
         else {
             continue;
         };
         state.insert(Route {
             ns: Ns::Host,
-            dst: IpNet::V4(remote_slice),
-            // Validation keeps host-gw underlays IPv4 (an IPv4 route needs an IPv4 next hop).
+            dst,
             gateway: Some(remote_def.underlay.addr()),
             dev: dev.clone(),
             onlink: false,

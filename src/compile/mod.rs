@@ -2,7 +2,8 @@
 //!
 //! Compile is pure: it reads only the (validated) topology, so every host computes the same
 //! derived identities for its peers. Objects per scheme follow docs/architecture.md "Kernel objects per
-//! scheme". A host gets a network's devices only if it has a container on that network.
+//! scheme". A host gets a network's devices only if it has a container on that network (a
+//! routed network: on any routed network, see `routed.rs`).
 
 mod bridge;
 mod host_gw;
@@ -11,6 +12,7 @@ mod macvlan;
 mod nat;
 mod nft;
 mod policy;
+mod routed;
 mod vxlan_bridged;
 mod vxlan_routed;
 mod wiring;
@@ -43,7 +45,8 @@ pub(crate) struct Ctx<'a> {
     /// The network's per-host IPv4 / IPv6 slices (sliced networks: routed VXLAN, host-gw).
     pub slices: &'a IndexMap<String, Ipv4Net>,
     pub slices6: &'a IndexMap<String, Ipv6Net>,
-    /// The hosts with a container on the network, in declaration order.
+    /// The hosts with a container on the network (a routed network: on any routed network), in
+    /// declaration order.
     pub hosts: &'a [&'a str],
 }
 
@@ -97,7 +100,11 @@ impl<'a> Compiler<'a> {
                     mtu: crate::topology::membership::network_mtu(topo, network),
                     slices: crate::topology::ipam::slices(topo, network),
                     slices6: crate::topology::ipam6::slices6(topo, network),
-                    hosts: crate::topology::membership::hosts_in_network(topo, network),
+                    hosts: match topo.networks.get(network) {
+                        // The routed fabric: see `routed.rs`.
+                        Some(Network::Routed(_)) => crate::topology::membership::routed_hosts(topo),
+                        _ => crate::topology::membership::hosts_in_network(topo, network),
+                    },
                 };
                 (network.as_str(), derived)
             })
@@ -149,8 +156,12 @@ impl<'a> Compiler<'a> {
             };
             let on_network: Vec<&Attachment> =
                 derived.attachments.iter().map(|&i| &all[i]).collect();
-            // No local container: no devices here.
-            if !on_network.iter().any(|a| a.host == host) {
+            // No local container: no devices here (a routed network: not in the routed fabric).
+            let here = match net {
+                Network::Routed(_) => derived.hosts.contains(&host),
+                _ => on_network.iter().any(|a| a.host == host),
+            };
+            if !here {
                 continue;
             }
             let ctx = Ctx {
@@ -172,6 +183,7 @@ impl<'a> Compiler<'a> {
                 }
                 Network::Vxlan(vx) => vxlan_routed::compile(&ctx, vx, &mut state),
                 Network::HostGw(h) => host_gw::compile(&ctx, h, &mut state),
+                Network::Routed(r) => routed::compile(&ctx, r, &mut state),
             }
         }
         nat::compile(topo, host, host_def, all, &mut state);

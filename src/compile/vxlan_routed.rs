@@ -43,21 +43,34 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         wiring::ip6_forward(state);
     }
     wiring::bridge(ctx, state);
-    let vx = vxlan_name(ctx.network);
     if let Some((local, _, gateway)) = local4 {
         wiring::gateway_address(ctx, wiring::cidr(gateway, local.prefix_len()), state);
     }
     if let Some((local, _, gateway)) = local6 {
         wiring::gateway_address(ctx, wiring::cidr6(gateway, local.prefix_len()), state);
     }
+    tunnel(ctx, net.vni, net.port, state);
+    for att in ctx.local() {
+        wiring::container(ctx, att, state);
+    }
+}
+
+/// The VXLAN device of the network on this host (not a bridge port) holding its slices' first
+/// addresses (`.0/32`, `::/128`), and per remote host of `ctx.hosts`: a neighbour (its VTEP
+/// address -> its VTEP MAC) and an onlink route to its slice via that address per family, and
+/// one FDB entry (the MAC -> its underlay address). Flannel's routed VXLAN and Calico's VXLAN
+/// mode (`driver: routed`, `encapsulation: vxlan`) are the same objects.
+pub(super) fn tunnel(ctx: &Ctx, vni: u32, port: u16, state: &mut State) {
+    let (slices, slices6) = (ctx.slices, ctx.slices6);
+    let vx = vxlan_name(ctx.network);
     state.insert(Link {
         ns: Ns::Host,
         name: vx.clone(),
         kind: LinkKind::Vxlan(Vxlan {
-            vni: net.vni,
+            vni,
             local: Some(ctx.host_def.underlay.addr()),
             dev: Some(underlay_interface(ctx.host_def).to_string()),
-            port: net.port,
+            port,
             learning: false,
             proxy: false,
         }),
@@ -67,24 +80,19 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         up: true,
         owned: true,
     });
-    if let Some((_, vtep_ip, _)) = local4 {
+    let vtep4 = slices.get(ctx.host).and_then(|s| nth(*s, 0));
+    let vtep6 = slices6.get(ctx.host).and_then(|s| nth6(*s, 0));
+    let vteps = vtep4
+        .map(|ip| wiring::cidr(ip, 32))
+        .into_iter()
+        .chain(vtep6.map(|ip| wiring::cidr6(ip, 128)));
+    for cidr in vteps {
         state.insert(Address {
             ns: Ns::Host,
             link: vx.clone(),
-            cidr: wiring::cidr(vtep_ip, 32),
+            cidr,
             owned: true,
         });
-    }
-    if let Some((_, vtep6, _)) = local6 {
-        state.insert(Address {
-            ns: Ns::Host,
-            link: vx.clone(),
-            cidr: wiring::cidr6(vtep6, 128),
-            owned: true,
-        });
-    }
-    for att in ctx.local() {
-        wiring::container(ctx, att, state);
     }
     for &remote in ctx.hosts {
         if remote == ctx.host {

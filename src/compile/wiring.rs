@@ -1,5 +1,5 @@
 //! Objects shared by all drivers: the per-network bridge, the container veth pair with its
-//! address and default route, and the forwarding sysctl.
+//! address and default route, and the forwarding sysctls.
 
 use super::Ctx;
 use crate::state::{Address, Link, LinkKind, Ns, Route, State, Sysctl, VethPeer};
@@ -71,6 +71,13 @@ pub fn ip6_forward(state: &mut State) {
 /// One container's veth pair (host end in `br-<net>`), its address and, if it carries the
 /// default route, the route via the gateway.
 pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
+    veth(ctx, att, Some(bridge_name(ctx.network)), state);
+    addresses(ctx, att, false, state);
+}
+
+/// One container's veth pair: the host end (`host_veth_name`, enslaved to `master` if any) and
+/// the container end in its namespace with the attachment's MAC. Returns the host end's name.
+pub fn veth(ctx: &Ctx, att: &Attachment, master: Option<String>, state: &mut State) -> String {
     let host_end = host_veth_name(&att.container, &att.network);
     let cns = Ns::Container(att.container.clone());
     state.insert(Link {
@@ -84,17 +91,17 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
         },
         mac: Some(host_veth_mac(&att.container, &att.network)),
         mtu: ctx.mtu,
-        master: Some(bridge_name(ctx.network)),
+        master,
         up: true,
         owned: true,
     });
     state.insert(Link {
-        ns: cns.clone(),
+        ns: cns,
         name: att.interface.clone(),
         kind: LinkKind::Veth {
             peer: Some(VethPeer {
                 ns: Ns::Host,
-                name: host_end,
+                name: host_end.clone(),
             }),
         },
         mac: Some(att.mac),
@@ -103,21 +110,30 @@ pub fn container(ctx: &Ctx, att: &Attachment, state: &mut State) {
         up: true,
         owned: true,
     });
+    host_end
+}
+
+/// The container interface's address and route per family (see [`family`]); `onlink4` marks
+/// the IPv4 route onlink (a gateway outside the container's own prefix, as `driver: routed`'s
+/// 169.254.1.1 is).
+pub fn addresses(ctx: &Ctx, att: &Attachment, onlink4: bool, state: &mut State) {
+    let cns = Ns::Container(att.container.clone());
     let network = ctx.topo.networks.get(ctx.network);
     if let Some(v4) = att.v4 {
         let subnet = network.and_then(|n| n.subnet4()).map(IpNet::V4);
-        family(state, &cns, att, v4, att.default_route, subnet);
+        family(state, &cns, att, v4, att.default_route, subnet, onlink4);
     }
     if let Some(v6) = att.v6 {
         let subnet = network.and_then(|n| n.subnet6()).map(IpNet::V6);
-        family(state, &cns, att, v6, att.default_route6, subnet);
+        family(state, &cns, att, v6, att.default_route6, subnet, false);
     }
 }
 
 /// One address family of a container interface: its address and, through the family's gateway,
 /// either the default route (if the attachment carries it) or, on a sliced network (routed
-/// VXLAN, host-gw), a route to the whole network `subnet`: the container's own slice is
-/// on-link, the other hosts' slices are reachable only through this gateway.
+/// VXLAN, host-gw, routed), a route to the whole network `subnet`: the container's own slice is
+/// on-link (none of it on a routed network, whose containers are /32s), the rest is reachable
+/// only through this gateway.
 fn family<A: Into<IpAddr> + Copy>(
     state: &mut State,
     cns: &Ns,
@@ -125,6 +141,7 @@ fn family<A: Into<IpAddr> + Copy>(
     addressing: Addressing<A>,
     default_route: bool,
     subnet: Option<IpNet>,
+    onlink: bool,
 ) {
     let address: IpAddr = addressing.address.into();
     state.insert(Address {
@@ -149,7 +166,7 @@ fn family<A: Into<IpAddr> + Copy>(
         dst,
         gateway: Some(gateway),
         dev: att.interface.clone(),
-        onlink: false,
+        onlink,
         owned: true,
     });
 }

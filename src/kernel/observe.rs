@@ -2,7 +2,7 @@
 //!
 //! One dump per object kind per namespace, run concurrently on the namespace's connection; no
 //! per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
-//! addresses, routes made by the kernel (protocol 2) or outside the main table, non-permanent
+//! addresses without our mark, routes made by the kernel (protocol 2) or outside the main table, non-permanent
 //! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
 
 use super::conn::Conn;
@@ -322,7 +322,9 @@ async fn dump_rest(
         let Some(link) = names.get(&raw.index) else {
             continue;
         };
-        if link == "lo" || is_link_local(raw.cidr.addr()) {
+        // The kernel's own link-local addresses are skipped; one carrying our mark (the
+        // gateway fe80::1 on a routed network's host end) is ours like any other.
+        if link == "lo" || (is_link_local(raw.cidr.addr()) && raw.proto != Some(proto)) {
             continue;
         }
         objects.push(Object::Address(Address {

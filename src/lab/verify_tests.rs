@@ -61,6 +61,7 @@ fn examples_reach_every_pair_on_their_network() {
         "macvlan",
         "macvlan-vlan",
         "bridge-nat",
+        "routed",
     ] {
         let topo = example(stem);
         let rows = table(&topo);
@@ -670,4 +671,23 @@ containers:
             "far -> db 192.168.2.2: isolated",
         ]
     );
+}
+
+#[test]
+fn routed_networks_reach_each_other_within_and_across_hosts() {
+    // Pure layer 3 (Calico): the same network and the other one, on one host and across hosts,
+    // every path through the hosts, none isolated.
+    let topo = example("routed");
+    let rows = table(&topo);
+    assert_eq!(rows.len(), 12, "{rows:#?}");
+    for row in &rows {
+        assert!(!row.ends_with("isolated"), "{row}");
+    }
+    for row in [
+        "web1 -> db1 10.49.0.1: routed via node-1",
+        "web1 -> mon3 10.49.3.1: routed via node-1,node-3",
+        "web2 -> db1 10.49.0.1: routed via node-1,node-2",
+    ] {
+        assert!(rows.contains(&row.to_string()), "{rows:#?}");
+    }
 }

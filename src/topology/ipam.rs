@@ -91,8 +91,11 @@ struct Range<'a> {
     gateway: Option<Ipv4Addr>,
     /// Addresses held by something else on the network, with its description (macvlan hosts).
     held: &'a [(Ipv4Addr, String)],
-    /// Whether the range is the host's slice of a sliced network (routed VXLAN, host-gw).
-    sliced: bool,
+    /// What the range is of a sliced network, for messages: `slice` (routed VXLAN, host-gw) or
+    /// `block` (routed); `None` for a whole subnet.
+    slice_noun: Option<&'static str>,
+    /// Prefix length of a container's address: the range's, or 32 on a routed network.
+    prefix_len: u8,
 }
 
 fn range_for<'a>(
@@ -113,7 +116,8 @@ fn range_for<'a>(
                 first_auto: 1,
                 gateway: Some(gateway),
                 held: &[],
-                sliced: false,
+                slice_noun: None,
+                prefix_len: b.subnet4()?.prefix_len(),
             })
         }
         // Docker's macvlan driver: the gateway is the wire's router (reserved, default route).
@@ -123,7 +127,8 @@ fn range_for<'a>(
             first_auto: 1,
             gateway: Some(m.gateway()),
             held: held.get(network).map_or(&[], Vec::as_slice),
-            sliced: false,
+            slice_noun: None,
+            prefix_len: m.subnet.prefix_len(),
         }),
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range {
             net: vx.subnet4()?.trunc(),
@@ -131,7 +136,8 @@ fn range_for<'a>(
             first_auto: 2,
             gateway: None,
             held: &[],
-            sliced: false,
+            slice_noun: None,
+            prefix_len: vx.subnet4()?.prefix_len(),
         }),
         Network::HostGw(_) => {
             // No VTEP: `.0` is just the slice's network address; `.1` is the bridge gateway and
@@ -144,7 +150,27 @@ fn range_for<'a>(
                 first_auto: 2,
                 gateway: Some(gateway),
                 held: &[],
-                sliced: true,
+                slice_noun: Some("slice"),
+                prefix_len: slice.prefix_len(),
+            })
+        }
+        Network::Routed(r) => {
+            // Containers are /32s routed to their veth; the gateway is the link-local
+            // 169.254.1.1 outside the block. `.0` is the VTEP address with VXLAN (unused
+            // otherwise: the block's network address); containers start at `.1`.
+            let block = *slices.get(network)?.get(host)?;
+            Some(Range {
+                net: block,
+                reserved: if r.vxlan() {
+                    vec![block.network()]
+                } else {
+                    Vec::new()
+                },
+                first_auto: 1,
+                gateway: Some(super::routed::GATEWAY),
+                held: &[],
+                slice_noun: Some("block"),
+                prefix_len: 32,
             })
         }
         Network::Vxlan(_) => {
@@ -158,7 +184,8 @@ fn range_for<'a>(
                 first_auto: 2,
                 gateway: Some(gateway),
                 held: &[],
-                sliced: true,
+                slice_noun: Some("slice"),
+                prefix_len: slice.prefix_len(),
             })
         }
     }
@@ -291,7 +318,7 @@ pub(crate) fn allocate(topo: &Topology) -> (Vec<Attachment>, Vec<Diagnostic>) {
                     .insert(address, cname.clone());
                 Addressing {
                     address,
-                    prefix_len: range.net.prefix_len(),
+                    prefix_len: range.prefix_len,
                     gateway: range.gateway,
                 }
             });
@@ -358,7 +385,8 @@ impl Pool for Range<'_> {
     }
 
     fn slice_hint(&self, host: &str) -> Option<String> {
-        self.sliced.then(|| format!("the slice of host {host}"))
+        self.slice_noun
+            .map(|noun| format!("the {noun} of host {host}"))
     }
 
     /// Every address of the range from `first_auto` on.
@@ -374,6 +402,7 @@ fn has_gateway6(topo: &Topology, name: &str) -> bool {
     match topo.networks.get(name) {
         Some(Network::Bridge(b)) => b.v6().is_some(),
         Some(Network::Vxlan(vx)) => vx.mode == VxlanMode::Routed && vx.v6().is_some(),
+        Some(Network::Routed(r)) => r.v6().is_some(),
         _ => false,
     }
 }

@@ -13,6 +13,7 @@ use super::error::Diagnostic;
 use super::ipam::Addressing;
 use super::model::{AttachmentSpec, Network, Topology, VxlanMode, VxlanNetwork};
 use super::pick::Pool;
+use super::routed::RoutedNetwork;
 use super::slices::{Sliced, allocate_slices};
 use indexmap::IndexMap;
 use ipnet::Ipv6Net;
@@ -35,6 +36,10 @@ pub(crate) struct Range6 {
     vtep: Option<Ipv6Addr>,
     first_auto: u128,
     gateway: Option<Ipv6Addr>,
+    /// What the range is of a sliced network, for messages (`slice`, `block`).
+    slice_noun: Option<&'static str>,
+    /// Prefix length of a container's address: the range's, or 128 on a routed network.
+    prefix_len: u8,
 }
 
 impl Range6 {
@@ -56,7 +61,7 @@ impl Range6 {
     pub(crate) fn addressing(&self, address: Ipv6Addr) -> Addressing<Ipv6Addr> {
         Addressing {
             address,
-            prefix_len: self.net.prefix_len(),
+            prefix_len: self.prefix_len,
             gateway: self.gateway,
         }
     }
@@ -74,13 +79,30 @@ pub(crate) fn range6_for(
             vtep: None,
             first_auto: 1,
             gateway: b.gateway6(),
+            slice_noun: None,
+            prefix_len: b.v6()?.prefix_len(),
         }),
         Network::Vxlan(vx) if vx.mode == VxlanMode::Bridged => Some(Range6 {
             net: vx.v6()?.trunc(),
             vtep: None,
             first_auto: 2,
             gateway: None,
+            slice_noun: None,
+            prefix_len: vx.v6()?.prefix_len(),
         }),
+        // As in IPv4 (`ipam.rs`): /128s via the link-local gateway fe80::1, `::` the VTEP
+        // address with VXLAN (the subnet-router anycast address otherwise), containers from `::1`.
+        Network::Routed(r) => {
+            let block = *slices6.get(network)?.get(host)?;
+            Some(Range6 {
+                net: block,
+                vtep: r.vxlan().then_some(block.network()),
+                first_auto: 1,
+                gateway: Some(super::routed::GATEWAY6),
+                slice_noun: Some("block"),
+                prefix_len: 128,
+            })
+        }
         // host-gw and macvlan are IPv4-only.
         Network::HostGw(_) | Network::Macvlan(_) => None,
         Network::Vxlan(_) => {
@@ -90,6 +112,8 @@ pub(crate) fn range6_for(
                 vtep: nth6(slice, 0),
                 first_auto: 2,
                 gateway: nth6(slice, 1),
+                slice_noun: Some("slice"),
+                prefix_len: slice.prefix_len(),
             })
         }
     }
@@ -132,9 +156,8 @@ impl Pool for Range6 {
     }
 
     fn slice_hint(&self, host: &str) -> Option<String> {
-        self.vtep
-            .is_some()
-            .then(|| format!("the IPv6 slice of host {host}"))
+        self.slice_noun
+            .map(|noun| format!("the IPv6 {noun} of host {host}"))
     }
 
     /// Each container takes at most one candidate, so this scan is bounded by the number of
@@ -153,13 +176,13 @@ pub(crate) fn all_slices6(
 ) -> HashMap<String, IndexMap<String, Ipv6Net>> {
     let mut out = HashMap::new();
     for (name, net) in &topo.networks {
-        if let Network::Vxlan(vx) = net
-            && vx.mode == VxlanMode::Routed
-        {
-            let (s, d) = allocate_slices6(topo, name, vx);
-            out.insert(name.clone(), s);
-            diags.extend(d);
-        }
+        let (s, d) = match net {
+            Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => allocate_slices6(topo, name, vx),
+            Network::Routed(r) => allocate_blocks6(topo, name, r),
+            _ => continue,
+        };
+        out.insert(name.clone(), s);
+        diags.extend(d);
     }
     out
 }
@@ -171,6 +194,7 @@ pub fn slices6(topo: &Topology, network: &str) -> IndexMap<String, Ipv6Net> {
         Some(Network::Vxlan(vx)) if vx.mode == VxlanMode::Routed => {
             allocate_slices6(topo, network, vx).0
         }
+        Some(Network::Routed(r)) => allocate_blocks6(topo, network, r).0,
         _ => IndexMap::new(),
     }
 }
@@ -182,12 +206,45 @@ fn allocate_slices6(
     name: &str,
     vx: &VxlanNetwork,
 ) -> (IndexMap<String, Ipv6Net>, Vec<Diagnostic>) {
-    match Sliced::vxlan6(vx) {
+    allocate6(
+        topo,
+        name,
+        Sliced::vxlan6(vx),
+        !vx.slices6.is_empty(),
+        "slices6",
+    )
+}
+
+/// The IPv6 blocks of routed network `name`, by the same rules (`blocks6`, `block_prefix6`).
+fn allocate_blocks6(
+    topo: &Topology,
+    name: &str,
+    r: &RoutedNetwork,
+) -> (IndexMap<String, Ipv6Net>, Vec<Diagnostic>) {
+    allocate6(
+        topo,
+        name,
+        Sliced::routed6(r),
+        !r.blocks6.is_empty(),
+        "blocks6",
+    )
+}
+
+/// The IPv6 slices of `sliced` (`None`: the network carries no IPv6, and pinning some under
+/// `pins_key` is an error).
+fn allocate6(
+    topo: &Topology,
+    name: &str,
+    sliced: Option<Sliced<'_, Ipv6Net>>,
+    pinned: bool,
+    pins_key: &str,
+) -> (IndexMap<String, Ipv6Net>, Vec<Diagnostic>) {
+    match sliced {
         Some(sliced) => allocate_slices(topo, name, sliced),
-        None if !vx.slices6.is_empty() => (
+        None if pinned => (
             IndexMap::new(),
             vec![Diagnostic::new(
-                format!("networks.{name}.slices6"),
+                format!("networks.{name}.{pins_key}"),
                 "the network has no IPv6 subnet (set subnet6)",
             )],
         ),

@@ -161,12 +161,20 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
         message.truncate(pos);
     }
     // A second document comes without a location: point at its `---` marker.
-    if location.is_none()
-        && message.contains("more than one document")
-        && let Some(line) = second_document_line(text)
-    {
-        location = Some((line, 1));
-        message = "a topology file holds one YAML document; a second one starts here".to_string();
+    if location.is_none() && message.contains("more than one document") {
+        match second_document_line(text) {
+            Some(line) => {
+                location = Some((line, 1));
+                message =
+                    "a topology file holds one YAML document; a second one starts here".to_string();
+            }
+            // No marker: the reader split the text itself (top-level keys indented
+            // differently); the whole file is at fault, from its start.
+            None => {
+                location = Some((1, 1));
+                message = "a topology file holds one YAML document, but this text reads as several (are its top-level keys indented alike?)".to_string();
+            }
+        }
     }
     // serde_norway appends " at line L column C"; we print the location in front instead.
     if let Some((line, column)) = location {

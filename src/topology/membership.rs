@@ -11,13 +11,26 @@ use std::collections::HashSet;
 
 /// Hosts that have a container on `network`, in host declaration order (unknown hosts skipped).
 pub fn hosts_in_network<'a>(topo: &'a Topology, network: &str) -> Vec<&'a str> {
+    hosts_with(topo, |net| net == network)
+}
+
+/// Hosts that have a container on any `driver: routed` network, in host declaration order: the
+/// routed fabric, in which every host routes every routed network's blocks (see `routed.rs`).
+pub fn routed_hosts(topo: &Topology) -> Vec<&str> {
+    hosts_with(topo, |net| {
+        matches!(topo.networks.get(net), Some(Network::Routed(_)))
+    })
+}
+
+/// Hosts with a container attached to a network `wanted` accepts, in host declaration order.
+fn hosts_with(topo: &Topology, wanted: impl Fn(&str) -> bool) -> Vec<&str> {
     // One pass over the containers, then one over the hosts: O(hosts + containers). Compile
     // calls this for every host (network MTU, host-gw peers), so a scan of every container per
     // host made each host's compile quadratic in the fleet.
     let carrying: HashSet<&str> = topo
         .containers
         .iter()
-        .filter(|(name, c)| c.specs(name).iter().any(|s| s.network == network))
+        .filter(|(name, c)| c.specs(name).iter().any(|s| wanted(s.network)))
         .map(|(_, c)| c.host.as_str())
         .collect();
     topo.hosts
@@ -37,7 +50,8 @@ pub fn vxlan_overhead(host: &Host) -> u32 {
 
 /// The MTU of a network's interfaces: explicit, else (VXLAN) the smallest of the hosts'
 /// underlay MTU minus their encapsulation overhead (50 over IPv4, 70 over IPv6), else
-/// (host-gw, no encapsulation) the smallest underlay MTU, else (bridge) unset.
+/// (host-gw, no encapsulation) the smallest underlay MTU, else (bridge) unset; a routed network
+/// takes the smallest over the whole routed fabric (see `routed.rs`).
 pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
     match topo.networks.get(network)? {
         Network::Bridge(b) => b.mtu,
@@ -51,6 +65,7 @@ pub fn network_mtu(topo: &Topology, network: &str) -> Option<u32> {
                 .unwrap_or(DEFAULT_UNDERLAY_MTU - VXLAN_OVERHEAD)
         })),
         Network::HostGw(h) => Some(h.mtu.unwrap_or_else(|| min_underlay_mtu(topo, network))),
+        Network::Routed(r) => Some(r.mtu.unwrap_or_else(|| super::routed::default_mtu(topo, r))),
     }
 }
 

@@ -98,6 +98,9 @@ pub enum Network {
     HostGw(HostGwNetwork),
     /// Containers as macvlan children of a host interface (Docker's macvlan driver.
     Macvlan(super::macvlan::MacvlanNetwork),
+    /// Calico's pure layer 3: no bridge, a /32 (/128) route per container, per-host blocks
+    /// routed between hosts directly or over VXLAN.
+    Routed(super::routed::RoutedNetwork),
 }
 
 /// How a VXLAN network connects hosts.
@@ -434,6 +437,7 @@ impl Network {
             Network::Bridge(b) => b.subnet,
             Network::HostGw(h) => IpNet::V4(h.subnet),
             Network::Macvlan(m) => IpNet::V4(m.subnet),
+            Network::Routed(r) => r.subnet,
         }
     }
 
@@ -444,6 +448,7 @@ impl Network {
             Network::Bridge(b) => b.subnet4(),
             Network::HostGw(h) => Some(h.subnet),
             Network::Macvlan(m) => Some(m.subnet),
+            Network::Routed(r) => r.subnet4(),
         }
     }
 
@@ -452,6 +457,7 @@ impl Network {
         match self {
             Network::Vxlan(v) => v.v6(),
             Network::Bridge(b) => b.v6(),
+            Network::Routed(r) => r.v6(),
             // host-gw and macvlan are IPv4-only.
             Network::HostGw(_) | Network::Macvlan(_) => None,
         }

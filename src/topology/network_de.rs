@@ -21,6 +21,7 @@ enum Driver {
     #[serde(rename = "host-gw")]
     HostGw,
     Macvlan,
+    Routed,
 }
 
 impl<'de> Deserialize<'de> for Network {
@@ -36,7 +37,7 @@ impl<'de> Visitor<'de> for NetworkVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(
-            "a network: a map with `driver` (vxlan, bridge, host-gw or macvlan) and its keys",
+            "a network: a map with `driver` (vxlan, bridge, host-gw, macvlan or routed) and its keys",
         )
     }
 
@@ -61,6 +62,7 @@ impl<'de> Visitor<'de> for NetworkVisitor {
             Driver::Bridge => variant(&entries).map(Network::Bridge),
             Driver::HostGw => variant(&entries).map(Network::HostGw),
             Driver::Macvlan => variant(&entries).map(Network::Macvlan),
+            Driver::Routed => variant(&entries).map(Network::Routed),
         }
     }
 }

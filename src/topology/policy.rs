@@ -356,6 +356,7 @@ impl Match<'_> {
 /// be enforced for some pairs and silently not for others, so validation refuses it.
 pub fn enforced(net: &Network) -> bool {
     match net {
+        Network::Routed(_) => true,
         Network::Bridge(_) | Network::Vxlan(_) | Network::HostGw(_) | Network::Macvlan(_) => false,
     }
 }
@@ -368,5 +369,6 @@ pub fn driver_name(net: &Network) -> &'static str {
         Network::Vxlan(_) => "vxlan (routed)",
         Network::HostGw(_) => "host-gw",
         Network::Macvlan(_) => "macvlan",
+        Network::Routed(_) => "routed",
     }
 }

@@ -1,5 +1,6 @@
-//! Host slices: each host's share of a sliced network's subnet (VXLAN `mode: routed` and
-//! `driver: host-gw`, see [`Sliced`]), for both address families.
+//! Host slices: each host's share of a sliced network's subnet (VXLAN `mode: routed`,
+//! `driver: host-gw`, and the blocks of `driver: routed`, see [`Sliced`]), for both address
+//! families.
 //!
 //! Pinned slices are fixed points; the other hosts get the next free slice of `host_prefix`
 //! size in host declaration order. Slices are allocated for *every* declared host, not only those
@@ -10,6 +11,7 @@
 
 use super::error::Diagnostic;
 use super::model::{HostGwNetwork, Network, Topology, VxlanMode, VxlanNetwork};
+use super::routed::RoutedNetwork;
 use indexmap::IndexMap;
 use ipnet::{Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
 use std::collections::HashMap;
@@ -38,14 +40,15 @@ pub(crate) trait SliceNet: Copy + Display {
     fn overlaps(&self, other: &Self) -> bool;
     /// The `/prefix` slices of the (truncated) prefix; `None` if `prefix` is shorter.
     fn slices_of(&self, prefix: u8) -> Option<Self::Slices>;
-    /// The message when the subnet has no free `/prefix` slice left for `host` (of `hosts`).
-    fn no_free_slice(&self, prefix: u8, host: &str, hosts: usize) -> String;
+    /// The message when the subnet has no free `/prefix` slice (`noun`) left for `host` (of
+    /// `hosts`).
+    fn no_free_slice(&self, prefix: u8, noun: &str, host: &str, hosts: usize) -> String;
 }
 
 /// Implements [`SliceNet`] for one of ipnet's prefix types, whose methods have the same names.
 macro_rules! slice_net {
     ($net:ty, $slices:ty, $max:expr, $suffix:literal,
-     |$subnet:ident, $prefix:ident, $host:ident, $hosts:ident| $no_free:expr) => {
+     |$subnet:ident, $prefix:ident, $noun:ident, $host:ident, $hosts:ident| $no_free:expr) => {
         impl SliceNet for $net {
             const MAX_SLICE_PREFIX: u8 = $max;
             const KEY_SUFFIX: &'static str = $suffix;
@@ -68,7 +71,13 @@ macro_rules! slice_net {
             fn slices_of(&self, prefix: u8) -> Option<$slices> {
                 <$net>::trunc(self).subnets(prefix).ok()
             }
-            fn no_free_slice(&self, $prefix: u8, $host: &str, $hosts: usize) -> String {
+            fn no_free_slice(
+                &self,
+                $prefix: u8,
+                $noun: &str,
+                $host: &str,
+                $hosts: usize,
+            ) -> String {
                 let $subnet = self;
                 $no_free
             }
@@ -81,8 +90,8 @@ slice_net!(
     Ipv4Subnets,
     MAX_SLICE_PREFIX,
     "",
-    |subnet, prefix, host, hosts| format!(
-        "subnet {subnet} has no free /{prefix} slice left for host {host} ({hosts} hosts declared)"
+    |subnet, prefix, noun, host, hosts| format!(
+        "subnet {subnet} has no free /{prefix} {noun} left for host {host} ({hosts} hosts declared)"
     )
 );
 slice_net!(
@@ -90,8 +99,8 @@ slice_net!(
     Ipv6Subnets,
     MAX_SLICE_PREFIX6,
     "6",
-    |subnet, prefix, host, _hosts| format!(
-        "subnet {subnet} has no free /{prefix} IPv6 slice left for host {host}"
+    |subnet, prefix, noun, host, _hosts| format!(
+        "subnet {subnet} has no free /{prefix} IPv6 {noun} left for host {host}"
     )
 );
 
@@ -100,7 +109,32 @@ pub(crate) struct Sliced<'a, N = Ipv4Net> {
     pub subnet: N,
     pub host_prefix: u8,
     pub slices: &'a IndexMap<String, N>,
+    /// The keys and the noun of the driver: `host_prefix`/`slices`/slice, or (routed)
+    /// `block_prefix`/`blocks`/block. The IPv6 keys add the family's suffix.
+    pub keys: SliceKeys,
 }
+
+/// How a sliced driver names its slices (see [`Sliced::keys`]).
+#[derive(Clone, Copy)]
+pub(crate) struct SliceKeys {
+    pub prefix: &'static str,
+    pub pins: &'static str,
+    pub noun: &'static str,
+}
+
+/// The keys of routed VXLAN and host-gw.
+const SLICES: SliceKeys = SliceKeys {
+    prefix: "host_prefix",
+    pins: "slices",
+    noun: "slice",
+};
+
+/// The keys of `driver: routed`.
+const BLOCKS: SliceKeys = SliceKeys {
+    prefix: "block_prefix",
+    pins: "blocks",
+    noun: "block",
+};
 
 impl<'a> Sliced<'a> {
     /// The IPv4 slicing of a routed VXLAN network; `None` when it is IPv6-only.
@@ -109,6 +143,7 @@ impl<'a> Sliced<'a> {
             subnet: vx.subnet4()?,
             host_prefix: vx.host_prefix(),
             slices: &vx.slices,
+            keys: SLICES,
         })
     }
 }
@@ -120,6 +155,17 @@ impl<'a> Sliced<'a, Ipv6Net> {
             subnet: vx.v6()?,
             host_prefix: vx.host_prefix6(),
             slices: &vx.slices6,
+            keys: SLICES,
+        })
+    }
+
+    /// The IPv6 blocks of a routed network; `None` when it carries no IPv6.
+    pub(crate) fn routed6(r: &'a RoutedNetwork) -> Option<Self> {
+        Some(Sliced {
+            subnet: r.v6()?,
+            host_prefix: r.block_prefix6(),
+            slices: &r.blocks6,
+            keys: BLOCKS,
         })
     }
 }
@@ -130,15 +176,23 @@ impl<'a> From<&'a HostGwNetwork> for Sliced<'a> {
             subnet: h.subnet,
             host_prefix: h.host_prefix(),
             slices: &h.slices,
+            keys: SLICES,
         }
     }
 }
 
-/// The IPv4 slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw).
+/// The IPv4 slicing of `net`, if it is cut into per-host slices (routed VXLAN, host-gw, routed
+/// blocks).
 pub(crate) fn sliced(net: &Network) -> Option<Sliced<'_>> {
     match net {
         Network::Vxlan(vx) if vx.mode == VxlanMode::Routed => Sliced::vxlan(vx),
         Network::HostGw(h) => Some(h.into()),
+        Network::Routed(r) => Some(Sliced {
+            subnet: r.subnet4()?,
+            host_prefix: r.block_prefix(),
+            slices: &r.blocks,
+            keys: BLOCKS,
+        }),
         _ => None,
     }
 }
@@ -156,11 +210,16 @@ pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
     let six = N::KEY_SUFFIX;
     let max = N::MAX_SLICE_PREFIX;
     let prefix = vx.host_prefix;
+    let SliceKeys {
+        prefix: prefix_key,
+        pins: pins_key,
+        noun,
+    } = vx.keys;
     if prefix < vx.subnet.prefix_len() || prefix > max {
         diags.push(Diagnostic::new(
-            format!("{path}.host_prefix{six}"),
+            format!("{path}.{prefix_key}{six}"),
             format!(
-                "/{prefix} slices do not fit subnet {} (host_prefix{six} must be between {} and {max})",
+                "/{prefix} {noun}s do not fit subnet {} ({prefix_key}{six} must be between {} and {max})",
                 vx.subnet,
                 vx.subnet.prefix_len()
             ),
@@ -170,7 +229,7 @@ pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
     // Pinned slices first: they are fixed points the automatic allocation must avoid.
     let mut pinned: Vec<(N, &str)> = Vec::new();
     for (host, slice) in vx.slices {
-        let spath = format!("{path}.slices{six}.{host}");
+        let spath = format!("{path}.{pins_key}{six}.{host}");
         let problem = if !topo.hosts.contains_key(host) {
             Some(format!("unknown host {host:?}"))
         } else if slice.has_host_bits() {
@@ -186,7 +245,7 @@ pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
             pinned
                 .iter()
                 .find(|(other, _)| other.overlaps(slice))
-                .map(|(other, owner)| format!("{slice} overlaps {other}, the slice of {owner}"))
+                .map(|(other, owner)| format!("{slice} overlaps {other}, the {noun} of {owner}"))
         };
         match problem {
             Some(message) => diags.push(Diagnostic::new(spath, message)),
@@ -211,7 +270,8 @@ pub(crate) fn allocate_slices<'a, N: SliceNet + 'a>(
             None => {
                 diags.push(Diagnostic::new(
                     path.clone(),
-                    vx.subnet.no_free_slice(prefix, host, topo.hosts.len()),
+                    vx.subnet
+                        .no_free_slice(prefix, noun, host, topo.hosts.len()),
                 ));
                 break;
             }

@@ -113,6 +113,8 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 vec![super::macvlan::host_interface_name(name)]
             }
             Network::Macvlan(_) => Vec::new(),
+            Network::Routed(r) if r.vxlan() => vec![vxlan_name(name)],
+            Network::Routed(_) => Vec::new(),
         };
         if let Some(p) = derived.iter().find_map(|n| interface_name_problem(n)) {
             diags.push(Diagnostic::new(
@@ -164,6 +166,14 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 super::validate_host_gw::host_gw(topo, name, h, diags);
             }
             Network::Macvlan(m) => super::macvlan::validate(topo, name, m, diags),
+            Network::Routed(r) => {
+                let out_of_range =
+                    mtu_problem(format!("{path}.mtu"), network_mtu(topo, name), diags);
+                if let Some(vni) = r.vni.filter(|_| r.vxlan()) {
+                    vxlan_id(&path, vni, r.port(), &mut vnis, name, diags);
+                }
+                super::routed::validate(topo, name, r, !out_of_range, diags);
+            }
             Network::Bridge(b) => {
                 mtu_problem(format!("{path}.mtu"), b.mtu, diags);
                 if let Some(gw) = b.gateway {
@@ -187,35 +197,7 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 }
             }
             Network::Vxlan(vx) => {
-                if vx.vni == 0 || vx.vni > MAX_VNI {
-                    diags.push(
-                        Diagnostic::new(
-                            format!("{path}.vni"),
-                            format!("{} is not a VNI (1 to {MAX_VNI})", vx.vni),
-                        )
-                        .expecting_form(),
-                    );
-                }
-                // Port 0 is not "no port": the kernel substitutes its module default (8472),
-                // so the observed link would never match the file.
-                if vx.port == 0 {
-                    diags.push(
-                        Diagnostic::new(
-                            format!("{path}.port"),
-                            "0 is not a UDP port (1 to 65535; default 4789)",
-                        )
-                        .expecting_form(),
-                    );
-                }
-                if let Some(other) = vnis.insert((vx.vni, vx.port), name) {
-                    diags.push(Diagnostic::new(
-                        format!("{path}.vni"),
-                        format!(
-                            "vni {} on port {} is already used by network {other}",
-                            vx.vni, vx.port
-                        ),
-                    ));
-                }
+                vxlan_id(&path, vx.vni, vx.port, &mut vnis, name, diags);
                 if vx.mode == VxlanMode::Bridged {
                     if vx.host_prefix.is_some() {
                         diags.push(Diagnostic::new(
@@ -252,6 +234,44 @@ fn networks(topo: &Topology, diags: &mut Vec<Diagnostic>) {
                 }
             }
         }
+    }
+}
+
+/// A VXLAN device's VNI and port (`driver: vxlan`, `driver: routed` with VXLAN): in range, and
+/// unique among the file's networks (`vnis`).
+fn vxlan_id<'a>(
+    path: &str,
+    vni: u32,
+    port: u16,
+    vnis: &mut HashMap<(u32, u16), &'a str>,
+    name: &'a str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if vni == 0 || vni > MAX_VNI {
+        diags.push(
+            Diagnostic::new(
+                format!("{path}.vni"),
+                format!("{vni} is not a VNI (1 to {MAX_VNI})"),
+            )
+            .expecting_form(),
+        );
+    }
+    // Port 0 is not "no port": the kernel substitutes its module default (8472), so the
+    // observed link would never match the file.
+    if port == 0 {
+        diags.push(
+            Diagnostic::new(
+                format!("{path}.port"),
+                "0 is not a UDP port (1 to 65535; default 4789)",
+            )
+            .expecting_form(),
+        );
+    }
+    if let Some(other) = vnis.insert((vni, port), name) {
+        diags.push(Diagnostic::new(
+            format!("{path}.vni"),
+            format!("vni {vni} on port {port} is already used by network {other}"),
+        ));
     }
 }
 

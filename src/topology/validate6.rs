@@ -18,6 +18,7 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             Network::Bridge(b) => (b.subnet, b.subnet6),
             Network::HostGw(h) => (IpNet::V4(h.subnet), None),
             Network::Macvlan(m) => (IpNet::V4(m.subnet), None),
+            Network::Routed(r) => (r.subnet, r.subnet6),
         };
         if let (IpNet::V6(_), Some(s6)) = (subnet, subnet6) {
             diags.push(Diagnostic::new(
@@ -92,42 +93,31 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
             }
             Network::Vxlan(vx) => {
                 if vx.mode == VxlanMode::Bridged {
-                    for (key, set) in [
-                        ("host_prefix6", vx.host_prefix6.is_some()),
-                        ("slices6", !vx.slices6.is_empty()),
-                    ] {
-                        if set {
-                            diags.push(Diagnostic::new(
-                                format!("{path}.{key}"),
-                                "only applies to mode routed",
-                            ));
-                        }
-                    }
+                    misplaced(
+                        &path,
+                        &[
+                            ("host_prefix6", vx.host_prefix6.is_some()),
+                            ("slices6", !vx.slices6.is_empty()),
+                        ],
+                        "only applies to mode routed",
+                        diags,
+                    );
                 } else {
-                    if vx.v6().is_none() && vx.host_prefix6.is_some() {
-                        diags.push(Diagnostic::new(
-                            format!("{path}.host_prefix6"),
-                            "the network has no IPv6 subnet (set subnet6)",
-                        ));
-                    }
-                    if vx.subnet4().is_none() {
-                        for (key, set) in [
-                            ("host_prefix", vx.host_prefix.is_some()),
-                            ("slices", !vx.slices.is_empty()),
-                        ] {
-                            if set {
-                                diags.push(Diagnostic::new(
-                                    format!("{path}.{key}"),
-                                    "the network is IPv6-only; use host_prefix6 / slices6",
-                                ));
-                            }
-                        }
-                    }
+                    slice_keys_of_families(
+                        &path,
+                        (vx.subnet4().is_some(), vx.v6().is_some()),
+                        ["host_prefix", "slices"],
+                        [vx.host_prefix.is_some(), !vx.slices.is_empty()],
+                        vx.host_prefix6.is_some(),
+                        diags,
+                    );
                 }
-                underlay_family(topo, name, &path, diags);
+                underlay_family(topo, &hosts_in_network(topo, name), &path, diags);
             }
             // IPv4-only, and L2 on its parent: an IPv6 underlay does not matter.
             Network::Macvlan(_) => {}
+            // Its families and underlays are checked with its other keys (`routed.rs`).
+            Network::Routed(_) => {}
             Network::HostGw(_) => {
                 // Its routes are IPv4 routes whose next hop is a peer's underlay address.
                 let v6: Vec<&str> = hosts_in_network(topo, name)
@@ -152,11 +142,59 @@ pub(crate) fn dual_stack(topo: &Topology, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A VXLAN network's tunnels are all of one family: every host with a container on it must
-/// have an underlay of the same family as the first such host.
-fn underlay_family(topo: &Topology, network: &str, path: &str, diags: &mut Vec<Diagnostic>) {
-    let hosts: Vec<(&str, bool)> = hosts_in_network(topo, network)
-        .into_iter()
+/// Each key of `keys` that is set is reported at `<path>.<key>` with `message`.
+pub(super) fn misplaced(
+    path: &str,
+    keys: &[(&str, bool)],
+    message: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (key, set) in keys {
+        if *set {
+            diags.push(Diagnostic::new(format!("{path}.{key}"), message));
+        }
+    }
+}
+
+/// A sliced network's per-family keys (routed VXLAN's `host_prefix`/`slices`, routed's
+/// `block_prefix`/`blocks`, and their `6` twins) only where the network carries that family:
+/// `families` is (IPv4, IPv6), `keys` the IPv4 keys' names, `set4` whether each is set,
+/// `prefix6_set` whether the IPv6 prefix key is (pinned IPv6 slices are reported by IPAM).
+pub(super) fn slice_keys_of_families(
+    path: &str,
+    (v4, v6): (bool, bool),
+    keys: [&str; 2],
+    set4: [bool; 2],
+    prefix6_set: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !v6 && prefix6_set {
+        diags.push(Diagnostic::new(
+            format!("{path}.{}6", keys[0]),
+            "the network has no IPv6 subnet (set subnet6)",
+        ));
+    }
+    if !v4 {
+        misplaced(
+            path,
+            &[(keys[0], set4[0]), (keys[1], set4[1])],
+            &format!("the network is IPv6-only; use {}6 / {}6", keys[0], keys[1]),
+            diags,
+        );
+    }
+}
+
+/// VXLAN tunnels are all of one family: every host of `hosts` (those with a VTEP of the
+/// network) must have an underlay of the same family as the first.
+pub(super) fn underlay_family(
+    topo: &Topology,
+    hosts: &[&str],
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let hosts: Vec<(&str, bool)> = hosts
+        .iter()
+        .copied()
         .filter_map(|h| Some((h, topo.hosts.get(h)?.underlay.addr().is_ipv6())))
         .collect();
     let Some((first, first_v6)) = hosts.first().copied() else {

@@ -26,18 +26,12 @@ pub(super) fn host_gw(
         .filter_map(|h| topo.hosts.get(h).map(|def| (h, def.underlay.trunc())))
         .filter(|(_, underlay)| matches!(underlay, IpNet::V4(_)))
         .collect();
-    if let Some((_, first)) = members.first()
-        && members.iter().any(|(_, s)| s != first)
-    {
-        let listed: Vec<String> = members.iter().map(|(h, s)| format!("{h} on {s}")).collect();
-        diags.push(Diagnostic::new(
-            &path,
-            format!(
-                "host-gw needs all its hosts on one underlay subnet (the next hop to a peer must be directly reachable), but: {}",
-                listed.join(", ")
-            ),
-        ));
-    }
+    one_underlay_subnet(
+        &path,
+        "host-gw needs all its hosts on one underlay subnet (the next hop to a peer must be directly reachable)",
+        &members,
+        diags,
+    );
     if let Some(mtu) = net.mtu {
         for host in hosts_in_network(topo, name) {
             let underlay = topo.hosts.get(host).map(|h| h.mtu()).unwrap_or_default();
@@ -48,6 +42,27 @@ pub(super) fn host_gw(
                 ));
             }
         }
+    }
+}
+
+/// Routes via a peer's underlay address need the peer on the local underlay link: `hosts` (name,
+/// underlay address) must all be in one underlay subnet, else `why` and the hosts' subnets are
+/// reported at `path` (host-gw networks, routed networks without encapsulation).
+pub(super) fn one_underlay_subnet(
+    path: &str,
+    why: &str,
+    hosts: &[(&str, IpNet)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let subnets: Vec<(&str, IpNet)> = hosts.iter().map(|(h, u)| (*h, u.trunc())).collect();
+    if let Some((_, first)) = subnets.first()
+        && subnets.iter().any(|(_, s)| s != first)
+    {
+        let listed: Vec<String> = subnets.iter().map(|(h, s)| format!("{h} on {s}")).collect();
+        diags.push(Diagnostic::new(
+            path,
+            format!("{why}, but: {}", listed.join(", ")),
+        ));
     }
 }
 

@@ -17,20 +17,28 @@ const EXAMPLES: &[&str] = &[
     "macvlan-vlan",
     "bridge-nat",
     "existing-netns",
+    "routed",
 ];
 
 #[test]
 fn examples_match_golden_files() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut mismatches = Vec::new();
-    // Plus a two-bridge host (its isolation rules), kept out of topologies/ (see the fixture).
+    // Plus a two-bridge host (its isolation rules) and routed VXLAN, kept out of topologies/
+    // (see the fixtures).
     let files = EXAMPLES
         .iter()
         .map(|stem| (*stem, root.join("topologies").join(format!("{stem}.yaml"))))
-        .chain([(
-            "bridge-isolation",
-            root.join("tests/fixtures/bridge-isolation.yaml"),
-        )]);
+        .chain([
+            (
+                "bridge-isolation",
+                root.join("tests/fixtures/bridge-isolation.yaml"),
+            ),
+            (
+                "routed-vxlan",
+                root.join("tests/fixtures/routed-vxlan.yaml"),
+            ),
+        ]);
     for (stem, file) in files {
         let topo = match load(&file) {
             Ok(t) => t,

@@ -5,4 +5,5 @@ mod golden_examples;
 mod golden_macvlan;
 mod host_gw_cases;
 mod no_default_cases;
+mod routed_cases;
 pub(crate) mod test_support;

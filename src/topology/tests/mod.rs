@@ -7,5 +7,6 @@ mod ipam_cases;
 mod load_cases;
 mod macvlan_cases;
 mod policy_cases;
+mod routed_cases;
 mod sweep_findings;
 pub(crate) mod test_support;

@@ -206,3 +206,12 @@ fn an_ipv6_underlay_on_host_gw_gets_one_message() {
         "{found:#?}"
     );
 }
+
+/// Top-level keys indented unlike the first one make the YAML reader see several documents with
+/// no `---` marker and no location of its own: the error still has a line and column.
+#[test]
+fn several_documents_without_a_marker_are_located() {
+    let err = error(" version: 1\nhosts: {}\ncontainers: {}\n");
+    assert!(err.starts_with("t.yaml:1:1: "), "{err}");
+    assert!(err.contains("reads as several"), "{err}");
+}
