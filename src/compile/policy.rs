@@ -256,6 +256,11 @@ pub(crate) fn compile(resolved: &Resolved, host: &str, all: &[Attachment], state
             },
         ));
         for p in isolating {
+            let rules = p.rules[index(dir)].as_deref().unwrap_or_default();
+            // `ingress: []` isolates and allows nothing: membership of `isolated` is all.
+            if rules.is_empty() {
+                continue;
+            }
             let members = format!("members-{}", p.name);
             let target = format!("{d}-{}", p.name);
             state.insert(set(&members, NftSetKey::Ifname, ifnames(p)));
@@ -269,7 +274,6 @@ pub(crate) fn compile(resolved: &Resolved, host: &str, all: &[Attachment], state
                     chain: target.clone(),
                 },
             ));
-            let rules = p.rules[index(dir)].as_deref().unwrap_or_default();
             for (i, r) in rules.iter().enumerate() {
                 allow_rules(dir, &target, i, r, state);
             }

@@ -43,6 +43,13 @@ const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_FLAGS: u16 = 3;
 const NFTA_SET_KEY_TYPE: u16 = 4;
 const NFTA_SET_KEY_LEN: u16 = 5;
+const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_USERDATA: u16 = 13;
+/// NFTNL_UDATA_SET_KEYBYTEORDER, and nft's byte orders (`BYTEORDER_HOST_ENDIAN`,
+/// `BYTEORDER_BIG_ENDIAN`): without it `nft list` prints interface names as `""`.
+const UDATA_SET_KEYBYTEORDER: u8 = 0;
+const BYTEORDER_HOST_ENDIAN: u32 = 1;
+const BYTEORDER_BIG_ENDIAN: u32 = 2;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
@@ -234,15 +241,28 @@ fn element_text(key: NftSetKey, bytes: &[u8]) -> String {
     }
 }
 
-/// The request creating set `s` (empty; its elements come in [`new_elements`]).
+/// The request creating set `s` (empty; its elements come in [`new_elements`]). The kernel
+/// requires a transaction-local id (for references by id, which netplan-rs does not make: its
+/// rules name the set); a hash of the name keeps the ids of one batch distinct.
 pub fn new_set(s: &NftSet) -> Vec<u8> {
     let (datatype, len) = key_type(s.key);
+    let id = s.name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     let mut m = request(NFT_MSG_NEWSET, NLM_F_ACK | NLM_F_CREATE);
     m.put_str(NFTA_SET_TABLE, &s.table)
         .put_str(NFTA_SET_NAME, &s.name)
         .put_u32(NFTA_SET_FLAGS, 0)
         .put_u32(NFTA_SET_KEY_TYPE, datatype)
-        .put_u32(NFTA_SET_KEY_LEN, len);
+        .put_u32(NFTA_SET_KEY_LEN, len)
+        .put_u32(NFTA_SET_ID, id);
+    let order = match s.key {
+        NftSetKey::Ifname => BYTEORDER_HOST_ENDIAN,
+        _ => BYTEORDER_BIG_ENDIAN,
+    };
+    let mut udata = vec![UDATA_SET_KEYBYTEORDER, 4];
+    udata.extend(order.to_ne_bytes());
+    m.put(NFTA_SET_USERDATA, &udata);
     m.finish()
 }
 

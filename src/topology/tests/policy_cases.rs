@@ -1,9 +1,10 @@
 //! Tests of `policies:` and container `labels:` (loading and validation).
 
-use super::test_support::{assert_problem, problems};
+use super::test_support::{assert_problem, parse, problems};
+use crate::topology::policy::{Direction, Protocol};
 use crate::topology::policy::{PortRange, PortValue};
 
-/// Two hosts, a bridge network (`front`) and the network policies may select (`pods`).
+/// Two hosts, a routed network (`pods`, where policies apply) and a bridge network (`front`).
 fn topo(policies: &str) -> String {
     format!(
         "version: 1
@@ -11,7 +12,7 @@ hosts:
   node-1: {{ underlay: 10.0.0.1/24 }}
   node-2: {{ underlay: 10.0.0.2/24 }}
 networks:
-  pods: {{ driver: bridge, subnet: 10.244.0.0/16 }}
+  pods: {{ driver: routed, subnet: 10.244.0.0/16 }}
   front: {{ driver: bridge, subnet: 192.168.1.0/24 }}
 containers:
   web: {{ host: node-1, network: pods, labels: {{ role: web }} }}
@@ -223,4 +224,48 @@ fn label_keys_and_values_are_checked() {
             .any(|p| p.starts_with("containers.web.labels.x: label value")),
         "{found:#?}"
     );
+}
+
+#[test]
+fn a_web_api_db_policy_loads() {
+    let t = parse(&topo(
+        "  web:
+    selector: { network: pods, labels: { role: web } }
+    ingress:
+      - ports: [{ port: 80 }, { protocol: icmp }]
+  db:
+    selector: { containers: [db] }
+    ingress:
+      - from: [{ labels: { role: api } }, { cidr: 10.0.0.0/8 }]
+        ports: [{ protocol: tcp, port: \"5432-5433\" }]
+    egress: []",
+    ));
+    let web = &t.policies["web"];
+    assert!(web.egress.is_none());
+    let rules = web.rules(Direction::Ingress).unwrap();
+    assert!(rules[0].peers.is_none(), "no `from`: any source");
+    let ports = rules[0].ports.unwrap();
+    assert_eq!(ports[0].protocol, Protocol::Tcp, "tcp is the default");
+    assert_eq!(ports[1].protocol, Protocol::Icmp);
+    let db = &t.policies["db"];
+    assert_eq!(db.rules(Direction::Egress).unwrap().len(), 0);
+    assert_eq!(t.containers["db"].labels["tier"], "data");
+}
+
+#[test]
+fn a_network_selector_narrows_a_multi_network_container_to_its_routed_interface() {
+    // lb is on the bridge network and on pods: selecting it by label alone includes its
+    // bridged interface (refused); adding `network: pods` leaves only the routed one.
+    let two = |selector: &str| {
+        topo(&format!("  p:\n    selector: {selector}\n    ingress: []")).replace(
+            "lb: { host: node-1, network: front, labels: { role: lb } }",
+            "lb: { host: node-1, networks: { front: {}, pods: {} }, labels: { role: lb } }",
+        )
+    };
+    assert_problem(
+        &two("{ labels: { role: lb } }"),
+        "policies.p.selector",
+        "selects lb on network front (driver bridge)",
+    );
+    assert!(problems(&two("{ network: pods, labels: { role: lb } }")).is_empty());
 }
