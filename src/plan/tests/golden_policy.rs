@@ -10,8 +10,8 @@ use crate::state::{NatRule, NftRule, Object, State};
 
 /// node-1 of the fixture, as compile makes it.
 fn desired() -> State {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/policy.yaml");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy.yaml");
     let topo = crate::topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
     crate::compile::compile(&topo, "node-1").expect("compile node-1")
 }
@@ -38,7 +38,12 @@ fn chain_after_create(plan: &Plan, chain: &str) -> Vec<String> {
     let mut rules: Vec<String> = Vec::new();
     for step in &plan.steps {
         if let Step::Create(c) = step
-            && let Object::NftRule(NftRule { chain: ch, id, rule, .. }) = &c.object
+            && let Object::NftRule(NftRule {
+                chain: ch,
+                id,
+                rule,
+                ..
+            }) = &c.object
             && ch == chain
         {
             if rule.at_head() {
@@ -66,7 +71,12 @@ fn golden_policy_create() {
     assert!(at("nft_set") < first_rule && at("nft_chain host/netplan-rs/ingress-web") < first_rule);
     assert_eq!(
         chain_after_create(&plan, "policy-ingress"),
-        ["established", "allowed by web", "allowed by api", "isolated"]
+        [
+            "established",
+            "allowed by web",
+            "allowed by api",
+            "isolated"
+        ]
     );
 }
 
