@@ -135,8 +135,8 @@ fn golden_policy_destroy() {
     let mut without_web = nft(desired());
     without_web.objects.retain(|k, o| {
         let s = k.to_string();
-        !(s.contains("ingress-web") || s.contains("members-web"))
-            && !matches!(o, Object::NftRule(r) if r.id == "allowed by web")
+        let web = s.contains("ingress-web") || s.contains("members-web");
+        !(web || matches!(o, Object::NftRule(r) if r.id == "allowed by web"))
     });
     if let Some(Object::NftSet(s)) = without_web
         .objects
