@@ -33,10 +33,10 @@
 use super::nft;
 use crate::state::{
     AddrField, AllowProto, AllowRule, IfaceMatch, NFT_TABLE, NatRule, NftChain, NftHook, NftRule,
-    NftSet, NftSetKey, Ns, PeerMatch, State,
+    NftSet, NftSetKey, Ns, PeerMatch, SetElement, State,
 };
 use crate::topology::naming::host_veth_name;
-use crate::topology::policy::{Direction, PolicyPort, Protocol};
+use crate::topology::policy::{Direction, PolicyPort, Protocol, SelectionIndex};
 use crate::topology::{Attachment, Topology};
 use ipnet::IpNet;
 
@@ -67,8 +67,8 @@ struct ResolvedRule {
 
 /// A rule's peers: the addresses its selectors pick (as set elements) and its blocks.
 struct Peers {
-    v4: Vec<String>,
-    v6: Vec<String>,
+    v4: Vec<SetElement>,
+    v6: Vec<SetElement>,
     blocks: Vec<IpNet>,
 }
 
@@ -81,20 +81,23 @@ fn index(dir: Direction) -> usize {
 
 impl Resolved {
     pub(crate) fn new(topo: &Topology, all: &[Attachment]) -> Resolved {
+        if topo.policies.is_empty() {
+            return Resolved {
+                policies: Vec::new(),
+            };
+        }
+        let index = SelectionIndex::new(topo, all);
         let policies = topo
             .policies
             .iter()
             .map(|(name, policy)| {
-                let selector = policy.selector.as_match();
-                let members = (0..all.len())
-                    .filter(|&i| selector.selects(topo, &all[i]))
-                    .collect();
+                let members = index.select(policy.selector.as_match());
                 let rules = Direction::BOTH.map(|dir| {
                     policy.rules(dir).map(|rules| {
                         rules
                             .iter()
                             .map(|rule| ResolvedRule {
-                                peers: rule.peers.map(|peers| resolve_peers(topo, all, peers)),
+                                peers: rule.peers.map(|peers| resolve_peers(&index, all, peers)),
                                 ports: rule.ports.map(<[PolicyPort]>::to_vec),
                             })
                             .collect()
@@ -111,8 +114,10 @@ impl Resolved {
     }
 }
 
+/// A rule's peers, with the selected addresses as set elements in the order `NftSet` keeps
+/// (sorted once here rather than in every host's compile).
 fn resolve_peers(
-    topo: &Topology,
+    index: &SelectionIndex,
     all: &[Attachment],
     peers: &[crate::topology::policy::Peer],
 ) -> Peers {
@@ -124,10 +129,16 @@ fn resolve_peers(
     for peer in peers {
         out.blocks.extend(peer.cidr);
         let Some(m) = peer.as_match() else { continue };
-        for a in all.iter().filter(|a| m.selects(topo, a)) {
-            out.v4.extend(a.ipv4().map(|ip| ip.to_string()));
-            out.v6.extend(a.ipv6().map(|ip| ip.to_string()));
+        for a in index.select(m).into_iter().map(|i| &all[i]) {
+            out.v4
+                .extend(a.ipv4().map(|ip| SetElement::Addr(ip.into())));
+            out.v6
+                .extend(a.ipv6().map(|ip| SetElement::Addr(ip.into())));
         }
+    }
+    for list in [&mut out.v4, &mut out.v6] {
+        list.sort_unstable();
+        list.dedup();
     }
     out
 }
@@ -156,7 +167,7 @@ fn rule(chain: &str, id: String, rule: NatRule) -> NftRule {
     }
 }
 
-fn set(name: &str, key: NftSetKey, elements: impl IntoIterator<Item = String>) -> NftSet {
+fn set(name: &str, key: NftSetKey, elements: impl IntoIterator<Item = SetElement>) -> NftSet {
     NftSet::new(Ns::Host, NFT_TABLE, name, key, elements)
 }
 
@@ -230,11 +241,11 @@ pub(crate) fn compile(resolved: &Resolved, host: &str, all: &[Attachment], state
         let base = format!("policy-{d}");
         let isolated = format!("isolated-{d}");
         state.insert(chain(base.clone(), Some(NftHook::Forward)));
-        let ifnames = |p: &ResolvedPolicy| -> Vec<String> {
+        let ifnames = |p: &ResolvedPolicy| -> Vec<SetElement> {
             p.members
                 .iter()
                 .filter(|i| local(i))
-                .map(|&i| host_veth_name(&all[i].container, &all[i].network))
+                .map(|&i| SetElement::Name(host_veth_name(&all[i].container, &all[i].network)))
                 .collect()
         };
         state.insert(set(

@@ -327,16 +327,40 @@ impl fmt::Display for NftSetKey {
     }
 }
 
+/// One element of a named set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetElement {
+    /// An address (`ipv4_addr`, `ipv6_addr` sets).
+    Addr(IpAddr),
+    /// An interface name (`ifname` sets).
+    Name(String),
+    /// The key bytes of an element that fits neither (a set made by hand), as hex.
+    Raw(String),
+}
+
+impl fmt::Display for SetElement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetElement::Addr(ip) => ip.fmt(f),
+            SetElement::Name(name) => write!(f, "\"{name}\""),
+            SetElement::Raw(hex) => write!(f, "0x{hex}"),
+        }
+    }
+}
+
 /// A named set of the owned table: interface names (the members of a policy) or addresses
 /// (a rule's peers). Its elements are compared as a whole; a change rewrites them in place.
+/// Elements are typed, not text: a policy's peer sets hold addresses from the whole fleet, and
+/// formatting and sorting them as strings was most of a compile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NftSet {
     pub ns: super::Ns,
     pub table: String,
     pub name: String,
     pub key: NftSetKey,
-    /// Sorted, without duplicates (see [`NftSet::new`]): addresses as text, interface names.
-    pub elements: Vec<String>,
+    /// Sorted, without duplicates (see [`NftSet::new`]).
+    pub elements: Vec<SetElement>,
     /// Sits in an owned table.
     pub owned: bool,
 }
@@ -348,9 +372,9 @@ impl NftSet {
         table: &str,
         name: &str,
         key: NftSetKey,
-        elements: impl IntoIterator<Item = String>,
+        elements: impl IntoIterator<Item = SetElement>,
     ) -> NftSet {
-        let mut elements: Vec<String> = elements.into_iter().collect();
+        let mut elements: Vec<SetElement> = elements.into_iter().collect();
         elements.sort_unstable();
         elements.dedup();
         NftSet {

@@ -512,7 +512,8 @@ impl Object {
             },
             Object::NftSet(s) => {
                 attrs.push(("type", s.key.to_string()));
-                attrs.push(("elements", format!("{{ {} }}", s.elements.join(", "))));
+                let elements: Vec<String> = s.elements.iter().map(|e| e.to_string()).collect();
+                attrs.push(("elements", format!("{{ {} }}", elements.join(", "))));
             }
             Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),
         }

@@ -18,6 +18,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The longest policy name (it is part of nftables chain and set names).
 pub const MAX_POLICY_NAME: usize = 32;
@@ -370,5 +371,78 @@ pub fn driver_name(net: &Network) -> &'static str {
         Network::HostGw(_) => "host-gw",
         Network::Macvlan(_) => "macvlan",
         Network::Routed(_) => "routed",
+    }
+}
+
+/// The attachments of a file indexed by network, container and label, so that a selector is
+/// resolved from the smallest list its keys name instead of by a pass over every attachment
+/// (50 policies with peers over a 5000-container fleet made that pass the bulk of a compile).
+pub struct SelectionIndex<'a> {
+    topo: &'a Topology,
+    all: &'a [Attachment],
+    by_network: HashMap<&'a str, Vec<usize>>,
+    by_container: HashMap<&'a str, Vec<usize>>,
+    by_label: HashMap<(&'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> SelectionIndex<'a> {
+    pub fn new(topo: &'a Topology, all: &'a [Attachment]) -> Self {
+        let mut index = SelectionIndex {
+            topo,
+            all,
+            by_network: HashMap::new(),
+            by_container: HashMap::new(),
+            by_label: HashMap::new(),
+        };
+        for (i, a) in all.iter().enumerate() {
+            index.by_network.entry(&a.network).or_default().push(i);
+            index.by_container.entry(&a.container).or_default().push(i);
+            if let Some(c) = topo.containers.get(&a.container) {
+                for (k, v) in &c.labels {
+                    index.by_label.entry((k, v)).or_default().push(i);
+                }
+            }
+        }
+        index
+    }
+
+    /// The indices (into the attachments, ascending) of what `m` selects.
+    pub fn select(&self, m: Match<'_>) -> Vec<usize> {
+        let none: &[usize] = &[];
+        let mut candidates: Vec<&[usize]> = Vec::new();
+        if let Some(n) = m.network {
+            candidates.push(self.by_network.get(n).map_or(none, Vec::as_slice));
+        }
+        if !m.containers.is_empty() {
+            // Several containers: their lists together (each list is short).
+            let mut list: Vec<usize> = m
+                .containers
+                .iter()
+                .flat_map(|c| self.by_container.get(c.as_str()).into_iter().flatten())
+                .copied()
+                .collect();
+            list.sort_unstable();
+            list.dedup();
+            return self.narrow(m, &list);
+        }
+        for (k, v) in m.labels {
+            candidates.push(
+                self.by_label
+                    .get(&(k.as_str(), v.as_str()))
+                    .map_or(none, Vec::as_slice),
+            );
+        }
+        let Some(smallest) = candidates.iter().min_by_key(|c| c.len()).copied() else {
+            return Vec::new();
+        };
+        self.narrow(m, smallest)
+    }
+
+    /// The members of `list` that `m` selects (the full check on a short list).
+    fn narrow(&self, m: Match<'_>, list: &[usize]) -> Vec<usize> {
+        list.iter()
+            .copied()
+            .filter(|&i| m.selects(self.topo, &self.all[i]))
+            .collect()
     }
 }

@@ -6,7 +6,9 @@
 use super::error::Diagnostic;
 use super::ipam::Attachment;
 use super::model::Topology;
-use super::policy::{Direction, MAX_POLICY_NAME, Match, Policy, Protocol, driver_name, enforced};
+use super::policy::{
+    Direction, MAX_POLICY_NAME, Match, Policy, Protocol, SelectionIndex, driver_name, enforced,
+};
 use std::collections::BTreeSet;
 
 /// The longest label key or value.
@@ -22,10 +24,15 @@ pub(super) fn validate(
     diags: &mut Vec<Diagnostic>,
 ) {
     labels(topo, diags);
+    if topo.policies.is_empty() {
+        return;
+    }
+    let index = SelectionIndex::new(topo, all);
     for (name, policy) in &topo.policies {
         let check = Check {
             topo,
             all,
+            index: &index,
             allocated,
             name,
         };
@@ -104,6 +111,7 @@ fn names(mut list: Vec<String>) -> String {
 struct Check<'a> {
     topo: &'a Topology,
     all: &'a [Attachment],
+    index: &'a SelectionIndex<'a>,
     allocated: bool,
     name: &'a str,
 }
@@ -230,7 +238,12 @@ impl<'a> Check<'a> {
         if !ok || !self.allocated {
             return None;
         }
-        let selected: Vec<&Attachment> = self.all.iter().filter(|a| m.selects(topo, a)).collect();
+        let selected: Vec<&Attachment> = self
+            .index
+            .select(m)
+            .into_iter()
+            .map(|i| &self.all[i])
+            .collect();
         if selected.is_empty() {
             diags.push(Diagnostic::new(
                 path,

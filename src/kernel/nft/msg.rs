@@ -4,8 +4,8 @@
 use super::expr::{decode_list, encode_list};
 use super::rule;
 use super::wire::*;
-use crate::state::{NftChain, NftHook, NftRule, NftSet, NftSetKey, Ns};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::state::{NftChain, NftHook, NftRule, NftSet, NftSetKey, Ns, SetElement};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const NFPROTO_INET: u8 = 1;
 pub const NFT_MSG_NEWTABLE: u16 = 0;
@@ -203,41 +203,34 @@ fn key_from(datatype: u32, len: u32) -> NftSetKey {
     }
 }
 
-/// The key bytes of one element as the text the model holds, or why it has none.
-fn element_bytes(key: NftSetKey, element: &str) -> Result<Vec<u8>, String> {
-    let bad = || format!("{element:?} is not an element of a {key} set");
-    match key {
-        NftSetKey::Ipv4Addr => element
-            .parse::<Ipv4Addr>()
-            .map(|a| a.octets().to_vec())
-            .map_err(|_| bad()),
-        NftSetKey::Ipv6Addr => element
-            .parse::<Ipv6Addr>()
-            .map(|a| a.octets().to_vec())
-            .map_err(|_| bad()),
-        NftSetKey::Ifname if element.len() < IFNAMSIZ => {
-            let mut b = element.as_bytes().to_vec();
+/// The key bytes of one element, or why it has none.
+fn element_bytes(key: NftSetKey, element: &SetElement) -> Result<Vec<u8>, String> {
+    match (key, element) {
+        (NftSetKey::Ipv4Addr, SetElement::Addr(IpAddr::V4(a))) => Ok(a.octets().to_vec()),
+        (NftSetKey::Ipv6Addr, SetElement::Addr(IpAddr::V6(a))) => Ok(a.octets().to_vec()),
+        (NftSetKey::Ifname, SetElement::Name(name)) if name.len() < IFNAMSIZ => {
+            let mut b = name.as_bytes().to_vec();
             b.resize(IFNAMSIZ, 0);
             Ok(b)
         }
-        NftSetKey::Ifname | NftSetKey::Other { .. } => Err(bad()),
+        _ => Err(format!("{element} is not an element of a {key} set")),
     }
 }
 
-/// The text of one element's key bytes (hex for what does not fit the type).
-fn element_text(key: NftSetKey, bytes: &[u8]) -> String {
-    match (key, bytes.len()) {
-        (NftSetKey::Ipv4Addr, 4) => {
-            Ipv4Addr::from(<[u8; 4]>::try_from(bytes).unwrap_or_default()).to_string()
+/// One element from its key bytes (raw for what does not fit the type).
+fn element_from(key: NftSetKey, bytes: &[u8]) -> SetElement {
+    match key {
+        NftSetKey::Ipv4Addr if let Ok(b) = <[u8; 4]>::try_from(bytes) => {
+            SetElement::Addr(IpAddr::V4(Ipv4Addr::from(b)))
         }
-        (NftSetKey::Ipv6Addr, 16) => {
-            Ipv6Addr::from(<[u8; 16]>::try_from(bytes).unwrap_or_default()).to_string()
+        NftSetKey::Ipv6Addr if let Ok(b) = <[u8; 16]>::try_from(bytes) => {
+            SetElement::Addr(IpAddr::V6(Ipv6Addr::from(b)))
         }
-        (NftSetKey::Ifname, _) => {
+        NftSetKey::Ifname => {
             let name = bytes.split(|b| *b == 0).next().unwrap_or(bytes);
-            String::from_utf8_lossy(name).into_owned()
+            SetElement::Name(String::from_utf8_lossy(name).into_owned())
         }
-        _ => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        _ => SetElement::Raw(bytes.iter().map(|b| format!("{b:02x}")).collect()),
     }
 }
 
@@ -334,15 +327,15 @@ pub fn parse_set(ns: &Ns, attrs: &[u8]) -> Option<NftSet> {
     })
 }
 
-/// The elements of one dumped NEWSETELEM reply, as text of the set's key type.
-pub fn parse_elements(key: NftSetKey, reply: &[u8]) -> Vec<String> {
+/// The elements of one dumped NEWSETELEM reply.
+pub fn parse_elements(key: NftSetKey, reply: &[u8]) -> Vec<SetElement> {
     let Some(list) = find(reply, NFTA_SET_ELEM_LIST_ELEMENTS) else {
         return Vec::new();
     };
     attrs(list)
         .filter(|(ty, _)| *ty == NFTA_LIST_ELEM)
         .filter_map(|(_, elem)| find(find(elem, NFTA_SET_ELEM_KEY)?, NFTA_DATA_VALUE))
-        .map(|bytes| element_text(key, bytes))
+        .map(|bytes| element_from(key, bytes))
         .collect()
 }
 

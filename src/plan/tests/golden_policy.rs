@@ -6,7 +6,7 @@
 
 use super::golden::check;
 use crate::plan::*;
-use crate::state::{NatRule, NftRule, Object, State};
+use crate::state::{NatRule, NftRule, Object, SetElement, State};
 
 /// node-1 of the fixture, as compile makes it.
 fn desired() -> State {
@@ -143,7 +143,8 @@ fn golden_policy_destroy() {
         .values_mut()
         .find(|o| matches!(o, Object::NftSet(s) if s.name == "isolated-ingress"))
     {
-        s.elements.retain(|e| e != "vethb520918");
+        s.elements
+            .retain(|e| *e != SetElement::Name("vethb520918".into()));
     }
     check("policy_remove_one", &without_web, &observed());
     let plan = diff(&without_web, &observed());
