@@ -6,9 +6,10 @@
 //! with listeners this test opens itself in the target namespaces (a thread that entered the
 //! namespace binds std::net sockets; the sockets stay there), never with netplan-rs's own
 //! probes. Allowed pairs must connect (with a few tries, to ride out a loaded machine), denied
-//! ones must not (one try, which fails by timing out). Then drift: a rule and a set element
-//! deleted by hand are named by `plan` and repaired by `apply`; a file without the policies
-//! removes every rule.
+//! ones must not (one try, which fails by timing out). `lab verify` (netplan-rs's own probes)
+//! must agree. Then drift: a rule and a set element deleted by hand are reported by `lab
+//! verify` (FAIL and LEAK, per protocol), named by `plan` and repaired by `apply`; a file
+//! without the policies removes every rule.
 
 mod common;
 
@@ -215,11 +216,13 @@ fn web_api_db_policy_in_the_lab() {
         "db's `egress: []` isolates without a chain"
     );
 
-    let _web1_ports = Listeners::open(&web1, &[80, 81], &[]);
-    let _web2_ports = Listeners::open(&web2, &[80], &[]);
-    let _api1_ports = Listeners::open(&api1, &[8080], &[]);
-    let _db1_ports = Listeners::open(&db1, &[5432], &[]);
-    let _client_ports = Listeners::open(&client, &[80], &[5353, 5355]);
+    let listeners = [
+        Listeners::open(&web1, &[80, 81], &[]),
+        Listeners::open(&web2, &[80], &[]),
+        Listeners::open(&api1, &[8080], &[]),
+        Listeners::open(&db1, &[5432], &[]),
+        Listeners::open(&client, &[80], &[5353, 5355]),
+    ];
 
     // ICMP: web allows it from anywhere; api and db do not; api and db may not start it.
     assert!(ping(&client, WEB1), "client -> web1 ping");
@@ -268,9 +271,22 @@ fn web_api_db_policy_in_the_lab() {
 
     lab.assert_no_changes("node-1");
     lab.assert_no_changes("node-2");
+    // `lab verify` agrees: every ping and every TCP/UDP probe of the policies' ports (with its
+    // own listeners: ours are closed first, a UDP port in use cannot be probed).
+    drop(listeners);
+    let verify = lab.cmd(&["lab", "verify"], &[]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains("All 30 pairs as expected: 15 reachable (5 routed), 15 isolated."),
+        "{}",
+        stdout(&verify)
+    );
 
     // Drift on node-1, by hand: the jump to web's rules deleted (web1 stays isolated, with
     // nothing allowed), then api1 taken out of the isolated set (api1 becomes open).
+    let _web1_ports = Listeners::open(&web1, &[80], &[]);
+    let _api1_ports = Listeners::open(&api1, &[8080], &[]);
+    let _db1_ports = Listeners::open(&db1, &[5432], &[]);
     let handle = table
         .iter()
         .filter_map(|o| o.get("rule"))
@@ -308,6 +324,36 @@ fn web_api_db_policy_in_the_lab() {
     );
     // Without its isolation, api1 is open.
     assert!(allowed(|| tcp_once(&client, API1, 8080)), "api1 not open");
+    // `lab verify` sees both: web1's port closed (FAIL), api1's open (LEAK), per protocol.
+    let verify = lab.cmd(&["lab", "verify"], &["--json"]);
+    assert!(!verify.status.success());
+    let doc: Value = serde_json::from_slice(&verify.stdout).expect("verify json");
+    let result = |from: &str, to: &str, addr: &str, protocol: &str, port: Value| {
+        doc["probes"]
+            .as_array()
+            .expect("probes")
+            .iter()
+            .find(|p| {
+                p["from"] == from
+                    && p["to"] == to
+                    && p["address"] == addr
+                    && p["protocol"] == protocol
+                    && p["port"] == port
+            })
+            .map(|p| p["result"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        result("client", "web1", WEB1, "tcp", 80.into()).as_deref(),
+        Some("fail")
+    );
+    assert_eq!(
+        result("client", "api1", API1, "tcp", 8080.into()).as_deref(),
+        Some("leak")
+    );
+    assert_eq!(
+        result("client", "api1", API1, "icmp", Value::Null).as_deref(),
+        Some("leak")
+    );
     let out = lab.on_host("plan", "node-1", &["--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "drift not detected");
     let text = stdout(&out);
@@ -342,6 +388,8 @@ fn web_api_db_policy_in_the_lab() {
     );
     assert!(!tcp_once(&client, API1, 8080), "api1 not isolated again");
     lab.assert_no_changes("node-1");
+    let verify = lab.cmd(&["lab", "verify"], &[]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
 
     // The policies removed from the file: every policy object goes (the table with them:
     // nothing else on these hosts needs it), and everything is open.

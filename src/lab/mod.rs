@@ -12,8 +12,10 @@
 mod error;
 mod lifecycle;
 mod ping;
+pub mod policy;
 pub mod reach;
 pub mod standin;
+mod transport;
 mod verify;
 pub mod verify_json;
 #[cfg(test)]
