@@ -8,8 +8,8 @@
 //! probes. Allowed pairs must connect (with a few tries, to ride out a loaded machine), denied
 //! ones must not (one try, which fails by timing out). `lab verify` (netplan-rs's own probes)
 //! must agree. Then drift: a rule and a set element deleted by hand are reported by `lab
-//! verify` (FAIL and LEAK, per protocol), named by `plan` and repaired by `apply`; a file
-//! without the policies removes every rule.
+//! verify` (FAIL and LEAK, per protocol), named by `plan` and repaired by `apply`, and so is a
+//! rule edited by hand; a file without the policies removes every rule.
 
 mod common;
 
@@ -354,6 +354,56 @@ fn web_api_db_policy_in_the_lab() {
         result("client", "api1", API1, "icmp", Value::Null).as_deref(),
         Some("leak")
     );
+    // And an allow rule changed by hand (db's port 5432 -> 5433 on node-2, comment kept).
+    let n2 = lab.host_ns("node-2");
+    let table2 = nft_table(&n2).expect("table on node-2");
+    let (handle, comment) = table2
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .find(|r| {
+            r["chain"] == "ingress-db" && r["comment"].as_str().is_some_and(|c| c.contains("v4"))
+        })
+        .map(|r| {
+            (
+                r["handle"].as_u64().expect("handle"),
+                r["comment"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .expect("db's IPv4 rule");
+    let edited = format!("ip saddr @ingress-db-0-v4 tcp dport 5433 accept comment \"{comment}\"");
+    let mut args = vec![
+        "replace",
+        "rule",
+        "inet",
+        "netplan-rs",
+        "ingress-db",
+        "handle",
+    ];
+    let handle = handle.to_string();
+    args.push(&handle);
+    args.extend(edited.split(' '));
+    nft(&n2, &args);
+    assert!(
+        !tcp_once(&api1, DB1, 5432),
+        "api1 -> db1:5432 passed the edited rule"
+    );
+    let out = lab.on_host("plan", "node-2", &["--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "edited rule not detected");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "-/+ nft_rule host/netplan-rs/ingress-db \"{comment}\""
+        )),
+        "{text}"
+    );
+    let out = lab.on_host("apply", "node-2", &["--auto-approve"]);
+    assert!(out.status.success(), "apply failed: {}", stderr(&out));
+    assert!(
+        allowed(|| tcp_once(&api1, DB1, 5432)),
+        "db's rule not repaired"
+    );
+    lab.assert_no_changes("node-2");
+
     let out = lab.on_host("plan", "node-1", &["--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "drift not detected");
     let text = stdout(&out);
