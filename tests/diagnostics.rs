@@ -73,7 +73,7 @@ fn each_error_names_the_exact_key_or_value() {
         vni,
         ["vni-not-a-number.yaml:29:10: networks.overlay.vni: invalid type: string \"abc\""]
     );
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 8] = [
         ("wrong-type", &[":6:10: hosts.node-1.mtu: invalid type"]),
         (
             "unknown-key",
@@ -104,6 +104,17 @@ fn each_error_names_the_exact_key_or_value() {
                 ":11:5: containers.web.ports:",
                 ":11:24: containers.web.ports[1]:",
                 ":12:50: containers.db.address:",
+            ],
+        ),
+        (
+            // Serde stops at the first of these; every entry is read again on its own.
+            "several-parse-errors",
+            &[
+                ":6:22: hosts.node-2.underlay:",
+                ":10:10: networks.overlay.vni:",
+                ":12:55: networks.local.nat:",
+                ":14:41: containers.web: unknown field `adress`",
+                ":16:1: polices: unknown field `polices`",
             ],
         ),
     ];

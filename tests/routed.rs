@@ -17,9 +17,9 @@ const VXLAN: &str = "tests/fixtures/routed-vxlan.yaml";
 /// (host, container, address) of `topologies/routed.yaml`.
 const MEMBERS: [(&str, &str, &str); 4] = [
     ("node-1", "web1", "10.48.0.1"),
-    ("node-2", "web2", "10.48.0.65"),
-    ("node-1", "db1", "10.49.0.1"),
-    ("node-3", "mon3", "10.49.3.1"),
+    ("node-2", "web2", "10.48.0.70"),
+    ("node-1", "db1", "10.50.0.1"),
+    ("node-3", "mon3", "10.50.3.1"),
 ];
 
 fn veth_of(container: &str, network: &str) -> String {
@@ -99,7 +99,7 @@ fn assert_objects(lab: &Lab) {
         false,
         &[
             ("10.48.0.64/26", "192.168.40.12"),
-            ("10.49.3.0/26", "192.168.40.13"),
+            ("10.50.3.0/26", "192.168.40.13"),
         ],
     );
     let web1 = lab.container_ns("node-1", "web1");

@@ -22,19 +22,20 @@ use crate::topology::{Attachment, Network, Topology};
 const FILTER: i32 = 0;
 
 /// The bridges of `host`'s bridge-driver networks, in declaration order.
-fn local_bridges(topo: &Topology, host: &str, all: &[Attachment]) -> Vec<String> {
+fn local_bridges(topo: &Topology, local: &[&Attachment]) -> Vec<String> {
     topo.networks
         .iter()
         .filter(|(_, net)| matches!(net, Network::Bridge(_)))
-        .filter(|(name, _)| all.iter().any(|a| a.host == host && a.network == **name))
+        .filter(|(name, _)| local.iter().any(|a| a.network == **name))
         .map(|(name, _)| bridge_name(name))
         .collect()
 }
 
 /// Add the forward chain and the drop rules between `host`'s bridges (nothing for fewer than
 /// two). The table may already be there for NAT; inserting it again is the same object.
-pub fn compile(topo: &Topology, host: &str, all: &[Attachment], state: &mut State) {
-    let bridges = local_bridges(topo, host, all);
+/// `local`: the host's attachments.
+pub fn compile(topo: &Topology, local: &[&Attachment], state: &mut State) {
+    let bridges = local_bridges(topo, local);
     if bridges.len() < 2 {
         return;
     }

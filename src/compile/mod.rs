@@ -21,7 +21,7 @@ mod wiring;
 pub(crate) mod tests;
 
 use crate::state::{Namespace, State};
-use crate::topology::{Attachment, Host, Network, Topology, VxlanMode, attachments};
+use crate::topology::{Attachment, Container, Host, Network, Topology, VxlanMode, attachments};
 use indexmap::IndexMap;
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
@@ -40,8 +40,11 @@ pub(crate) struct Ctx<'a> {
     pub host_def: &'a Host,
     /// The network's interface MTU (`None`: kernel default).
     pub mtu: Option<u32>,
-    /// All attachments of the whole topology on this network (local and remote).
-    pub on_network: Vec<&'a Attachment>,
+    /// This host's attachments to the network, in declaration order.
+    local: Vec<&'a Attachment>,
+    /// Every attachment of the topology, and the indices of the network's (local and remote).
+    all: &'a [Attachment],
+    on_network: &'a [usize],
     /// The network's per-host IPv4 / IPv6 slices (sliced networks: routed VXLAN, host-gw).
     pub slices: &'a IndexMap<String, Ipv4Net>,
     pub slices6: &'a IndexMap<String, Ipv6Net>,
@@ -52,11 +55,15 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn local(&self) -> impl Iterator<Item = &&'a Attachment> {
-        self.on_network.iter().filter(|a| a.host == self.host)
+        self.local.iter()
     }
 
-    pub fn remote(&self) -> impl Iterator<Item = &&'a Attachment> {
-        self.on_network.iter().filter(|a| a.host != self.host)
+    pub fn remote(&self) -> impl Iterator<Item = &'a Attachment> {
+        let (all, host) = (self.all, self.host);
+        self.on_network
+            .iter()
+            .map(move |&i| &all[i])
+            .filter(move |a| a.host != host)
     }
 }
 
@@ -76,6 +83,17 @@ pub struct Compiler<'a> {
     networks: HashMap<&'a str, Derived<'a>>,
     /// Who each policy selects and its peers' addresses (the same for every host).
     policies: policy::Resolved,
+    /// Per host, what is on it: a host's compile reads only its own entry and the networks it
+    /// touches, never a scan of every container (which made a fleet plan hosts x containers).
+    locals: HashMap<&'a str, Local<'a>>,
+}
+
+/// One host's containers and attachments, in declaration order.
+#[derive(Default)]
+struct Local<'a> {
+    containers: Vec<(&'a str, &'a Container)>,
+    /// Indices into `Compiler::all`.
+    attachments: Vec<usize>,
 }
 
 /// Per-network facts shared by every host's compile.
@@ -109,9 +127,17 @@ impl<'a> Compiler<'a> {
                 (network.as_str(), derived)
             })
             .collect();
+        let mut locals: HashMap<&'a str, Local<'a>> = HashMap::new();
+        for (name, container) in &topo.containers {
+            let local = locals.entry(container.host.as_str()).or_default();
+            local.containers.push((name.as_str(), container));
+        }
         for (i, att) in all.iter().enumerate() {
             if let Some(derived) = networks.get_mut(att.network.as_str()) {
                 derived.attachments.push(i);
+            }
+            if let Some((host, _)) = topo.hosts.get_key_value(att.host.as_str()) {
+                locals.entry(host.as_str()).or_default().attachments.push(i);
             }
         }
         let policies = policy::Resolved::new(topo, &all);
@@ -120,6 +146,7 @@ impl<'a> Compiler<'a> {
             all,
             networks,
             policies,
+            locals,
         }
     }
 
@@ -139,13 +166,16 @@ impl<'a> Compiler<'a> {
             });
         };
         let all = &self.all;
+        let empty = Local::default();
+        let here = self.locals.get(host).unwrap_or(&empty);
+        let local: Vec<&Attachment> = here.attachments.iter().map(|&i| &all[i]).collect();
         let mut state = State::default();
-        for (name, container) in &topo.containers {
+        for (name, container) in &here.containers {
             // An existing namespace (`netns:`) is not ours: no Namespace object, so it is never
             // created or deleted; only the interfaces we put into it are.
-            if container.host == host && container.netns.is_none() {
+            if container.netns.is_none() {
                 state.insert(Namespace {
-                    name: name.clone(),
+                    name: name.to_string(),
                     owned: true,
                 });
             }
@@ -154,14 +184,17 @@ impl<'a> Compiler<'a> {
             let Some(derived) = self.networks.get(network.as_str()) else {
                 continue;
             };
-            let on_network: Vec<&Attachment> =
-                derived.attachments.iter().map(|&i| &all[i]).collect();
+            let local_here: Vec<&Attachment> = local
+                .iter()
+                .copied()
+                .filter(|a| a.network == *network)
+                .collect();
             // No local container: no devices here (a routed network: not in the routed fabric).
-            let here = match net {
+            let present = match net {
                 Network::Routed(_) => derived.hosts.contains(&host),
-                _ => on_network.iter().any(|a| a.host == host),
+                _ => !local_here.is_empty(),
             };
-            if !here {
+            if !present {
                 continue;
             }
             let ctx = Ctx {
@@ -170,7 +203,9 @@ impl<'a> Compiler<'a> {
                 host,
                 host_def,
                 mtu: derived.mtu,
-                on_network,
+                local: local_here,
+                all,
+                on_network: &derived.attachments,
                 slices: &derived.slices,
                 slices6: &derived.slices6,
                 hosts: &derived.hosts,
@@ -186,8 +221,8 @@ impl<'a> Compiler<'a> {
                 Network::Routed(r) => routed::compile(&ctx, r, &mut state),
             }
         }
-        nat::compile(topo, host, host_def, all, &mut state);
-        isolation::compile(topo, host, all, &mut state);
+        nat::compile(topo, host_def, &here.containers, &local, &mut state);
+        isolation::compile(topo, &local, &mut state);
         policy::compile(&self.policies, host, all, &mut state);
         Ok(state)
     }

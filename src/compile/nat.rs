@@ -12,7 +12,7 @@ use super::wiring;
 use crate::state::{NatRule, NftChain, NftHook, NftRule, State};
 use crate::topology::naming::bridge_name;
 use crate::topology::ports::{parse, port_network};
-use crate::topology::{Attachment, Host, Network, Topology};
+use crate::topology::{Attachment, Container, Host, Network, Topology};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -32,12 +32,16 @@ fn chain(hook: NftHook) -> NftChain {
 /// The rules `host` needs, in a stable order (networks, then containers, in declaration order).
 /// A dual-stack bridge with `nat` masquerades both of its prefixes; a port is published on the
 /// underlay address, to the container's address of the underlay's family.
-fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Vec<NftRule> {
-    let local = |a: &&Attachment| a.host == host;
+fn rules(
+    topo: &Topology,
+    host_def: &Host,
+    containers: &[(&str, &Container)],
+    local: &[&Attachment],
+) -> Vec<NftRule> {
     let mut out = Vec::new();
     for (network, net) in &topo.networks {
         let Network::Bridge(b) = net else { continue };
-        if !b.nat || !all.iter().filter(local).any(|a| a.network == *network) {
+        if !b.nat || !local.iter().any(|a| a.network == *network) {
             continue;
         }
         let bridge = bridge_name(network);
@@ -57,16 +61,16 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
         }
     }
     let underlay = host_def.underlay.addr();
-    for (name, c) in &topo.containers {
-        if c.host != host || c.ports.is_empty() {
+    for &(name, c) in containers {
+        if c.ports.is_empty() {
             continue;
         }
         let Some(network) = port_network(topo, name) else {
             continue;
         };
-        let Some(att) = all
+        let Some(att) = local
             .iter()
-            .find(|a| a.container == *name && a.network == network)
+            .find(|a| a.container == name && a.network == network)
         else {
             continue;
         };
@@ -97,14 +101,15 @@ fn rules(topo: &Topology, host: &str, host_def: &Host, all: &[Attachment]) -> Ve
 }
 
 /// Add the NAT table, chains and rules `host` needs (nothing when it needs none).
+/// `containers` and `local` are the host's own, in declaration order.
 pub fn compile(
     topo: &Topology,
-    host: &str,
     host_def: &Host,
-    all: &[Attachment],
+    containers: &[(&str, &Container)],
+    local: &[&Attachment],
     state: &mut State,
 ) {
-    let rules = rules(topo, host, host_def, all);
+    let rules = rules(topo, host_def, containers, local);
     if rules.is_empty() {
         return;
     }

@@ -39,6 +39,7 @@ use crate::topology::naming::host_veth_name;
 use crate::topology::policy::{Direction, PolicyPort, Protocol, SelectionIndex};
 use crate::topology::{Attachment, Topology};
 use ipnet::IpNet;
+use std::collections::HashMap;
 
 /// nft's `filter` priority.
 const FILTER: i32 = 0;
@@ -52,8 +53,9 @@ pub(crate) struct Resolved {
 
 struct ResolvedPolicy {
     name: String,
-    /// Indices into the compiler's attachments.
-    members: Vec<usize>,
+    /// The selected attachments by host (indices into the compiler's attachments): a host's
+    /// compile reads its own entry, not the fleet's members (a fleet plan compiles every host).
+    members: HashMap<String, Vec<usize>>,
     /// Per direction (ingress, egress): `None` when the policy has no such section.
     rules: [Option<Vec<ResolvedRule>>; 2],
 }
@@ -70,6 +72,13 @@ struct Peers {
     v4: Vec<SetElement>,
     v6: Vec<SetElement>,
     blocks: Vec<IpNet>,
+}
+
+impl ResolvedPolicy {
+    /// The selected attachments on `host`.
+    fn on(&self, host: &str) -> &[usize] {
+        self.members.get(host).map_or(&[], Vec::as_slice)
+    }
 }
 
 fn index(dir: Direction) -> usize {
@@ -91,7 +100,10 @@ impl Resolved {
             .policies
             .iter()
             .map(|(name, policy)| {
-                let members = index.select(policy.selector.as_match());
+                let mut members: HashMap<String, Vec<usize>> = HashMap::new();
+                for i in index.select(policy.selector.as_match()) {
+                    members.entry(all[i].host.clone()).or_default().push(i);
+                }
                 let rules = Direction::BOTH.map(|dir| {
                     policy.rules(dir).map(|rules| {
                         rules
@@ -225,14 +237,13 @@ fn port_text(proto: Option<AllowProto>, ports: Option<(u16, u16)>) -> String {
 
 /// Add the policy objects `host` needs (nothing when no policy selects a local interface).
 pub(crate) fn compile(resolved: &Resolved, host: &str, all: &[Attachment], state: &mut State) {
-    let local = |i: &usize| all[*i].host == host;
     let mut any = false;
     for dir in Direction::BOTH {
         let d = dir.name();
         let isolating: Vec<&ResolvedPolicy> = resolved
             .policies
             .iter()
-            .filter(|p| p.rules[index(dir)].is_some() && p.members.iter().any(local))
+            .filter(|p| p.rules[index(dir)].is_some() && !p.on(host).is_empty())
             .collect();
         if isolating.is_empty() {
             continue;
@@ -242,9 +253,8 @@ pub(crate) fn compile(resolved: &Resolved, host: &str, all: &[Attachment], state
         let isolated = format!("isolated-{d}");
         state.insert(chain(base.clone(), Some(NftHook::Forward)));
         let ifnames = |p: &ResolvedPolicy| -> Vec<SetElement> {
-            p.members
+            p.on(host)
                 .iter()
-                .filter(|i| local(i))
                 .map(|&i| SetElement::Name(host_veth_name(&all[i].container, &all[i].network)))
                 .collect()
         };

@@ -686,9 +686,9 @@ fn routed_networks_reach_each_other_within_and_across_hosts() {
         assert!(!row.ends_with("isolated"), "{row}");
     }
     for row in [
-        "web1 -> db1 10.49.0.1: routed via node-1",
-        "web1 -> mon3 10.49.3.1: routed via node-1,node-3",
-        "web2 -> db1 10.49.0.1: routed via node-1,node-2",
+        "web1 -> db1 10.50.0.1: routed via node-1",
+        "web1 -> mon3 10.50.3.1: routed via node-1,node-3",
+        "web2 -> db1 10.50.0.1: routed via node-1,node-2",
     ] {
         assert!(rows.contains(&row.to_string()), "{rows:#?}");
     }

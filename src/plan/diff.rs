@@ -93,14 +93,13 @@ enum Status<'a> {
     Replace(&'a Object, String, Vec<Change>),
 }
 
-fn status<'a>(want: &Object, observed: &'a State, gone: &Swept) -> Status<'a> {
-    let key = want.key();
-    let Some(have) = observed.get(&key) else {
+fn status<'a>(key: &ObjectKey, want: &Object, observed: &'a State, gone: &Swept) -> Status<'a> {
+    let Some(have) = observed.get(key) else {
         return Status::Missing;
     };
     // Checked before ownership: something another step sweeps away (even an unowned address on
     // a link we replace) is no longer in the way, so the wanted object is simply created.
-    if gone.contains_key(&key) {
+    if gone.contains_key(key) {
         return Status::Missing;
     }
     if !have.owned() && !matches!(have, Object::Sysctl(_)) {
@@ -132,7 +131,7 @@ fn decide(desired: &State, observed: &State, gone: &Swept, cascade: &Cascade<'_>
 
 /// Plan one non-veth object.
 fn single(out: &mut Decided, key: &ObjectKey, want: &Object, observed: &State, gone: &Swept) {
-    match status(want, observed, gone) {
+    match status(key, want, observed, gone) {
         Status::Missing => out.steps.push(create_step(want, None)),
         Status::Conflict => out.conflicts.push(conflict(key)),
         Status::Same(_) => {}
@@ -161,7 +160,10 @@ fn pair(
 ) {
     let key = want.key();
     let peer_key = peer.key();
-    let (primary, secondary) = (status(want, observed, gone), status(peer, observed, gone));
+    let (primary, secondary) = (
+        status(&key, want, observed, gone),
+        status(&peer_key, peer, observed, gone),
+    );
     if matches!(primary, Status::Conflict) || matches!(secondary, Status::Conflict) {
         // No step for either end: the pair can only be created or deleted as a whole.
         for (k, s) in [(&key, &primary), (&peer_key, &secondary)] {

@@ -35,7 +35,7 @@ pub fn load_str(text: &str, file_name: &str) -> Result<Topology, TopologyError> 
         });
     }
     let topo: Topology =
-        serde_norway::from_str(text).map_err(|err| parse_error(&err, text, file_name))?;
+        serde_norway::from_str(text).map_err(|err| parse_errors(&err, text, file_name))?;
     let mut diagnostics = validate(&topo);
     if !diagnostics.is_empty() {
         place(&mut diagnostics, &Index::build(text));
@@ -147,7 +147,99 @@ fn duplicate_key(message: &str) -> Option<String> {
     (!key.contains('\\')).then(|| key.to_string())
 }
 
-fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyError {
+/// The document's first error and, when it concerns an entry of the file, the first error of
+/// every other entry too ([`super::entry_errors`]): one run shows every bad entry. A single
+/// error stays a [`TopologyError::Parse`]; several become the diagnostics of
+/// [`TopologyError::Invalid`], in file order.
+fn parse_errors(err: &serde_norway::Error, text: &str, file: &str) -> TopologyError {
+    let index = Index::build(text);
+    let first = parse_error(err, text, &index);
+    let Some(first_path) = first.located.path.clone() else {
+        return first.into_error(file);
+    };
+    let top_level = !super::entry_errors::SECTIONS
+        .iter()
+        .any(|section| first_path.starts_with(&format!("{section}.")));
+    let within = |entry: &str| {
+        first_path == entry
+            || first_path
+                .strip_prefix(entry)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    let mut diagnostics: Vec<Diagnostic> = super::entry_errors::entry_errors(text)
+        .into_iter()
+        // The first error's own entry (or the top level) is reported by the first error itself.
+        .filter(|e| match e.entry.as_str() {
+            "" => !top_level,
+            entry => !within(entry),
+        })
+        .filter_map(|e| diagnostic(locate_parse(&e.message, &index)))
+        .filter(|d| d.path != first_path)
+        .collect();
+    if diagnostics.is_empty() {
+        return first.into_error(file);
+    }
+    diagnostics.extend(diagnostic(first.located));
+    diagnostics.sort_by_key(|d| d.span.map(|s| (s.line, s.column)));
+    TopologyError::Invalid {
+        file: file.to_string(),
+        diagnostics,
+    }
+}
+
+/// A located parse error as a diagnostic: one with a path, or an unknown top-level key (whose
+/// path is the key itself).
+fn diagnostic(located: Located) -> Option<Diagnostic> {
+    let path = located.path.or_else(|| {
+        let key = located
+            .message
+            .strip_prefix("unknown field `")?
+            .split_once('`')?
+            .0;
+        Some(key.to_string())
+    })?;
+    Some(Diagnostic {
+        path,
+        message: located.message,
+        expected: located.expected,
+        span: located.span,
+        help: located.help,
+    })
+}
+
+/// The document's first error, located.
+struct FirstError {
+    /// Where serde noticed it, when the error has no path of the text to point at.
+    location: Option<(usize, usize)>,
+    located: Located,
+}
+
+impl FirstError {
+    fn into_error(self, file: &str) -> TopologyError {
+        let located = self.located;
+        let (location, end) = match located.span {
+            Some(span) => (
+                Some((span.line, span.column)),
+                Some((span.end_line, span.end_column)),
+            ),
+            None => (self.location, None),
+        };
+        TopologyError::Parse {
+            file: file.to_string(),
+            line: location.map(|(line, _)| line),
+            column: location.map(|(_, column)| column),
+            message: located.message,
+            context: Some(Box::new(ParseContext {
+                path: located.path,
+                end,
+                expected: located.expected,
+                help: located.help,
+            })),
+        }
+    }
+}
+
+fn parse_error(err: &serde_norway::Error, text: &str, index: &Index) -> FirstError {
     let mut location = err.location().map(|l| (l.line(), l.column()));
     let mut message = err.to_string();
     // The YAML reader reports some errors (a control character, invalid UTF-8) as "at position
@@ -183,25 +275,9 @@ fn parse_error(err: &serde_norway::Error, text: &str, file: &str) -> TopologyErr
             message.replace_range(pos..pos + suffix.len(), "");
         }
     }
-    let located = locate_parse(&message, &Index::build(text));
-    let (location, end) = match located.span {
-        Some(span) => (
-            Some((span.line, span.column)),
-            Some((span.end_line, span.end_column)),
-        ),
-        None => (location, None),
-    };
-    TopologyError::Parse {
-        file: file.to_string(),
-        line: location.map(|(line, _)| line),
-        column: location.map(|(_, column)| column),
-        message: located.message,
-        context: Some(Box::new(ParseContext {
-            path: located.path,
-            end,
-            expected: located.expected,
-            help: located.help,
-        })),
+    FirstError {
+        location,
+        located: locate_parse(&message, index),
     }
 }
 

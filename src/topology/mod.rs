@@ -3,6 +3,7 @@
 
 mod default_route;
 pub mod depth;
+mod entry_errors;
 mod error;
 mod events;
 mod expected;

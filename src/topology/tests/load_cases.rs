@@ -609,3 +609,55 @@ fn invalid_utf8_in_a_file_has_line_and_column() {
         )
     );
 }
+
+#[test]
+fn every_bad_entry_is_reported_not_only_the_first() {
+    let text = topo(
+        &format!("{OVERLAY}\n  local: {{ driver: bridge, subnet: 192.168.200.0/24, nat: maybe }}"),
+        "  a: { host: node-1, network: overlay, adress: 172.18.0.5 }\n  b: { host: node-1, network: overlay }\n  c: { host: node-2, network: local, ports: 80 }",
+    ) + "polices: {}\n";
+    let Err(TopologyError::Invalid { diagnostics, .. }) = load_str(&text, "t") else {
+        panic!("several entries are wrong: {:?}", load_str(&text, "t"));
+    };
+    let got: Vec<(String, usize)> = diagnostics
+        .iter()
+        .map(|d| (d.path.clone(), d.span.expect("placed").line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("networks.local.nat".to_string(), 8),
+            ("containers.a".to_string(), 10),
+            ("containers.c.ports".to_string(), 12),
+            ("polices".to_string(), 13),
+        ]
+    );
+    assert!(diagnostics[1].message.contains("unknown field `adress`"));
+    assert_eq!(
+        diagnostics[1].help.as_deref(),
+        Some("did you mean `address`?")
+    );
+}
+
+#[test]
+fn one_bad_entry_stays_one_parse_error() {
+    // The entry's own further errors are not looked for (serde reads an entry up to its first).
+    let text = topo(
+        LOCAL,
+        "  a: { host: node-1, network: local, colour: red, mtu: x }",
+    );
+    let err = load_str(&text, "t").unwrap_err();
+    assert!(matches!(err, TopologyError::Parse { .. }), "{err}");
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_is_the_only_error() {
+    // Not YAML: there are no entries to read again.
+    let text = topo(
+        LOCAL,
+        "  a: { host: node-1, network: local\n  b: { host: [ }",
+    );
+    let err = load_str(&text, "t").unwrap_err();
+    assert!(matches!(err, TopologyError::Parse { .. }), "{err}");
+}
