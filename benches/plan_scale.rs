@@ -26,11 +26,16 @@
 //!    (every host carries an entry per remote container: objects grow with hosts x containers).
 //!    `fleet-small-pr`: the first design with one container added (one host changes).
 //!
+//! 6. Network policy: host h0 with 500 containers on a routed network (of a 10-host fleet of 500
+//!    containers each) and 50 policies selecting by label, with peers by label (resolved to
+//!    addresses on every host) and by CIDR: compile and diff (first apply and no-op) with and
+//!    without the policies, and the nftables objects they add.
+//!
 //! Not measured: encoding/decoding nftables netlink messages (`kernel::nft` is private to the
 //! crate; the public entry points need a kernel).
 //!
 //! Run: `cargo bench --bench plan_scale`; after `--`, `HOSTS CONTAINERS_PER_HOST REACH_HOSTS`
-//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`, `fleet`,
+//! size parts 1 and 4 (default 100 x 20, and 50) and words pick parts: `overlay`, `overlay6`, `host-gw`, `dual-stack`, `nat`, `reach`, `fleet`, `policy`,
 //! `fleet-small-pr`,
 //! `fleet-overlay` (not run by default: minutes at 1000 hosts, see part 5).
 
@@ -427,6 +432,90 @@ fn fleet_bench(label: &str, base: &str, new: &str) {
     );
 }
 
+/// `hosts` hosts of `per_host` containers on one routed network, each labelled `app: a<i % 50>`
+/// and `tier: t<i % 5>`; with `policies`, that many policies: p<k> selects app a<k>, allows
+/// tcp/80 and tcp/443 from app a<k+1> and tcp/22 from 10.0.0.0/8, and egress to tier t<k % 5>
+/// on udp/53.
+fn policy_topology(hosts: usize, per_host: usize, policies: usize) -> String {
+    let mut y = String::new();
+    hosts_yaml(&mut y, hosts);
+    let _ = writeln!(
+        y,
+        "networks:\n  pods: {{driver: routed, subnet: 10.64.0.0/12, block_prefix: 22}}\ncontainers:"
+    );
+    for h in 0..hosts {
+        for c in 0..per_host {
+            let _ = writeln!(
+                y,
+                "  c{h}-{c}: {{host: h{h}, network: pods, labels: {{app: a{}, tier: t{}}}}}",
+                c % 50,
+                c % 5
+            );
+        }
+    }
+    if policies > 0 {
+        y.push_str("policies:\n");
+    }
+    for k in 0..policies {
+        let _ = writeln!(
+            y,
+            "  p{k}:\n    selector: {{labels: {{app: a{k}}}}}\n    ingress:\n      - from: [{{labels: {{app: a{}}}}}]\n        ports: [{{port: 80}}, {{port: 443}}]\n      - from: [{{cidr: 10.0.0.0/8}}]\n        ports: [{{port: 22}}]\n    egress:\n      - to: [{{labels: {{tier: t{}}}}}]\n        ports: [{{protocol: udp, port: 53}}]",
+            (k + 1) % 50,
+            k % 5
+        );
+    }
+    y
+}
+
+fn policy_bench() {
+    let (hosts, per_host, policies) = (10, 500, 50);
+    println!("== policy: host h0 with {per_host} containers, {hosts} hosts, {policies} policies");
+    let mut plain: Option<Duration> = None;
+    for n in [0, policies] {
+        let text = policy_topology(hosts, per_host, n);
+        let budget = Duration::from_millis(500);
+        bench_for(&format!("{n} policies: load + validate"), budget, || {
+            netplan_rs::topology::load_str(&text, "bench.yaml").map(|t| t.containers.len())
+        });
+        let topo = load(&text);
+        let compile = bench_for(&format!("{n} policies: compile h0"), budget, || {
+            netplan_rs::compile::compile(&topo, "h0").map(|s| s.len())
+        });
+        let desired = netplan_rs::compile::compile(&topo, "h0").expect("compile");
+        let empty = State::default();
+        bench_for(&format!("{n} policies: diff first apply"), budget, || {
+            netplan_rs::plan::diff(&desired, &empty).steps.len()
+        });
+        let noop = bench_for(&format!("{n} policies: diff no-op"), budget, || {
+            netplan_rs::plan::diff(&desired, &desired).steps.len()
+        });
+        let count = |f: fn(&Object) -> bool| desired.iter().filter(|o| f(o)).count();
+        let elements: usize = desired
+            .iter()
+            .map(|o| match o {
+                Object::NftSet(s) => s.elements.len(),
+                _ => 0,
+            })
+            .sum();
+        println!(
+            "{n} policies: {} objects on h0, {} nft rules, {} chains, {} sets ({elements} elements); compile + no-op diff {:.3?}{}",
+            desired.len(),
+            count(|o| matches!(o, Object::NftRule(_))),
+            count(|o| matches!(o, Object::NftChain(_))),
+            count(|o| matches!(o, Object::NftSet(_))),
+            compile + noop,
+            match plain {
+                Some(p) => format!(
+                    " (x{:.2} of without)",
+                    (compile + noop).as_secs_f64() / p.as_secs_f64()
+                ),
+                None => String::new(),
+            }
+        );
+        plain.get_or_insert(compile + noop);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -484,5 +573,8 @@ fn main() {
     }
     if run("reach") {
         reach_bench(reach_hosts);
+    }
+    if run("policy") {
+        policy_bench();
     }
 }

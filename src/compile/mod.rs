@@ -11,6 +11,7 @@ mod isolation;
 mod macvlan;
 mod nat;
 mod nft;
+mod policy;
 mod routed;
 mod vxlan_bridged;
 mod vxlan_routed;
@@ -80,6 +81,8 @@ pub struct Compiler<'a> {
     topo: &'a Topology,
     all: Vec<Attachment>,
     networks: HashMap<&'a str, Derived<'a>>,
+    /// Who each policy selects and its peers' addresses (the same for every host).
+    policies: policy::Resolved,
     /// Per host, what is on it: a host's compile reads only its own entry and the networks it
     /// touches, never a scan of every container (which made a fleet plan hosts x containers).
     locals: HashMap<&'a str, Local<'a>>,
@@ -137,10 +140,12 @@ impl<'a> Compiler<'a> {
                 locals.entry(host.as_str()).or_default().attachments.push(i);
             }
         }
+        let policies = policy::Resolved::new(topo, &all);
         Compiler {
             topo,
             all,
             networks,
+            policies,
             locals,
         }
     }
@@ -218,6 +223,7 @@ impl<'a> Compiler<'a> {
         }
         nat::compile(topo, host_def, &here.containers, &local, &mut state);
         isolation::compile(topo, &local, &mut state);
+        policy::compile(&self.policies, host, all, &mut state);
         Ok(state)
     }
 }

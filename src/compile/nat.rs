@@ -130,7 +130,7 @@ pub fn compile(
                 v4 |= to.is_ipv4();
                 v6 |= to.is_ipv6();
             }
-            NatRule::DropForward { .. } | NatRule::Unrecognised { .. } => {}
+            _ => {}
         }
         state.insert(r);
     }

@@ -280,6 +280,7 @@ fn owned(mut state: State) -> State {
             Object::Route(o) => o.owned = true,
             Object::NftTable(o) => o.owned = true,
             Object::NftChain(o) => o.owned = true,
+            Object::NftSet(o) => o.owned = true,
             Object::NftRule(o) => o.owned = true,
         }
     }

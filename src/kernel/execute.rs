@@ -50,7 +50,7 @@ async fn create(
         Object::Route(r) => exec_entries::route(kernel, r, false).await,
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
-        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, desired))
         }
     }
@@ -73,7 +73,7 @@ async fn update(kernel: &Kernel, current: &Object, desired: &Object) -> Result<(
         // Neighbour and FDB writes always replace.
         Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
-        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, desired))
         }
     }
@@ -89,7 +89,7 @@ async fn delete(kernel: &Kernel, current: &Object) -> Result<(), KernelError> {
         Object::Route(r) => exec_entries::delete_route(kernel, r).await,
         Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
         Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
-        Object::NftTable(_) | Object::NftChain(_) | Object::NftRule(_) => {
+        Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, current))
         }
     }

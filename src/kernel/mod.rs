@@ -125,6 +125,10 @@ impl Target {
                     c.table = self.nft_table.clone();
                     Object::NftChain(c)
                 }
+                Object::NftSet(mut s) => {
+                    s.table = self.nft_table.clone();
+                    Object::NftSet(s)
+                }
                 Object::NftRule(mut r) => {
                     r.table = self.nft_table.clone();
                     Object::NftRule(r)

@@ -12,10 +12,12 @@
 mod error;
 mod lifecycle;
 mod ping;
+pub mod policy;
 pub mod reach;
 pub mod standin;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod verify;
 pub mod verify_json;
 

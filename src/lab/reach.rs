@@ -480,6 +480,14 @@ impl Fabric {
         ))
     }
 
+    /// The link a packet from `from` to `dst` leaves the sender through, and its source
+    /// address (`None`: no route, or no address of the family).
+    pub fn sender_route(&self, from: &Place, dst: IpAddr) -> Option<(String, IpAddr)> {
+        let node = &self.nodes[*self.index.get(from)?];
+        let (dev, hop) = node.lookup(dst)?;
+        Some((dev.to_string(), node.source(dev, hop)?))
+    }
+
     /// Whether a ping from `from` to `dst` gets a reply, per the model.
     pub fn reach(&self, from: &Place, dst: IpAddr) -> Reach {
         let Some(&src_node) = self.index.get(from) else {

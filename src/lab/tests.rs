@@ -443,8 +443,10 @@ fn probe(from: usize, to: usize, address: &str, expect: Expect) -> Probe {
         from,
         to,
         netns: PathBuf::from("/run/netns/x"),
+        target_netns: PathBuf::from("/run/netns/y"),
         network: "net".to_string(),
         address: ip(address),
+        service: crate::lab::policy::Service::Icmp,
         expect,
     }
 }
@@ -690,4 +692,67 @@ fn routed_networks_reach_each_other_within_and_across_hosts() {
     ] {
         assert!(rows.contains(&row.to_string()), "{rows:#?}");
     }
+}
+
+/// The fixture's policies: per protocol, what the file allows is expected reachable and the
+/// rest isolated, with the policy named; TCP and UDP probes go to the ports the policies of
+/// either side name.
+#[test]
+fn policies_decide_per_protocol() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy.yaml");
+    let topo = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&String> = topo.containers.keys().collect();
+    let (probes, _) = expectations(&topo, "lab");
+    let rows: Vec<String> = probes
+        .iter()
+        .map(|p| {
+            let expect = match &p.expect {
+                Expect::Reachable => "reachable",
+                Expect::Routed(_) => "routed",
+                Expect::Isolated(_) => "isolated",
+            };
+            format!(
+                "{} -> {} {} {}: {expect}",
+                names[p.from], names[p.to], p.address, p.service
+            )
+        })
+        .collect();
+    for want in [
+        "client -> web1 10.50.0.1 icmp: reachable",
+        "client -> web1 10.50.0.1 tcp/80: reachable",
+        "client -> api1 10.50.0.2 icmp: isolated",
+        "client -> api1 10.50.0.2 tcp/8080: isolated",
+        "web1 -> api1 10.50.0.2 tcp/8080: reachable",
+        "web2 -> api1 fd00:50::2 tcp/8080: reachable",
+        "api1 -> db1 10.50.0.66 tcp/5432: reachable",
+        "web1 -> db1 10.50.0.66 tcp/5432: isolated",
+        "api1 -> client 10.50.0.3 udp/5353: reachable",
+        // The udp rule's block is IPv4 only.
+        "api1 -> client fd00:50::3 udp/5353: isolated",
+        "db1 -> client 10.50.0.3 icmp: isolated",
+        // lb (bridge network, labelled web) is one of api's peers, routed through node-1.
+        "lb -> api1 10.50.0.2 tcp/8080: routed",
+        // client is selected by nothing: open, and only pinged (no policy names a port).
+        "web1 -> client 10.50.0.3 icmp: reachable",
+    ] {
+        assert!(rows.iter().any(|r| r == want), "{want} not in {rows:#?}");
+    }
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.starts_with("web1 -> client") && !r.contains("icmp")),
+        "{rows:#?}"
+    );
+    let denied = probes
+        .iter()
+        .find(|p| names[p.from] == "client" && names[p.to] == "api1")
+        .expect("client -> api1");
+    assert_eq!(
+        denied.expect,
+        Expect::Isolated(
+            "policy denies it: the target's ingress is isolated by policy api, and no rule \
+             allows icmp from 10.50.0.3"
+                .into()
+        )
+    );
 }

@@ -6,17 +6,23 @@
 //!   between networks (it crosses at least one forwarding host);
 //! - isolated: the model drops the request or the reply, so a reply is a leak.
 //!
-//! Probes are pings from inside the sender's namespace, run concurrently (one thread each, in
+//! With `policies:` in the file, the file's policies ([`super::policy`]) then decide per
+//! protocol: a probe the routing delivers but policy denies is expected isolated. Besides the
+//! ping, each pair gets a TCP or UDP probe per port the policies selecting either side name,
+//! against a listener netplan-rs opens in the target's namespace ([`super::transport`]).
+//!
+//! Probes are sent from inside the sender's namespace, run concurrently (one thread each, in
 //! batches of [`MAX_THREADS`]). The expectations ([`expectations`]) need no kernel (only a
 //! container naming an existing namespace is looked up, for its namespace file), so they are
 //! unit-tested without root; the matrix ([`Matrix`]) is built from expectations and outcomes,
 //! also testable without a kernel.
 
+use super::policy::{PolicyModel, Service};
 use super::reach::{Fabric, Place, Reach};
-use super::{container_netns, ping};
+use super::{container_netns, ping, transport};
 use crate::topology::{Attachment, Topology, attachments};
 use std::fmt::{self, Write as _};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,16 +46,21 @@ pub enum Expect {
     Isolated(String),
 }
 
-/// One ping to send: from a container's namespace to one address of another container.
+/// One probe to send: from a container's namespace to one address of another container, a
+/// ping or a TCP/UDP port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     /// Indexes into the container list (topology order).
     pub from: usize,
     pub to: usize,
+    /// The sender's namespace.
     pub netns: PathBuf,
+    /// The target's namespace (where a TCP/UDP probe's listener is opened).
+    pub target_netns: PathBuf,
     /// The network of the target address.
     pub network: String,
     pub address: IpAddr,
+    pub service: Service,
     pub expect: Expect,
 }
 
@@ -90,30 +101,40 @@ fn netns_path(topo: &Topology, lab: &str, att: &Attachment) -> PathBuf {
 pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usize, String)>) {
     let fabric = Fabric::new(topo);
     let all = attachments(topo);
+    let policy = PolicyModel::new(topo, &all);
     let containers: Vec<&String> = topo.containers.keys().collect();
-    // Each container's attachments, grouped once: scanning every attachment for every pair
-    // would make this cubic in the fleet size.
-    let on: Vec<Vec<&Attachment>> = containers
+    // Each container's attachments (indices into `all`), grouped once: scanning every
+    // attachment for every pair would make this cubic in the fleet size.
+    let mut on: Vec<Vec<usize>> = vec![Vec::new(); containers.len()];
+    for (i, att) in all.iter().enumerate() {
+        if let Some(c) = topo.containers.get_index_of(&att.container) {
+            on[c].push(i);
+        }
+    }
+    // Resolved once per container: an existing namespace may cost a Docker API call.
+    let netns: Vec<Option<PathBuf>> = on
         .iter()
-        .map(|c| all.iter().filter(|att| &att.container == *c).collect())
+        .map(|atts| atts.first().map(|&i| netns_path(topo, lab, &all[i])))
         .collect();
     let mut probes = Vec::new();
     let mut notes = Vec::new();
     for (from, a) in containers.iter().enumerate() {
-        let Some(first) = on[from].first() else {
+        let (Some(&first), Some(sender_ns)) = (on[from].first(), &netns[from]) else {
             continue; // a container on no network sends nothing
         };
-        let place = Place::container(&first.host, a);
-        // Resolved once per sender: an existing namespace may cost a Docker API call.
-        let netns = netns_path(topo, lab, first);
+        let place = Place::container(&all[first].host, a);
         for (to, b) in containers.iter().enumerate() {
             if from == to {
                 continue;
             }
-            for target in &on[to] {
-                let shared = on[from].iter().any(|att| att.network == target.network);
+            let Some(target_ns) = &netns[to] else {
+                continue;
+            };
+            for &ti in &on[to] {
+                let target = &all[ti];
+                let shared = on[from].iter().any(|&i| all[i].network == target.network);
                 for address in addresses(target) {
-                    let expect = match fabric.reach(&place, address) {
+                    let routed = match fabric.reach(&place, address) {
                         Reach::Local => {
                             notes.push((from, to, format!("{address} is also {a}'s own")));
                             continue;
@@ -130,14 +151,38 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
                         }
                         Reach::Dropped { why } => Expect::Isolated(why),
                     };
-                    probes.push(Probe {
-                        from,
-                        to,
-                        netns: netns.clone(),
-                        network: target.network.clone(),
-                        address,
-                        expect,
+                    // What policy adds, for a packet the routing delivers: the sender's
+                    // interface (its egress side) and source address (the target's peer).
+                    let route = match (&routed, policy.is_empty()) {
+                        (Expect::Isolated(_), _) | (_, true) => None,
+                        _ => fabric.sender_route(&place, address),
+                    };
+                    let sender = route.as_ref().and_then(|(dev, _)| {
+                        on[from].iter().copied().find(|&i| all[i].interface == *dev)
                     });
+                    let expect = |service| match &route {
+                        Some((_, src)) => match policy.allows(sender, *src, ti, address, service) {
+                            Ok(()) => routed.clone(),
+                            Err(why) => Expect::Isolated(format!("policy denies it: {why}")),
+                        },
+                        None => routed.clone(),
+                    };
+                    let services = match route {
+                        Some(_) => policy.services(sender, ti),
+                        None => Vec::new(),
+                    };
+                    for service in std::iter::once(Service::Icmp).chain(services) {
+                        probes.push(Probe {
+                            from,
+                            to,
+                            netns: sender_ns.clone(),
+                            target_netns: target_ns.clone(),
+                            network: target.network.clone(),
+                            address,
+                            service,
+                            expect: expect(service),
+                        });
+                    }
                 }
             }
         }
@@ -145,26 +190,63 @@ pub fn expectations(topo: &Topology, lab: &str) -> (Vec<Probe>, Vec<(usize, usiz
     (probes, notes)
 }
 
+/// Send one probe: Ok(whether it was answered).
+fn send(p: &Probe) -> Result<bool, String> {
+    let at = |port| SocketAddr::new(p.address, port);
+    match p.service {
+        Service::Icmp => ping(&p.netns, p.address, ATTEMPTS, TIMEOUT),
+        Service::Tcp(port) => transport::tcp(&p.netns, at(port), ATTEMPTS, TIMEOUT),
+        Service::Udp(port) => transport::udp(&p.netns, at(port), ATTEMPTS, TIMEOUT),
+    }
+    .map_err(|e| e.to_string())
+}
+
 /// Run every probe of `topo` in lab `lab` and build the matrix.
 pub fn verify(topo: &Topology, lab: &str) -> Matrix {
     let (probes, notes) = expectations(topo, lab);
+    // One listener per (target namespace, protocol, port) that a probe needs.
+    let mut specs: Vec<transport::ListenerSpec> = probes
+        .iter()
+        .filter_map(|p| match p.service {
+            Service::Icmp => None,
+            Service::Tcp(port) => Some((p.target_netns.as_path(), true, port)),
+            Service::Udp(port) => Some((p.target_netns.as_path(), false, port)),
+        })
+        .collect();
+    specs.sort_unstable();
+    specs.dedup();
+    let (listeners, errors) = transport::Listeners::open(&specs);
+    let unserved = |p: &Probe| -> Option<String> {
+        let key = (
+            p.target_netns.as_path(),
+            matches!(p.service, Service::Tcp(_)),
+            p.service.port()?,
+        );
+        let i = specs.binary_search(&key).ok()?;
+        errors[i]
+            .as_ref()
+            .map(|e| format!("cannot listen on {} in the target: {e}", p.service))
+    };
     let mut outcomes: Vec<Result<bool, String>> = Vec::with_capacity(probes.len());
     for batch in probes.chunks(MAX_THREADS) {
         std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
                 .map(|p| {
-                    scope.spawn(|| {
-                        ping(&p.netns, p.address, ATTEMPTS, TIMEOUT).map_err(|e| e.to_string())
+                    let unserved = unserved(p);
+                    scope.spawn(move || match unserved {
+                        Some(why) => Err(why),
+                        None => send(p),
                     })
                 })
                 .collect();
             outcomes.extend(handles.into_iter().map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("ping thread panicked".to_string()))
+                    .unwrap_or_else(|_| Err("probe thread panicked".to_string()))
             }));
         });
     }
+    drop(listeners);
     let containers = topo.containers.keys().cloned().collect();
     Matrix::new(containers, probes, outcomes, notes)
 }
@@ -220,6 +302,7 @@ pub struct ProbeResult {
     pub to: String,
     pub network: String,
     pub address: IpAddr,
+    pub service: Service,
     pub expect: Expect,
     pub verdict: Verdict,
     /// Why it is a FAIL or a LEAK (or why the probe could not run); `None` when as expected.
@@ -239,8 +322,13 @@ impl Matrix {
         let mut problems = Vec::new();
         let mut results = Vec::new();
         for (p, outcome) in probes.iter().zip(outcomes) {
+            // A ping reads as before policies existed: `a -> b 10.0.0.2 (net)`.
+            let service = match p.service {
+                Service::Icmp => String::new(),
+                other => format!(" {other}"),
+            };
             let pair = format!(
-                "{} -> {} {} ({})",
+                "{} -> {} {}{service} ({})",
                 containers[p.from], containers[p.to], p.address, p.network
             );
             let verdict = match (&p.expect, outcome) {
@@ -274,6 +362,7 @@ impl Matrix {
                 to: containers[p.to].clone(),
                 network: p.network.clone(),
                 address: p.address,
+                service: p.service,
                 expect: p.expect.clone(),
                 verdict,
                 reason,

@@ -52,6 +52,8 @@ pub fn render(matrix: &Matrix, lab: &str) -> Value {
                 "from": p.from,
                 "to": p.to,
                 "address": p.address.to_string(),
+                "protocol": p.service.protocol(),
+                "port": p.service.port(),
                 "network": p.network,
                 "expected": expected,
                 "via": via,
@@ -89,8 +91,10 @@ mod tests {
             from,
             to,
             netns: "/nonexistent".into(),
+            target_netns: "/nonexistent".into(),
             network: "net".into(),
             address: "10.0.0.9".parse().unwrap(),
+            service: crate::lab::policy::Service::Icmp,
             expect,
         };
         let probes = vec![
@@ -110,5 +114,30 @@ mod tests {
         assert_eq!(p["reason"], "got a reply, expected none: the file says no");
         assert_eq!(doc["probes"][0]["result"], "reachable");
         assert_eq!(doc["probes"][0]["reason"], Value::Null);
+        assert_eq!(doc["probes"][0]["protocol"], "icmp");
+        assert_eq!(doc["probes"][0]["port"], Value::Null);
+    }
+
+    #[test]
+    fn a_transport_probe_carries_its_protocol_and_port() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let probe = Probe {
+            from: 0,
+            to: 1,
+            netns: "/nonexistent".into(),
+            target_netns: "/nonexistent".into(),
+            network: "net".into(),
+            address: "10.0.0.9".parse().unwrap(),
+            service: crate::lab::policy::Service::Tcp(8080),
+            expect: Expect::Reachable,
+        };
+        let m = Matrix::new(names, vec![probe], vec![Ok(false)], vec![]);
+        assert_eq!(
+            m.problems,
+            ["FAIL a -> b 10.0.0.9 tcp/8080 (net): no reply"]
+        );
+        let p = &render(&m, "lab1")["probes"][0];
+        assert_eq!((&p["protocol"], &p["port"]), (&"tcp".into(), &8080.into()));
+        assert_eq!(p["result"], "fail");
     }
 }

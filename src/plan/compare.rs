@@ -110,6 +110,8 @@ pub(crate) fn forces_replacement(object: &Object, attribute: &str) -> bool {
         // A base chain's type, hook and priority are fixed at creation, and netplan-rs rewrites a
         // rule as a whole (delete by handle, append the new one).
         Object::NftChain(_) | Object::NftRule(_) => true,
+        // A set's key type is fixed at creation; its elements are rewritten in place.
+        Object::NftSet(_) => attribute == "type",
         _ => false,
     }
 }

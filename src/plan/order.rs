@@ -299,8 +299,23 @@ pub(crate) fn dependencies(object: &Object) -> Vec<ObjectKey> {
             }
         }
         Object::Route(r) => deps.push(link(&r.ns, &r.dev)),
-        // Table before chain before rule (and the reverse when deleting).
-        Object::NftChain(_) | Object::NftRule(_) => deps.extend(key.nft_parent()),
+        // Table before chain and set before rule (and the reverse when deleting); a rule
+        // after the sets it looks up and the chains it jumps to, and deleted before them.
+        Object::NftChain(_) | Object::NftSet(_) => deps.extend(key.nft_parent()),
+        Object::NftRule(r) => {
+            deps.extend(key.nft_parent());
+            let (sets, chains) = r.rule.references();
+            deps.extend(sets.into_iter().map(|name| ObjectKey::NftSet {
+                ns: r.ns.clone(),
+                table: r.table.clone(),
+                name: name.to_string(),
+            }));
+            deps.extend(chains.into_iter().map(|name| ObjectKey::NftChain {
+                ns: r.ns.clone(),
+                table: r.table.clone(),
+                name: name.to_string(),
+            }));
+        }
         _ => deps.extend(key.link()),
     }
     deps

@@ -2,7 +2,7 @@
 //! descriptions. Attributes not listed here are not managed (and not compared).
 
 use super::Mac;
-use super::nft::{NftChain, NftRule, NftTable};
+use super::nft::{NftChain, NftRule, NftSet, NftTable};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -68,6 +68,11 @@ pub enum ObjectKey {
         name: String,
     },
     NftChain {
+        ns: Ns,
+        table: String,
+        name: String,
+    },
+    NftSet {
         ns: Ns,
         table: String,
         name: String,
@@ -151,6 +156,18 @@ impl Ord for ObjectKey {
                     table: t2,
                     name: b,
                 },
+            )
+            | (
+                K::NftSet {
+                    ns: n1,
+                    table: t1,
+                    name: a,
+                },
+                K::NftSet {
+                    ns: n2,
+                    table: t2,
+                    name: b,
+                },
             ) => ns_order(n1, n2)
                 .then_with(|| names(t1, t2))
                 .then_with(|| names(a, b)),
@@ -217,7 +234,8 @@ impl ObjectKey {
             ObjectKey::Route { .. } => 6,
             ObjectKey::NftTable { .. } => 7,
             ObjectKey::NftChain { .. } => 8,
-            ObjectKey::NftRule { .. } => 9,
+            ObjectKey::NftSet { .. } => 9,
+            ObjectKey::NftRule { .. } => 10,
         }
     }
 
@@ -233,6 +251,7 @@ impl ObjectKey {
             | ObjectKey::Route { ns, .. }
             | ObjectKey::NftTable { ns, .. }
             | ObjectKey::NftChain { ns, .. }
+            | ObjectKey::NftSet { ns, .. }
             | ObjectKey::NftRule { ns, .. } => ns.clone(),
         }
     }
@@ -250,14 +269,16 @@ impl ObjectKey {
         }
     }
 
-    /// The nftables container of this object: a chain's table, a rule's chain. Deleting the
-    /// container deletes what it holds; creating it comes first.
+    /// The nftables container of this object: a chain's or a set's table, a rule's chain.
+    /// Deleting the container deletes what it holds; creating it comes first.
     pub fn nft_parent(&self) -> Option<ObjectKey> {
         match self {
-            ObjectKey::NftChain { ns, table, .. } => Some(ObjectKey::NftTable {
-                ns: ns.clone(),
-                name: table.clone(),
-            }),
+            ObjectKey::NftChain { ns, table, .. } | ObjectKey::NftSet { ns, table, .. } => {
+                Some(ObjectKey::NftTable {
+                    ns: ns.clone(),
+                    name: table.clone(),
+                })
+            }
             ObjectKey::NftRule {
                 ns, table, chain, ..
             } => Some(ObjectKey::NftChain {
@@ -269,12 +290,15 @@ impl ObjectKey {
         }
     }
 
-    /// An nftables object (table, chain or rule): written in nf_tables transactions, not
+    /// An nftables object (table, chain, set or rule): written in nf_tables transactions, not
     /// rtnetlink requests.
     pub fn is_nft(&self) -> bool {
         matches!(
             self,
-            ObjectKey::NftTable { .. } | ObjectKey::NftChain { .. } | ObjectKey::NftRule { .. }
+            ObjectKey::NftTable { .. }
+                | ObjectKey::NftChain { .. }
+                | ObjectKey::NftSet { .. }
+                | ObjectKey::NftRule { .. }
         )
     }
 
@@ -290,6 +314,7 @@ impl ObjectKey {
             ObjectKey::Route { .. } => "route",
             ObjectKey::NftTable { .. } => "nft_table",
             ObjectKey::NftChain { .. } => "nft_chain",
+            ObjectKey::NftSet { .. } => "nft_set",
             ObjectKey::NftRule { .. } => "nft_rule",
         }
     }
@@ -308,6 +333,7 @@ impl fmt::Display for ObjectKey {
             ObjectKey::Route { ns, dst } => write!(f, "route {ns}/{dst}"),
             ObjectKey::NftTable { ns, name } => write!(f, "nft_table {ns}/inet {name}"),
             ObjectKey::NftChain { ns, table, name } => write!(f, "nft_chain {ns}/{table}/{name}"),
+            ObjectKey::NftSet { ns, table, name } => write!(f, "nft_set {ns}/{table}/@{name}"),
             ObjectKey::NftRule {
                 ns,
                 table,
@@ -488,6 +514,7 @@ pub enum Object {
     Route(Route),
     NftTable(NftTable),
     NftChain(NftChain),
+    NftSet(NftSet),
     NftRule(NftRule),
 }
 
@@ -533,6 +560,11 @@ impl Object {
                 table: c.table.clone(),
                 name: c.name.clone(),
             },
+            Object::NftSet(s) => ObjectKey::NftSet {
+                ns: s.ns.clone(),
+                table: s.table.clone(),
+                name: s.name.clone(),
+            },
             Object::NftRule(r) => ObjectKey::NftRule {
                 ns: r.ns.clone(),
                 table: r.table.clone(),
@@ -555,6 +587,7 @@ impl Object {
             Object::Route(r) => r.owned,
             Object::NftTable(t) => t.owned,
             Object::NftChain(c) => c.owned,
+            Object::NftSet(s) => s.owned,
             Object::NftRule(r) => r.owned,
         }
     }
@@ -632,6 +665,11 @@ impl Object {
                 // A regular chain (jump target) has no type, hook or priority.
                 None => attrs.push(("hook", "none".to_string())),
             },
+            Object::NftSet(s) => {
+                attrs.push(("type", s.key.to_string()));
+                let elements: Vec<String> = s.elements.iter().map(|e| e.to_string()).collect();
+                attrs.push(("elements", format!("{{ {} }}", elements.join(", "))));
+            }
             Object::NftRule(r) => attrs.push(("rule", r.rule.to_string())),
         }
         attrs
@@ -660,7 +698,7 @@ macro_rules! into_object {
     };
 }
 into_object!(
-    Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route, NftTable, NftChain, NftRule
+    Namespace, Sysctl, Link, Address, Neighbour, Fdb, Route, NftTable, NftChain, NftSet, NftRule
 );
 
 #[cfg(test)]
@@ -679,6 +717,7 @@ mod tests {
         Route(Ns, IpNet),
         NftTable(Ns, String),
         NftChain(Ns, String, String),
+        NftSet(Ns, String, String),
         NftRule(Ns, String, String, String),
     }
 
@@ -694,6 +733,7 @@ mod tests {
             ObjectKey::Route { ns, dst } => Derived::Route(ns, dst),
             ObjectKey::NftTable { ns, name } => Derived::NftTable(ns, name),
             ObjectKey::NftChain { ns, table, name } => Derived::NftChain(ns, table, name),
+            ObjectKey::NftSet { ns, table, name } => Derived::NftSet(ns, table, name),
             ObjectKey::NftRule {
                 ns,
                 table,
@@ -770,6 +810,11 @@ mod tests {
                 }
                 for m in ["", "x", "xy"] {
                     keys.push(ObjectKey::NftChain {
+                        ns: ns.clone(),
+                        table: s.clone(),
+                        name: m.into(),
+                    });
+                    keys.push(ObjectKey::NftSet {
                         ns: ns.clone(),
                         table: s.clone(),
                         name: m.into(),

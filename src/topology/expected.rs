@@ -12,6 +12,17 @@ pub fn for_path(path: &str) -> Option<&'static str> {
     } else {
         ""
     };
+    if section == "policies" {
+        return match last {
+            "port" => Some("a port 1..65535 or a range like \"8000-8080\""),
+            "protocol" => Some("tcp, udp or icmp"),
+            "cidr" => Some("an address block like 10.0.0.0/8 or fd00::/8"),
+            _ if last.starts_with("ports[") => {
+                Some("a mapping with `protocol` (tcp, udp or icmp) and optionally `port`")
+            }
+            _ => None,
+        };
+    }
     // A list item: `ports[2]`.
     if last.starts_with("ports[") {
         return Some("\"HOST:CONTAINER\" or \"HOST:CONTAINER/tcp|udp\", ports 1..65535");

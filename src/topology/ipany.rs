@@ -44,6 +44,33 @@ pub fn net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
     })
 }
 
+/// An address block of either family (a policy's `cidr`): `10.0.0.0/8`, or one address
+/// (`10.0.0.5`, a /32 or /128). Host bits must be clear: `10.0.0.1/8` is more likely a typo
+/// than a wish to match all of 10/8.
+fn parse_block(text: &str) -> Result<IpNet, String> {
+    let net = match (text.parse::<IpNet>(), text.parse::<IpAddr>()) {
+        (Ok(net), _) => net,
+        (_, Ok(addr)) => IpNet::from(addr),
+        _ => {
+            return Err(format!(
+                "{text:?} is not an address block (expected e.g. 10.0.0.0/8 or fd00::/8)"
+            ));
+        }
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{text} has host bits set; the block is {} (write that)",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// An optional address block of either family (use with `#[serde(default)]`).
+pub fn opt_net<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpNet>, D::Error> {
+    opt_parsed(d, parse_block)
+}
+
 /// An optional IPv6 `address/prefix` (use with `#[serde(default)]`).
 pub fn opt_net6<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv6Net>, D::Error> {
     opt_parsed(d, parse_net6)

@@ -20,6 +20,7 @@ mod model;
 pub mod naming;
 mod network_de;
 mod pick;
+pub mod policy;
 pub mod ports;
 pub mod routed;
 pub mod schema;
@@ -29,6 +30,7 @@ mod unique_keys;
 mod validate;
 mod validate6;
 mod validate_host_gw;
+mod validate_policy;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -50,6 +50,16 @@ pub struct Topology {
     /// characters. Addresses are allocated in declaration order.
     #[serde(default, deserialize_with = "unique")]
     pub containers: IndexMap<String, Container>,
+    /// Network policies by name (Kubernetes NetworkPolicy semantics, see docs/policy.md): which
+    /// traffic may enter and leave the containers each selects. Containers no policy selects
+    /// are open. The name is part of nftables chain and set names: `A-Z a-z 0-9 _ . -`, at most
+    /// 32 characters.
+    #[serde(
+        default,
+        deserialize_with = "unique",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub policies: IndexMap<String, super::policy::Policy>,
 }
 
 /// A machine that runs containers.
@@ -292,6 +302,13 @@ pub struct Container {
     /// container, created and owned by netplan-rs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<ExternalNetns>,
+    /// Labels (key: value) that policy selectors match, e.g. `{ role: web }`.
+    #[serde(
+        default,
+        deserialize_with = "unique",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub labels: IndexMap<String, String>,
 }
 
 /// A network namespace that exists already: give exactly one of the three forms. It is looked up

@@ -57,7 +57,9 @@ pub fn validate(topo: &Topology) -> Vec<Diagnostic> {
     super::validate6::dual_stack(topo, &mut diags);
     diags.extend(super::ports::validate(topo));
     let (attachments, problems) = ipam::allocate(topo);
+    let allocated = problems.is_empty();
     diags.extend(problems);
+    super::validate_policy::validate(topo, &attachments, allocated, &mut diags);
     super::validate_host_gw::default_routes(topo, &attachments, &mut diags);
     super::default_route::validate(topo, &mut diags);
     diags

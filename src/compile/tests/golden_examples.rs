@@ -38,6 +38,7 @@ fn examples_match_golden_files() {
                 "routed-vxlan",
                 root.join("tests/fixtures/routed-vxlan.yaml"),
             ),
+            ("policy", root.join("tests/fixtures/policy.yaml")),
         ]);
     for (stem, file) in files {
         let topo = match load(&file) {

@@ -4,13 +4,17 @@
 //! instead of 4000.
 //!
 //! Each step becomes one or more requests, in plan order (a replace: delete then create;
-//! deleting a chain: flush then delete), and each request remembers its step, so the sequence
+//! deleting a chain: flush then delete; creating a set: the set then its elements; changing a
+//! set's elements: flush then add), and each request remembers its step, so the sequence
 //! number of a request the kernel rejects names the step. Deleting something already gone
 //! counts as done, as it does for other kinds; but the kernel rejects such a request (ENOENT)
 //! and rolls the whole batch back, so the batch is sent again without those deletes.
 
 use super::socket::TxError;
-use super::{Kernel, KernelError, create_message, delete_messages, error, lock, open, socket};
+use super::{
+    Kernel, KernelError, create_messages, delete_messages, error, lock, open, socket,
+    update_messages,
+};
 use crate::plan::Step;
 use crate::state::Object;
 
@@ -72,8 +76,13 @@ pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable>
     for (i, step) in steps.iter().enumerate() {
         let not_nft = |op| (i, op, "not an nftables object".to_string());
         let create = |out: &mut Encoded, desired: &Object| {
-            let message = create_message(desired, mark).ok_or_else(|| not_nft("creating"))?;
-            out.push(i, Op::Create, message);
+            let messages = create_messages(desired, mark).map_err(|m| (i, "creating", m))?;
+            if messages.is_empty() {
+                return Err(not_nft("creating"));
+            }
+            for message in messages {
+                out.push(i, Op::Create, message);
+            }
             Ok::<(), Unencodable>(())
         };
         let delete = |out: &mut Encoded, current: &Object| {
@@ -89,6 +98,15 @@ pub(crate) fn encode(steps: &[Step], mark: &str) -> Result<Encoded, Unencodable>
         match step {
             Step::Create(c) => create(&mut out, &c.object)?,
             Step::Delete(d) => delete(&mut out, &d.current)?,
+            // A set's elements change in place: rules refer to the set, so it cannot be
+            // deleted and created again under them.
+            Step::Update(crate::plan::Update { desired, .. })
+                if let Some(messages) = update_messages(desired) =>
+            {
+                for message in messages.map_err(|m| (i, "updating", m))? {
+                    out.push(i, Op::Create, message);
+                }
+            }
             Step::Update(crate::plan::Update {
                 current, desired, ..
             })

@@ -1,6 +1,8 @@
 //! The nftables expressions netplan-rs writes and reads: meta, payload, cmp, bitwise, immediate
-//! (values and verdicts), nat and masq (what `ip saddr X oifname != Y masquerade`, `ip daddr X
-//! tcp dport N dnat to A:P` and `iifname X oifname Y drop` compile to). Anything else the kernel reports decodes as [`Expr::Other`], so a rule
+//! (values, verdicts and jumps), nat, masq, ct and lookup (what `ip saddr X oifname != Y
+//! masquerade`, `ip daddr X tcp dport N dnat to A:P`, `iifname X oifname Y drop`, `ct state
+//! established,related accept`, `oifname @set jump chain` and `ip saddr @set tcp dport N
+//! accept` compile to). Anything else the kernel reports decodes as [`Expr::Other`], so a rule
 //! changed by hand never looks like ours.
 
 use super::wire::{attrs, cstr, find, get_str, get_u32, nest, put_attr};
@@ -27,6 +29,11 @@ pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 pub const NFT_CMP_EQ: u32 = 0;
 pub const NFT_CMP_NEQ: u32 = 1;
+pub const NFT_CMP_LTE: u32 = 3;
+pub const NFT_CMP_GTE: u32 = 5;
+pub const NFT_CT_STATE: u32 = 0;
+/// `NFT_JUMP` verdict code.
+pub const NFT_JUMP: i32 = -3;
 pub const NFT_NAT_DNAT: u32 = 1;
 /// Verdict codes (linux/netfilter.h `NF_DROP`, `NF_ACCEPT`).
 pub const NF_DROP: i32 = 0;
@@ -56,9 +63,15 @@ pub enum Expr {
     },
     /// `immediate reg <data>` (values).
     Immediate { dreg: u32, data: Vec<u8> },
-    /// `immediate reg 0 <verdict>` without a chain (drop, accept, continue, return); jumps and
-    /// gotos decode as [`Expr::Other`].
+    /// `immediate reg 0 <verdict>` without a chain (drop, accept, continue, return); gotos
+    /// decode as [`Expr::Other`].
     Verdict { code: i32 },
+    /// `immediate reg 0 jump -> <chain>`.
+    Jump { chain: String },
+    /// `ct load <key> => reg` (original direction not given).
+    Ct { key: u32, dreg: u32 },
+    /// `lookup reg <sreg> set <name>` (a plain membership test: no map, not inverted).
+    Lookup { set: String, sreg: u32 },
     /// `nat <type> <family> addr reg proto reg` (min registers; the kernel fills in max).
     Nat {
         nat_type: u32,
@@ -99,6 +112,14 @@ mod attr {
     pub const NAT_REG_PROTO_MIN: u16 = 5;
     pub const MASQ_FLAGS: u16 = 1;
     pub const MASQ_REG_PROTO_MIN: u16 = 2;
+    pub const CT_DREG: u16 = 1;
+    pub const CT_KEY: u16 = 2;
+    pub const CT_DIRECTION: u16 = 3;
+    pub const CT_SREG: u16 = 4;
+    pub const LOOKUP_SET: u16 = 1;
+    pub const LOOKUP_SREG: u16 = 2;
+    pub const LOOKUP_DREG: u16 = 3;
+    pub const LOOKUP_FLAGS: u16 = 5;
 }
 
 fn put_u32(buf: &mut Vec<u8>, ty: u16, v: u32) {
@@ -120,7 +141,9 @@ impl Expr {
             Expr::Payload { .. } => "payload",
             Expr::Cmp { .. } => "cmp",
             Expr::Bitwise { .. } => "bitwise",
-            Expr::Immediate { .. } | Expr::Verdict { .. } => "immediate",
+            Expr::Immediate { .. } | Expr::Verdict { .. } | Expr::Jump { .. } => "immediate",
+            Expr::Ct { .. } => "ct",
+            Expr::Lookup { .. } => "lookup",
             Expr::Nat { .. } => "nat",
             Expr::Masq => "masq",
             Expr::Other { name } => name,
@@ -174,6 +197,23 @@ impl Expr {
                         put_attr(b, NFTA_VERDICT_CODE, &code.to_be_bytes())
                     })
                 });
+            }
+            Expr::Jump { chain } => {
+                put_u32(b, IMMEDIATE_DREG, NFT_REG_VERDICT);
+                nest(b, IMMEDIATE_DATA, |b| {
+                    nest(b, NFTA_DATA_VERDICT, |b| {
+                        put_attr(b, NFTA_VERDICT_CODE, &NFT_JUMP.to_be_bytes());
+                        put_attr(b, NFTA_VERDICT_CHAIN, &cstr(chain));
+                    })
+                });
+            }
+            Expr::Ct { key, dreg } => {
+                put_u32(b, CT_DREG, *dreg);
+                put_u32(b, CT_KEY, *key);
+            }
+            Expr::Lookup { set, sreg } => {
+                put_attr(b, LOOKUP_SET, &cstr(set));
+                put_u32(b, LOOKUP_SREG, *sreg);
             }
             Expr::Nat {
                 nat_type,
@@ -257,13 +297,32 @@ impl Expr {
             {
                 Some(Expr::Masq)
             }
+            "ct" if find(data, CT_SREG).is_none() && find(data, CT_DIRECTION).is_none() => {
+                u(CT_DREG)
+                    .zip(u(CT_KEY))
+                    .map(|(dreg, key)| Expr::Ct { key, dreg })
+            }
+            // The kernel reports the flags (0); a map (dreg) or an inverted lookup is not ours.
+            "lookup" if find(data, LOOKUP_DREG).is_none() && u(LOOKUP_FLAGS).unwrap_or(0) == 0 => {
+                get_str(data, LOOKUP_SET)
+                    .zip(u(LOOKUP_SREG))
+                    .map(|(set, sreg)| Expr::Lookup { set, sreg })
+            }
             _ => None,
         };
         match decoded {
             Some(e) => e,
             None if matches!(
                 name,
-                "meta" | "payload" | "cmp" | "bitwise" | "immediate" | "nat" | "masq"
+                "meta"
+                    | "payload"
+                    | "cmp"
+                    | "bitwise"
+                    | "immediate"
+                    | "nat"
+                    | "masq"
+                    | "ct"
+                    | "lookup"
             ) =>
             {
                 other(" (other form)")
@@ -281,6 +340,8 @@ impl Expr {
         let op = |o: u32| match o {
             NFT_CMP_EQ => "eq".to_string(),
             NFT_CMP_NEQ => "neq".to_string(),
+            NFT_CMP_LTE => "lte".to_string(),
+            NFT_CMP_GTE => "gte".to_string(),
             n => format!("op{n}"),
         };
         match self {
@@ -354,19 +415,33 @@ impl Expr {
                 s
             }
             Expr::Masq => "[ masq ]".to_string(),
+            Expr::Jump { chain } => format!("[ immediate reg {NFT_REG_VERDICT} jump -> {chain} ]"),
+            Expr::Ct { key, dreg } => {
+                let key = match *key {
+                    NFT_CT_STATE => "state".to_string(),
+                    k => format!("key {k}"),
+                };
+                format!("[ ct load {key} => reg {dreg} ]")
+            }
+            Expr::Lookup { set, sreg } => format!("[ lookup reg {sreg} set {set} ]"),
             Expr::Other { name } => format!("[ {name} ]"),
         }
     }
 }
 
-/// A verdict immediate's data: only a bare code (a jump or goto names a chain: not ours).
+/// A verdict immediate's data: a bare code, or a jump by chain name (a goto, or a jump by
+/// chain id, is not ours).
 fn verdict(data: &[u8]) -> Option<Expr> {
     let v = find(find(data, attr::IMMEDIATE_DATA)?, NFTA_DATA_VERDICT)?;
-    if find(v, NFTA_VERDICT_CHAIN).is_some() || find(v, NFTA_VERDICT_CHAIN_ID).is_some() {
+    let code = get_u32(v, NFTA_VERDICT_CODE)? as i32;
+    if find(v, NFTA_VERDICT_CHAIN_ID).is_some() {
         return None;
     }
-    let code = get_u32(v, NFTA_VERDICT_CODE)? as i32;
-    Some(Expr::Verdict { code })
+    match (code, get_str(v, NFTA_VERDICT_CHAIN)) {
+        (NFT_JUMP, Some(chain)) => Some(Expr::Jump { chain }),
+        (_, Some(_)) | (NFT_JUMP, None) => None,
+        (code, None) => Some(Expr::Verdict { code }),
+    }
 }
 
 /// NFTA_RULE_EXPRESSIONS payload: one NFTA_LIST_ELEM per expression.
@@ -459,6 +534,17 @@ mod tests {
             Expr::Masq,
             Expr::Verdict { code: NF_DROP },
             Expr::Verdict { code: NF_ACCEPT },
+            Expr::Jump {
+                chain: "ingress-web".into(),
+            },
+            Expr::Ct {
+                key: NFT_CT_STATE,
+                dreg: 1,
+            },
+            Expr::Lookup {
+                set: "members-web".into(),
+                sreg: 1,
+            },
         ];
         let mut buf = Vec::new();
         encode_list(&exprs, &mut buf);
@@ -495,21 +581,30 @@ mod tests {
     }
 
     #[test]
-    fn a_jump_is_not_a_plain_verdict() {
-        let mut buf = Vec::new();
-        nest(&mut buf, NFTA_LIST_ELEM, |b| {
-            put_attr(b, NFTA_EXPR_NAME, &cstr("immediate"));
-            nest(b, NFTA_EXPR_DATA, |b| {
-                put_u32(b, attr::IMMEDIATE_DREG, NFT_REG_VERDICT);
-                nest(b, attr::IMMEDIATE_DATA, |b| {
-                    nest(b, NFTA_DATA_VERDICT, |b| {
-                        put_attr(b, NFTA_VERDICT_CODE, &(-3i32).to_be_bytes());
-                        put_attr(b, NFTA_VERDICT_CHAIN, &cstr("elsewhere"));
-                    })
+    fn a_jump_decodes_and_a_goto_is_not_ours() {
+        let verdict = |code: i32| {
+            let mut buf = Vec::new();
+            nest(&mut buf, NFTA_LIST_ELEM, |b| {
+                put_attr(b, NFTA_EXPR_NAME, &cstr("immediate"));
+                nest(b, NFTA_EXPR_DATA, |b| {
+                    put_u32(b, attr::IMMEDIATE_DREG, NFT_REG_VERDICT);
+                    nest(b, attr::IMMEDIATE_DATA, |b| {
+                        nest(b, NFTA_DATA_VERDICT, |b| {
+                            put_attr(b, NFTA_VERDICT_CODE, &code.to_be_bytes());
+                            put_attr(b, NFTA_VERDICT_CHAIN, &cstr("elsewhere"));
+                        })
+                    });
                 });
             });
-        });
-        assert_eq!(decode_list(&buf)[0].render(), "[ immediate (other form) ]");
+            decode_list(&buf).remove(0)
+        };
+        assert_eq!(
+            verdict(NFT_JUMP),
+            Expr::Jump {
+                chain: "elsewhere".into()
+            }
+        );
+        assert_eq!(verdict(-4).render(), "[ immediate (other form) ]");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! nftables over netlink (NETLINK_NETFILTER), written by hand: the table netplan-rs owns, its
-//! base chains and its NAT rules. No `nft` process, no C library.
+//! chains, named sets and rules. No `nft` process, no C library.
 //!
 //! Why hand-written: the pure-Rust netlink nftables crate (`rustables`) is GPL-3.0, which would
 //! relicense the binary; `nftnl` binds the C libraries libnftnl/libmnl (not on a fresh machine);
@@ -17,7 +17,8 @@
 //! or `netplan-rs-<scope>` for a named scope on a real host) in family inet, and owns
 //! it only when the table's userdata comment is the target's link alias mark (set at creation).
 //! Every chain and rule in an owned table is owned (unknown ones are deleted); tables it does not
-//! own are never read into or changed. A rule's identity is its userdata comment.
+//! own are never read into or changed. A rule's identity is its userdata comment; a set's is its
+//! name (anonymous sets belong to the hand-made rule that uses them and are not objects).
 
 mod batch;
 mod expr;
@@ -32,7 +33,7 @@ pub(crate) use socket::NftSocket;
 
 use super::lock;
 use super::{Kernel, KernelError, netns};
-use crate::state::{NftChain, NftRule, NftTable, Ns, Object, ObjectKey, State};
+use crate::state::{NftChain, NftRule, NftSet, NftTable, Ns, Object, ObjectKey, State};
 use msg::*;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -80,8 +81,9 @@ fn error(kernel: &Kernel, op: &'static str, key: &ObjectKey, e: io::Error) -> Ke
     KernelError::from_io(op, key.to_string(), kernel.target.label(&key.ns()), e)
 }
 
-/// Add our table (if present), its chains and rules in the host namespace to `state`: one dump
-/// of tables, and chains and rules only when the table is there and ours.
+/// Add our table (if present), its chains, sets and rules in the host namespace to `state`: one
+/// dump of tables, and chains, rules and sets only when the table is there and ours, then one
+/// dump of elements per set (the kernel dumps elements set by set).
 pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), KernelError> {
     let ns = Ns::Host;
     match open(kernel, &ns).await {
@@ -129,7 +131,30 @@ pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), Ke
         )?;
         Ok((chains, rules))
     });
-    let (chains, rules) = rules.map_err(|e| error(kernel, "dumping", &table_key, e))?;
+    let sets = rules.and_then(|(chains, rules)| {
+        let sets = sock.dump(
+            &dump(NFT_MSG_GETSET, Some(table_name)),
+            msg_type(NFT_MSG_NEWSET),
+        )?;
+        let mut out = Vec::new();
+        for mut set in sets.iter().filter_map(|s| parse_set(&ns, s)) {
+            if set.table != table_name {
+                continue;
+            }
+            let replies = sock.dump(
+                &dump_elements(table_name, &set.name),
+                msg_type(NFT_MSG_NEWSETELEM),
+            )?;
+            let elements = replies.iter().flat_map(|r| parse_elements(set.key, r));
+            set = NftSet::new(ns.clone(), &set.table, &set.name, set.key, elements);
+            out.push(set);
+        }
+        Ok((chains, rules, out))
+    });
+    let (chains, rules, sets) = sets.map_err(|e| error(kernel, "dumping", &table_key, e))?;
+    for set in sets {
+        state.insert(set);
+    }
     for chain in chains.iter().filter_map(|c| parse_chain(&ns, c)) {
         if chain.table == table_name {
             state.insert(chain);
@@ -150,14 +175,31 @@ pub(crate) async fn observe(kernel: &Kernel, state: &mut State) -> Result<(), Ke
     Ok(())
 }
 
-/// The request creating `object` (`None`: not an nftables object).
-fn create_message(object: &Object, mark: &str) -> Option<Vec<u8>> {
-    Some(match object {
-        Object::NftTable(t) => new_table(&t.name, mark),
-        Object::NftChain(c) => new_chain(c),
-        Object::NftRule(r) => new_rule(r),
-        _ => return None,
+/// The requests creating `object` (empty: not an nftables object): a set comes with its
+/// elements. `Err`: an element that does not fit its set's type.
+fn create_messages(object: &Object, mark: &str) -> Result<Vec<Vec<u8>>, String> {
+    Ok(match object {
+        Object::NftTable(t) => vec![new_table(&t.name, mark)],
+        Object::NftChain(c) => vec![new_chain(c)],
+        Object::NftSet(s) => std::iter::once(new_set(s))
+            .chain(new_elements(s)?)
+            .collect(),
+        Object::NftRule(r) => vec![new_rule(r)],
+        _ => Vec::new(),
     })
+}
+
+/// The requests changing a set's elements in place: flush, then add the wanted ones (in one
+/// transaction, so no packet sees the set empty). `None`: not a set (it is replaced instead).
+fn update_messages(desired: &Object) -> Option<Result<Vec<Vec<u8>>, String>> {
+    let Object::NftSet(s) = desired else {
+        return None;
+    };
+    Some(new_elements(s).map(|add| {
+        std::iter::once(flush_set(&s.table, &s.name))
+            .chain(add)
+            .collect()
+    }))
 }
 
 /// The requests deleting `object`. Deleting a table deletes its chains and rules; a chain is
@@ -169,6 +211,7 @@ fn delete_messages(object: &Object) -> Result<Vec<Vec<u8>>, &'static str> {
         Object::NftChain(NftChain { table, name, .. }) => {
             vec![del_rule(table, name, None), del_chain(table, name)]
         }
+        Object::NftSet(NftSet { table, name, .. }) => vec![del_set(table, name)],
         Object::NftRule(NftRule {
             table,
             chain,

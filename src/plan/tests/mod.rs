@@ -5,5 +5,6 @@ pub(crate) mod golden;
 mod golden_converge;
 mod golden_isolation;
 mod golden_nat;
+mod golden_policy;
 mod refs_cases;
 pub(crate) mod testutil;

@@ -156,6 +156,7 @@ pub(crate) fn unowned(mut object: Object) -> Object {
         Object::Route(r) => r.owned = false,
         Object::NftTable(t) => t.owned = false,
         Object::NftChain(c) => c.owned = false,
+        Object::NftSet(s) => s.owned = false,
         Object::NftRule(r) => r.owned = false,
         Object::Sysctl(_) => {}
     }

@@ -6,6 +6,7 @@ mod host_gw_cases;
 mod ipam_cases;
 mod load_cases;
 mod macvlan_cases;
+mod policy_cases;
 mod routed_cases;
 mod sweep_findings;
 pub(crate) mod test_support;
