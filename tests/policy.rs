@@ -463,3 +463,51 @@ fn web_api_db_policy_in_the_lab() {
     std::mem::forget(open_lab); // `lab` tears the lab down
     let _ = std::fs::remove_file(&open);
 }
+
+/// `topologies/calico.yaml`, the README's example: `lab demo` builds it, every pair is as the
+/// policies say, and `lab verify --json` probed the ports the policies name, each way round:
+/// web on tcp/80 from anywhere, api on tcp/8080 from web only, db on tcp/5432 from api only.
+#[test]
+fn calico_example_runs_as_a_lab_demo_and_its_policies_hold() {
+    must_root();
+    let lab = Lab::new("plc", &repo_file("topologies/calico.yaml"));
+    let out = lab.cmd(&["lab", "demo"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("All 30 pairs as expected: 21 reachable (13 routed), 9 isolated."),
+        "{text}"
+    );
+    assert!(
+        lab.namespaces().is_empty(),
+        "demo left {:?}",
+        lab.namespaces()
+    );
+
+    lab.up();
+    let out = lab.cmd(&["lab", "verify"], &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("verify --json");
+    // Whether the probe got through ("reachable", or "routed" between networks).
+    let passes = |from: &str, to: &str, protocol: &str, port: u64| -> bool {
+        let probes = doc["probes"].as_array().expect("probes");
+        let probe = probes
+            .iter()
+            .find(|p| {
+                p["from"] == from
+                    && p["to"] == to
+                    && p["protocol"] == protocol
+                    && p["port"].as_u64() == Some(port)
+            })
+            .unwrap_or_else(|| panic!("no {protocol}/{port} probe {from} -> {to}"));
+        assert_eq!(probe["as_expected"], true, "{probe}");
+        probe["result"] != "isolated"
+    };
+    assert!(passes("client", "web1", "tcp", 80));
+    assert!(passes("api2", "web2", "tcp", 80));
+    assert!(passes("web1", "api1", "tcp", 8080));
+    assert!(!passes("client", "api1", "tcp", 8080));
+    assert!(passes("api2", "db1", "tcp", 5432));
+    assert!(!passes("web2", "db1", "tcp", 5432));
+    assert!(!passes("client", "db1", "tcp", 5432));
+}
