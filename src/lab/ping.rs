@@ -27,27 +27,18 @@ static NEXT_ID: AtomicU16 = AtomicU16::new(1);
 /// `/run/netns/NAME`) to `dst`, waiting `timeout` for each reply. Ok(true) as soon as one reply
 /// arrives; Ok(false) when none does (including "network unreachable" at send time).
 pub fn ping(netns: &Path, dst: IpAddr, attempts: u16, timeout: Duration) -> io::Result<bool> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let ns = std::fs::File::open(netns)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", netns.display())))?;
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(io::Error::from)?;
-                let socket = icmp_socket(dst)?;
-                let id = NEXT_ID
-                    .fetch_add(1, Ordering::Relaxed)
-                    .wrapping_add(std::process::id() as u16);
-                for seq in 1..=attempts {
-                    send_echo(&socket, dst, id, seq)?;
-                    if wait_reply(&socket, dst, id, seq, timeout)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("ping thread panicked")))
+    super::transport::in_netns(netns, || {
+        let socket = icmp_socket(dst)?;
+        let id = NEXT_ID
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(std::process::id() as u16);
+        for seq in 1..=attempts {
+            send_echo(&socket, dst, id, seq)?;
+            if wait_reply(&socket, dst, id, seq, timeout)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     })
 }
 

@@ -18,8 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Run `f` on a thread inside the namespace at `netns`.
-fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+/// Run `f` on a thread inside the namespace at `netns` (a thread of its own: `setns` changes
+/// the calling thread's namespace for good). Also used by [`super::ping`].
+pub(super) fn in_netns<T: Send>(
+    netns: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -30,7 +34,7 @@ fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> io::Result<T> + Send) -> 
                 f()
             })
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("probe thread panicked")))
+            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
     })
 }
 
