@@ -449,3 +449,51 @@ fn bridge() {
         }),
     });
 }
+
+/// Deleting a container's namespace leaves its veth pair to the kernel, which removes it with
+/// the namespace (in bulk: docs/performance.md). A process still in the namespace keeps the
+/// namespace, and so the pair, alive: destroy must still leave no host end behind, and a
+/// container planned again must come back whole.
+#[test]
+fn destroy_removes_veths_of_a_namespace_a_process_still_holds() {
+    must_root();
+    let file = temp_topology(
+        "held-netns",
+        "version: 1\nhosts: { node-1: { underlay: 10.203.0.1/16, interface: eth0 } }\nnetworks: { net: { driver: bridge, subnet: 10.103.0.0/16 } }\ncontainers:\n  held: { host: node-1, network: net }\n  free: { host: node-1, network: net }\n",
+    );
+    let lab = Lab::new("held", &file);
+    lab.up();
+    let held_ns = lab.container_ns("node-1", "held");
+    // A process that keeps the namespace after its /run/netns entry is gone.
+    let mut holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &held_ns, "sleep", "120"])
+        .spawn()
+        .expect("ip netns exec");
+    // Wait (with a deadline) until the process has entered the namespace.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let inside = |pid: u32| {
+        let ours = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+        let theirs = std::fs::metadata(format!("/run/netns/{held_ns}")).ok();
+        use std::os::unix::fs::MetadataExt;
+        match (ours, theirs) {
+            (Some(link), Some(meta)) => link.to_string_lossy().contains(&meta.ino().to_string()),
+            _ => false,
+        }
+    };
+    while !inside(holder.id()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep never entered {held_ns}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = lab.on_host("destroy", "node-1", &["--auto-approve"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    lab.assert_host_clean("node-1");
+    // Planned again, both containers come back (the held one's host end name is free).
+    let out = lab.on_host("apply", "node-1", &["--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    lab.assert_no_changes("node-1");
+}

@@ -8,6 +8,7 @@ use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use std::io;
+use std::time::Duration;
 
 pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelError> {
     // An nftables step is a transaction of one, on the same path as a run of them (see
@@ -179,7 +180,7 @@ async fn create_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelE
 async fn delete_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {
     let logical = Ns::Container(ns.name.clone());
     refuse_external(kernel, &logical, "deleting")?;
-    release_veths(kernel, &logical).await?;
+    let pairs = release_macvlans(kernel, &logical).await?;
     kernel.forget(&logical);
     let name = kernel.target.netns_name(&logical).unwrap_or_default();
     let label = kernel.target.label(&logical);
@@ -189,9 +190,10 @@ async fn delete_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelE
         .and_then(|r| r)
         .map_err(|source| KernelError::Namespace {
             op: "deleting",
-            ns: label,
+            ns: label.clone(),
             source,
-        })
+        })?;
+    wait_for_teardown(kernel, &label, &pairs).await
 }
 
 /// A namespace the target maps to an existing file is someone else's: compile never asks to
@@ -219,33 +221,110 @@ async fn write_sysctl(kernel: &Kernel, s: &Sysctl) -> Result<(), KernelError> {
         })
 }
 
-/// Delete the veth links inside a namespace about to be deleted. The kernel tears a namespace
-/// down asynchronously (and not at all while any socket, ours included, still holds it), and
-/// until then the host ends of its veth pairs linger in the host namespace, so verification
-/// right after apply would still see them. Deleting a veth end removes its peer at once.
-async fn release_veths(kernel: &Kernel, ns: &Ns) -> Result<(), KernelError> {
+/// A veth pair reaching out of a namespace being deleted: the end inside (its ifindex there) and
+/// the other end (its ifindex in the host namespace).
+struct Pair {
+    inside: u32,
+    outside: u32,
+}
+
+/// Before a namespace is deleted: delete its macvlan children (until the namespace is gone they
+/// hold their parent, and a passthru parent refuses a new child meanwhile) and list its veth
+/// pairs, which the kernel removes with the namespace. Deleting the veths one by one instead
+/// costs an RCU grace period each under the RTNL lock (about 20 ms a container, serialized),
+/// where the kernel tears many namespaces down in one batch (docs/performance.md).
+async fn release_macvlans(kernel: &Kernel, ns: &Ns) -> Result<Vec<Pair>, KernelError> {
     let target = kernel.target.clone();
     let conn = kernel.conn(ns).await?;
     let links = super::observe::dump_links(&target, &conn, ns).await?;
-    // Macvlan children too: until the namespace is gone they hold their parent (a passthru
-    // parent refuses a new child meanwhile).
-    for link in links
-        .iter()
-        .filter(|l| matches!(l.kind.as_deref(), Some("veth" | "macvlan")))
-    {
-        let mut msg = LinkMessage::default();
-        msg.header.index = link.index;
-        match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {
-            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                return Err(KernelError::from_io(
-                    "deleting",
-                    format!("link {}", link.name),
-                    target.label(ns),
-                    e,
-                ));
+    let mut pairs = Vec::new();
+    for link in &links {
+        match link.kind.as_deref() {
+            Some("veth") => {
+                if let (Some(outside), Some(_)) = (link.link, link.link_netnsid) {
+                    pairs.push(Pair {
+                        inside: link.index,
+                        outside,
+                    });
+                }
+            }
+            Some("macvlan") => {
+                let mut msg = LinkMessage::default();
+                msg.header.index = link.index;
+                match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {
+                    Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                        return Err(KernelError::from_io(
+                            "deleting",
+                            format!("link {}", link.name),
+                            target.label(ns),
+                            e,
+                        ));
+                    }
+                    _ => {}
+                }
             }
             _ => {}
         }
     }
+    Ok(pairs)
+}
+
+/// How long a namespace's deletion lets the kernel remove its veth pairs with it, before it
+/// deletes what is left itself: a process still in the namespace keeps it (and its veths)
+/// alive, and the host must not keep the host ends of a container it no longer has.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Wait until the host-side ends of a deleted namespace's veth pairs are gone. The kernel tears
+/// a namespace down asynchronously (in a worker that takes every namespace deleted meanwhile in
+/// one batch), and until then the host ends linger in the host namespace: the step ends only
+/// when they are gone, so that what comes next (a veth of the same name, verification) sees the
+/// namespace's end. Polls each end by ifindex with a growing pause; after [`TEARDOWN_GRACE`]
+/// deletes the ends still there (the namespace lives on: something still holds it).
+async fn wait_for_teardown(
+    kernel: &Kernel,
+    label: &str,
+    pairs: &[Pair],
+) -> Result<(), KernelError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let host = kernel.conn(&Ns::Host).await?;
+    let failed = |source: io::Error| KernelError::Namespace {
+        op: "waiting for the teardown of",
+        ns: label.to_string(),
+        source,
+    };
+    let grace = tokio::time::Instant::now() + TEARDOWN_GRACE;
+    let mut pause = Duration::from_millis(2);
+    for pair in pairs {
+        while still_paired(&host, pair).await.map_err(failed)? {
+            if tokio::time::Instant::now() >= grace {
+                let mut msg = LinkMessage::default();
+                msg.header.index = pair.outside;
+                match host.request(RouteNetlinkMessage::DelLink(msg), 0).await {
+                    Err(e) if e.raw_os_error() != Some(libc::ENODEV) => return Err(failed(e)),
+                    _ => break,
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
     Ok(())
+}
+
+/// Whether the host still has the outside end of `pair`: a veth at its ifindex whose peer is
+/// the inside end (an index the kernel gave to something else since does not count).
+async fn still_paired(host: &super::conn::Conn, pair: &Pair) -> io::Result<bool> {
+    let mut msg = LinkMessage::default();
+    msg.header.index = pair.outside;
+    match host.call(RouteNetlinkMessage::GetLink(msg), 0).await {
+        Ok(replies) => Ok(replies.iter().any(|reply| match reply {
+            RouteNetlinkMessage::NewLink(link) => super::parse::link(link)
+                .is_some_and(|l| l.kind.as_deref() == Some("veth") && l.link == Some(pair.inside)),
+            _ => false,
+        })),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -168,8 +168,12 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> Result
     }
     let mut locks = BTreeMap::new();
     if netns::is_namespace(&switch) {
-        let mut switch_kernel = apply::connect_to_change(switch_target(lab)).await?;
-        let observed = switch_kernel.observe().await?;
+        // The switch's view reaches every namespace of the lab; its connections are dropped
+        // before the hosts are destroyed (an open socket keeps a deleted namespace alive).
+        let observed = apply::connect_to_change(switch_target(lab))
+            .await?
+            .observe()
+            .await?;
         let observed_hosts: Vec<String> = observed
             .iter()
             .filter_map(|o| match o {
@@ -186,6 +190,7 @@ pub async fn down(lab: &str, file_hosts: &[String], timeout: Duration) -> Result
                 .or_lab(|| format!("destroying simulated host {host}"))?;
         }
         let plan = crate::plan::diff(&empty, &observed);
+        let mut switch_kernel = apply::connect_to_change(switch_target(lab)).await?;
         converge(&mut switch_kernel, &plan, &empty)
             .await
             .or_lab(|| format!("removing the simulated hosts of lab {lab}"))?;
