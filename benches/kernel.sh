@@ -534,7 +534,7 @@ echo "- machine: $(nproc) cores, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M 
 echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- netplan-rs: $NP ($("$NP" --version 2>/dev/null || echo unknown))"
 echo "- $(ip -V); CNI plugins: ${cni_skip:-$CNI_DIR ($(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo "version unknown"))}"
-echo "- rounds: $ROUNDS; sizes: $SIZES; bridged VXLAN fleet: $VXLAN_HOSTS x $VXLAN_PER_HOST; routed VXLAN peers: $ROUTED_PEERS"
+echo "- cases: $CASES; rounds: $ROUNDS; sizes: $SIZES; bridged VXLAN fleet: $VXLAN_HOSTS x $VXLAN_PER_HOST; routed VXLAN peers: $ROUTED_PEERS"
 
 : > "$work/times"
 for case in $CASES; do
