@@ -34,6 +34,8 @@
 #     `ip netns del` per container, then the bridge); the floor (one `ip -batch` of every
 #     `netns del`, then the bridge).
 #   - max RSS of netplan-rs apply at each size (`/usr/bin/time -f %M`).
+#   - CPU time (user + system, with children) of every apply: how much of the wall clock is
+#     work, and how much of that the kernel does in the contender's system calls.
 #   - host h0 of a bridged VXLAN fleet (VXLAN_HOSTS x VXLAN_PER_HOST, default 200 x 10: 10 local
 #     containers, 1990 remote ones, one neighbour and one FDB entry each): netplan-rs's first
 #     apply against the floor, the same objects by `ip -batch` + `bridge -batch` (+ the
@@ -105,6 +107,18 @@ since_ms() { echo $((($(now_us) - $1) / 1000)); }
 # record KEY TOOL VALUE: one measurement (milliseconds, or KiB for rss).
 record() { echo "$1 $2 $3" >> "$work/times"; }
 
+# run_cpu OUT ERR COMMAND...: run COMMAND; its CPU time and its children's, user and system, in
+# seconds, go to $work/cpu.
+run_cpu() {
+  local TIMEFORMAT='%3U %3S' out=$1 err=$2
+  shift 2
+  { time "$@" > "$out" 2> "$err"; } 2> "$work/cpu"
+}
+record_cpu() { # KEY TOOL
+  record "$1" "u_$2" "$(awk '{printf "%d", $1 * 1000}' "$work/cpu")"
+  record "$1" "s_$2" "$(awk '{printf "%d", $2 * 1000}' "$work/cpu")"
+}
+
 # wait_until SECONDS WHAT COMMAND...: poll COMMAND until it succeeds, at most SECONDS.
 wait_until() {
   local secs=$1 what=$2 deadline=$(($(now_us) + $1 * 1000000))
@@ -121,7 +135,7 @@ wait_until() {
 # bare HOST_NS CONTAINER_PREFIX: the host namespace holds only lo and eth0 and no namespace of
 # its containers is left.
 bare() {
-  [[ $(ip -n "$1" -o link show | wc -l) == 2 ]] && ! compgen -G "/run/netns/$2*" >/dev/null
+  [[ $(ip -n "$1" -o link show 2>/dev/null | wc -l) == 2 ]] && ! compgen -G "/run/netns/$2*" >/dev/null
 }
 
 # make_host NS: a bare host namespace for a peer: lo, and eth0 with the underlay address,
@@ -147,7 +161,7 @@ reset_host() {
   local ns=$1 pfx=$2 n
   for n in /run/netns/"$pfx"*; do [[ -e $n ]] && echo "netns del ${n##*/}"; done |
     ip -force -batch - >/dev/null 2>&1 || true
-  ip -n "$ns" -o link show | awk -F': ' '{sub(/@.*/, "", $2); if ($2 != "lo" && $2 != "eth0") print "link del " $2}' |
+  ip -n "$ns" -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); if ($2 != "lo" && $2 != "eth0") print "link del " $2}' |
     ip -n "$ns" -force -batch - >/dev/null 2>&1 || true
   wait_until $((120 + $(ls /run/netns | wc -l) / 5)) "$ns to be bare" bare "$ns" "$pfx"
 }
@@ -219,7 +233,7 @@ np_run() {
   [[ $verb == plan ]] || cmd+=(--auto-approve)
   if [[ $verb == apply && -z $rss_skip ]]; then cmd=(/usr/bin/time -f %M -o "$work/rss" "${cmd[@]}"); fi
   t0=$(now_us)
-  if ! timeout 900 "${cmd[@]}" > "$work/out" 2> "$work/err"; then
+  if ! run_cpu "$work/out" "$work/err" timeout 900 "${cmd[@]}"; then
     echo "  $key: netplan-rs $verb failed (not counted): $(tail -1 "$work/err")" >&2
     return 1
   fi
@@ -233,7 +247,10 @@ np_run() {
     return 1
   fi
   record "$key" np "$ms"
-  [[ $verb == apply && -z $rss_skip ]] && record "$key" rss "$(tail -1 "$work/rss")"
+  if [[ $verb == apply ]]; then
+    record_cpu "$key" np
+    [[ -z $rss_skip ]] && record "$key" rss "$(tail -1 "$work/rss")"
+  fi
   echo "  $key: netplan-rs $verb $(fmt_ms "$ms")" >&2
 }
 
@@ -274,12 +291,13 @@ timed() {
   local key=$1 tool=$2 what=$3 t0 ms
   shift 3
   t0=$(now_us)
-  if ! "$@" > "$work/out" 2>&1; then
-    echo "  $key: $what failed (not counted): $(tail -1 "$work/out")" >&2
+  if ! run_cpu "$work/out" "$work/err" "$@"; then
+    echo "  $key: $what failed (not counted): $(cat "$work/out" "$work/err" | tail -1)" >&2
     return 1
   fi
   ms=$(since_ms "$t0")
   record "$key" "$tool" "$ms"
+  record_cpu "$key" "$tool"
   echo "  $key: $what $(fmt_ms "$ms")" >&2
 }
 
@@ -462,6 +480,12 @@ overlay_case() {
 # ---------------------------------------------------------------------------------- table
 
 row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 |"; }
+cpu() { # KEY TOOL -> "user + system s" (medians of each)
+  local u s
+  u=$(med "$1" "u_$2") s=$(med "$1" "s_$2")
+  [[ -z $u || -z $s ]] && { echo "failed"; return; }
+  awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f + %.2f s", u / 1000, s / 1000 }'
+}
 mb() { [[ -z $1 ]] && { echo "failed"; return; }; awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 
 table() {
@@ -517,13 +541,25 @@ table() {
     if [[ -n $rss_skip ]]; then np=$rss_skip; else np=$(mb "$(med "$kind" rss)"); fi
     row "$kind host: max RSS of apply" "$np" "-" "-" "-" "-"
   done
+  if [[ " $CASES " == *" bridge "* ]]; then
+    for n in $SIZES; do
+      if [[ -n $cni_skip ]]; then peer="CNI: $cni_skip"; else peer="CNI: $(cpu "bridge$n" cni)"; fi
+      row "$n containers: CPU of apply, user + system" "$(cpu "bridge$n" np)" "$peer" "ip -batch: $(cpu "bridge$n" ip)" "-" "-"
+    done
+  fi
+  for kind in vxlan routed; do
+    [[ " $CASES " == *" $kind "* ]] || continue
+    row "$kind host: CPU of apply, user + system" "$(cpu "$kind" np)" "-" "ip -batch + bridge -batch: $(cpu "$kind" ip)" "-" "-"
+  done
   echo
   echo "Medians of $ROUNDS interleaved rounds (order rotated per round), wall clock of whole commands."
   echo "Floor: \`ip\` sending exactly the same objects (\`ip -batch\`, \`bridge -batch\`: one process for"
   echo "the namespaces, one for the host namespace, one per container namespace); for the no-op plan,"
   echo "\`ip -j\` reading links, addresses and routes of every namespace; for destroy, one \`ip -batch\`"
   echo "of every \`netns del\`, then the bridge. Destroys are timed until the namespaces are gone and"
-  echo "the host is back to lo and eth0."
+  echo "the host is back to lo and eth0. CPU: user + system seconds of the command and its children"
+  echo "(the kernel's work in a command's system calls counts; waiting for a lock or for another"
+  echo "process, and the kernel's deferred teardown, do not)."
 }
 
 # ----------------------------------------------------------------------------------- main

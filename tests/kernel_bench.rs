@@ -61,6 +61,14 @@ fn is_measured(cell: &str) -> bool {
     number.parse::<f64>().is_ok()
 }
 
+/// A CPU cell: "USER + SYSTEM s", after an optional label.
+fn is_cpu(cell: &str) -> bool {
+    let value = cell.rsplit(": ").next().unwrap_or(cell);
+    value.strip_suffix(" s").is_some_and(|v| {
+        v.split(" + ").count() == 2 && v.split(" + ").all(|n| n.parse::<f64>().is_ok())
+    })
+}
+
 fn cni_installed(dir: &str) -> bool {
     Path::new(dir).join("bridge").exists() && Path::new(dir).join("host-local").exists()
 }
@@ -133,6 +141,8 @@ fn tiny_run_prints_machine_and_every_row() {
     }
     for kind in ["vxlan", "routed"] {
         row(&table, &format!("{kind} host: max RSS of apply"));
+        let cpu = row(&table, &format!("{kind} host: CPU of apply, user + system"));
+        assert!(is_cpu(&cpu[1]) && is_cpu(&cpu[3]), "{cpu:?}");
     }
     assert!(
         table.contains("Floor: `ip` sending exactly the same objects"),
