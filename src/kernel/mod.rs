@@ -8,6 +8,7 @@
 //! here spawns a process.
 
 mod adopt;
+mod blocking;
 mod conn;
 mod dad;
 mod error;
@@ -24,6 +25,7 @@ mod observe;
 mod observe_links;
 mod observe_nsid;
 mod parse;
+mod snapshot;
 mod sockbuf;
 mod sysctl;
 
@@ -396,35 +398,6 @@ impl Kernel {
                 ns: self.target.label(ns),
                 source,
             })
-    }
-
-    /// The connections opened so far (a snapshot).
-    fn conns(&self) -> HashMap<Ns, Arc<Conn>> {
-        lock(&self.conns).clone()
-    }
-
-    /// Open the missing connections to `spaces` concurrently; one result per namespace that
-    /// was missing.
-    async fn open_all(&self, spaces: &[Ns]) -> Vec<(Ns, Result<(), KernelError>)> {
-        let missing: Vec<Ns> = {
-            let conns = lock(&self.conns);
-            spaces
-                .iter()
-                .filter(|ns| !conns.contains_key(*ns))
-                .cloned()
-                .collect()
-        };
-        let opened = futures::future::join_all(missing.iter().map(|ns| self.open_conn(ns))).await;
-        let mut results = Vec::new();
-        for (ns, conn) in missing.into_iter().zip(opened) {
-            let result = conn.map(|conn| {
-                lock(&self.conns)
-                    .entry(ns.clone())
-                    .or_insert_with(|| Arc::new(conn));
-            });
-            results.push((ns, result));
-        }
-        results
     }
 
     /// [`Target::netns_file`], with the error naming the namespace.

@@ -1,11 +1,12 @@
 //! observe: dump the live kernel objects of every namespace of a target into a [`State`].
 //!
-//! One dump per object kind per namespace, run concurrently on the namespace's connection; no
-//! per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
+//! One dump per object kind per namespace, the namespaces read a few at a time on threads of
+//! their own (`snapshot.rs`); no per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
 //! addresses without our mark, routes made by the kernel (protocol 2) or outside the main table, non-permanent
 //! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
 
-use super::conn::Conn;
+use super::blocking::RouteSocket;
+use super::conn::{Conn, Limits};
 use super::observe_links::{convert_link, index_names, pair_veths};
 use super::parse::{self, MAIN_TABLE, RawLink};
 use super::{Kernel, KernelError, Target, netns, sysctl};
@@ -14,11 +15,12 @@ use crate::state::{
 };
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::AddressMessage;
-use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use rtnetlink::packet_route::neighbour::NeighbourMessage;
-use rtnetlink::packet_route::route::RouteMessage;
+use rtnetlink::packet_route::route::{RouteHeader, RouteMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::collections::HashMap;
+use std::fs::File;
 use std::net::IpAddr;
 
 /// Route protocol the kernel uses for routes it makes itself (connected, link-local).
@@ -66,43 +68,52 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
         }
     }
 
-    // Open every missing connection at once (each costs a thread and a socket), then dump all
-    // namespaces concurrently.
-    let mut unreadable = Vec::new();
-    for (ns, result) in kernel.open_all(&spaces).await {
-        match result {
-            Ok(()) => {}
-            // A /run/netns entry of ours to list, not one the target names (the host, an
-            // existing namespace a container needs): skipped, never fatal.
-            Err(KernelError::Namespace { source, .. })
-                if ns != Ns::Host && kernel.target.external_path(&ns).is_none() =>
-            {
-                spaces.retain(|s| *s != ns);
-                if let Some(namespace) = unreadable_namespace(kernel, &ns, &source) {
-                    unreadable.push(namespace);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    for namespace in unreadable {
-        state.insert(namespace);
-    }
-    let target = &kernel.target;
-    let conns = &kernel.conns();
+    // Every namespace is read on the snapshot's own threads (see `snapshot.rs`), beside the
+    // host's sysctls.
+    let target = std::sync::Arc::new(kernel.target.clone());
+    let host_file = target
+        .netns_file(&Ns::Host)
+        .map_err(|source| KernelError::Namespace {
+            op: "opening",
+            ns: target.label(&Ns::Host),
+            source,
+        })?;
+    let paths = spaces.iter().map(|ns| target.netns_path(ns)).collect();
+    let reading = {
+        let (target, spaces) = (target.clone(), spaces.clone());
+        super::snapshot::read_each(paths, Limits::from_env().timeout, move |i, sock| {
+            read_ns(&target, sock, &spaces[i], &host_file)
+        })
+    };
     let forward = sysctl::read(target.netns_path(&Ns::Host), IP_FORWARD);
     let forward6 = sysctl::read(target.netns_path(&Ns::Host), IP6_FORWARD);
-    let dumps = futures::future::join_all(spaces.iter().map(|ns| async move {
-        match conns.get(ns) {
-            Some(conn) => observe_ns(target, conn, ns).await,
-            None => Err(KernelError::Namespace {
-                op: "opening",
-                ns: target.label(ns),
-                source: std::io::Error::other("no connection"),
-            }),
+    let (forward, forward6, reads) = tokio::join!(forward, forward6, reading);
+    let reads = reads.map_err(|source| KernelError::Namespace {
+        op: "reading",
+        ns: target.label(&Ns::Host),
+        source,
+    })?;
+
+    let mut dumps = Vec::new();
+    for (ns, read) in spaces.into_iter().zip(reads) {
+        match read {
+            Ok(read) => dumps.push(read),
+            // A /run/netns entry of ours to list, not one the target names (the host, an
+            // existing namespace a container needs): skipped, never fatal.
+            Err(source) if ns != Ns::Host && target.external_path(&ns).is_none() => {
+                if let Some(namespace) = unreadable_namespace(kernel, &ns, &source) {
+                    state.insert(namespace);
+                }
+            }
+            Err(source) => {
+                return Err(KernelError::Namespace {
+                    op: "opening",
+                    ns: target.label(&ns),
+                    source,
+                });
+            }
         }
-    }));
-    let (forward, forward6, dumps) = tokio::join!(forward, forward6, dumps);
+    }
 
     let forward = forward.map_err(|source| KernelError::Namespace {
         op: "reading net.ipv4.ip_forward in",
@@ -149,7 +160,7 @@ pub(super) async fn observe(kernel: &mut Kernel) -> Result<State, KernelError> {
                 continue;
             }
             let peer = peers.get(&(i, raw.index)).cloned();
-            state.insert(convert_link(target, &space.ns, raw, &names, peer));
+            state.insert(convert_link(&target, &space.ns, raw, &names, peer));
         }
         for object in space.objects {
             state.insert(object);
@@ -189,15 +200,20 @@ fn unreadable_namespace(
     })
 }
 
-/// One namespace: its links, then (for the host and for container namespaces carrying our
-/// mark) everything else. A container namespace also yields its `Namespace` object.
-#[tracing::instrument(name = "dump", level = "info", skip_all, fields(ns = %target.label(ns)))]
-async fn observe_ns(
+/// One namespace, on a snapshot thread inside it: its links, then (for the host and for
+/// container namespaces carrying our mark) everything else. A container namespace also yields
+/// its `Namespace` object. `host_file` is the target's host namespace (the thread is not in it).
+fn read_ns(
     target: &Target,
-    conn: &Conn,
+    sock: &mut RouteSocket,
     ns: &Ns,
+    host_file: &File,
 ) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
-    let links = dump_links(target, conn, ns).await?;
+    let _span = tracing::info_span!("dump", ns = %target.label(ns)).entered();
+    let links = sock
+        .dump(link_dump_request())
+        .map_err(|e| dump_error(target, ns, "links", e))?;
+    let links = parse_links(&links);
     // The host, and existing namespaces we wire: no Namespace object (an external one is not
     // ours to create or delete); everything in them is read, and ownership is per object.
     let Some(name) = (match ns {
@@ -207,10 +223,7 @@ async fn observe_ns(
         if target.external_path(ns).is_some() {
             super::external_check::not_managed(target, ns, &links)?;
         }
-        return Ok((
-            None,
-            Some(dump_rest(target, conn, ns.clone(), links).await?),
-        ));
+        return Ok((None, Some(read_rest(target, sock, ns.clone(), links)?)));
     };
     let mark = target.marks.netns_mark.as_str();
     let adopted = target
@@ -227,17 +240,12 @@ async fn observe_ns(
     if !owned {
         return Ok((Some(namespace), None));
     }
-    // Only a macvlan whose parent is elsewhere needs the host's namespace id; the request runs
-    // beside the dumps.
-    let foreign = super::observe_nsid::has_foreign_macvlan(&links);
-    let nsid = async {
-        match foreign {
-            true => super::observe_nsid::host_nsid(target, conn).await,
-            false => None,
-        }
+    // Only a macvlan whose parent is elsewhere needs the host's namespace id.
+    let host_nsid = match super::observe_nsid::has_foreign_macvlan(&links) {
+        true => super::observe_nsid::host_nsid(sock, host_file),
+        false => None,
     };
-    let (host_nsid, space) = tokio::join!(nsid, dump_rest(target, conn, ns.clone(), links));
-    let mut space = space?;
+    let mut space = read_rest(target, sock, ns.clone(), links)?;
     space.host_nsid = host_nsid;
     Ok((Some(namespace), Some(space)))
 }
@@ -251,24 +259,45 @@ pub(super) async fn dump_links(
     conn: &Conn,
     ns: &Ns,
 ) -> Result<Vec<RawLink>, KernelError> {
-    let messages = conn
-        .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
-        .await;
+    let messages = conn.dump(link_dump_request()).await;
     let messages = messages.map_err(|e| dump_error(target, ns, "links", e))?;
-    Ok(messages
+    Ok(parse_links(&messages))
+}
+
+/// A link dump without the statistics (a third of each reply, and never looked at).
+fn link_dump_request() -> RouteNetlinkMessage {
+    let mut request = LinkMessage::default();
+    request
+        .attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    RouteNetlinkMessage::GetLink(request)
+}
+
+/// A dump of the main routing table of one family (the filter needs strict checking, see
+/// `blocking.rs`; without it the other tables come too and are skipped when converting).
+fn main_routes(family: AddressFamily) -> RouteNetlinkMessage {
+    let mut request = RouteMessage::default();
+    request.header.address_family = family;
+    request.header.table = RouteHeader::RT_TABLE_MAIN;
+    RouteNetlinkMessage::GetRoute(request)
+}
+
+fn parse_links(messages: &[RouteNetlinkMessage]) -> Vec<RawLink> {
+    messages
         .iter()
         .filter_map(|m| match m {
             RouteNetlinkMessage::NewLink(link) => parse::link(link),
             _ => None,
         })
-        .collect())
+        .collect()
 }
 
-/// Dump addresses, routes, neighbours and FDB entries of one namespace (concurrently) and convert
-/// them with the namespace's links.
-async fn dump_rest(
+/// Dump addresses, routes, neighbours and FDB entries of one namespace and convert them with
+/// the namespace's links. FDB entries are only kept for VXLAN devices (the only ones with a
+/// remote, NDA_DST), so a namespace without one skips that dump.
+fn read_rest(
     target: &Target,
-    conn: &Conn,
+    sock: &mut RouteSocket,
     ns: Ns,
     links: Vec<RawLink>,
 ) -> Result<Dumped, KernelError> {
@@ -277,16 +306,29 @@ async fn dump_rest(
     let neigh = NeighbourMessage::default();
     let mut fdb = NeighbourMessage::default();
     fdb.header.family = AddressFamily::Bridge;
-    let (addrs, routes, neighs, fdbs) = tokio::join!(
-        conn.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default())),
-        conn.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default())),
-        conn.dump(RouteNetlinkMessage::GetNeighbour(neigh)),
-        conn.dump(RouteNetlinkMessage::GetNeighbour(fdb)),
-    );
-    let addrs = addrs.map_err(|e| dump_error(target, &ns, "addresses", e))?;
-    let routes = routes.map_err(|e| dump_error(target, &ns, "routes", e))?;
-    let neighs = neighs.map_err(|e| dump_error(target, &ns, "neighbours", e))?;
-    let fdbs = fdbs.map_err(|e| dump_error(target, &ns, "fdb entries", e))?;
+    let addrs = sock
+        .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
+        .map_err(|e| dump_error(target, &ns, "addresses", e))?;
+    // Per family and main table only: the kernel then skips the local table (several routes
+    // per address) and, on recent kernels, dumps without taking RTNL, which AF_UNSPEC takes.
+    let mut routes = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        match sock.dump(main_routes(family)) {
+            Ok(found) => routes.extend(found),
+            // The kernel makes a family's main table with its first route: none yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(dump_error(target, &ns, "routes", e)),
+        }
+    }
+    let neighs = sock
+        .dump(RouteNetlinkMessage::GetNeighbour(neigh))
+        .map_err(|e| dump_error(target, &ns, "neighbours", e))?;
+    let fdbs = match links.iter().any(|l| l.kind.as_deref() == Some("vxlan")) {
+        true => sock
+            .dump(RouteNetlinkMessage::GetNeighbour(fdb))
+            .map_err(|e| dump_error(target, &ns, "fdb entries", e))?,
+        false => Vec::new(),
+    };
 
     let names = index_names(&links);
     let owners: HashMap<u32, Owner> = links

@@ -9,8 +9,7 @@
 //! reported id equals it is the index resolved against the host's links. Anything else leaves
 //! the parent unobserved (`None`, not compared), like an unpaired veth peer.
 
-use super::Target;
-use super::conn::Conn;
+use super::blocking::RouteSocket;
 use super::exec_layered::mode_name;
 use super::observe::Dumped;
 use super::parse::RawLink;
@@ -19,6 +18,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{InfoMacVlan, InfoVlan};
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use std::collections::HashMap;
+use std::fs::File;
 use std::os::fd::AsRawFd;
 
 /// Whether `links` hold a macvlan whose parent is in another namespace.
@@ -28,15 +28,13 @@ pub(super) fn has_foreign_macvlan(links: &[RawLink]) -> bool {
         .any(|l| l.kind.as_deref() == Some("macvlan") && l.link_netnsid.is_some())
 }
 
-/// The id the namespace of `conn` gives the target's host namespace, if it has one. Failures
-/// only mean "unknown": the parent then stays unobserved.
-pub(super) async fn host_nsid(target: &Target, conn: &Conn) -> Option<i32> {
-    let file = target.netns_file(&Ns::Host).ok()?;
+/// The id the namespace of `sock` gives the target's host namespace (`host`), if it has one.
+/// Failures only mean "unknown": the parent then stays unobserved.
+pub(super) fn host_nsid(sock: &mut RouteSocket, host: &File) -> Option<i32> {
     let mut msg = NsidMessage::default();
-    let fd = u32::try_from(file.as_raw_fd()).ok()?;
+    let fd = u32::try_from(host.as_raw_fd()).ok()?;
     msg.attributes.push(NsidAttribute::Fd(fd));
-    let replies = conn.call(RouteNetlinkMessage::GetNsId(msg), 0).await.ok()?;
-    drop(file);
+    let replies = sock.get(RouteNetlinkMessage::GetNsId(msg)).ok()?;
     replies.iter().find_map(|m| match m {
         RouteNetlinkMessage::NewNsId(reply) => reply.attributes.iter().find_map(|a| match a {
             NsidAttribute::Id(id) if *id >= 0 => Some(*id),

@@ -1,4 +1,4 @@
-//! Netlink socket buffer sizes. The kernel drops a reply that does not fit the receive buffer
+//! Netlink socket buffer sizes and receive timeouts. The kernel drops a reply that does not fit the receive buffer
 //! (and reports ENOBUFS on the next read), so sockets that have many replies outstanding set
 //! their buffers above the `net.core.{r,w}mem_max` defaults with the FORCE options (they need
 //! CAP_NET_ADMIN, which changing the network needs anyway), falling back to the plain ones
@@ -48,6 +48,32 @@ pub(crate) fn set_sndbuf(sock: &impl AsRawFd, size: usize) -> io::Result<()> {
         libc::SO_SNDBUF,
         size,
     )
+}
+
+/// Make reads on `sock` fail with EAGAIN after `timeout` without data (SO_RCVTIMEO), for
+/// blocking sockets that must never wait forever.
+pub(crate) fn set_recv_timeout(
+    sock: &impl AsRawFd,
+    timeout: std::time::Duration,
+) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: setsockopt with a valid fd and a correctly sized timeval.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The receive buffer size the kernel reports (twice what was set).

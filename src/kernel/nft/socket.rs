@@ -48,23 +48,7 @@ impl NftSocket {
         let mut sock = Socket::new(NETLINK_NETFILTER)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        let tv = libc::timeval {
-            tv_sec: RECV_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
-        // SAFETY: setsockopt with a valid fd and a correctly sized timeval.
-        let rc = unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&sock),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        sockbuf::set_recv_timeout(&sock, RECV_TIMEOUT)?;
         Ok(NftSocket {
             sock,
             seq: 1,
