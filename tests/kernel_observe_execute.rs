@@ -621,6 +621,55 @@ async fn replace_recreates_vxlan_with_new_vni() {
     assert_observed(&state, &[new.into()]);
 }
 
+/// One kernel looks up a link's ifindex once and reuses it (`execute.rs`). A replaced VXLAN
+/// device has a new ifindex: the FDB entry written after the replace, by the same kernel, must
+/// land on the new device, not fail on the old one's index.
+#[tokio::test]
+async fn entries_follow_a_link_replaced_in_the_same_run() {
+    let lab = Lab::new();
+    underlay(&lab);
+    let s = scene();
+    let kernel = Kernel::connect(lab.target()).await.unwrap();
+    for object in [
+        Object::from(s.bridge.clone()),
+        s.vxlan.clone().into(),
+        s.fdb.clone().into(),
+    ] {
+        kernel.execute(&step(Action::Create, object)).await.unwrap();
+    }
+    let old_index = link_json(&lab.host, "vx-t")["ifindex"].clone();
+    let mut new = s.vxlan.clone();
+    if let LinkKind::Vxlan(v) = &mut new.kind {
+        v.vni = 200;
+    }
+    let replace = Step::Replace(netplan_rs::plan::Replace {
+        current: s.vxlan.clone().into(),
+        desired: new.clone().into(),
+        changes: vec![],
+        reason: "vni cannot change in place".into(),
+        peer: None,
+    });
+    kernel.execute(&replace).await.unwrap();
+    assert_ne!(link_json(&lab.host, "vx-t")["ifindex"], old_index);
+    kernel
+        .execute(&step(Action::Create, s.fdb.clone()))
+        .await
+        .expect("the FDB entry goes to the new device");
+    let entries: Value = serde_json::from_str(&run(
+        "bridge",
+        &["-j", "-n", &lab.host, "fdb", "show", "dev", "vx-t"],
+    ))
+    .expect("bridge json");
+    assert!(
+        entries
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|e| e["mac"] == "02:42:ac:12:14:02" && e["dst"] == "192.168.31.20"),
+        "{entries:?}"
+    );
+}
+
 #[tokio::test]
 async fn ipv6_address_route_neighbour_roundtrip() {
     let lab = Lab::new();

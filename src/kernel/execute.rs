@@ -4,9 +4,9 @@
 
 use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
 use crate::plan::Step;
-use crate::state::{Namespace, Ns, Object, ObjectKey, Sysctl};
+use crate::state::{LinkKind, Namespace, Ns, Object, ObjectKey, Sysctl};
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage};
 use std::io;
 use std::time::Duration;
 
@@ -17,15 +17,20 @@ pub(super) async fn execute(kernel: &Kernel, step: &Step) -> Result<(), KernelEr
         let result = nft::execute_batch(kernel, std::slice::from_ref(step)).await;
         return result.map_err(|e| e.source);
     }
-    match step {
+    forget_ifindexes(kernel, step);
+    let result = match step {
         Step::Create(c) => create(kernel, &c.object, c.peer.as_ref()).await,
         Step::Update(u) => update(kernel, &u.current, &u.desired).await,
         Step::Delete(d) => delete(kernel, &d.current).await,
         Step::Replace(r) => {
             delete(kernel, &r.current).await?;
+            forget_ifindexes(kernel, step);
             create(kernel, &r.desired, r.peer.as_ref()).await
         }
-    }
+    };
+    // Also after: a lookup made while the step ran (by the step itself) saw the old link.
+    forget_ifindexes(kernel, step);
+    result
 }
 
 /// nftables objects never reach the per-kind functions below (see [`execute`]).
@@ -107,9 +112,21 @@ pub(super) fn nl_error(
 }
 
 /// The ifindex of link `name` in `ns` (one RTM_GETLINK by name).
+/// The ifindex of link `name` in `ns`, looked up once per apply (see [`Kernel::ifindex_cell`]):
+/// thousands of neighbour and FDB entries on one VXLAN device would otherwise each cost a
+/// RTM_GETLINK, whose reply is the device's whole description.
 pub(super) async fn ifindex(kernel: &Kernel, ns: &Ns, name: &str) -> Result<u32, KernelError> {
+    let cell = kernel.ifindex_cell(ns, name);
+    cell.get_or_try_init(|| lookup_ifindex(kernel, ns, name))
+        .await
+        .copied()
+}
+
+async fn lookup_ifindex(kernel: &Kernel, ns: &Ns, name: &str) -> Result<u32, KernelError> {
     let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     let reply = kernel
         .conn(ns)
         .await?
@@ -140,6 +157,26 @@ pub(super) async fn ifindex(kernel: &Kernel, ns: &Ns, name: &str) -> Result<u32,
             ns: kernel.target.label(ns),
             message: "the kernel returned no link".into(),
         })
+}
+
+/// Forget the ifindexes a step may change: a link's own (and its veth peer's), or every one
+/// when a namespace comes or goes (deleting one takes links of other namespaces with it).
+fn forget_ifindexes(kernel: &Kernel, step: &Step) {
+    for object in [step.current(), step.desired(), step.peer()]
+        .into_iter()
+        .flatten()
+    {
+        match object {
+            Object::Namespace(_) => kernel.forget_ifindexes(None),
+            Object::Link(link) => {
+                kernel.forget_ifindexes(Some((&link.ns, &link.name)));
+                if let LinkKind::Veth { peer: Some(peer) } = &link.kind {
+                    kernel.forget_ifindexes(Some((&peer.ns, &peer.name)));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// RTM_SETLINK addressed by name (ifindex 0 + IFLA_IFNAME, which the kernel resolves).

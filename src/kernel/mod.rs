@@ -234,6 +234,11 @@ pub struct Kernel {
     warnings: Vec<String>,
     /// The armed test fault, if any (see `fault.rs`: a test seam, never armed by the CLI).
     fault: Option<fault::Injector>,
+    /// Ifindexes looked up while executing, by namespace and link name; a cell per link so
+    /// that concurrent steps on one link share one lookup. Steps that create, change or delete
+    /// links or namespaces forget what they may change (`execute.rs`); the ordering DAG keeps
+    /// every step that uses a link out of the wave of a step that changes it.
+    ifindexes: Mutex<HashMap<(Ns, String), Arc<tokio::sync::OnceCell<u32>>>>,
     /// What the last [`Kernel::observe`] returned: the state an apply records as its
     /// before-image (see `apply::transaction`) without observing once more.
     last_observed: Option<State>,
@@ -254,6 +259,7 @@ impl Kernel {
             nft: Mutex::new(HashMap::new()),
             warnings: Vec::new(),
             fault: None,
+            ifindexes: Mutex::new(HashMap::new()),
             last_observed: None,
         };
         kernel.conn(&Ns::Host).await?;
@@ -409,6 +415,25 @@ impl Kernel {
                 ns: self.target.label(ns),
                 source,
             })
+    }
+
+    /// The cell holding the ifindex of link `name` in `ns` (see the field).
+    fn ifindex_cell(&self, ns: &Ns, name: &str) -> Arc<tokio::sync::OnceCell<u32>> {
+        lock(&self.ifindexes)
+            .entry((ns.clone(), name.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Forget the ifindex of one link, or (`None`) of every link.
+    fn forget_ifindexes(&self, link: Option<(&Ns, &str)>) {
+        let mut cells = lock(&self.ifindexes);
+        match link {
+            Some((ns, name)) => {
+                cells.remove(&(ns.clone(), name.to_string()));
+            }
+            None => cells.clear(),
+        }
     }
 
     /// Forget the connection to a namespace (after deleting it).
