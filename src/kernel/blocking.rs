@@ -50,18 +50,19 @@ impl RouteSocket {
         })
     }
 
-    /// Every object of one kind (the message type and family select it).
-    pub(crate) fn dump(
+    /// Every object of one kind (the message type and family select it), handed to `each`
+    /// as it is read.
+    pub(crate) fn dump_each(
         &mut self,
         message: RouteNetlinkMessage,
-    ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(message, NLM_F_REQUEST | NLM_F_DUMP)
+        mut each: impl FnMut(RouteNetlinkMessage),
+    ) -> io::Result<()> {
+        self.exchange(message, NLM_F_REQUEST | NLM_F_DUMP, &mut each)
     }
 
     /// One acknowledged request; `flags` is added to REQUEST|ACK.
     pub(crate) fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
-        self.exchange(message, NLM_F_REQUEST | NLM_F_ACK | flags)
-            .map(drop)
+        self.exchange(message, NLM_F_REQUEST | NLM_F_ACK | flags, &mut drop)
     }
 
     /// A get without acknowledgement: the kernel's one reply (or its error).
@@ -69,16 +70,19 @@ impl RouteSocket {
         &mut self,
         message: RouteNetlinkMessage,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(message, NLM_F_REQUEST)
+        let mut replies = Vec::new();
+        self.exchange(message, NLM_F_REQUEST, &mut |m| replies.push(m))?;
+        Ok(replies)
     }
 
-    /// Send one message and collect the replies carrying its sequence number until the final
-    /// one: DONE or an error/acknowledgement, or the single reply of a plain get.
+    /// Send one message and hand `each` the replies carrying its sequence number until the
+    /// final one: DONE or an error/acknowledgement, or the single reply of a plain get.
     fn exchange(
         &mut self,
         message: RouteNetlinkMessage,
         flags: u16,
-    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut request = NetlinkMessage::from(message);
         request.header.flags = flags;
@@ -87,12 +91,16 @@ impl RouteSocket {
         let mut bytes = vec![0; request.header.length as usize];
         request.serialize(&mut bytes);
         self.sock.send(&bytes, 0)?;
-        BUFFER.with_borrow_mut(|buf| self.replies(flags, buf))
+        BUFFER.with_borrow_mut(|buf| self.replies(flags, buf, each))
     }
 
     /// The replies to the request just sent (see [`RouteSocket::exchange`]).
-    fn replies(&self, flags: u16, buf: &mut Vec<u8>) -> io::Result<Vec<RouteNetlinkMessage>> {
-        let mut out = Vec::new();
+    fn replies(
+        &self,
+        flags: u16,
+        buf: &mut Vec<u8>,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> io::Result<()> {
         loop {
             self.recv(buf)?;
             let mut offset = 0;
@@ -116,13 +124,13 @@ impl RouteSocket {
                     NetlinkPayload::Done(done) if done.code < 0 => {
                         return Err(io::Error::from_raw_os_error(-done.code));
                     }
-                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Done(_) => return Ok(()),
                     NetlinkPayload::Error(err) if err.code.is_some() => return Err(err.to_io()),
-                    NetlinkPayload::Error(_) => return Ok(out),
+                    NetlinkPayload::Error(_) => return Ok(()),
                     NetlinkPayload::InnerMessage(inner) => {
-                        out.push(inner);
+                        each(inner);
                         if !multipart && flags & (NLM_F_ACK | NLM_F_DUMP) == 0 {
-                            return Ok(out);
+                            return Ok(());
                         }
                     }
                     _ => {}

@@ -218,6 +218,9 @@ pub async fn namespace_mark(name: &str) -> Result<Option<String>, KernelError> {
         .and_then(|l| l.alias))
 }
 
+/// A link's ifindex once looked up, shared by the steps waiting for it.
+type IfindexCell = Arc<tokio::sync::OnceCell<u32>>;
+
 /// The kernel of one target: one rtnetlink connection per namespace, opened lazily and kept for
 /// the run (reconnecting per request would cost a thread and a socket each time).
 ///
@@ -238,7 +241,7 @@ pub struct Kernel {
     /// that concurrent steps on one link share one lookup. Steps that create, change or delete
     /// links or namespaces forget what they may change (`execute.rs`); the ordering DAG keeps
     /// every step that uses a link out of the wave of a step that changes it.
-    ifindexes: Mutex<HashMap<(Ns, String), Arc<tokio::sync::OnceCell<u32>>>>,
+    ifindexes: Mutex<HashMap<(Ns, String), IfindexCell>>,
     /// What the last [`Kernel::observe`] returned: the state an apply records as its
     /// before-image (see `apply::transaction`) without observing once more.
     last_observed: Option<State>,
@@ -418,7 +421,7 @@ impl Kernel {
     }
 
     /// The cell holding the ifindex of link `name` in `ns` (see the field).
-    fn ifindex_cell(&self, ns: &Ns, name: &str) -> Arc<tokio::sync::OnceCell<u32>> {
+    fn ifindex_cell(&self, ns: &Ns, name: &str) -> IfindexCell {
         lock(&self.ifindexes)
             .entry((ns.clone(), name.to_string()))
             .or_default()

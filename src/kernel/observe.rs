@@ -210,10 +210,13 @@ fn read_ns(
     host_file: &File,
 ) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
     let _span = tracing::info_span!("dump", ns = %target.label(ns)).entered();
-    let links = sock
-        .dump(link_dump_request())
-        .map_err(|e| dump_error(target, ns, "links", e))?;
-    let links = parse_links(&links);
+    let mut links = Vec::new();
+    sock.dump_each(link_dump_request(), |m| {
+        if let RouteNetlinkMessage::NewLink(link) = &m {
+            links.extend(parse::link(link));
+        }
+    })
+    .map_err(|e| dump_error(target, ns, "links", e))?;
     // The host, and existing namespaces we wire: no Namespace object (an external one is not
     // ours to create or delete); everything in them is read, and ownership is per object.
     let Some(name) = (match ns {
@@ -301,153 +304,173 @@ fn read_rest(
     ns: Ns,
     links: Vec<RawLink>,
 ) -> Result<Dumped, KernelError> {
-    // AF_UNSPEC walks the ARP and NDP tables (IPv4 and IPv6 neighbours); the bridge FDB is only
-    // dumped for AF_BRIDGE, as its own request.
-    let neigh = NeighbourMessage::default();
-    let mut fdb = NeighbourMessage::default();
-    fdb.header.family = AddressFamily::Bridge;
-    let addrs = sock
-        .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
-        .map_err(|e| dump_error(target, &ns, "addresses", e))?;
+    let convert = Convert::new(target, &ns, &links);
+    let mut objects = Vec::new();
+    // Each reply is converted as it arrives: a host with a thousand neighbours or routes never
+    // holds them all as netlink messages.
+    sock.dump_each(
+        RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        |m| objects.extend(convert.address(&m)),
+    )
+    .map_err(|e| dump_error(target, &ns, "addresses", e))?;
     // Per family and main table only: the kernel then skips the local table (several routes
     // per address) and, on recent kernels, dumps without taking RTNL, which AF_UNSPEC takes.
-    let mut routes = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-        match sock.dump(main_routes(family)) {
-            Ok(found) => routes.extend(found),
+        match sock.dump_each(main_routes(family), |m| objects.extend(convert.route(&m))) {
+            Ok(()) => {}
             // The kernel makes a family's main table with its first route: none yet.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(dump_error(target, &ns, "routes", e)),
         }
     }
-    let neighs = sock
-        .dump(RouteNetlinkMessage::GetNeighbour(neigh))
-        .map_err(|e| dump_error(target, &ns, "neighbours", e))?;
-    let fdbs = match links.iter().any(|l| l.kind.as_deref() == Some("vxlan")) {
-        true => sock
-            .dump(RouteNetlinkMessage::GetNeighbour(fdb))
-            .map_err(|e| dump_error(target, &ns, "fdb entries", e))?,
-        false => Vec::new(),
-    };
-
-    let names = index_names(&links);
-    let owners: HashMap<u32, Owner> = links
-        .iter()
-        .map(|l| (l.index, Owner::of(target, &ns, l)))
-        .collect();
-    let owned_links: HashMap<u32, bool> = owners
-        .iter()
-        .map(|(index, owner)| (*index, *owner == Owner::Us))
-        .collect();
-    // An address or route with our protocol mark is ours unless it sits on another owner's
-    // link, or, on a host link nobody owns (the underlay), lies outside the prefixes this
-    // run's topology covers (another scope's host-gw route).
-    let marked_ours = |index: u32, prefix: IpNet| match owners.get(&index) {
-        Some(Owner::Us) => true,
-        Some(Owner::Other) => false,
-        _ if ns != Ns::Host => true,
-        _ => target
-            .claimed
-            .as_ref()
-            .is_none_or(|claimed| claimed.iter().any(|c| c.contains(&prefix))),
-    };
-    let proto = target.marks.proto;
-    let mut objects = Vec::new();
-
-    for msg in &addrs {
-        let RouteNetlinkMessage::NewAddress(msg) = msg else {
-            continue;
-        };
-        let Some(raw) = parse::address(msg) else {
-            continue;
-        };
-        let Some(link) = names.get(&raw.index) else {
-            continue;
-        };
-        // The kernel's own link-local addresses are skipped; one carrying our mark (the
-        // gateway fe80::1 on a routed network's host end) is ours like any other.
-        if link == "lo" || (is_link_local(raw.cidr.addr()) && raw.proto != Some(proto)) {
-            continue;
-        }
-        objects.push(Object::Address(Address {
-            ns: ns.clone(),
-            link: link.clone(),
-            cidr: raw.cidr,
-            owned: raw.proto == Some(proto) && marked_ours(raw.index, raw.cidr),
-        }));
+    // AF_UNSPEC walks the ARP and NDP tables (IPv4 and IPv6 neighbours).
+    sock.dump_each(
+        RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
+        |m| objects.extend(convert.neighbour(&m)),
+    )
+    .map_err(|e| dump_error(target, &ns, "neighbours", e))?;
+    // The bridge FDB is only dumped for AF_BRIDGE, as its own request.
+    if links.iter().any(|l| l.kind.as_deref() == Some("vxlan")) {
+        let mut fdb = NeighbourMessage::default();
+        fdb.header.family = AddressFamily::Bridge;
+        sock.dump_each(RouteNetlinkMessage::GetNeighbour(fdb), |m| {
+            objects.extend(convert.fdb(&m))
+        })
+        .map_err(|e| dump_error(target, &ns, "fdb entries", e))?;
     }
-
-    for msg in &routes {
-        let RouteNetlinkMessage::NewRoute(msg) = msg else {
-            continue;
-        };
-        let Some(raw) = parse::route(msg) else {
-            continue;
-        };
-        if raw.table != MAIN_TABLE || raw.proto == RTPROT_KERNEL || !raw.unicast {
-            continue;
-        }
-        // Multipath routes have no single RTA_OIF; netplan-rs never makes them, so they are
-        // left out rather than misreported.
-        let Some(dev) = raw.oif.and_then(|i| names.get(&i)) else {
-            continue;
-        };
-        objects.push(Object::Route(Route {
-            ns: ns.clone(),
-            dst: raw.dst,
-            gateway: raw.gateway,
-            dev: dev.clone(),
-            onlink: raw.onlink,
-            owned: raw.proto == proto && raw.oif.is_some_and(|i| marked_ours(i, raw.dst)),
-        }));
-    }
-
-    for msg in &neighs {
-        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
-            continue;
-        };
-        let raw = parse::neighbour(msg);
-        let (Some(ip), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
-            continue;
-        };
-        if !raw.permanent {
-            continue;
-        }
-        objects.push(Object::Neighbour(Neighbour {
-            ns: ns.clone(),
-            link: link.clone(),
-            ip,
-            mac,
-            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
-        }));
-    }
-
-    for msg in &fdbs {
-        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
-            continue;
-        };
-        let raw = parse::neighbour(msg);
-        let (Some(dst), Some(mac), Some(link)) = (raw.ip, raw.mac, names.get(&raw.index)) else {
-            continue;
-        };
-        if !raw.self_flag || !raw.permanent {
-            continue;
-        }
-        objects.push(Object::Fdb(Fdb {
-            ns: ns.clone(),
-            link: link.clone(),
-            mac,
-            dst,
-            owned: owned_links.get(&raw.index).copied().unwrap_or(false),
-        }));
-    }
-
     Ok(Dumped {
         ns,
         links,
         objects,
         host_nsid: None,
     })
+}
+
+/// Turns the dumped addresses, routes, neighbours and FDB entries of one namespace into
+/// objects, with the namespace's links to name devices and tell ownership.
+struct Convert<'a> {
+    target: &'a Target,
+    ns: &'a Ns,
+    names: HashMap<u32, String>,
+    owners: HashMap<u32, Owner>,
+}
+
+impl<'a> Convert<'a> {
+    fn new(target: &'a Target, ns: &'a Ns, links: &[RawLink]) -> Convert<'a> {
+        Convert {
+            target,
+            ns,
+            names: index_names(links),
+            owners: links
+                .iter()
+                .map(|l| (l.index, Owner::of(target, ns, l)))
+                .collect(),
+        }
+    }
+
+    fn owned_link(&self, index: u32) -> bool {
+        self.owners.get(&index) == Some(&Owner::Us)
+    }
+
+    /// An address or route with our protocol mark is ours unless it sits on another owner's
+    /// link, or, on a host link nobody owns (the underlay), lies outside the prefixes this
+    /// run's topology covers (another scope's host-gw route).
+    fn marked_ours(&self, index: u32, prefix: IpNet) -> bool {
+        match self.owners.get(&index) {
+            Some(Owner::Us) => true,
+            Some(Owner::Other) => false,
+            _ if *self.ns != Ns::Host => true,
+            _ => self
+                .target
+                .claimed
+                .as_ref()
+                .is_none_or(|claimed| claimed.iter().any(|c| c.contains(&prefix))),
+        }
+    }
+
+    fn address(&self, msg: &RouteNetlinkMessage) -> Option<Object> {
+        let RouteNetlinkMessage::NewAddress(msg) = msg else {
+            return None;
+        };
+        let raw = parse::address(msg)?;
+        let link = self.names.get(&raw.index)?;
+        let proto = self.target.marks.proto;
+        // The kernel's own link-local addresses are skipped; one carrying our mark (the
+        // gateway fe80::1 on a routed network's host end) is ours like any other.
+        if link == "lo" || (is_link_local(raw.cidr.addr()) && raw.proto != Some(proto)) {
+            return None;
+        }
+        Some(Object::Address(Address {
+            ns: self.ns.clone(),
+            link: link.clone(),
+            cidr: raw.cidr,
+            owned: raw.proto == Some(proto) && self.marked_ours(raw.index, raw.cidr),
+        }))
+    }
+
+    fn route(&self, msg: &RouteNetlinkMessage) -> Option<Object> {
+        let RouteNetlinkMessage::NewRoute(msg) = msg else {
+            return None;
+        };
+        let raw = parse::route(msg)?;
+        if raw.table != MAIN_TABLE || raw.proto == RTPROT_KERNEL || !raw.unicast {
+            return None;
+        }
+        // Multipath routes have no single RTA_OIF; netplan-rs never makes them, so they are
+        // left out rather than misreported.
+        let dev = raw.oif.and_then(|i| self.names.get(&i))?;
+        let proto = self.target.marks.proto;
+        Some(Object::Route(Route {
+            ns: self.ns.clone(),
+            dst: raw.dst,
+            gateway: raw.gateway,
+            dev: dev.clone(),
+            onlink: raw.onlink,
+            owned: raw.proto == proto && raw.oif.is_some_and(|i| self.marked_ours(i, raw.dst)),
+        }))
+    }
+
+    fn neighbour(&self, msg: &RouteNetlinkMessage) -> Option<Object> {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            return None;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(ip), Some(mac), Some(link)) = (raw.ip, raw.mac, self.names.get(&raw.index))
+        else {
+            return None;
+        };
+        if !raw.permanent {
+            return None;
+        }
+        Some(Object::Neighbour(Neighbour {
+            ns: self.ns.clone(),
+            link: link.clone(),
+            ip,
+            mac,
+            owned: self.owned_link(raw.index),
+        }))
+    }
+
+    fn fdb(&self, msg: &RouteNetlinkMessage) -> Option<Object> {
+        let RouteNetlinkMessage::NewNeighbour(msg) = msg else {
+            return None;
+        };
+        let raw = parse::neighbour(msg);
+        let (Some(dst), Some(mac), Some(link)) = (raw.ip, raw.mac, self.names.get(&raw.index))
+        else {
+            return None;
+        };
+        if !raw.self_flag || !raw.permanent {
+            return None;
+        }
+        Some(Object::Fdb(Fdb {
+            ns: self.ns.clone(),
+            link: link.clone(),
+            mac,
+            dst,
+            owned: self.owned_link(raw.index),
+        }))
+    }
 }
 
 /// Who owns a link, by its alias.
