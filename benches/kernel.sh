@@ -28,7 +28,9 @@
 #         inside it; the kernel refuses IFF_UP for a veth peer created into another namespace).
 #   - no-op `plan` at each size (netplan-rs), against reading the same kernel state with
 #     `ip -j link/address/route`: the host namespace only, and (the floor, a comparable read)
-#     the host namespace plus every container namespace, one `ip -j -batch` each.
+#     the host namespace plus every container namespace, one `ip -j -batch` each. Twice:
+#     right after the apply, and again once the machine is quiet (see `settle`), which is
+#     the host a drift check in CI meets.
 #   - `destroy` at each size, measured to completion (the container namespaces are gone and the
 #     host namespace is back to lo and eth0, polled with a deadline): netplan-rs; by hand (one
 #     `ip netns del` per container, then the bridge); the floor (one `ip -batch` of every
@@ -130,6 +132,29 @@ wait_until() {
     fi
     sleep 0.01
   done
+}
+
+# quiet: the machine's CPUs were at least 90% idle over the last second (/proc/stat).
+quiet() {
+  local a b
+  read -ra a < /proc/stat
+  sleep 1
+  read -ra b < /proc/stat
+  local busy=0 idle=0 i d
+  for ((i = 1; i < ${#b[@]}; i++)); do
+    d=$((b[i] - a[i]))
+    if ((i == 4 || i == 5)); then idle=$((idle + d)); else busy=$((busy + d)); fi
+  done
+  ((idle * 10 >= (idle + busy) * 9))
+}
+
+# settle: wait (at most 60 s) until the kernel has finished what bringing up many interfaces
+# sets off: IPv6 duplicate address detection, router solicitations and MLD reports, each
+# multicast flooded by the bridge to every other port. For 1000 containers this keeps both
+# cores busy for several seconds after the apply returns, and a command timed meanwhile
+# measures that storm as much as itself.
+settle() {
+  wait_until 60 "the kernel to settle" quiet || echo "  (not settled; measuring anyway)" >&2
 }
 
 # bare HOST_NS CONTAINER_PREFIX: the host namespace holds only lo and eth0 and no namespace of
@@ -371,7 +396,8 @@ EOF
     for tool in $(order "$r" np cni ip); do
       case $tool in
         np)
-          np_run "bridge$n" "$lab" apply && np_run "plan$n" "$lab" plan || true
+          np_run "bridge$n" "$lab" apply && np_run "plan$n" "$lab" plan &&
+            settle && np_run "quiet$n" "$lab" plan || true
           np_run "destroy$n" "$lab" destroy || true
           reset_host "$lab-h0" "$lab-h0-"
           ;;
@@ -385,6 +411,9 @@ EOF
           timed "bridge$n" ip "ip -batch" ip_apply "$d" "$ihost" "$ipfx" "$n" &&
             timed "plan$n" readhost "ip -j read of the host namespace" read_ns "$ihost" &&
             timed "plan$n" readall "ip -j read of host + containers" read_all "$ihost" "$ipfx" "$n" &&
+            settle &&
+            timed "quiet$n" readhost "settled: ip -j read of the host namespace" read_ns "$ihost" &&
+            timed "quiet$n" readall "settled: ip -j read of host + containers" read_all "$ihost" "$ipfx" "$n" &&
             timed "destroy$n" floor "destroy, one ip -batch" destroy_floor "$ihost" "$ipfx" "$d" || true
           reset_host "$ihost" "$ipfx"
           # By hand: the same objects again (untimed), then one `ip netns del` per container.
@@ -525,7 +554,9 @@ table() {
   if [[ " $CASES " == *" bridge "* ]]; then
     for n in $SIZES; do
       np=$(med "plan$n" np) peer=$(med "plan$n" readhost) fl=$(med "plan$n" readall)
-      row "$n containers: no-op plan" "$(fmt_ms "$np")" "ip -j read, host namespace only: $(fmt_ms "$peer")" "ip -j read, host + each container namespace: $(fmt_ms "$fl")" "$(ratio "$np" "$peer")" "$(ratio "$np" "$fl")"
+      row "$n containers: no-op plan, right after the apply" "$(fmt_ms "$np")" "ip -j read, host namespace only: $(fmt_ms "$peer")" "ip -j read, host + each container namespace: $(fmt_ms "$fl")" "$(ratio "$np" "$peer")" "$(ratio "$np" "$fl")"
+      np=$(med "quiet$n" np) peer=$(med "quiet$n" readhost) fl=$(med "quiet$n" readall)
+      row "$n containers: no-op plan, settled host" "$(fmt_ms "$np")" "ip -j read, host namespace only: $(fmt_ms "$peer")" "ip -j read, host + each container namespace: $(fmt_ms "$fl")" "$(ratio "$np" "$peer")" "$(ratio "$np" "$fl")"
     done
     for n in $SIZES; do
       np=$(med "destroy$n" np) peer=$(med "destroy$n" hand) fl=$(med "destroy$n" floor)

@@ -108,7 +108,8 @@ fn tiny_run_prints_machine_and_every_row() {
         }
         assert!(is_measured(&apply[5]), "{apply:?}");
         for work in [
-            format!("{n} containers: no-op plan"),
+            format!("{n} containers: no-op plan, right after the apply"),
+            format!("{n} containers: no-op plan, settled host"),
             format!("{n} containers: destroy, to completion"),
         ] {
             let cells = row(&table, &work);
