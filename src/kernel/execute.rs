@@ -2,6 +2,7 @@
 //! what the object kinds share (name -> ifindex lookup, error context); links are in
 //! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
 
+use super::blocking::RouteSocket;
 use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
 use crate::plan::Step;
 use crate::state::{LinkKind, Namespace, Ns, Object, ObjectKey, Sysctl};
@@ -271,9 +272,40 @@ struct Pair {
 /// costs an RCU grace period each under the RTNL lock (about 20 ms a container, serialized),
 /// where the kernel tears many namespaces down in one batch (docs/performance.md).
 async fn release_macvlans(kernel: &Kernel, ns: &Ns) -> Result<Vec<Pair>, KernelError> {
-    let target = kernel.target.clone();
-    let conn = kernel.conn(ns).await?;
-    let links = super::observe::dump_links(&target, &conn, ns).await?;
+    let path = kernel.target.netns_path(ns);
+    let timeout = super::conn::Limits::from_env().timeout;
+    let label = kernel.target.label(ns);
+    // A blocking socket on a thread inside the namespace, not a connection of its own: a
+    // destroy of 1000 containers would otherwise open 1000 connections for one dump each.
+    let released = tokio::task::spawn_blocking(move || {
+        netns::run_in(path, move || Ok(release_in_namespace(timeout)))
+    })
+    .await
+    .map_err(|e| io::Error::other(e.to_string()))
+    .and_then(|r| r);
+    match released {
+        Ok(Ok(pairs)) => Ok(pairs),
+        Ok(Err((what, source))) => Err(KernelError::from_io("deleting", what, label, source)),
+        Err(source) => Err(KernelError::from_io(
+            "dumping",
+            "links".to_string(),
+            label,
+            source,
+        )),
+    }
+}
+
+/// [`release_macvlans`] on a thread inside the namespace; a failed delete names its link.
+fn release_in_namespace(timeout: Duration) -> Result<Vec<Pair>, (String, io::Error)> {
+    let dumping = |e| ("links".to_string(), e);
+    let mut sock = RouteSocket::open(timeout).map_err(dumping)?;
+    let mut links = Vec::new();
+    sock.dump_each(super::observe::link_dump_request(), |m| {
+        if let RouteNetlinkMessage::NewLink(link) = &m {
+            links.extend(super::parse::link(link));
+        }
+    })
+    .map_err(dumping)?;
     let mut pairs = Vec::new();
     for link in &links {
         match link.kind.as_deref() {
@@ -288,14 +320,9 @@ async fn release_macvlans(kernel: &Kernel, ns: &Ns) -> Result<Vec<Pair>, KernelE
             Some("macvlan") => {
                 let mut msg = LinkMessage::default();
                 msg.header.index = link.index;
-                match conn.request(RouteNetlinkMessage::DelLink(msg), 0).await {
+                match sock.request(RouteNetlinkMessage::DelLink(msg), 0) {
                     Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                        return Err(KernelError::from_io(
-                            "deleting",
-                            format!("link {}", link.name),
-                            target.label(ns),
-                            e,
-                        ));
+                        return Err((format!("link {}", link.name), e));
                     }
                     _ => {}
                 }
@@ -333,8 +360,15 @@ async fn wait_for_teardown(
     };
     let grace = tokio::time::Instant::now() + TEARDOWN_GRACE;
     let mut pause = Duration::from_millis(2);
+    // Every reading must be newer than the unmount; later ones newer than the last pause.
+    let mut since = tokio::time::Instant::now();
     for pair in pairs {
-        while still_paired(&host, pair).await.map_err(failed)? {
+        while kernel
+            .host_veths(&host, since)
+            .await
+            .map_err(failed)?
+            .contains(&(pair.outside, pair.inside))
+        {
             if tokio::time::Instant::now() >= grace {
                 let mut msg = LinkMessage::default();
                 msg.header.index = pair.outside;
@@ -345,23 +379,8 @@ async fn wait_for_teardown(
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
+            since = tokio::time::Instant::now();
         }
     }
     Ok(())
-}
-
-/// Whether the host still has the outside end of `pair`: a veth at its ifindex whose peer is
-/// the inside end (an index the kernel gave to something else since does not count).
-async fn still_paired(host: &super::conn::Conn, pair: &Pair) -> io::Result<bool> {
-    let mut msg = LinkMessage::default();
-    msg.header.index = pair.outside;
-    match host.call(RouteNetlinkMessage::GetLink(msg), 0).await {
-        Ok(replies) => Ok(replies.iter().any(|reply| match reply {
-            RouteNetlinkMessage::NewLink(link) => super::parse::link(link)
-                .is_some_and(|l| l.kind.as_deref() == Some("veth") && l.link == Some(pair.inside)),
-            _ => false,
-        })),
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
-        Err(e) => Err(e),
-    }
 }

@@ -218,6 +218,13 @@ pub async fn namespace_mark(name: &str) -> Result<Option<String>, KernelError> {
         .and_then(|l| l.alias))
 }
 
+/// The veths of the host namespace, as (ifindex, peer's ifindex), and when the dump that
+/// found them started.
+struct HostVeths {
+    started: tokio::time::Instant,
+    pairs: Arc<std::collections::HashSet<(u32, u32)>>,
+}
+
 /// A link's ifindex once looked up, shared by the steps waiting for it.
 type IfindexCell = Arc<tokio::sync::OnceCell<u32>>;
 
@@ -242,6 +249,9 @@ pub struct Kernel {
     /// links or namespaces forget what they may change (`execute.rs`); the ordering DAG keeps
     /// every step that uses a link out of the wave of a step that changes it.
     ifindexes: Mutex<HashMap<(Ns, String), IfindexCell>>,
+    /// The veths of the host namespace as last read while waiting for deleted namespaces'
+    /// veth pairs to go (see [`Kernel::host_veths`]).
+    host_veths: tokio::sync::Mutex<Option<HostVeths>>,
     /// What the last [`Kernel::observe`] returned: the state an apply records as its
     /// before-image (see `apply::transaction`) without observing once more.
     last_observed: Option<State>,
@@ -263,6 +273,7 @@ impl Kernel {
             warnings: Vec::new(),
             fault: None,
             ifindexes: Mutex::new(HashMap::new()),
+            host_veths: tokio::sync::Mutex::new(None),
             last_observed: None,
         };
         kernel.conn(&Ns::Host).await?;
@@ -437,6 +448,38 @@ impl Kernel {
             }
             None => cells.clear(),
         }
+    }
+
+    /// The veths of the host namespace as (ifindex, peer's ifindex), from a dump started at
+    /// or after `since`. The deletions of one wave share the dumps: a thousand namespaces
+    /// deleted at once wait on one reading every few milliseconds, not on a thousand
+    /// RTM_GETLINKs each.
+    async fn host_veths(
+        &self,
+        host: &Conn,
+        since: tokio::time::Instant,
+    ) -> io::Result<Arc<std::collections::HashSet<(u32, u32)>>> {
+        let mut last = self.host_veths.lock().await;
+        if let Some(seen) = last.as_ref().filter(|seen| seen.started >= since) {
+            return Ok(seen.pairs.clone());
+        }
+        let started = tokio::time::Instant::now();
+        let replies = host.dump(observe::link_dump_request()).await?;
+        let pairs: std::collections::HashSet<(u32, u32)> = replies
+            .iter()
+            .filter_map(|m| match m {
+                rtnetlink::packet_route::RouteNetlinkMessage::NewLink(link) => parse::link(link),
+                _ => None,
+            })
+            .filter(|l| l.kind.as_deref() == Some("veth"))
+            .filter_map(|l| Some((l.index, l.link?)))
+            .collect();
+        let pairs = Arc::new(pairs);
+        *last = Some(HostVeths {
+            started,
+            pairs: pairs.clone(),
+        });
+        Ok(pairs)
     }
 
     /// Forget the connection to a namespace (after deleting it).

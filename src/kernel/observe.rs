@@ -268,7 +268,7 @@ pub(super) async fn dump_links(
 }
 
 /// A link dump without the statistics (a third of each reply, and never looked at).
-fn link_dump_request() -> RouteNetlinkMessage {
+pub(super) fn link_dump_request() -> RouteNetlinkMessage {
     let mut request = LinkMessage::default();
     request
         .attributes
