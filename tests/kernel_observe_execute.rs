@@ -592,6 +592,22 @@ async fn unowned_namespace_is_not_read() {
     );
 }
 
+/// The vxlan `old` with VNI 200, and the step replacing `old` with it.
+fn vni_replace(old: &Link) -> (Link, Step) {
+    let mut new = old.clone();
+    if let LinkKind::Vxlan(v) = &mut new.kind {
+        v.vni = 200;
+    }
+    let replace = Step::Replace(netplan_rs::plan::Replace {
+        current: old.clone().into(),
+        desired: new.clone().into(),
+        changes: vec![],
+        reason: "vni cannot change in place".into(),
+        peer: None,
+    });
+    (new, replace)
+}
+
 #[tokio::test]
 async fn replace_recreates_vxlan_with_new_vni() {
     let lab = Lab::new();
@@ -601,17 +617,7 @@ async fn replace_recreates_vxlan_with_new_vni() {
     for object in [Object::from(s.bridge.clone()), s.vxlan.clone().into()] {
         kernel.execute(&step(Action::Create, object)).await.unwrap();
     }
-    let mut new = s.vxlan.clone();
-    if let LinkKind::Vxlan(v) = &mut new.kind {
-        v.vni = 200;
-    }
-    let replace = Step::Replace(netplan_rs::plan::Replace {
-        current: s.vxlan.clone().into(),
-        desired: new.clone().into(),
-        changes: vec![],
-        reason: "vni cannot change in place".into(),
-        peer: None,
-    });
+    let (new, replace) = vni_replace(&s.vxlan);
     kernel.execute(&replace).await.unwrap();
     assert_eq!(
         link_json(&lab.host, "vx-t")["linkinfo"]["info_data"]["id"],
@@ -638,17 +644,7 @@ async fn entries_follow_a_link_replaced_in_the_same_run() {
         kernel.execute(&step(Action::Create, object)).await.unwrap();
     }
     let old_index = link_json(&lab.host, "vx-t")["ifindex"].clone();
-    let mut new = s.vxlan.clone();
-    if let LinkKind::Vxlan(v) = &mut new.kind {
-        v.vni = 200;
-    }
-    let replace = Step::Replace(netplan_rs::plan::Replace {
-        current: s.vxlan.clone().into(),
-        desired: new.clone().into(),
-        changes: vec![],
-        reason: "vni cannot change in place".into(),
-        peer: None,
-    });
+    let (_, replace) = vni_replace(&s.vxlan);
     kernel.execute(&replace).await.unwrap();
     assert_ne!(link_json(&lab.host, "vx-t")["ifindex"], old_index);
     kernel

@@ -139,17 +139,9 @@ impl RouteSocket {
         }
     }
 
-    /// Read one datagram; a timeout says what it waited for.
+    /// Read one datagram (see [`sockbuf::recv_within`]).
     fn recv(&self, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        match self.sock.recv(buf, 0) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no reply from the kernel within {:?}", self.timeout),
-            )),
-            Err(e) => Err(e),
-        }
+        sockbuf::recv_within(&self.sock, buf, self.timeout, "rtnetlink socket")
     }
 }
 

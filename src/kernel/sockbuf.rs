@@ -76,6 +76,30 @@ pub(crate) fn set_recv_timeout(
     Ok(())
 }
 
+/// Read one datagram from a blocking netlink socket whose reads time out after `timeout`
+/// (see [`set_recv_timeout`]). The two ways replies go missing get messages that say so,
+/// naming the socket (`what`): the timeout, and a dropped reply (ENOBUFS: the receive buffer
+/// was too small).
+pub(crate) fn recv_within(
+    sock: &netlink_sys::Socket,
+    buf: &mut Vec<u8>,
+    timeout: std::time::Duration,
+    what: &str,
+) -> io::Result<()> {
+    buf.clear();
+    match sock.recv(buf, 0) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no reply from the kernel within {timeout:?} ({what})"),
+        )),
+        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(io::Error::other(format!(
+            "the kernel's replies were dropped ({what} overrun, ENOBUFS)"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
 /// The receive buffer size the kernel reports (twice what was set).
 #[cfg(test)]
 pub(crate) fn rcvbuf(sock: &impl AsRawFd) -> io::Result<usize> {

@@ -62,21 +62,9 @@ impl NftSocket {
         self.seq
     }
 
-    /// Read one datagram. The two ways replies go missing get messages that say so: the
-    /// receive timeout (EAGAIN) and a dropped reply (ENOBUFS: the buffer was too small).
+    /// Read one datagram (see [`sockbuf::recv_within`]).
     fn recv(&self, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        match self.sock.recv(buf, 0) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no reply from the kernel within {RECV_TIMEOUT:?} (nftables socket)"),
-            )),
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(io::Error::other(
-                "the kernel's replies were dropped (nftables socket overrun, ENOBUFS)",
-            )),
-            Err(e) => Err(e),
-        }
+        sockbuf::recv_within(&self.sock, buf, RECV_TIMEOUT, "nftables socket")
     }
 
     /// Send `requests` as one nf_tables transaction (one `sendmsg`): the kernel applies all of
