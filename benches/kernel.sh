@@ -50,7 +50,8 @@
 # marks (link aliases) and verifies what it applied; the peers do neither.
 #
 # Environment: ROUNDS (3), SIZES ("100 500 1000"), VXLAN_HOSTS (200), VXLAN_PER_HOST (10),
-# ROUTED_PEERS (1000), CASES ("bridge vxlan routed": a subset runs a subset), NETPLAN_RS (the
+# ROUTED_PEERS (1000), CASES ("bridge vxlan routed": a subset runs a subset), SETTLE (60: the
+# most seconds to wait for a quiet machine before the settled no-op plan), NETPLAN_RS (the
 # binary; default target/release/netplan-rs of this checkout), CNI_DIR (/usr/lib/cni),
 # KB_PREFIX (kb<pid>: the names of its namespaces and labs start with it and `_`; must start with `kb`).
 set -euo pipefail
@@ -61,6 +62,7 @@ VXLAN_HOSTS=${VXLAN_HOSTS:-200}
 VXLAN_PER_HOST=${VXLAN_PER_HOST:-10}
 ROUTED_PEERS=${ROUTED_PEERS:-1000}
 CASES=${CASES:-"bridge vxlan routed"}
+SETTLE=${SETTLE:-60}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NP=${NETPLAN_RS:-$repo/target/release/netplan-rs}
 CNI_DIR=${CNI_DIR:-/usr/lib/cni}
@@ -148,13 +150,13 @@ quiet() {
   ((idle * 10 >= (idle + busy) * 9))
 }
 
-# settle: wait (at most 60 s) until the kernel has finished what bringing up many interfaces
+# settle: wait (at most SETTLE seconds) until the kernel has finished what bringing up many interfaces
 # sets off: IPv6 duplicate address detection, router solicitations and MLD reports, each
 # multicast flooded by the bridge to every other port. For 1000 containers this keeps both
 # cores busy for several seconds after the apply returns, and a command timed meanwhile
 # measures that storm as much as itself.
 settle() {
-  wait_until 60 "the kernel to settle" quiet || echo "  (not settled; measuring anyway)" >&2
+  wait_until "$SETTLE" "the kernel to settle" quiet || echo "  (not settled; measuring anyway)" >&2
 }
 
 # bare HOST_NS CONTAINER_PREFIX: the host namespace holds only lo and eth0 and no namespace of
