@@ -31,6 +31,10 @@ pub fn waves(plan: &Plan) -> Vec<Vec<Group>> {
         return groups.into_iter().map(|g| vec![g]).collect();
     }
     let deps = &plan.deps;
+    let n = steps.len();
+    // The wave of a barrier's last member, found at its first use (every member comes before
+    // every step waiting behind it, see `Plan::has_dag`).
+    let mut barrier_wave: Vec<Option<usize>> = vec![None; plan.barriers.len()];
 
     let mut wave_of: Vec<usize> = Vec::with_capacity(groups.len());
     // The highest wave so far of: any group, deleting groups, other groups, nft groups.
@@ -46,8 +50,20 @@ pub fn waves(plan: &Plan) -> Vec<Vec<Group>> {
         let mut wave = floor;
         for i in group.members() {
             for &j in &deps[i] {
-                if group_of[j] != g {
-                    wave = wave.max(wave_of[group_of[j]] + 1);
+                match j.checked_sub(n) {
+                    None if group_of[j] != g => wave = wave.max(wave_of[group_of[j]] + 1),
+                    None => {}
+                    Some(b) => {
+                        let last = *barrier_wave[b].get_or_insert_with(|| {
+                            plan.barriers[b]
+                                .iter()
+                                .filter(|&&m| group_of[m] < g)
+                                .map(|&m| wave_of[group_of[m]])
+                                .max()
+                                .unwrap_or(0)
+                        });
+                        wave = wave.max(last + 1);
+                    }
                 }
             }
         }
@@ -117,14 +133,14 @@ mod tests {
         // The plan's DAG is the one order sorted by (rebuilt here from the steps alone, minus
         // the sweep edges, which need the observed state).
         let rebuilt = crate::plan::step_dependencies(&plan.steps);
+        let deps: Vec<Vec<usize>> = (0..plan.steps.len()).map(|i| plan.waits_for(i)).collect();
         for (i, d) in rebuilt.iter().enumerate() {
             assert!(
-                d.iter().all(|j| plan.deps[i].contains(j)),
+                d.iter().all(|j| deps[i].contains(j)),
                 "step {i}: {d:?} not in {:?}",
-                plan.deps[i]
+                deps[i]
             );
         }
-        let deps = &plan.deps;
         let same_group = |i: usize, j: usize| {
             groups(&plan.steps)
                 .iter()
@@ -256,6 +272,7 @@ containers:
         let mut reversed = crate::plan::diff(&desired, &State::default());
         reversed.steps.reverse();
         reversed.deps.clear();
+        reversed.barriers.clear();
         assert!(!reversed.has_dag());
         let serial = super::waves(&reversed);
         assert_eq!(serial.len(), groups(&reversed.steps).len());

@@ -244,6 +244,7 @@ fn plan_host(
         let mut plan = crate::plan::diff_compiled(&desired, &observed);
         // The ordering DAG is for apply; a fleet plan is only read.
         plan.deps = Vec::new();
+        plan.barriers = Vec::new();
         plan
     };
     Ok(HostPlan {

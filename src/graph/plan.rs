@@ -45,8 +45,8 @@ pub fn plan_graph(plan: &Plan, title: &str) -> Graph {
         });
     }
     if plan.has_dag() {
-        for (i, deps) in plan.deps.iter().enumerate() {
-            for &j in deps {
+        for i in 0..plan.steps.len() {
+            for j in plan.waits_for(i) {
                 graph.edges.push(arrow(j, i));
             }
         }

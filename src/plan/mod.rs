@@ -62,11 +62,12 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
     let mut conflicts = unordered.conflicts;
     conflicts.extend(refs::missing_links(desired, observed));
     conflicts.extend(vxlan_clash::conflicts(desired, observed));
-    let (steps, deps) = order::order(unordered.steps, &unordered.swept);
+    let (steps, dag) = order::order(unordered.steps, &unordered.swept);
     let side_effects = effects::side_effects(&steps, &unordered.swept, observed);
     Plan {
         steps,
-        deps,
+        deps: dag.deps,
+        barriers: dag.barriers,
         conflicts,
         side_effects,
     }
@@ -79,11 +80,12 @@ pub fn diff(desired: &State, observed: &State) -> Plan {
 /// known on the host itself.
 pub fn diff_compiled(desired: &State, base: &State) -> Plan {
     let unordered = diff::diff_unordered(desired, base);
-    let (steps, deps) = order::order(unordered.steps, &unordered.swept);
+    let (steps, dag) = order::order(unordered.steps, &unordered.swept);
     let side_effects = effects::side_effects(&steps, &unordered.swept, base);
     Plan {
         steps,
-        deps,
+        deps: dag.deps,
+        barriers: dag.barriers,
         conflicts: unordered.conflicts,
         side_effects,
     }
@@ -92,10 +94,11 @@ pub fn diff_compiled(desired: &State, base: &State) -> Plan {
 /// A plan of hand-picked `steps`, sorted and given its DAG like one made by [`diff`] (without the
 /// side effects, which need the observed state): for tools and tests that build steps themselves.
 pub fn sorted(steps: Vec<Step>) -> Plan {
-    let (steps, deps) = order::order(steps, &cascade::Swept::new());
+    let (steps, dag) = order::order(steps, &cascade::Swept::new());
     Plan {
         steps,
-        deps,
+        deps: dag.deps,
+        barriers: dag.barriers,
         ..Plan::default()
     }
 }

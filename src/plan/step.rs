@@ -259,11 +259,18 @@ pub struct SideEffect {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
-    /// The ordering DAG (see `plan::order`): for each step, the indices of the steps it waits
-    /// for, ascending and all lower than its own. Apply cuts its waves along these edges. Empty
+    /// The ordering DAG (see `plan::order`): for each step, what it waits for, ascending: an
+    /// entry below `steps.len()` is a step (lower than its own index), an entry `steps.len() +
+    /// b` stands for every step of `barriers[b]`. Apply cuts its waves along these edges. Empty
     /// for a plan made by hand, which then runs one step at a time.
     #[serde(default)]
     pub deps: Vec<Vec<usize>>,
+    /// Groups of steps that other steps wait for as a whole (every neighbour and FDB entry on a
+    /// device, for the routes through it; every address of a namespace), each listed once
+    /// instead of in every waiting step's `deps`: a thousand routes behind two thousand entries
+    /// would otherwise list two million. Ascending step indices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barriers: Vec<Vec<usize>>,
     pub conflicts: Vec<Conflict>,
     /// Kernel side effects of the steps (see `plan::effects`), for the reader of the plan; the
     /// steps already account for them.
@@ -295,14 +302,41 @@ impl Plan {
         }
     }
 
-    /// The DAG is present and consistent with the order of the steps (every edge points back).
+    /// The DAG is present and consistent with the order of the steps (every edge points back,
+    /// through a barrier too).
     pub fn has_dag(&self) -> bool {
-        self.deps.len() == self.steps.len()
-            && self
-                .deps
-                .iter()
-                .enumerate()
-                .all(|(i, d)| d.iter().all(|&j| j < i))
+        let n = self.steps.len();
+        // The last member of each barrier (`None`: empty), or `Err` for a member past the end.
+        let last: Vec<Result<Option<usize>, ()>> = self
+            .barriers
+            .iter()
+            .map(|members| match members.iter().max() {
+                Some(&m) if m >= n => Err(()),
+                other => Ok(other.copied()),
+            })
+            .collect();
+        self.deps.len() == n
+            && self.deps.iter().enumerate().all(|(i, d)| {
+                d.iter().all(|&j| match j.checked_sub(n) {
+                    None => j < i,
+                    Some(b) => matches!(last.get(b), Some(Ok(l)) if l.is_none_or(|l| l < i)),
+                })
+            })
+    }
+
+    /// Every step that step `i` waits for, barriers expanded: ascending, without duplicates.
+    pub fn waits_for(&self, i: usize) -> Vec<usize> {
+        let n = self.steps.len();
+        let mut all: Vec<usize> = Vec::new();
+        for &j in self.deps.get(i).map_or(&[][..], Vec::as_slice) {
+            match j.checked_sub(n) {
+                None => all.push(j),
+                Some(b) => all.extend(self.barriers.get(b).into_iter().flatten()),
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     pub fn is_empty(&self) -> bool {
