@@ -436,6 +436,13 @@ fn replanned(saved: &Plan, now: &Plan) -> Option<String> {
         .find(|(i, s)| saved.steps.get(*i) != Some(*s))
     {
         format!("step {} would be {:?} {}", i + 1, step.action(), step.key())
+    } else if now.steps.len() == saved.steps.len() && now.side_effects == saved.side_effects {
+        // Same steps, other ordering DAG: a file from a netplan-rs that records it differently.
+        "the same steps, ordered by a different dependency graph (a plan saved by another \
+         version of netplan-rs?)"
+            .to_string()
+    } else if now.steps.len() == saved.steps.len() {
+        "the same steps, with other side effects".to_string()
     } else {
         format!(
             "{} instead of {}",
@@ -770,5 +777,31 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 1, "temporary file left behind");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A saved plan whose steps match but whose DAG was recorded otherwise (an older build
+    /// listed every barrier member in each step) is refused with a reason that says so.
+    #[test]
+    fn a_plan_with_the_same_steps_and_another_dag_says_why_it_is_refused() {
+        let text = std::fs::read_to_string(format!(
+            "{}/topologies/vxlan-routed.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let topo = crate::topology::load_str(&text, "vxlan-routed.yaml").unwrap();
+        let host = topo.hosts.keys().next().unwrap().clone();
+        let desired = crate::compile::compile(&topo, &host).unwrap();
+        let now = crate::plan::diff(&desired, &crate::state::State::default());
+        assert!(
+            !now.barriers.is_empty(),
+            "the example has routes behind barriers"
+        );
+        assert_eq!(replanned(&now, &now), None);
+        let mut old = now.clone();
+        old.deps = (0..old.steps.len()).map(|i| old.waits_for(i)).collect();
+        old.barriers.clear();
+        assert!(old.has_dag());
+        let why = replanned(&old, &now).expect("refused");
+        assert!(why.contains("different dependency graph"), "{why}");
     }
 }
