@@ -27,7 +27,7 @@ pub(crate) struct RouteSocket {
 
 thread_local! {
     /// The receive buffer, one per thread: a snapshot thread opens a socket in each of
-    /// hundreds of namespaces, and a fresh 64 KiB buffer for each was a tenth of its time.
+    /// hundreds of namespaces, and need not allocate 64 KiB for each.
     static BUFFER: std::cell::RefCell<Vec<u8>> =
         std::cell::RefCell::new(Vec::with_capacity(RECV_BUFFER));
 }

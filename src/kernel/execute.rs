@@ -112,7 +112,6 @@ pub(super) fn nl_error(
     KernelError::from_io(op, key.to_string(), kernel.target.label(&key.ns()), e)
 }
 
-/// The ifindex of link `name` in `ns` (one RTM_GETLINK by name).
 /// The ifindex of link `name` in `ns`, looked up once per apply (see [`Kernel::ifindex_cell`]):
 /// thousands of neighbour and FDB entries on one VXLAN device would otherwise each cost a
 /// RTM_GETLINK, whose reply is the device's whole description.
@@ -299,13 +298,7 @@ async fn release_macvlans(kernel: &Kernel, ns: &Ns) -> Result<Vec<Pair>, KernelE
 fn release_in_namespace(timeout: Duration) -> Result<Vec<Pair>, (String, io::Error)> {
     let dumping = |e| ("links".to_string(), e);
     let mut sock = RouteSocket::open(timeout).map_err(dumping)?;
-    let mut links = Vec::new();
-    sock.dump_each(super::observe::link_dump_request(), |m| {
-        if let RouteNetlinkMessage::NewLink(link) = &m {
-            links.extend(super::parse::link(link));
-        }
-    })
-    .map_err(dumping)?;
+    let links = super::observe::read_links(&mut sock).map_err(dumping)?;
     let mut pairs = Vec::new();
     for link in &links {
         match link.kind.as_deref() {

@@ -465,12 +465,8 @@ impl Kernel {
         }
         let started = tokio::time::Instant::now();
         let replies = host.dump(observe::link_dump_request()).await?;
-        let pairs: std::collections::HashSet<(u32, u32)> = replies
-            .iter()
-            .filter_map(|m| match m {
-                rtnetlink::packet_route::RouteNetlinkMessage::NewLink(link) => parse::link(link),
-                _ => None,
-            })
+        let pairs: std::collections::HashSet<(u32, u32)> = observe::parse_links(&replies)
+            .into_iter()
             .filter(|l| l.kind.as_deref() == Some("veth"))
             .filter_map(|l| Some((l.index, l.link?)))
             .collect();

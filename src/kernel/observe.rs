@@ -1,9 +1,10 @@
 //! observe: dump the live kernel objects of every namespace of a target into a [`State`].
 //!
 //! One dump per object kind per namespace, the namespaces read a few at a time on threads of
-//! their own (`snapshot.rs`); no per-object requests. Kernel-made objects are skipped: `lo` and its addresses, IPv6 link-local
-//! addresses without our mark, routes made by the kernel (protocol 2) or outside the main table, non-permanent
-//! neighbours, and FDB entries that are not `self` remote (NDA_DST) entries on a device.
+//! their own (`snapshot.rs`); no per-object requests. Kernel-made objects are skipped: `lo` and
+//! its addresses, IPv6 link-local addresses without our mark, routes made by the kernel
+//! (protocol 2) or outside the main table, non-permanent neighbours, and FDB entries that are
+//! not `self` remote (NDA_DST) entries on a device.
 
 use super::blocking::RouteSocket;
 use super::conn::{Conn, Limits};
@@ -210,13 +211,7 @@ fn read_ns(
     host_file: &File,
 ) -> Result<(Option<Namespace>, Option<Dumped>), KernelError> {
     let _span = tracing::info_span!("dump", ns = %target.label(ns)).entered();
-    let mut links = Vec::new();
-    sock.dump_each(link_dump_request(), |m| {
-        if let RouteNetlinkMessage::NewLink(link) = &m {
-            links.extend(parse::link(link));
-        }
-    })
-    .map_err(|e| dump_error(target, ns, "links", e))?;
+    let links = read_links(sock).map_err(|e| dump_error(target, ns, "links", e))?;
     // The host, and existing namespaces we wire: no Namespace object (an external one is not
     // ours to create or delete); everything in them is read, and ownership is per object.
     let Some(name) = (match ns {
@@ -267,7 +262,7 @@ pub(super) async fn dump_links(
     Ok(parse_links(&messages))
 }
 
-/// A link dump without the statistics (a third of each reply, and never looked at).
+/// A link dump without the statistics (never looked at).
 pub(super) fn link_dump_request() -> RouteNetlinkMessage {
     let mut request = LinkMessage::default();
     request
@@ -285,7 +280,18 @@ fn main_routes(family: AddressFamily) -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetRoute(request)
 }
 
-fn parse_links(messages: &[RouteNetlinkMessage]) -> Vec<RawLink> {
+/// The links of the namespace `sock` is in, parsed as they are read.
+pub(super) fn read_links(sock: &mut RouteSocket) -> std::io::Result<Vec<RawLink>> {
+    let mut links = Vec::new();
+    sock.dump_each(link_dump_request(), |m| {
+        if let RouteNetlinkMessage::NewLink(link) = &m {
+            links.extend(parse::link(link));
+        }
+    })?;
+    Ok(links)
+}
+
+pub(super) fn parse_links(messages: &[RouteNetlinkMessage]) -> Vec<RawLink> {
     messages
         .iter()
         .filter_map(|m| match m {

@@ -1,8 +1,9 @@
-//! Netlink socket buffer sizes and receive timeouts. The kernel drops a reply that does not fit the receive buffer
-//! (and reports ENOBUFS on the next read), so sockets that have many replies outstanding set
-//! their buffers above the `net.core.{r,w}mem_max` defaults with the FORCE options (they need
-//! CAP_NET_ADMIN, which changing the network needs anyway), falling back to the plain ones
-//! (capped by the sysctls) when unprivileged.
+//! Netlink socket buffer sizes and receive timeouts. The kernel drops a reply that does not fit
+//! the receive buffer (and reports ENOBUFS on the next read), so sockets that have many replies
+//! outstanding set their buffers above the `net.core.{r,w}mem_max` defaults with the FORCE
+//! options (they need CAP_NET_ADMIN, which changing the network needs anyway), falling back to
+//! the plain ones (capped by the sysctls) when unprivileged. Blocking sockets also get a
+//! receive timeout, so that a silent kernel is an error, not a hang.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

@@ -232,10 +232,10 @@ fn deps_by_position(
         .map(|(new, &old)| {
             let mut deps: Vec<usize> = Vec::new();
             for pred in graph.neighbors_directed(nodes[old], Direction::Incoming) {
-                let Node::Barrier = graph[pred] else {
-                    deps.extend(step_of(pred).map(|j| position[j]).filter(|&j| j < new));
+                if let Some(j) = step_of(pred) {
+                    deps.extend(Some(position[j]).filter(|&j| j < new));
                     continue;
-                };
+                }
                 let sorted = members.entry(pred).or_insert_with(|| {
                     let mut m: Vec<usize> = graph
                         .neighbors_directed(pred, Direction::Incoming)
