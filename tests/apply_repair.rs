@@ -22,6 +22,7 @@ fn host_state(address: &str) -> State {
             mtu: None,
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         }),
         Object::Address(Address {

@@ -35,6 +35,7 @@ fn bridge(name: &str, master: Option<&str>) -> Object {
         mtu: None,
         master: master.map(str::to_string),
         up: true,
+        ipv6: None,
         owned: true,
     })
 }

@@ -140,6 +140,7 @@ fn scene() -> Scene {
             mtu: Some(1450),
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         },
         vxlan: Link {
@@ -157,6 +158,7 @@ fn scene() -> Scene {
             mtu: Some(1450),
             master: Some("br-t".into()),
             up: true,
+            ipv6: None,
             owned: true,
         },
         veth_host: Link {
@@ -172,6 +174,7 @@ fn scene() -> Scene {
             mtu: Some(1450),
             master: Some("br-t".into()),
             up: true,
+            ipv6: None,
             owned: true,
         },
         veth_cont: Link {
@@ -187,6 +190,8 @@ fn scene() -> Scene {
             mtu: Some(1450),
             master: None,
             up: true,
+            // Created with IPv6 off (the kernel's default is on): see the create and update checks.
+            ipv6: Some(false),
             owned: true,
         },
         br_addr: Address {
@@ -300,10 +305,22 @@ fn all(s: &Scene) -> Vec<Object> {
     ]
 }
 
+/// Each of `wanted` is observed as it is, apart from IPv6 on links that leave it to the kernel
+/// (`ipv6: None`), which observe reports as the kernel has it.
 fn assert_observed(state: &State, wanted: &[Object]) {
     for object in wanted {
+        let observed = state
+            .get(&object.key())
+            .cloned()
+            .map(|o| match (o, object) {
+                (Object::Link(mut have), Object::Link(want)) if want.ipv6.is_none() => {
+                    have.ipv6 = None;
+                    Object::Link(have)
+                }
+                (o, _) => o,
+            });
         assert_eq!(
-            state.get(&object.key()),
+            observed.as_ref(),
             Some(object),
             "observed state:\n{}",
             state.render_text()
@@ -496,15 +513,45 @@ async fn create_observe_update_delete() {
 
     // --- update: a downed link comes back up; mtu changes in place ---
     run("ip", &["-n", &c, "link", "set", "eth0", "down"]);
+    let disable_ipv6 = || {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &c,
+                "sysctl",
+                "-n",
+                "net.ipv6.conf.eth0.disable_ipv6",
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    // Created with IPv6 off; turned on by hand, the update turns it off again.
+    assert_eq!(disable_ipv6(), "1");
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &c,
+            "sysctl",
+            "-w",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ],
+    );
     let state = kernel.observe().await.unwrap();
     let current = state
         .link(&Ns::Container("c1".into()), "eth0")
         .unwrap()
         .clone();
     assert!(!current.up);
+    assert_eq!(current.ipv6, Some(true));
     let update = update_step(current, s.veth_cont.clone());
     kernel.execute(&update).await.unwrap();
     assert!(has_flag(&link_json(&c, "eth0"), "UP"));
+    assert_eq!(disable_ipv6(), "1");
     let mut bigger = s.bridge.clone();
     bigger.mtu = Some(1400);
     let update = update_step(s.bridge.clone(), bigger.clone());
@@ -782,6 +829,7 @@ async fn observe_many_namespaces() {
             mtu: None,
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         };
         let cont_end = Link {

@@ -36,6 +36,7 @@ fn vxlan() -> Link {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     }
 }

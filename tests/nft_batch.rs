@@ -208,6 +208,7 @@ async fn a_rejected_rule_rolls_back_the_whole_transaction_and_is_named() {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     });
     let bad = rule("nowhere", 8081, None);

@@ -654,6 +654,7 @@ fn bridge(name: &str) -> netplan_rs::state::Object {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     })
 }

@@ -188,6 +188,7 @@ mod tests {
             mtu: None,
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         }
     }

@@ -27,10 +27,11 @@ pub fn compile(ctx: &Ctx, net: &MacvlanNetwork, state: &mut State) {
             mtu: ctx.mtu,
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         });
     }
-    let child = |ns: Ns, name: String, mac: Option<Mac>| Link {
+    let child = |ns: Ns, name: String, mac: Option<Mac>, ipv6: Option<bool>| Link {
         ns,
         name,
         kind: LinkKind::Macvlan(Macvlan {
@@ -44,6 +45,7 @@ pub fn compile(ctx: &Ctx, net: &MacvlanNetwork, state: &mut State) {
         mtu: ctx.mtu,
         master: None,
         up: true,
+        ipv6,
         owned: true,
     };
     if net.host_interface
@@ -51,7 +53,7 @@ pub fn compile(ctx: &Ctx, net: &MacvlanNetwork, state: &mut State) {
     {
         let name = host_interface_name(ctx.network);
         let mac = Mac::hashed(&[ctx.network, ctx.host, "macvlan-host"]);
-        state.insert(child(Ns::Host, name.clone(), Some(mac)));
+        state.insert(child(Ns::Host, name.clone(), Some(mac), None));
         state.insert(Address {
             ns: Ns::Host,
             link: name,
@@ -65,7 +67,12 @@ pub fn compile(ctx: &Ctx, net: &MacvlanNetwork, state: &mut State) {
         let cns = Ns::Container(att.container.clone());
         // A passthru child takes the parent's MAC whatever is asked for.
         let mac = (net.mode != MacvlanMode::Passthru).then_some(att.mac);
-        state.insert(child(cns.clone(), att.interface.clone(), mac));
+        state.insert(child(
+            cns.clone(),
+            att.interface.clone(),
+            mac,
+            wiring::container_ipv6(ctx, att),
+        ));
         state.insert(Address {
             ns: cns.clone(),
             link: att.interface.clone(),

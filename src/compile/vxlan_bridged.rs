@@ -31,6 +31,7 @@ pub fn compile(ctx: &Ctx, net: &VxlanNetwork, state: &mut State) {
         mtu: ctx.mtu,
         master: Some(bridge_name(ctx.network)),
         up: true,
+        ipv6: None,
         owned: true,
     });
     for att in ctx.local() {

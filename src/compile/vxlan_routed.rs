@@ -78,6 +78,7 @@ pub(super) fn tunnel(ctx: &Ctx, vni: u32, port: u16, state: &mut State) {
         mtu: ctx.mtu,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     });
     let vtep4 = slices.get(ctx.host).and_then(|s| nth(*s, 0));

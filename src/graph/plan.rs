@@ -107,6 +107,7 @@ pub fn empty_host(desired: &State) -> State {
                 mtu: None,
                 master: None,
                 up: true,
+                ipv6: None,
                 owned: false,
             });
         }

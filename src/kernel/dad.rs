@@ -18,21 +18,12 @@
 use super::{Kernel, netns};
 use crate::state::Link;
 use std::io;
-use std::path::PathBuf;
-
-/// `/proc/sys/net/ipv6/conf/<dev>/accept_dad`. Device names never contain `/` (the kernel
-/// refuses them), and a `.` in a name (VLAN `eth0.100`) is literal here, unlike in sysctl keys.
-fn accept_dad_path(dev: &str) -> PathBuf {
-    PathBuf::from("/proc/sys/net/ipv6/conf")
-        .join(dev)
-        .join("accept_dad")
-}
 
 /// Set `accept_dad = 0` on the freshly created `link`, in its namespace. Best effort: without
 /// IPv6 (no conf directory) there is nothing to do, and a read-only /proc/sys only costs the
 /// first packets' delay, so neither fails the step.
 pub(super) async fn disable(kernel: &Kernel, link: &Link) {
-    let path = accept_dad_path(&link.name);
+    let path = super::ipv6_switch::conf_path(&link.name, "accept_dad");
     let ns = kernel.target.netns_path(&link.ns);
     let result = netns::run_in_async(ns, move || match std::fs::write(&path, "0\n") {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -44,23 +35,6 @@ pub(super) async fn disable(kernel: &Kernel, link: &Link) {
             "cannot turn off IPv6 duplicate address detection on {} in {}: {e}",
             link.name,
             kernel.target.label(&link.ns)
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_keeps_dots_and_names_the_device() {
-        assert_eq!(
-            accept_dad_path("br-overlay"),
-            PathBuf::from("/proc/sys/net/ipv6/conf/br-overlay/accept_dad")
-        );
-        assert_eq!(
-            accept_dad_path("eth0.100"),
-            PathBuf::from("/proc/sys/net/ipv6/conf/eth0.100/accept_dad")
         );
     }
 }

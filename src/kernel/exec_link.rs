@@ -137,7 +137,14 @@ pub(super) async fn create(
         super::dad::disable(kernel, link).await;
     }
 
-    let mut marked = mark(kernel, link).await;
+    // Before the up flag (in `mark`), so an interface that should not have IPv6 never starts it.
+    let mut marked = ipv6_off_before_up(kernel, link).await;
+    if let (Ok(()), Some(p)) = (&marked, peer_link) {
+        marked = ipv6_off_before_up(kernel, p).await;
+    }
+    if marked.is_ok() {
+        marked = mark(kernel, link).await;
+    }
     if let (Ok(()), Some(p)) = (&marked, peer_link) {
         // The peer's master lives in the peer's namespace; newlink only applies IFLA_MASTER to
         // the main device, so the peer is enslaved here.
@@ -149,6 +156,15 @@ pub(super) async fn create(
         let _ = delete(kernel, link).await;
     }
     marked
+}
+
+/// Turn IPv6 off on a new link that should not have it. A new interface has the namespace's
+/// default (on), so only "off" needs a write; a link wanting IPv6 on is left as created.
+async fn ipv6_off_before_up(kernel: &Kernel, link: &Link) -> Result<(), KernelError> {
+    match link.ipv6 {
+        Some(false) => super::ipv6_switch::set(kernel, link, false).await,
+        _ => Ok(()),
+    }
 }
 
 /// Post-creation RTM_SETLINK: alias mark, the peer's master, and the up flag (last, so a port
@@ -199,6 +215,16 @@ pub(super) async fn update(
     }
     if let Some(mac) = new_mac {
         set_mac(kernel, link, mac).await?;
+    }
+    // Before the SETLINK, which may bring the link up. A device the kernel has no IPv6 on
+    // (`ipv6: None` observed) has nothing to switch.
+    let switch_ipv6 = match (link.ipv6, current) {
+        (Some(want), Some(c)) => c.ipv6.is_some_and(|have| have != want),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if let (true, Some(want)) = (switch_ipv6, link.ipv6) {
+        super::ipv6_switch::set(kernel, link, want).await?;
     }
     let result = kernel
         .conn(&link.ns)

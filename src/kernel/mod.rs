@@ -18,6 +18,7 @@ mod exec_link;
 mod execute;
 mod external_check;
 pub mod fault;
+mod ipv6_switch;
 mod lo_mark;
 pub mod netns;
 mod nft;

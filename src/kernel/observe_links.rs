@@ -85,6 +85,7 @@ pub(super) fn convert_link(
         mtu: raw.mtu,
         master: raw.master.and_then(|i| names.get(&i).cloned()),
         up: raw.up,
+        ipv6: raw.ipv6,
         owned: super::observe::Owner::of(target, ns, raw) == super::observe::Owner::Us,
     }
 }

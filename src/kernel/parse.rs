@@ -6,8 +6,8 @@ use ipnet::IpNet;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage,
+    AfSpecInet6, AfSpecUnspec, InfoData, InfoKind, InfoMacVlan, InfoVlan, InfoVxlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -39,6 +39,8 @@ pub(crate) struct RawLink {
     pub link: Option<u32>,
     /// IFLA_LINK_NETNSID: present when IFLA_LINK refers to another namespace.
     pub link_netnsid: Option<i32>,
+    /// IPv6 on the device (its `disable_ipv6` inverted); `None` without IPv6 on the device.
+    pub ipv6: Option<bool>,
 }
 
 pub(crate) fn link(msg: &LinkMessage) -> Option<RawLink> {
@@ -56,6 +58,7 @@ pub(crate) fn link(msg: &LinkMessage) -> Option<RawLink> {
             LinkAttribute::IfAlias(alias) => raw.alias = Some(alias.clone()),
             LinkAttribute::Link(index) if *index != 0 => raw.link = Some(*index),
             LinkAttribute::LinkNetNsId(id) => raw.link_netnsid = Some(*id),
+            LinkAttribute::AfSpecUnspec(families) => raw.ipv6 = ipv6_enabled(families),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
@@ -71,6 +74,17 @@ pub(crate) fn link(msg: &LinkMessage) -> Option<RawLink> {
         }
     }
     if raw.name.is_empty() { None } else { Some(raw) }
+}
+
+/// Whether IPv6 is on, from IFLA_AF_SPEC's AF_INET6 device configuration.
+fn ipv6_enabled(families: &[AfSpecUnspec]) -> Option<bool> {
+    families.iter().find_map(|family| match family {
+        AfSpecUnspec::Inet6(attrs) => attrs.iter().find_map(|attr| match attr {
+            AfSpecInet6::DevConf(conf) => Some(conf.disable_ipv6 == 0),
+            _ => None,
+        }),
+        _ => None,
+    })
 }
 
 fn kind_name(kind: &InfoKind) -> String {

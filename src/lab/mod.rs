@@ -157,6 +157,7 @@ pub fn plumbing(topo: &Topology) -> State {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     });
     for (host_name, host) in &topo.hosts {
@@ -180,6 +181,7 @@ pub fn plumbing(topo: &Topology) -> State {
             mtu: Some(host.mtu.unwrap_or(crate::topology::DEFAULT_UNDERLAY_MTU)),
             master: Some(SWITCH_BRIDGE.to_string()),
             up: true,
+            ipv6: None,
             owned: true,
         });
         state.insert(Link {
@@ -195,6 +197,7 @@ pub fn plumbing(topo: &Topology) -> State {
             mtu: Some(host.mtu.unwrap_or(crate::topology::DEFAULT_UNDERLAY_MTU)),
             master: None,
             up: true,
+            ipv6: None,
             owned: true,
         });
         state.insert(Address {

@@ -5,7 +5,7 @@
 //! values (`mac: None` means "the kernel's choice"), so they can never show up as a change.
 
 use super::step::Change;
-use crate::state::{LinkKind, Object};
+use crate::state::{Link, LinkKind, Object};
 
 /// The outcome of comparing one object pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub(crate) enum Comparison {
 pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
     // Equal fields make equal attributes: skip rendering them (most objects of a converged
     // host, and of a fleet plan's unchanged hosts, are equal).
-    if desired == current {
+    if desired == current || same_link_but_unasked_ipv6(desired, current) {
         return Comparison::Same;
     }
     let current_attrs = current.attributes();
@@ -39,7 +39,9 @@ pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
         // Observe leaves a veth's `peer` out when it could not pair both ends (the peer lives in a
         // namespace it did not read): unknown is not different.
         // Likewise a macvlan's parent in a namespace observe could not identify.
-        if matches!(name, "peer" | "parent") && have.is_none() {
+        // And IPv6 on a device where the kernel has none (built without IPv6, or the device
+        // type has no IPv6): there is nothing to turn on or off.
+        if matches!(name, "peer" | "parent" | "ipv6") && have.is_none() {
             continue;
         }
         if have.as_deref() == Some(want.as_str()) {
@@ -78,6 +80,35 @@ pub(crate) fn compare(desired: &Object, current: &Object) -> Comparison {
         (Some(reason), false) => Comparison::Replace { reason, changes },
         (None, false) => Comparison::Update(changes),
     }
+}
+
+/// A link equal to the kernel's in everything but IPv6, which the desired side leaves to the
+/// kernel (`ipv6: None`): the common case of a converged host's own links, decided without
+/// rendering attributes. The destructuring makes a new `Link` field a compile error here.
+fn same_link_but_unasked_ipv6(desired: &Object, current: &Object) -> bool {
+    let (Object::Link(want), Object::Link(have)) = (desired, current) else {
+        return false;
+    };
+    let Link {
+        ns,
+        name,
+        kind,
+        mac,
+        mtu,
+        master,
+        up,
+        ipv6,
+        owned,
+    } = want;
+    ipv6.is_none()
+        && *ns == have.ns
+        && *name == have.name
+        && *kind == have.kind
+        && *mac == have.mac
+        && *mtu == have.mtu
+        && *master == have.master
+        && *up == have.up
+        && *owned == have.owned
 }
 
 /// Attributes whose absence on the desired side is a requirement, not "don't care".

@@ -457,6 +457,11 @@ pub struct Link {
     pub master: Option<String>,
     /// Administratively up.
     pub up: bool,
+    /// IPv6 on this interface (`net.ipv6.conf.<name>.disable_ipv6` inverted). Observed: `None`
+    /// when the kernel has no IPv6 on the device. Desired: `None` means "whatever the kernel
+    /// has"; container interfaces say it (off on networks without IPv6, see `compile::wiring`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<bool>,
     /// Carries netplan-rs's alias mark. Always true in desired state.
     pub owned: bool,
 }
@@ -647,6 +652,9 @@ impl Object {
                     attrs.push(("master", master.clone()));
                 }
                 attrs.push(("state", if l.up { "up" } else { "down" }.to_string()));
+                if let Some(ipv6) = l.ipv6 {
+                    attrs.push(("ipv6", if ipv6 { "on" } else { "off" }.to_string()));
+                }
             }
             Object::Address(_) => {}
             Object::Neighbour(n) => attrs.push(("lladdr", n.mac.to_string())),

@@ -302,6 +302,12 @@ pub struct Container {
     /// container, created and owned by netplan-rs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<ExternalNetns>,
+    /// Keep IPv6 (the kernel's link-local address, duplicate address detection, router
+    /// solicitations) on its interfaces to networks without IPv6. Default false: IPv6 is turned
+    /// off on those interfaces (`net.ipv6.conf.<interface>.disable_ipv6 = 1`), as Docker does for
+    /// IPv4-only networks since 26.0. Interfaces to networks with IPv6 always keep it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_link_local: bool,
     /// Labels (key: value) that policy selectors match, e.g. `{ role: web }`.
     #[serde(
         default,

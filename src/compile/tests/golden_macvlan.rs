@@ -32,6 +32,7 @@ fn underlay() -> Object {
         mtu: Some(1500),
         master: None,
         up: true,
+        ipv6: None,
         owned: false,
     })
 }

@@ -22,6 +22,7 @@ fn macvlan(ns_name: &str, name: &str, parent: &str) -> Object {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     })
 }
@@ -39,6 +40,7 @@ fn vlan(parent: &str, id: u16) -> Object {
         mtu: None,
         master: None,
         up: true,
+        ipv6: None,
         owned: true,
     })
 }

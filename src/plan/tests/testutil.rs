@@ -38,6 +38,7 @@ fn link(ns_name: &str, name: &str, kind: LinkKind, master: Option<&str>) -> Obje
         mtu: Some(1450),
         master: master.map(str::to_string),
         up: true,
+        ipv6: None,
         owned: true,
     })
 }
