@@ -85,6 +85,11 @@ fn ipv4_only_interfaces_have_no_ipv6_and_the_rest_keep_it() {
     assert_ipv6(&c, "eth0", true);
     assert_ipv6(&d, "eth0", false);
     assert_ipv6(&d, "eth1", true);
+    // A namespace whose interfaces all go without IPv6 is created with IPv6 off for new
+    // interfaces, so they are born that way; one with an IPv6 interface keeps the default.
+    let default_off = |ns: &str| disable_ipv6(ns, "default") == "1";
+    assert!(default_off(&a));
+    assert!(!default_off(&b) && !default_off(&c) && !default_off(&d));
     // The host end of every pair is left as the kernel made it.
     let host = lab.host_ns("node-1");
     let ports: Vec<Value> = ip_json(&host, &["link", "show", "type", "veth"])

@@ -131,6 +131,7 @@ fn scene() -> Scene {
         ns: Namespace {
             name: "c1".into(),
             owned: true,
+            ipv6_default: None,
         },
         bridge: Link {
             ns: Ns::Host,
@@ -621,13 +622,15 @@ async fn unowned_namespace_is_not_read() {
         state.get(
             &Object::from(Namespace {
                 name: "foreign".into(),
-                owned: false
+                owned: false,
+                ipv6_default: None,
             })
             .key()
         ),
         Some(&Object::from(Namespace {
             name: "foreign".into(),
-            owned: false
+            owned: false,
+            ipv6_default: None,
         }))
     );
     assert!(state.link(&Ns::Container("foreign".into()), "x0").is_none());
@@ -812,6 +815,7 @@ async fn observe_many_namespaces() {
                 Namespace {
                     name: name.clone(),
                     owned: true,
+                    ipv6_default: None,
                 },
             ))
             .await

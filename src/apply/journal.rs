@@ -197,6 +197,7 @@ mod tests {
         Namespace {
             name: name.into(),
             owned: true,
+            ipv6_default: None,
         }
         .into()
     }

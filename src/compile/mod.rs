@@ -177,6 +177,7 @@ impl<'a> Compiler<'a> {
                 state.insert(Namespace {
                     name: name.to_string(),
                     owned: true,
+                    ipv6_default: None,
                 });
             }
         }
@@ -224,6 +225,7 @@ impl<'a> Compiler<'a> {
         nat::compile(topo, host_def, &here.containers, &local, &mut state);
         isolation::compile(topo, &local, &mut state);
         policy::compile(&self.policies, host, all, &mut state);
+        wiring::namespace_ipv6_defaults(&mut state);
         Ok(state)
     }
 }

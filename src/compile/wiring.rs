@@ -2,10 +2,11 @@
 //! address and default route, and the forwarding sysctls.
 
 use super::Ctx;
-use crate::state::{Address, Link, LinkKind, Ns, Route, State, Sysctl, VethPeer};
+use crate::state::{Address, Link, LinkKind, Ns, Object, Route, State, Sysctl, VethPeer};
 use crate::topology::naming::{bridge_mac, bridge_name, host_veth_mac, host_veth_name};
 use crate::topology::{Addressing, Attachment};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `ip/prefix` as an `IpNet`. Prefixes come from validated subnets (<= 32); a bad one degrades
@@ -88,6 +89,32 @@ pub fn container_ipv6(ctx: &Ctx, att: &Attachment) -> Option<bool> {
         .get(&att.container)
         .is_some_and(|c| c.ipv6_link_local);
     Some(att.v6.is_some() || keep)
+}
+
+/// Give each namespace netplan-rs creates the IPv6 default its interfaces want: off when every
+/// one of them wants IPv6 off, so each is born without it. A write of the interface's own
+/// `disable_ipv6` after creation costs a thread and the RTNL lock, which the kernel takes
+/// there with a trylock that restarts the system call: with many interfaces created at once
+/// that spinning made the write slower than the start-up traffic it saves (docs/performance.md).
+pub fn namespace_ipv6_defaults(state: &mut State) {
+    let mut all_off: HashMap<String, bool> = HashMap::new();
+    for object in state.objects.values() {
+        if let Object::Link(Link {
+            ns: Ns::Container(name),
+            ipv6,
+            ..
+        }) = object
+        {
+            *all_off.entry(name.clone()).or_insert(true) &= *ipv6 == Some(false);
+        }
+    }
+    for object in state.objects.values_mut() {
+        if let Object::Namespace(namespace) = object
+            && all_off.get(&namespace.name) == Some(&true)
+        {
+            namespace.ipv6_default = Some(false);
+        }
+    }
 }
 
 /// One container's veth pair: the host end (`host_veth_name`, enslaved to `master` if any) and

@@ -138,9 +138,9 @@ pub(super) async fn create(
     }
 
     // Before the up flag (in `mark`), so an interface that should not have IPv6 never starts it.
-    let mut marked = ipv6_off_before_up(kernel, link).await;
+    let mut marked = ipv6_before_up(kernel, link).await;
     if let (Ok(()), Some(p)) = (&marked, peer_link) {
-        marked = ipv6_off_before_up(kernel, p).await;
+        marked = ipv6_before_up(kernel, p).await;
     }
     if marked.is_ok() {
         marked = mark(kernel, link).await;
@@ -158,11 +158,15 @@ pub(super) async fn create(
     marked
 }
 
-/// Turn IPv6 off on a new link that should not have it. A new interface has the namespace's
-/// default (on), so only "off" needs a write; a link wanting IPv6 on is left as created.
-async fn ipv6_off_before_up(kernel: &Kernel, link: &Link) -> Result<(), KernelError> {
+/// Give a new link the IPv6 state it wants, unless it was born with it: a new interface takes
+/// its namespace's default, known for the namespaces this run created (`Namespace::
+/// ipv6_default`). In any other namespace the default is unknown (an older run, another
+/// tool), so the wish is written.
+async fn ipv6_before_up(kernel: &Kernel, link: &Link) -> Result<(), KernelError> {
     match link.ipv6 {
-        Some(false) => super::ipv6_switch::set(kernel, link, false).await,
+        Some(want) if kernel.ipv6_default(&link.ns) != Some(want) => {
+            super::ipv6_switch::set(kernel, link, want).await
+        }
         _ => Ok(()),
     }
 }

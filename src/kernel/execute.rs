@@ -203,7 +203,8 @@ async fn create_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelE
     refuse_external(kernel, &logical, "creating")?;
     let real = kernel.target.netns_name(&logical).unwrap_or_default();
     let mark = kernel.target.marks.netns_mark.clone();
-    tokio::task::spawn_blocking(move || netns::create_marked(&real, &mark))
+    let ipv6_default = ns.ipv6_default.unwrap_or(true);
+    tokio::task::spawn_blocking(move || netns::create_marked(&real, &mark, ipv6_default))
         .await
         .map_err(|e| io::Error::other(e.to_string()))
         .and_then(|r| r)
@@ -211,7 +212,9 @@ async fn create_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelE
             op: "creating",
             ns: kernel.target.label(&logical),
             source,
-        })
+        })?;
+    kernel.created_with_ipv6_default(logical, ipv6_default);
+    Ok(())
 }
 
 async fn delete_namespace(kernel: &Kernel, ns: &Namespace) -> Result<(), KernelError> {

@@ -253,6 +253,10 @@ pub struct Kernel {
     /// The veths of the host namespace as last read while waiting for deleted namespaces'
     /// veth pairs to go (see [`Kernel::host_veths`]).
     host_veths: tokio::sync::Mutex<Option<HostVeths>>,
+    /// The namespaces this kernel handle created, with the IPv6 default their new interfaces
+    /// get: a link created in one needs no IPv6 write of its own when it wants that default
+    /// (`exec_link.rs`). Elsewhere the default is unknown, and the link's wish is written.
+    ipv6_defaults: Mutex<HashMap<Ns, bool>>,
     /// What the last [`Kernel::observe`] returned: the state an apply records as its
     /// before-image (see `apply::transaction`) without observing once more.
     last_observed: Option<State>,
@@ -275,6 +279,7 @@ impl Kernel {
             fault: None,
             ifindexes: Mutex::new(HashMap::new()),
             host_veths: tokio::sync::Mutex::new(None),
+            ipv6_defaults: Mutex::new(HashMap::new()),
             last_observed: None,
         };
         kernel.conn(&Ns::Host).await?;
@@ -483,5 +488,16 @@ impl Kernel {
     fn forget(&self, ns: &Ns) {
         lock(&self.conns).remove(ns);
         lock(&self.nft).remove(ns);
+        lock(&self.ipv6_defaults).remove(ns);
+    }
+
+    /// Record that this handle created `ns` with IPv6 `on` or off for its new interfaces.
+    fn created_with_ipv6_default(&self, ns: Ns, on: bool) {
+        lock(&self.ipv6_defaults).insert(ns, on);
+    }
+
+    /// The IPv6 default of `ns`'s new interfaces, if this handle created it.
+    fn ipv6_default(&self, ns: &Ns) -> Option<bool> {
+        lock(&self.ipv6_defaults).get(ns).copied()
     }
 }

@@ -66,20 +66,23 @@ fn prepare_dir() -> io::Result<()> {
 
 /// Create the named namespace `/run/netns/<name>`. Fails with `AlreadyExists` if the name is taken.
 pub fn create(name: &str) -> io::Result<()> {
-    create_with(name, None)
+    create_with(name, None, true)
 }
 
 /// Create the named namespace `/run/netns/<name>` with `mark` as the alias of its `lo` (and
 /// `lo` up): the namespace is marked before it gets its name, so no one ever sees it unmarked,
 /// and a kill before the bind mount leaves nothing behind (the namespace dies with the thread).
 /// A kill between creating the mount-point file and mounting it leaves that empty file (see
-/// `apply::journal`). Fails with `AlreadyExists` if the name is taken.
-pub fn create_marked(name: &str, mark: &str) -> io::Result<()> {
-    create_with(name, Some(mark))
+/// `apply::journal`). `ipv6_default` false turns IPv6 off for the interfaces created in it
+/// later (`net.ipv6.conf.default.disable_ipv6 = 1`; `lo` exists already and keeps it). Fails
+/// with `AlreadyExists` if the name is taken.
+pub fn create_marked(name: &str, mark: &str, ipv6_default: bool) -> io::Result<()> {
+    create_with(name, Some(mark), ipv6_default)
 }
 
-/// Unshare, mark `lo` when asked, bind to the name: all on one fresh thread.
-fn create_with(name: &str, mark: Option<&str>) -> io::Result<()> {
+/// Unshare, mark `lo` when asked, set the IPv6 default, bind to the name: all on one fresh
+/// thread.
+fn create_with(name: &str, mark: Option<&str>, ipv6_default: bool) -> io::Result<()> {
     check_name(name)?;
     let name = name.to_string();
     let mark = mark.map(str::to_string);
@@ -87,6 +90,14 @@ fn create_with(name: &str, mark: Option<&str>) -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNET)?;
         if let Some(mark) = &mark {
             super::lo_mark::mark_lo(mark)?;
+        }
+        if !ipv6_default {
+            // The `default` entry takes no lock in the kernel, unlike a device's own (see
+            // ipv6_switch.rs). Without IPv6 in the kernel there is no file and nothing to do.
+            match fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1\n") {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
         }
         // thread-self, not self: the new namespace belongs to this thread only.
         let namespace = File::open("/proc/thread-self/ns/net")?;

@@ -198,6 +198,7 @@ fn unreadable_namespace(
     Some(Namespace {
         name: name.clone(),
         owned: false,
+        ipv6_default: None,
     })
 }
 
@@ -233,6 +234,7 @@ fn read_ns(
     let namespace = Namespace {
         name: name.clone(),
         owned,
+        ipv6_default: None,
     };
     // Never look inside a namespace we did not create: it is someone else's container.
     if !owned {

@@ -167,6 +167,7 @@ pub fn plumbing(topo: &Topology) -> State {
         state.insert(Namespace {
             name: host_name.clone(),
             owned: true,
+            ipv6_default: None,
         });
         state.insert(Link {
             ns: Ns::Host,

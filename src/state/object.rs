@@ -356,6 +356,13 @@ pub struct Namespace {
     pub name: String,
     /// Created by netplan-rs (read back from the mark on its `lo`).
     pub owned: bool,
+    /// IPv6 default of the interfaces created in it later (`net.ipv6.conf.default.disable_ipv6`
+    /// inverted), written when netplan-rs creates the namespace. `Some(false)` when every
+    /// interface the file puts there wants IPv6 off: they are then born without it, and need no
+    /// write of their own. A creation-time property, like a link's kind: not observed, never a
+    /// change (each interface's own `ipv6` is what is observed and diffed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_default: Option<bool>,
 }
 
 /// A sysctl value inside one namespace, e.g. `net.ipv4.ip_forward = 1`. Only set, never reverted.

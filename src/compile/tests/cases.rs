@@ -190,3 +190,49 @@ fn veth_ends_point_at_each_other_and_masters_exist() {
         }
     }
 }
+
+#[test]
+fn container_interfaces_have_ipv6_only_where_their_network_does_or_they_ask() {
+    let topo = parse(
+        "version: 1
+hosts:
+  node-1: { underlay: 10.0.0.1/24 }
+networks:
+  four: { driver: bridge, subnet: 10.31.0.0/24 }
+  dual: { driver: bridge, subnet: 10.32.0.0/24, subnet6: 'fd00:32::/64' }
+  mv: { driver: macvlan, parent: eth0, subnet: 10.0.0.0/24 }
+containers:
+  a: { host: node-1, network: four }
+  b: { host: node-1, network: dual }
+  c: { host: node-1, network: four, ipv6_link_local: true }
+  d: { host: node-1, networks: { four: {}, dual: {} } }
+  m: { host: node-1, network: mv }
+",
+    );
+    let s = state(&topo, "node-1");
+    let ipv6 = |ns: &str, dev: &str| {
+        s.link(&crate::state::Ns::Container(ns.into()), dev)
+            .unwrap_or_else(|| panic!("no link {ns}/{dev}"))
+            .ipv6
+    };
+    assert_eq!(ipv6("a", "eth0"), Some(false));
+    assert_eq!(ipv6("b", "eth0"), Some(true));
+    assert_eq!(ipv6("c", "eth0"), Some(true));
+    assert_eq!(ipv6("d", "eth0"), Some(false));
+    assert_eq!(ipv6("d", "eth1"), Some(true));
+    assert_eq!(ipv6("m", "eth0"), Some(false));
+    // The host ends are left to the kernel.
+    assert!(s.iter().all(
+        |o| !matches!(o, Object::Link(l) if l.ns == crate::state::Ns::Host && l.ipv6.is_some())
+    ));
+    // A namespace is created with IPv6 off for its interfaces only when all of them want it off.
+    let default = |name: &str| match s.get(&ObjectKey::Namespace { name: name.into() }) {
+        Some(Object::Namespace(n)) => n.ipv6_default,
+        other => panic!("no namespace {name}: {other:?}"),
+    };
+    assert_eq!(default("a"), Some(false));
+    assert_eq!(default("m"), Some(false));
+    assert_eq!(default("b"), None);
+    assert_eq!(default("c"), None);
+    assert_eq!(default("d"), None);
+}

@@ -387,6 +387,7 @@ mod tests {
         let link = Object::Namespace(crate::state::Namespace {
             name: "c".into(),
             owned: true,
+            ipv6_default: None,
         });
         let err = encode(&[step(Action::Create, Some(link), None)], "m").unwrap_err();
         assert_eq!(err, (0, "creating", "not an nftables object".to_string()));

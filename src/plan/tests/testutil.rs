@@ -18,6 +18,7 @@ pub(crate) fn namespace(name: &str) -> Object {
     Object::Namespace(Namespace {
         name: name.to_string(),
         owned: true,
+        ipv6_default: None,
     })
 }
 
