@@ -24,19 +24,7 @@ containers:
 "#;
 
 fn disable_ipv6(ns: &str, dev: &str) -> String {
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-n",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6"),
-        ],
-    )
-    .trim()
-    .to_string()
+    sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6"))
 }
 
 /// The IPv6 addresses on `dev` in `ns`.

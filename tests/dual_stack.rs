@@ -71,12 +71,6 @@ fn destroy_all(lab: &Lab, hosts: &[&str]) {
     }
 }
 
-fn sysctl(ns: &str, key: &str) -> String {
-    run("ip", &["netns", "exec", ns, "sysctl", "-n", key])
-        .trim()
-        .to_string()
-}
-
 /// The IPv6 addresses (`local/prefixlen`) on `dev` in `ns`, with their flags.
 fn addrs6(ns: &str, dev: &str) -> Vec<Value> {
     ip_json(ns, &["-6", "addr", "show", "dev", dev])

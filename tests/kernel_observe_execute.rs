@@ -514,34 +514,15 @@ async fn create_observe_update_delete() {
 
     // --- update: a downed link comes back up; mtu changes in place ---
     run("ip", &["-n", &c, "link", "set", "eth0", "down"]);
-    let disable_ipv6 = || {
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &c,
-                "sysctl",
-                "-n",
-                "net.ipv6.conf.eth0.disable_ipv6",
-            ],
-        )
-        .trim()
-        .to_string()
+    let sysctl = |args: &[&str]| {
+        let mut all = vec!["netns", "exec", &c, "sysctl"];
+        all.extend_from_slice(args);
+        run("ip", &all).trim().to_string()
     };
+    let disable_ipv6 = || sysctl(&["-n", "net.ipv6.conf.eth0.disable_ipv6"]);
     // Created with IPv6 off; turned on by hand, the update turns it off again.
     assert_eq!(disable_ipv6(), "1");
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &c,
-            "sysctl",
-            "-w",
-            "net.ipv6.conf.eth0.disable_ipv6=0",
-        ],
-    );
+    sysctl(&["-w", "net.ipv6.conf.eth0.disable_ipv6=0"]);
     let state = kernel.observe().await.unwrap();
     let current = state
         .link(&Ns::Container("c1".into()), "eth0")

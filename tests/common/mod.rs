@@ -86,6 +86,13 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
 }
 
 /// `ip -j -n NS <args>` parsed as JSON (an empty output is an empty array).
+/// `sysctl -n KEY` inside namespace `ns`, trimmed.
+pub fn sysctl(ns: &str, key: &str) -> String {
+    run("ip", &["netns", "exec", ns, "sysctl", "-n", key])
+        .trim()
+        .to_string()
+}
+
 pub fn ip_json(ns: &str, args: &[&str]) -> Vec<Value> {
     let mut full = vec!["-j", "-d", "-n", ns];
     full.extend_from_slice(args);
