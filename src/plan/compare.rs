@@ -237,4 +237,42 @@ mod tests {
         let have = route_via("host", "10.244.20.0/24", "10.244.30.0", "vx0");
         assert!(matches!(compare(&want, &have), Comparison::Update(_)));
     }
+
+    fn with_ipv6(object: Object, ipv6: Option<bool>) -> Object {
+        match object {
+            Object::Link(mut link) => {
+                link.ipv6 = ipv6;
+                Object::Link(link)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn ipv6_is_switched_in_place_only_where_asked_and_where_the_kernel_has_it() {
+        let link = |ipv6| with_ipv6(bridge("br0"), ipv6);
+        match compare(&link(Some(false)), &link(Some(true))) {
+            Comparison::Update(changes) => {
+                assert_eq!(changes.len(), 1);
+                assert_eq!(changes[0].attribute, "ipv6");
+                assert_eq!(changes[0].from.as_deref(), Some("on"));
+                assert_eq!(changes[0].to.as_deref(), Some("off"));
+            }
+            other => panic!("expected update, got {other:?}"),
+        }
+        // Left to the kernel: whatever it has is fine.
+        assert_eq!(compare(&link(None), &link(Some(true))), Comparison::Same);
+        assert_eq!(compare(&link(None), &link(Some(false))), Comparison::Same);
+        // A kernel without IPv6 on the device has nothing to switch.
+        assert_eq!(compare(&link(Some(false)), &link(None)), Comparison::Same);
+        // Left to the kernel, other differences still count.
+        let mut moved = link(Some(true));
+        if let Object::Link(l) = &mut moved {
+            l.mtu = Some(1400);
+        }
+        assert!(matches!(
+            compare(&link(None), &moved),
+            Comparison::Update(_)
+        ));
+    }
 }
