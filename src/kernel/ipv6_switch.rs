@@ -1,12 +1,15 @@
 //! Turning IPv6 on or off on one interface (`net.ipv6.conf.<dev>.disable_ipv6`), for the
 //! container interfaces whose desired `Link::ipv6` says so.
 //!
-//! Written between creation and up when the wanted value is off, so the interface never gets a
-//! link-local address and never starts duplicate address detection, router solicitations or MLD
-//! reports: on a bridge those are flooded to every other port, which made wiring many containers
-//! superlinear (docs/performance.md). There is no netlink request for it (IFLA_AF_SPEC's inet6
-//! part takes only the token and the address generation mode), so it is a write under
-//! /proc/sys on a thread inside the namespace, as Docker's libnetwork does.
+//! Written between creation and up when the interface was not born in the wanted state (its
+//! namespace's default, `Namespace::ipv6_default`, differs or is unknown), so an interface that
+//! should not have IPv6 never gets a link-local address and never starts duplicate address
+//! detection, router solicitations or MLD reports: on a bridge those are flooded to every other
+//! port, which made wiring many containers superlinear (docs/performance.md). Written in place
+//! when it drifts. There is no netlink request for it (IFLA_AF_SPEC's inet6 part takes only the
+//! token and the address generation mode), so it is a write under /proc/sys on a thread inside
+//! the namespace, as Docker's libnetwork does. The kernel takes RTNL for it with a trylock that
+//! restarts the system call, so it spins under load: the namespace default avoids it in bulk.
 
 use super::{Kernel, KernelError, netns};
 use crate::state::{Link, ObjectKey};
