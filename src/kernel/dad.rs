@@ -15,21 +15,14 @@
 //! path stays dead until the container speaks first. Nothing is observed or diffed: the sysctl
 //! is a creation-time property, like the kind.
 
-use super::{Kernel, netns};
+use super::Kernel;
 use crate::state::Link;
-use std::io;
 
 /// Set `accept_dad = 0` on the freshly created `link`, in its namespace. Best effort: without
 /// IPv6 (no conf directory) there is nothing to do, and a read-only /proc/sys only costs the
 /// first packets' delay, so neither fails the step.
 pub(super) async fn disable(kernel: &Kernel, link: &Link) {
-    let path = super::ipv6_switch::conf_path(&link.name, "accept_dad");
-    let ns = kernel.target.netns_path(&link.ns);
-    let result = netns::run_in_async(ns, move || match std::fs::write(&path, "0\n") {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    })
-    .await;
+    let result = super::ipv6_switch::write_conf(kernel, link, "accept_dad", "0").await;
     if let Err(e) = result {
         tracing::warn!(
             "cannot turn off IPv6 duplicate address detection on {} in {}: {e}",

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-fn key(link: &Link) -> ObjectKey {
+pub(super) fn key(link: &Link) -> ObjectKey {
     ObjectKey::Link {
         ns: link.ns.clone(),
         name: link.name.clone(),

@@ -12,7 +12,7 @@
 //! restarts the system call, so it spins under load: the namespace default avoids it in bulk.
 
 use super::{Kernel, KernelError, netns};
-use crate::state::{Link, ObjectKey};
+use crate::state::Link;
 use std::io;
 use std::path::PathBuf;
 
@@ -28,30 +28,41 @@ pub(super) fn conf_path(dev: &str, leaf: &str) -> PathBuf {
 /// it, has no conf directory: nothing to switch, not an error (observe reports `ipv6: None`
 /// there, which compares as satisfied).
 pub(super) async fn set(kernel: &Kernel, link: &Link, on: bool) -> Result<(), KernelError> {
-    let path = conf_path(&link.name, "disable_ipv6");
-    let value = if on { "0\n" } else { "1\n" };
+    let value = if on { "0" } else { "1" };
+    write_conf(kernel, link, "disable_ipv6", value)
+        .await
+        .map_err(|source| KernelError::Namespace {
+            op: if on {
+                "turning on IPv6 on"
+            } else {
+                "turning off IPv6 on"
+            },
+            ns: format!(
+                "{} in {}",
+                super::exec_link::key(link),
+                kernel.target.label(&link.ns)
+            ),
+            source,
+        })
+}
+
+/// Write `value` to `link`'s IPv6 conf entry `leaf`, on a thread inside its namespace. No conf
+/// directory (no IPv6 in the kernel or on the device) means nothing to write: `Ok`.
+pub(super) async fn write_conf(
+    kernel: &Kernel,
+    link: &Link,
+    leaf: &str,
+    value: &'static str,
+) -> io::Result<()> {
+    let path = conf_path(&link.name, leaf);
     let ns = kernel.target.netns_path(&link.ns);
-    netns::run_in_async(ns, move || match std::fs::write(&path, value) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+    netns::run_in_async(ns, move || {
+        match std::fs::write(&path, format!("{value}\n")) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     })
     .await
-    .map_err(|source| KernelError::Namespace {
-        op: if on {
-            "turning on IPv6 on"
-        } else {
-            "turning off IPv6 on"
-        },
-        ns: format!(
-            "{} in {}",
-            ObjectKey::Link {
-                ns: link.ns.clone(),
-                name: link.name.clone(),
-            },
-            kernel.target.label(&link.ns)
-        ),
-        source,
-    })
 }
 
 #[cfg(test)]

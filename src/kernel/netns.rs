@@ -94,7 +94,10 @@ fn create_with(name: &str, mark: Option<&str>, ipv6_default: bool) -> io::Result
         if !ipv6_default {
             // The `default` entry takes no lock in the kernel, unlike a device's own (see
             // ipv6_switch.rs). Without IPv6 in the kernel there is no file and nothing to do.
-            match fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1\n") {
+            match fs::write(
+                super::ipv6_switch::conf_path("default", "disable_ipv6"),
+                "1\n",
+            ) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 other => other?,
             }
