@@ -263,8 +263,8 @@ async fn run_wave(
         .collect();
     // Concurrent: every request of the wave is in flight at once; all of them finish (so
     // that what was applied is known) even when one fails.
-    let results =
-        futures::future::join_all(singles.iter().map(|&i| kernel.execute(&steps[i]))).await;
+    let single_steps: Vec<&Step> = singles.iter().map(|&i| &steps[i]).collect();
+    let results = kernel.execute_all(&single_steps).await;
     let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
     for (&i, result) in singles.iter().zip(results) {
         match result {

@@ -27,16 +27,122 @@ fn family(ip: IpAddr) -> AddressFamily {
     }
 }
 
-async fn send(
+/// What an entry step sends: one request, and the verb its error names.
+pub(super) struct Request {
+    pub message: RouteNetlinkMessage,
+    /// Added to NLM_F_REQUEST (and NLM_F_ACK, when it is acknowledged).
+    pub flags: u16,
+    pub op: &'static str,
+}
+
+/// The change a step makes to an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+/// Whether `object` is an entry: what this module sends.
+pub(super) fn is_entry(object: &Object) -> bool {
+    matches!(
+        object,
+        Object::Address(_) | Object::Route(_) | Object::Neighbour(_) | Object::Fdb(_)
+    )
+}
+
+/// Make `change` to entry `object`: one acknowledged request on its namespace's connection.
+pub(super) async fn run(
     kernel: &Kernel,
+    change: Change,
     object: &Object,
-    op: &'static str,
-    message: RouteNetlinkMessage,
-    flags: u16,
 ) -> Result<(), KernelError> {
+    let request = request(kernel, change, object).await?;
     let key = object.key();
-    let result = kernel.conn(&key.ns()).await?.request(message, flags).await;
-    result.map_err(|e| nl_error(kernel, op, &key, e))
+    let result = kernel
+        .conn(&key.ns())
+        .await?
+        .request(request.message, request.flags)
+        .await;
+    result.map_err(|e| nl_error(kernel, request.op, &key, e))
+}
+
+/// The request that makes `change` to entry `object` (the link it names looked up, see
+/// [`ifindex`]).
+pub(super) async fn request(
+    kernel: &Kernel,
+    change: Change,
+    object: &Object,
+) -> Result<Request, KernelError> {
+    let proto = kernel.target.marks.proto;
+    let (message, flags) = match (object, change) {
+        (Object::Address(a), Change::Delete) => {
+            let index = ifindex(kernel, &a.ns, &a.link).await?;
+            (
+                RouteNetlinkMessage::DelAddress(address_message(index, a.cidr)),
+                0,
+            )
+        }
+        (Object::Address(a), _) => {
+            let index = ifindex(kernel, &a.ns, &a.link).await?;
+            let message = RouteNetlinkMessage::NewAddress(new_address(index, a, proto));
+            (message, create_flags(change))
+        }
+        (Object::Route(r), Change::Delete) => {
+            (RouteNetlinkMessage::DelRoute(delete_route(r, proto)), 0)
+        }
+        (Object::Route(r), _) => {
+            let index = ifindex(kernel, &r.ns, &r.dev).await?;
+            let message = RouteNetlinkMessage::NewRoute(new_route(index, r, proto));
+            (message, create_flags(change))
+        }
+        (Object::Neighbour(n), change) => {
+            let index = ifindex(kernel, &n.ns, &n.link).await?;
+            match change {
+                Change::Delete => (
+                    RouteNetlinkMessage::DelNeighbour(neighbour_message(index, n)),
+                    0,
+                ),
+                _ => (
+                    RouteNetlinkMessage::NewNeighbour(new_neighbour(index, n)),
+                    NLM_F_CREATE | NLM_F_REPLACE,
+                ),
+            }
+        }
+        (Object::Fdb(f), change) => {
+            let index = ifindex(kernel, &f.ns, &f.link).await?;
+            match change {
+                Change::Delete => (RouteNetlinkMessage::DelNeighbour(fdb_message(index, f)), 0),
+                _ => (
+                    RouteNetlinkMessage::NewNeighbour(new_fdb(index, f)),
+                    NLM_F_CREATE | NLM_F_REPLACE,
+                ),
+            }
+        }
+        _ => {
+            return Err(KernelError::Invalid {
+                op: "executing",
+                object: object.key().to_string(),
+                ns: kernel.target.label(&object.key().ns()),
+                message: "not an address, route, neighbour or FDB entry".into(),
+            });
+        }
+    };
+    let op = match change {
+        Change::Delete => "deleting",
+        Change::Create | Change::Update => "adding",
+    };
+    Ok(Request { message, flags, op })
+}
+
+/// Creates are exclusive so an existing unowned twin is reported, not silently adopted or
+/// overwritten; updates replace.
+fn create_flags(change: Change) -> u16 {
+    NLM_F_CREATE
+        | match change {
+            Change::Update => NLM_F_REPLACE,
+            Change::Create | Change::Delete => NLM_F_EXCL,
+        }
 }
 
 fn address_message(index: u32, cidr: IpNet) -> AddressMessage {
@@ -55,19 +161,11 @@ fn address_message(index: u32, cidr: IpNet) -> AddressMessage {
     msg
 }
 
-/// Add an address marked with IFA_PROTO. `replace` for updates; creates are exclusive so an
-/// existing unowned address is reported, not silently adopted.
-pub(super) async fn address(
-    kernel: &Kernel,
-    a: &Address,
-    replace: bool,
-) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &a.ns, &a.link).await?;
+/// A new address marked with IFA_PROTO.
+fn new_address(index: u32, a: &Address, proto: u8) -> AddressMessage {
     let mut msg = address_message(index, a.cidr);
     msg.attributes
-        .push(AddressAttribute::Protocol(AddressProtocol::from(
-            kernel.target.marks.proto,
-        )));
+        .push(AddressAttribute::Protocol(AddressProtocol::from(proto)));
     if a.cidr.addr().is_ipv6() {
         // No duplicate address detection: the address is usable at once (no "tentative" phase
         // during which the kernel neither sources nor answers it). Every address is derived
@@ -76,30 +174,7 @@ pub(super) async fn address(
         msg.attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
-    let flags = NLM_F_CREATE | if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
-    let object = Object::Address(a.clone());
-    send(
-        kernel,
-        &object,
-        "adding",
-        RouteNetlinkMessage::NewAddress(msg),
-        flags,
-    )
-    .await
-}
-
-pub(super) async fn delete_address(kernel: &Kernel, a: &Address) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &a.ns, &a.link).await?;
-    let msg = address_message(index, a.cidr);
-    let object = Object::Address(a.clone());
-    send(
-        kernel,
-        &object,
-        "deleting",
-        RouteNetlinkMessage::DelAddress(msg),
-        0,
-    )
-    .await
+    msg
 }
 
 fn route_message(r: &Route, proto: u8) -> RouteMessage {
@@ -118,11 +193,9 @@ fn route_message(r: &Route, proto: u8) -> RouteMessage {
     msg
 }
 
-/// Add a main-table route with our protocol. Update uses replace (NLM_F_REPLACE); create is
-/// exclusive so an unowned route to the same destination is never overwritten.
-pub(super) async fn route(kernel: &Kernel, r: &Route, replace: bool) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &r.ns, &r.dev).await?;
-    let mut msg = route_message(r, kernel.target.marks.proto);
+/// A main-table route with our protocol.
+fn new_route(index: u32, r: &Route, proto: u8) -> RouteMessage {
+    let mut msg = route_message(r, proto);
     // Without a gateway the destination is directly on the link.
     msg.header.scope = if r.gateway.is_some() {
         RouteScope::Universe
@@ -137,33 +210,16 @@ pub(super) async fn route(kernel: &Kernel, r: &Route, replace: bool) -> Result<(
             .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
     }
     msg.attributes.push(RouteAttribute::Oif(index));
-    let flags = NLM_F_CREATE | if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
-    let object = Object::Route(r.clone());
-    send(
-        kernel,
-        &object,
-        "adding",
-        RouteNetlinkMessage::NewRoute(msg),
-        flags,
-    )
-    .await
+    msg
 }
 
 /// Delete by destination, main table and *our protocol*: the kernel only matches a route with
 /// that protocol, so an unowned route to the same destination can never be removed by mistake.
 /// Scope NOWHERE matches any scope (as iproute2 does for deletes).
-pub(super) async fn delete_route(kernel: &Kernel, r: &Route) -> Result<(), KernelError> {
-    let mut msg = route_message(r, kernel.target.marks.proto);
+fn delete_route(r: &Route, proto: u8) -> RouteMessage {
+    let mut msg = route_message(r, proto);
     msg.header.scope = RouteScope::NoWhere;
-    let object = Object::Route(r.clone());
-    send(
-        kernel,
-        &object,
-        "deleting",
-        RouteNetlinkMessage::DelRoute(msg),
-        0,
-    )
-    .await
+    msg
 }
 
 fn neighbour_address(ip: IpAddr) -> NeighbourAddress {
@@ -182,37 +238,13 @@ fn neighbour_message(index: u32, n: &Neighbour) -> NeighbourMessage {
     msg
 }
 
-/// Permanent neighbour, create-or-replace (idempotent, no EEXIST races).
-pub(super) async fn neighbour(kernel: &Kernel, n: &Neighbour) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &n.ns, &n.link).await?;
+/// A permanent neighbour.
+fn new_neighbour(index: u32, n: &Neighbour) -> NeighbourMessage {
     let mut msg = neighbour_message(index, n);
     msg.header.state = NeighbourState::Permanent;
     msg.attributes
         .push(NeighbourAttribute::LinkLayerAddress(n.mac.0.to_vec()));
-    let object = Object::Neighbour(n.clone());
-    let flags = NLM_F_CREATE | NLM_F_REPLACE;
-    send(
-        kernel,
-        &object,
-        "adding",
-        RouteNetlinkMessage::NewNeighbour(msg),
-        flags,
-    )
-    .await
-}
-
-pub(super) async fn delete_neighbour(kernel: &Kernel, n: &Neighbour) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &n.ns, &n.link).await?;
-    let msg = neighbour_message(index, n);
-    let object = Object::Neighbour(n.clone());
-    send(
-        kernel,
-        &object,
-        "deleting",
-        RouteNetlinkMessage::DelNeighbour(msg),
-        0,
-    )
-    .await
+    msg
 }
 
 /// `bridge fdb replace MAC dev VX dst IP self permanent`: AF_BRIDGE, NTF_SELF (the vxlan
@@ -229,32 +261,9 @@ fn fdb_message(index: u32, f: &Fdb) -> NeighbourMessage {
     msg
 }
 
-pub(super) async fn fdb(kernel: &Kernel, f: &Fdb) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &f.ns, &f.link).await?;
+/// A permanent FDB entry.
+fn new_fdb(index: u32, f: &Fdb) -> NeighbourMessage {
     let mut msg = fdb_message(index, f);
     msg.header.state = NeighbourState::Permanent;
-    let object = Object::Fdb(f.clone());
-    let flags = NLM_F_CREATE | NLM_F_REPLACE;
-    send(
-        kernel,
-        &object,
-        "adding",
-        RouteNetlinkMessage::NewNeighbour(msg),
-        flags,
-    )
-    .await
-}
-
-pub(super) async fn delete_fdb(kernel: &Kernel, f: &Fdb) -> Result<(), KernelError> {
-    let index = ifindex(kernel, &f.ns, &f.link).await?;
-    let msg = fdb_message(index, f);
-    let object = Object::Fdb(f.clone());
-    send(
-        kernel,
-        &object,
-        "deleting",
-        RouteNetlinkMessage::DelNeighbour(msg),
-        0,
-    )
-    .await
+    msg
 }

@@ -3,6 +3,7 @@
 //! `exec_link.rs`, addresses/routes/neighbours/FDB in `exec_entries.rs`.
 
 use super::blocking::RouteSocket;
+use super::exec_entries::Change;
 use super::{Kernel, KernelError, exec_entries, exec_link, netns, nft, sysctl};
 use crate::plan::Step;
 use crate::state::{LinkKind, Namespace, Ns, Object, ObjectKey, Sysctl};
@@ -53,10 +54,9 @@ async fn create(
         Object::Namespace(n) => create_namespace(kernel, n).await,
         Object::Sysctl(s) => write_sysctl(kernel, s).await,
         Object::Link(l) => exec_link::create(kernel, l, peer).await,
-        Object::Address(a) => exec_entries::address(kernel, a, false).await,
-        Object::Route(r) => exec_entries::route(kernel, r, false).await,
-        Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
-        Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+        Object::Address(_) | Object::Route(_) | Object::Neighbour(_) | Object::Fdb(_) => {
+            exec_entries::run(kernel, Change::Create, desired).await
+        }
         Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, desired))
         }
@@ -75,11 +75,9 @@ async fn update(kernel: &Kernel, current: &Object, desired: &Object) -> Result<(
             };
             exec_link::update(kernel, l, current).await
         }
-        Object::Address(a) => exec_entries::address(kernel, a, true).await,
-        Object::Route(r) => exec_entries::route(kernel, r, true).await,
-        // Neighbour and FDB writes always replace.
-        Object::Neighbour(n) => exec_entries::neighbour(kernel, n).await,
-        Object::Fdb(f) => exec_entries::fdb(kernel, f).await,
+        Object::Address(_) | Object::Route(_) | Object::Neighbour(_) | Object::Fdb(_) => {
+            exec_entries::run(kernel, Change::Update, desired).await
+        }
         Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, desired))
         }
@@ -92,10 +90,9 @@ async fn delete(kernel: &Kernel, current: &Object) -> Result<(), KernelError> {
         // Sysctls are shared host settings: never reverted.
         Object::Sysctl(_) => Ok(()),
         Object::Link(l) => exec_link::delete(kernel, l).await,
-        Object::Address(a) => exec_entries::delete_address(kernel, a).await,
-        Object::Route(r) => exec_entries::delete_route(kernel, r).await,
-        Object::Neighbour(n) => exec_entries::delete_neighbour(kernel, n).await,
-        Object::Fdb(f) => exec_entries::delete_fdb(kernel, f).await,
+        Object::Address(_) | Object::Route(_) | Object::Neighbour(_) | Object::Fdb(_) => {
+            exec_entries::run(kernel, Change::Delete, current).await
+        }
         Object::NftTable(_) | Object::NftChain(_) | Object::NftSet(_) | Object::NftRule(_) => {
             Err(nft_outside_transaction(kernel, current))
         }

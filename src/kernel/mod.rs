@@ -12,6 +12,7 @@ mod blocking;
 mod conn;
 mod dad;
 mod error;
+mod exec_bulk;
 mod exec_entries;
 mod exec_layered;
 mod exec_link;
@@ -331,21 +332,27 @@ impl Kernel {
         &'a self,
         step: &'a Step,
     ) -> impl std::future::Future<Output = Result<(), KernelError>> + 'a {
-        let injected = self
-            .fault
+        let injected = self.injected_into(step);
+        exec_bulk::execute_one(self, step, injected)
+    }
+
+    /// Carry out steps that do not depend on each other (a wave's) concurrently: one result per
+    /// step, in order. The address, route, neighbour and FDB steps of a namespace that has many
+    /// go in bulk (see `exec_bulk.rs`). Counted by the test fault like [`Kernel::execute`],
+    /// one number per step in the order given.
+    pub fn execute_all<'a>(
+        &'a self,
+        steps: &'a [&'a Step],
+    ) -> impl std::future::Future<Output = Vec<Result<(), KernelError>>> + 'a {
+        let injected = steps.iter().map(|step| self.injected_into(step)).collect();
+        exec_bulk::execute_all(self, steps, injected)
+    }
+
+    /// Count one step request for the test fault; its injected error if it is the one.
+    fn injected_into(&self, step: &Step) -> exec_bulk::Injected {
+        self.fault
             .as_ref()
-            .and_then(|f| f.single(|| step.key().to_string()).map(|e| (e, f.when())));
-        async move {
-            match injected {
-                None => execute::execute(self, step).await,
-                Some((e, fault::When::BeforeSending)) => Err(e),
-                // The kernel's own error, if it refused, wins over the injected one.
-                Some((e, fault::When::AfterSending)) => {
-                    execute::execute(self, step).await?;
-                    Err(e)
-                }
-            }
-        }
+            .and_then(|f| f.single(|| step.key().to_string()).map(|e| (e, f.when())))
     }
 
     /// Carry out consecutive nftables steps of one namespace as ONE nf_tables transaction:
