@@ -8,8 +8,10 @@
 //! thousands of requests to one namespace in one wave. On the connection, each one is a trip
 //! through its task and channels, a timer, and a reply to read and route. In bulk the kernel
 //! does the same work (it handles a datagram's requests one after the other) and writes replies
-//! only for the requests it refuses, so a few system calls carry the whole wave. Below
-//! [`BULK_MIN`] entries the thread that enters the namespace costs more than it saves.
+//! only for the requests it refuses, so a few system calls carry the whole wave (3990 entries:
+//! 39 ms one by one, 10 ms in bulk). Below [`BULK_MIN`] entries the thread that enters the
+//! namespace costs more than it saves: measured as the wave's time, median of 6 runs, 8 entries
+//! took 343 us in bulk and 301 us one by one; 16 took 306 against 425 us; 64, 553 against 1142.
 //!
 //! What a step's result means does not change: `Ok` when the kernel carried it out, the kernel's
 //! error naming the step otherwise, and an unknown outcome said as such (see
