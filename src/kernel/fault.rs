@@ -5,12 +5,15 @@
 //! library API ([`super::Kernel::inject`], [`super::Kernel::inject_when`]).
 //!
 //! Counting: requests are numbered from 1 in the order they are handed to the kernel layer:
-//! one per [`super::Kernel::execute`] call (one step), and one per step of a
-//! [`super::Kernel::execute_nft_batch`] call (an nftables transaction of n steps takes n numbers).
+//! one per [`super::Kernel::execute`] call (one step), one per step of a
+//! [`super::Kernel::execute_all`] call (a wave's steps, in the order given, whether they then go
+//! one by one or in bulk), and one per step of a [`super::Kernel::execute_nft_batch`] call (an
+//! nftables transaction of n steps takes n numbers).
 //! The number is taken when the call is made, not when its future first runs, so the steps of a
 //! wave, handed over in plan order and then run concurrently, are numbered in plan order. A k
-//! inside a batch fails the whole batch before anything is sent, as the kernel's own transaction
-//! rollback would (`nothing_applied: true`). The fault fires once: later requests (the rest of
+//! inside an nftables transaction fails the whole transaction before anything is sent, as the
+//! kernel's own transaction rollback would (`nothing_applied: true`); a k among entries sent in
+//! bulk fails that step alone, as the kernel's refusal of one request of a datagram would. The fault fires once: later requests (the rest of
 //! the run, the rollback) pass, and keep being counted.
 //!
 //! [`When::AfterSending`] is the other failure a caller must survive: the request is carried out
