@@ -17,7 +17,9 @@
 //! cleaned only by the product's rollback: that is the point.
 //!
 //! Both scenarios also run with the k-th request carried out and then reported failed (a lost
-//! reply), and a rollback is itself failed at each of its own requests j in turn. Further tests:
+//! reply), and a rollback is itself failed at each of its own requests j in turn. A third plan
+//! (fault-bulk.yaml) has a wave of 24 neighbour and FDB entries, which go to the kernel in bulk:
+//! a fault at its first, a middle and its last request rolls back the same way. Further tests:
 //! the seam's numbering on a real kernel, and the comparison failing when rollback is off.
 
 mod common;
@@ -36,6 +38,7 @@ use std::time::{Duration, Instant};
 const HOST: &str = "node-1";
 const FILE_A: &str = "tests/fixtures/fault-a.yaml";
 const FILE_B: &str = "tests/fixtures/fault-b.yaml";
+const FILE_BULK: &str = "tests/fixtures/fault-bulk.yaml";
 /// After this many failing k a scenario stops: later k would start from a host that a failed
 /// rollback left changed, and each failing k waits out the settle deadline.
 const MAX_FAILURES: usize = 6;
@@ -595,6 +598,83 @@ fn a_create_plan_failed_at_every_step_rolls_back_to_the_empty_host() {
     concurrently(vec![
         Box::pin(scenario_a("a", When::BeforeSending, "A")),
         Box::pin(scenario_a("c", When::AfterSending, "A (after sending)")),
+    ]);
+}
+
+/// The bulk scenario: fault-bulk.yaml on an empty node-1, the fault at the first, a middle and
+/// the last request of its wave of neighbour and FDB entries (sent in bulk), failing `when` says.
+async fn scenario_bulk(tag: &str, when: When) {
+    let lab = Lab {
+        name: format!("npf{}{tag}", std::process::id()),
+        file: repo_file(FILE_BULK),
+    };
+    lab.up_hosts_only();
+    let (target, desired) = target_and_desired(&lab, FILE_BULK);
+    let (_, plan) = apply::prepare(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    // Requests are numbered in hand-over order, wave by wave (the plan has no nftables
+    // transaction, so every step of a wave is handed over in plan order).
+    let waves = apply::waves(&plan);
+    let is_entry = |i: usize| matches!(plan.steps[i].key().kind(), "neighbour" | "fdb");
+    let (before_bulk, bulk) = waves
+        .iter()
+        .scan(0, |handed, wave| {
+            let members: Vec<usize> = wave.iter().flat_map(|g| g.members()).collect();
+            let first = *handed;
+            *handed += members.len();
+            Some((first, members))
+        })
+        .max_by_key(|(_, members)| members.iter().filter(|&&i| is_entry(i)).count())
+        .expect("a wave");
+    let entries: Vec<usize> = (0..bulk.len()).filter(|&p| is_entry(bulk[p])).collect();
+    assert!(entries.len() >= 24, "{} entries in one wave", entries.len());
+    let sysctls = sysctls_of(&[&plan]);
+    let mut before = baseline(&lab, &sysctls);
+    for p in [
+        entries[0],
+        entries[entries.len() / 2],
+        entries[entries.len() - 1],
+    ] {
+        let k = before_bulk + p + 1;
+        let want = plan.steps[bulk[p]].key().to_string();
+        let (mut kernel, plan) = apply::prepare_change(target.clone(), &desired)
+            .await
+            .expect("prepare");
+        kernel.inject_when(FailAt(k), when);
+        let outcome = run_apply(&mut kernel, &plan, &desired).await;
+        let fault = kernel.injected().expect("the fault fired");
+        assert_eq!(
+            (fault.k, fault.object.as_str()),
+            (k, want.as_str()),
+            "{when:?}"
+        );
+        let (_, key, message, injected) = outcome.failed.clone().expect("a failed step");
+        assert!(key == want && injected, "{when:?} k={k}: {key}: {message}");
+        let (as_it_was, not_restored, summary) = outcome.rollback.clone().expect("rolled back");
+        assert!(
+            as_it_was && not_restored.is_empty(),
+            "{when:?} k={k}: {summary}"
+        );
+        drop(kernel);
+        let after = settled_dump(&lab, &sysctls, &before);
+        let diff = differences(&before, &after);
+        assert!(
+            diff.is_empty(),
+            "{when:?} k={k}: the host differs:\n{}",
+            diff.join("\n")
+        );
+        before = after;
+    }
+}
+
+/// A fault among entries sent in bulk fails that step and rolls back like any other, whether
+/// the kernel never saw the request or carried it out (both, on two labs at once).
+#[test]
+fn a_fault_among_entries_sent_in_bulk_rolls_back_to_the_empty_host() {
+    concurrently(vec![
+        Box::pin(scenario_bulk("v", When::BeforeSending)),
+        Box::pin(scenario_bulk("w", When::AfterSending)),
     ]);
 }
 
