@@ -394,6 +394,13 @@ async fn create_observe_update_delete() {
     assert_eq!(vc["mtu"], 1450);
     assert!(has_flag(&vc, "UP"));
     assert_eq!(vc["linkinfo"]["info_kind"], "veth");
+    // Both ends with one queue each way (not one per possible CPU).
+    for end in [&vh, &vc] {
+        assert_eq!(
+            (&end["num_tx_queues"], &end["num_rx_queues"]),
+            (&1.into(), &1.into())
+        );
+    }
 
     let addrs = ip(&c, &["addr", "show", "dev", "eth0"]);
     let infos = addrs[0]["addr_info"].as_array().unwrap();

@@ -47,6 +47,18 @@ fn common_attributes(link: &Link) -> Vec<LinkAttribute> {
     attrs
 }
 
+/// A veth end with one transmit and one receive queue, as Calico creates them. The kernel gives
+/// a veth as many queues as the machine has possible CPUs, registers a sysfs object for each,
+/// and then, when no count was asked for, takes all but one away again (`veth_init_queues`,
+/// about a tenth of the kernel's samples when creating pairs on 2 CPUs; more with more CPUs).
+/// Measured on 2 CPUs, the veth wave of 1000 containers: 1.18-1.41 s instead of 1.39-1.73 s (5
+/// interleaved runs). One queue each way is what a veth carries traffic on by default anyway;
+/// only `ethtool -L` can no longer raise it later.
+fn one_queue_each_way(attributes: &mut Vec<LinkAttribute>) {
+    attributes.push(LinkAttribute::NumTxQueues(1));
+    attributes.push(LinkAttribute::NumRxQueues(1));
+}
+
 pub(super) async fn create(
     kernel: &Kernel,
     link: &Link,
@@ -94,6 +106,8 @@ pub(super) async fn create(
             };
             let mut peer_msg = LinkMessage::default();
             peer_msg.attributes = common_attributes(p);
+            one_queue_each_way(&mut msg.attributes);
+            one_queue_each_way(&mut peer_msg.attributes);
             if p.ns != link.ns {
                 let file = kernel.open_netns_file(&p.ns)?;
                 peer_msg
