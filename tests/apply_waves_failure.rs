@@ -90,3 +90,109 @@ async fn a_failure_lets_its_wave_finish_reports_what_was_applied_and_stops() {
         "the address (next wave) was added: {addrs:?}"
     );
 }
+
+/// `count` containers on one bridge network of host node-1.
+fn bridge_topology(count: usize) -> String {
+    let mut yaml = String::from(
+        "version: 1\nhosts:\n  node-1: { underlay: 192.168.88.1/24 }\n\
+         networks:\n  wide: { driver: bridge, subnet: 10.88.0.0/16 }\ncontainers:\n",
+    );
+    for i in 0..count {
+        yaml.push_str(&format!("  c{i}: {{ host: node-1, network: wide }}\n"));
+    }
+    yaml
+}
+
+/// The flags of link `name` in `ns` (`ip -j link`).
+fn flags(ns: &str, name: &str) -> Vec<String> {
+    ip_json(ns, &["link", "show", "dev", name])
+        .first()
+        .and_then(|l| l["flags"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}
+
+/// A new bridge with many ports is created down and brought up after the wave that attaches
+/// them (src/apply/bridge_up.rs). When that wave fails, the bridge is still brought up and
+/// reported applied; when bringing it up fails, the error names the bridge's step, which is not
+/// counted as applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_created_down_for_its_ports_never_stays_down_unreported() {
+    let file = temp_topology("bridgeup", &bridge_topology(20));
+    let lab = Lab::new("bu", &file);
+    lab.up_hosts_only();
+    let topo = netplan_rs::topology::load(&file).expect("topology");
+    let target = netplan_rs::lab::host_target(&lab.name, "node-1");
+    let desired = target.localize(netplan_rs::compile::compile(&topo, "node-1").expect("compile"));
+    let host_ns = lab.host_ns("node-1");
+    let (_, plan) = apply::prepare(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    let waves = apply::waves(&plan);
+    let bridge = plan
+        .steps
+        .iter()
+        .position(|s| s.key().to_string() == "link host/br-wide")
+        .expect("the bridge's step");
+    let in_wave = |i: usize| {
+        waves
+            .iter()
+            .position(|w| w.iter().any(|g| g.members().contains(&i)))
+    };
+    assert_eq!(
+        in_wave(bridge),
+        Some(0),
+        "the bridge is created in the first wave"
+    );
+    let first_wave = waves[0].iter().map(|g| g.members().len()).sum::<usize>();
+    let second_wave = waves[1].iter().map(|g| g.members().len()).sum::<usize>();
+
+    // 1. A port of the second wave fails (the first request of that wave).
+    let mut kernel = Kernel::connect(target.clone()).await.expect("connect");
+    kernel.inject(netplan_rs::kernel::fault::FailAt(first_wave + 1));
+    let err = apply::execute(&mut kernel, &plan, |_| {})
+        .await
+        .expect_err("a port fails")
+        .into_step()
+        .expect("a failed step");
+    assert_eq!(in_wave(err.index - 1), Some(1), "{err}");
+    assert!(
+        err.applied.contains(&(bridge + 1)),
+        "{err}; {}",
+        err.applied_note()
+    );
+    assert!(
+        flags(&host_ns, "br-wide").contains(&"UP".to_string()),
+        "left down"
+    );
+    drop(kernel);
+    let destroy = lab.on_host("destroy", "node-1", &["--auto-approve"]);
+    assert_eq!(destroy.status.code(), Some(0), "{}", stdout(&destroy));
+
+    // 2. Bringing the bridge up fails: the request after the second wave's.
+    let (mut kernel, plan) = apply::prepare_change(target.clone(), &desired)
+        .await
+        .expect("prepare");
+    kernel.inject(netplan_rs::kernel::fault::FailAt(
+        first_wave + second_wave + 1,
+    ));
+    let err = apply::execute(&mut kernel, &plan, |_| {})
+        .await
+        .expect_err("bringing the bridge up fails")
+        .into_step()
+        .expect("a failed step");
+    assert_eq!(err.step.key().to_string(), "link host/br-wide", "{err}");
+    assert!(
+        !err.applied.contains(&(bridge + 1)),
+        "{}",
+        err.applied_note()
+    );
+    assert!(!flags(&host_ns, "br-wide").contains(&"UP".to_string()));
+    // The next plan brings it up, in place.
+    let again = lab.on_host("plan", "node-1", &[]);
+    let text = stdout(&again);
+    assert!(text.contains("~ link host/br-wide"), "{text}");
+    let _ = std::fs::remove_file(file);
+}

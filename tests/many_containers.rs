@@ -3,12 +3,17 @@
 //! or misordered by it: 100 containers on one bridge network are created, the progress lines
 //! come in plan order, one per step, the kernel holds every container (read back with `ip -j`),
 //! traffic flows between containers far apart in the plan, a second plan is empty, and destroy
-//! removes everything.
+//! removes everything. The new bridge comes up only after its ports were attached (see
+//! `src/apply/bridge_up.rs`), as `ip monitor link` sees it.
 
 mod common;
 
 use common::*;
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const CONTAINERS: usize = 100;
 
@@ -42,6 +47,77 @@ fn eth0_address(ns: &str) -> String {
         .unwrap_or_else(|| panic!("no IPv4 address on eth0 in {ns}"))
 }
 
+/// `ip monitor link` in a namespace, its lines collected as they come; killed on drop.
+struct Monitor {
+    ns: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    /// Started, and listening: a marker bridge made after the start has been seen.
+    fn start(ns: &str) -> Monitor {
+        let mut child = Command::new("ip")
+            .args(["-n", ns, "monitor", "link"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("ip monitor");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        let monitor = Monitor {
+            ns: ns.to_string(),
+            child,
+            lines,
+        };
+        monitor.mark("mcmark0");
+        monitor
+    }
+
+    /// Make and remove a bridge named `name`, and wait until the monitor has printed it: every
+    /// event before it has been printed too.
+    fn mark(&self, name: &str) {
+        run(
+            "ip",
+            &["-n", &self.ns, "link", "add", name, "type", "bridge"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let needle = format!(": {name}:");
+        while !self.lines().iter().any(|l| l.contains(&needle)) {
+            assert!(Instant::now() < deadline, "ip monitor never printed {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run("ip", &["-n", &self.ns, "link", "del", name]);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The flags of a link event line (`N: NAME: <A,B,C> ...`) when it is about `name`.
+fn flags_of<'a>(line: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    let (_, rest) = line.split_once(": ")?;
+    let (ifname, rest) = rest.split_once(": ")?;
+    if ifname.split('@').next() != Some(name) {
+        return None;
+    }
+    let flags = rest.strip_prefix('<')?.split_once('>')?.0;
+    Some(flags.split(',').collect())
+}
+
 #[test]
 fn a_hundred_containers_apply_concurrently_verify_and_destroy() {
     let full = temp_topology("many", &topology(CONTAINERS));
@@ -67,9 +143,13 @@ fn a_hundred_containers_apply_concurrently_verify_and_destroy() {
         .collect();
     assert!(planned.len() >= 4 * CONTAINERS, "{} steps", planned.len());
 
+    let monitor = Monitor::start(&lab.host_ns("node-1"));
     let apply = lab.on_host("apply", "node-1", &["--auto-approve"]);
     let out = stdout(&apply);
     assert_eq!(apply.status.code(), Some(0), "{out}");
+    monitor.mark("mcmark1");
+    let events = monitor.lines();
+    drop(monitor);
     // One progress line per step, in plan order.
     let progress: Vec<String> = out
         .lines()
@@ -98,6 +178,28 @@ fn a_hundred_containers_apply_concurrently_verify_and_destroy() {
         .filter(|l| l["master"].as_str() == Some(bridge.as_str()))
         .count();
     assert_eq!(ports, CONTAINERS, "ports of {bridge}");
+    // The bridge came up after every port was attached to it.
+    let bridge_up = events
+        .iter()
+        .position(|l| flags_of(l, &bridge).is_some_and(|f| f.contains(&"UP")))
+        .unwrap_or_else(|| panic!("{bridge} never came up: {events:#?}"));
+    let attached: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(&format!(" master {bridge} ")))
+        .map(|(i, _)| i)
+        .collect();
+    let first_seen: std::collections::BTreeSet<&str> = attached
+        .iter()
+        .filter(|&&i| i < bridge_up)
+        .filter_map(|&i| events[i].split(": ").nth(1))
+        .filter_map(|name| name.split('@').next())
+        .collect();
+    assert_eq!(
+        first_seen.len(),
+        CONTAINERS,
+        "ports attached before {bridge} came up (event {bridge_up})"
+    );
     let addresses: Vec<String> = (0..CONTAINERS)
         .map(|i| eth0_address(&lab.container_ns("node-1", &format!("c{i}"))))
         .collect();

@@ -11,6 +11,7 @@
 //! exactly which steps were applied. Rollback of other steps is a later feature: every [`Step`]
 //! already knows its inverse.
 
+mod bridge_up;
 mod groups;
 pub mod journal;
 pub mod transaction;
@@ -23,6 +24,7 @@ pub use waves::waves;
 use crate::kernel::{Kernel, KernelError};
 use crate::plan::{self, Plan, Step};
 use crate::state::State;
+use std::collections::HashMap;
 use tracing::Instrument;
 
 /// What an apply did.
@@ -165,8 +167,20 @@ pub async fn execute(
     let mut journaled = false;
     let waves = waves(plan);
     let wave_count = waves.len();
-    for (done_waves, wave) in waves.into_iter().enumerate() {
+    // Bridges created down (see `bridge_up`), to bring up once the wave after theirs is done.
+    let mut down: Vec<usize> = Vec::new();
+    for (done_waves, wave) in waves.iter().enumerate() {
         if let Some(signal) = crate::signals::pending() {
+            let failures = bring_up_bridges(kernel, steps, &mut down, &mut applied).await;
+            if !failures.is_empty() {
+                return Err(step_failure(
+                    steps,
+                    &applied,
+                    reported,
+                    failures,
+                    &mut on_step,
+                ));
+            }
             (reported..total)
                 .filter(|&i| applied[i])
                 .for_each(|i| on_step(&steps[i]));
@@ -185,25 +199,35 @@ pub async fn execute(
         if !at_risk.is_empty() {
             let first = wave.first().map(|g| g.members().start).unwrap_or(0);
             if let Err(e) = journal::write(kernel.target(), at_risk) {
-                let applied: Vec<usize> =
-                    (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
-                return Err(ApplyFailure::Step(ApplyError {
-                    index: first + 1,
-                    total,
-                    step: Box::new(steps[first].clone()),
-                    done: applied.len(),
-                    applied,
-                    also_failed: Vec::new(),
-                    batch: None,
-                    source: KernelError::Namespace {
-                        op: "writing the journal",
-                        ns: journal::path(kernel.target()).display().to_string(),
-                        source: e,
-                    },
-                }));
+                let mut failures = bring_up_bridges(kernel, steps, &mut down, &mut applied).await;
+                failures.insert(
+                    0,
+                    (
+                        first,
+                        KernelError::Namespace {
+                            op: "writing the journal",
+                            ns: journal::path(kernel.target()).display().to_string(),
+                            source: e,
+                        },
+                        None,
+                    ),
+                );
+                return Err(step_failure(
+                    steps,
+                    &applied,
+                    reported,
+                    failures,
+                    &mut on_step,
+                ));
             }
             journaled = true;
         }
+        let next = waves.get(done_waves + 1).map(Vec::as_slice);
+        let deferred = bridge_up::to_defer(steps, wave, next);
+        let created_down: HashMap<usize, Step> = deferred
+            .iter()
+            .map(|&i| (i, bridge_up::created_down(&steps[i])))
+            .collect();
         // One span per wave, so that `-v` shows how long each took (see docs/cli.md).
         let span = tracing::info_span!(
             "wave",
@@ -211,33 +235,32 @@ pub async fn execute(
             of = wave_count,
             steps = wave.iter().map(|g| g.members().len()).sum::<usize>()
         );
-        let mut failures = run_wave(kernel, steps, &wave, &mut applied)
+        let mut failures = run_wave(kernel, steps, wave, &created_down, &mut applied)
             .instrument(span)
             .await;
-        if failures.is_empty() {
-            while reported < total && applied[reported] {
-                on_step(&steps[reported]);
-                reported += 1;
+        // The ports of the bridges created down before this wave are attached now.
+        failures.extend(bring_up_bridges(kernel, steps, &mut down, &mut applied).await);
+        // A bridge created down counts as applied once it is up.
+        for i in deferred {
+            if std::mem::take(&mut applied[i]) {
+                down.push(i);
             }
-            continue;
         }
-        (reported..total)
-            .filter(|&i| applied[i])
-            .for_each(|i| on_step(&steps[i]));
-        failures.sort_by_key(|f| f.0);
-        let also_failed = failures.iter().skip(1).map(|f| f.0 + 1).collect();
-        let (failed, source, batch) = failures.swap_remove(0);
-        let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
-        return Err(ApplyFailure::Step(ApplyError {
-            index: failed + 1,
-            total,
-            step: Box::new(steps[failed].clone()),
-            done: applied.len(),
-            applied,
-            also_failed,
-            batch,
-            source,
-        }));
+        if !failures.is_empty() {
+            // Nothing is left down when the run stops.
+            failures.extend(bring_up_bridges(kernel, steps, &mut down, &mut applied).await);
+            return Err(step_failure(
+                steps,
+                &applied,
+                reported,
+                failures,
+                &mut on_step,
+            ));
+        }
+        while reported < total && applied[reported] {
+            on_step(&steps[reported]);
+            reported += 1;
+        }
     }
     // Everything created is marked: nothing for a later run to adopt.
     if journaled {
@@ -246,12 +269,60 @@ pub async fn execute(
     Ok(plan.summary())
 }
 
+/// Bring up the bridges created down (`down`: their steps), each then counted as applied; what
+/// failed, as a failure of the bridge's step.
+async fn bring_up_bridges(
+    kernel: &Kernel,
+    steps: &[Step],
+    down: &mut Vec<usize>,
+    applied: &mut [bool],
+) -> Vec<(usize, KernelError, Option<NftBatch>)> {
+    let mut failures = Vec::new();
+    for i in std::mem::take(down) {
+        match kernel.execute(&bridge_up::bring_up(&steps[i])).await {
+            Ok(()) => applied[i] = true,
+            Err(e) => failures.push((i, e, None)),
+        }
+    }
+    failures
+}
+
+/// The error of a run stopped by `failures` (step index, error, its transaction; at least one),
+/// after telling `on_step` about every applied step not yet reported.
+fn step_failure(
+    steps: &[Step],
+    applied: &[bool],
+    reported: usize,
+    mut failures: Vec<(usize, KernelError, Option<NftBatch>)>,
+    on_step: &mut impl FnMut(&Step),
+) -> ApplyFailure {
+    let total = steps.len();
+    (reported..total)
+        .filter(|&i| applied[i])
+        .for_each(|i| on_step(&steps[i]));
+    failures.sort_by_key(|f| f.0);
+    let also_failed = failures.iter().skip(1).map(|f| f.0 + 1).collect();
+    let (failed, source, batch) = failures.swap_remove(0);
+    let applied: Vec<usize> = (0..total).filter(|&i| applied[i]).map(|i| i + 1).collect();
+    ApplyFailure::Step(ApplyError {
+        index: failed + 1,
+        total,
+        step: Box::new(steps[failed].clone()),
+        done: applied.len(),
+        applied,
+        also_failed,
+        batch,
+        source,
+    })
+}
+
 /// The steps of one wave: the single steps concurrently, then its nftables transactions in
 /// order; marks what was applied, returns what failed (step index, error, its transaction).
 async fn run_wave(
     kernel: &Kernel,
     steps: &[Step],
     wave: &[Group],
+    created_down: &HashMap<usize, Step>,
     applied: &mut [bool],
 ) -> Vec<(usize, KernelError, Option<NftBatch>)> {
     let singles: Vec<usize> = wave
@@ -263,7 +334,10 @@ async fn run_wave(
         .collect();
     // Concurrent: every request of the wave is in flight at once; all of them finish (so
     // that what was applied is known) even when one fails.
-    let single_steps: Vec<&Step> = singles.iter().map(|&i| &steps[i]).collect();
+    let single_steps: Vec<&Step> = singles
+        .iter()
+        .map(|&i| created_down.get(&i).unwrap_or(&steps[i]))
+        .collect();
     let results = kernel.execute_all(&single_steps).await;
     let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();
     for (&i, result) in singles.iter().zip(results) {
