@@ -7,9 +7,9 @@
 //! RTNL, walk every port of the bridge (`br_port_state_selection`) and enable multicast on the
 //! port, so wiring N containers costs N walks over up to N ports, while the apply's own
 //! requests wait for RTNL. A bridge that comes up after its ports enables them all in one pass
-//! under its own lock. Measured: the veth wave of 1000 containers took 0.49-0.78 s instead of
-//! 0.96-1.33 s, the whole apply 1.80-2.02 s instead of 2.02-2.38 s (4 interleaved runs); with
-//! `ip` alone, 1000 ports took 7.1 and 6.5 s instead of 11.3 and 9.4 s.
+//! under its own lock. Measured with 1000 containers, 4 interleaved runs: the apply took
+//! 2.10-2.52 s instead of 2.22-2.91 s, faster in each pair (docs/performance.md); with `ip`
+//! alone, 1000 ports took 7.1 and 6.5 s instead of 11.3 and 9.4 s.
 //!
 //! Nothing else in that next wave needs the bridge up: an address can be added to a bridge that
 //! is down, and a route through the bridge waits for the addresses of its namespace, so it comes
