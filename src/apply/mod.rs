@@ -153,7 +153,9 @@ fn batch_note(batch: &Option<NftBatch>) -> String {
 /// one transaction. `on_step` is told about each applied step, in plan order (a step once every
 /// step before it is applied; on failure or interruption, every applied step not yet reported).
 /// A SIGINT/SIGTERM caught by [`crate::signals`] stops the run before the next wave
-/// ([`ApplyFailure::Interrupted`]): the wave in flight always completes.
+/// ([`ApplyFailure::Interrupted`]): the wave in flight always completes. A new bridge created
+/// down until its ports are attached (see `bridge_up.rs`) is up before the run returns, however
+/// it ends.
 pub async fn execute(
     kernel: &mut Kernel,
     plan: &Plan,
