@@ -55,7 +55,8 @@ struct Monitor {
 }
 
 impl Monitor {
-    /// Started, and listening: a marker bridge made after the start has been seen.
+    /// Started, and listening: a marker bridge made after the start has been seen. A marker
+    /// made before `ip` has subscribed is never printed, so markers are made until one is.
     fn start(ns: &str) -> Monitor {
         let mut child = Command::new("ip")
             .args(["-n", ns, "monitor", "link"])
@@ -75,24 +76,35 @@ impl Monitor {
             child,
             lines,
         };
-        monitor.mark("mcmark0");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut k = 0;
+        while !monitor.mark(&format!("mcstart{k}"), Duration::from_millis(500)) {
+            assert!(Instant::now() < deadline, "ip monitor printed no marker");
+            k += 1;
+        }
         monitor
     }
 
-    /// Make and remove a bridge named `name`, and wait until the monitor has printed it: every
-    /// event before it has been printed too.
-    fn mark(&self, name: &str) {
+    /// Make and remove a bridge named `name`; whether the monitor printed it `within` (then
+    /// every event before it has been printed too).
+    fn mark(&self, name: &str, within: Duration) -> bool {
         run(
             "ip",
             &["-n", &self.ns, "link", "add", name, "type", "bridge"],
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + within;
         let needle = format!(": {name}:");
-        while !self.lines().iter().any(|l| l.contains(&needle)) {
-            assert!(Instant::now() < deadline, "ip monitor never printed {name}");
+        let seen = loop {
+            if self.lines().iter().any(|l| l.contains(&needle)) {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         run("ip", &["-n", &self.ns, "link", "del", name]);
+        seen
     }
 
     fn lines(&self) -> Vec<String> {
@@ -147,7 +159,10 @@ fn a_hundred_containers_apply_concurrently_verify_and_destroy() {
     let apply = lab.on_host("apply", "node-1", &["--auto-approve"]);
     let out = stdout(&apply);
     assert_eq!(apply.status.code(), Some(0), "{out}");
-    monitor.mark("mcmark1");
+    assert!(
+        monitor.mark("mcend", Duration::from_secs(30)),
+        "ip monitor never printed mcend"
+    );
     let events = monitor.lines();
     drop(monitor);
     // One progress line per step, in plan order.

@@ -23,29 +23,51 @@ use crate::state::{Link, LinkKind, Object};
 /// The fewest new ports that make it worth creating their bridge down.
 pub(super) const MIN_PORTS: usize = 16;
 
+/// A bridge's create step run as two: its bridge created down, then brought up.
+pub(super) struct Deferred {
+    /// The plan's step (its index).
+    pub step: usize,
+    /// What runs in its wave: the bridge created down.
+    pub create_down: Step,
+    /// What runs after the next wave: the bridge brought up.
+    pub bring_up: Step,
+}
+
 /// The steps of `wave` that create a bridge to be brought up after `next` (the following
 /// wave), which attaches at least [`MIN_PORTS`] new ports to it.
-pub(super) fn to_defer(steps: &[Step], wave: &[Group], next: Option<&[Group]>) -> Vec<usize> {
+pub(super) fn to_defer(steps: &[Step], wave: &[Group], next: Option<&[Group]>) -> Vec<Deferred> {
     let Some(next) = next else {
         return Vec::new();
     };
     wave.iter()
         .flat_map(Group::members)
-        .filter(|&i| {
-            let Some(bridge) = new_bridge(&steps[i]) else {
-                return false;
-            };
+        .filter_map(|i| {
+            let bridge = new_bridge(&steps[i])?;
             let ports = next
                 .iter()
                 .flat_map(Group::members)
                 .filter(|&j| creates_port_of(&steps[j], bridge))
                 .count();
-            ports >= MIN_PORTS
+            (ports >= MIN_PORTS).then(|| {
+                let down = Link {
+                    up: false,
+                    ..bridge.clone()
+                };
+                Deferred {
+                    step: i,
+                    create_down: Step::create(Object::Link(down.clone()), None),
+                    bring_up: Step::update(
+                        Object::Link(down),
+                        Object::Link(bridge.clone()),
+                        vec![],
+                    ),
+                }
+            })
         })
         .collect()
 }
 
-/// The bridge `step` creates up, if it creates one.
+/// The bridge `step` creates up, if it creates one (a bridge has no peer).
 fn new_bridge(step: &Step) -> Option<&Link> {
     match step {
         Step::Create(c) => match &c.object {
@@ -63,29 +85,6 @@ fn creates_port_of(step: &Step, bridge: &Link) -> bool {
             matches!(o, Object::Link(l)
                 if l.ns == bridge.ns && l.master.as_deref() == Some(bridge.name.as_str()))
         })
-}
-
-/// The bridge `step` creates, as it is created here: down.
-pub(super) fn created_down(step: &Step) -> Step {
-    let mut down = step.clone();
-    if let Step::Create(c) = &mut down
-        && let Object::Link(l) = &mut c.object
-    {
-        l.up = false;
-    }
-    down
-}
-
-/// The step that brings the bridge `step` created down up.
-pub(super) fn bring_up(step: &Step) -> Step {
-    let down = created_down(step);
-    let current = down.desired().cloned();
-    let desired = step.desired().cloned();
-    match (current, desired) {
-        (Some(current), Some(desired)) => Step::update(current, desired, Vec::new()),
-        // Not a create: nothing was deferred (see `to_defer`); repeating it is harmless.
-        _ => step.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -114,7 +113,7 @@ mod tests {
             .map(|w| {
                 to_defer(&plan.steps, &waves[w], waves.get(w + 1).map(Vec::as_slice))
                     .into_iter()
-                    .map(|i| plan.steps[i].key().to_string())
+                    .map(|d| plan.steps[d.step].key().to_string())
                     .collect()
             })
             .collect()
@@ -133,21 +132,25 @@ mod tests {
     #[test]
     fn the_bridge_is_created_down_then_updated_to_up() {
         let plan = plan_for(MIN_PORTS);
-        let i = plan
-            .steps
-            .iter()
-            .position(|s| s.key().to_string() == "link host/br-net")
-            .expect("bridge step");
-        let down = created_down(&plan.steps[i]);
-        let Some(Object::Link(l)) = down.desired() else {
-            panic!("{down:?}")
+        let waves = super::super::waves(&plan);
+        let d = to_defer(&plan.steps, &waves[0], Some(&waves[1]));
+        let [d] = d.as_slice() else {
+            panic!("one bridge deferred")
+        };
+        let Step::Create(create) = &d.create_down else {
+            panic!("{:?}", d.create_down)
+        };
+        let mut up = create.object.clone();
+        let Object::Link(l) = &mut up else {
+            panic!("{up:?}")
         };
         assert!(!l.up);
-        let up = bring_up(&plan.steps[i]);
-        match &up {
+        l.up = true;
+        assert_eq!(Some(&up), plan.steps[d.step].desired());
+        match &d.bring_up {
             Step::Update(u) => {
-                assert_eq!(Some(&u.current), down.desired());
-                assert_eq!(Some(&u.desired), plan.steps[i].desired());
+                assert_eq!(u.current, create.object);
+                assert_eq!(Some(&u.desired), plan.steps[d.step].desired());
             }
             other => panic!("{other:?}"),
         }

@@ -170,10 +170,10 @@ pub async fn execute(
     let waves = waves(plan);
     let wave_count = waves.len();
     // Bridges created down (see `bridge_up`), to bring up once the wave after theirs is done.
-    let mut down: Vec<usize> = Vec::new();
+    let mut down: Vec<bridge_up::Deferred> = Vec::new();
     for (done_waves, wave) in waves.iter().enumerate() {
         if let Some(signal) = crate::signals::pending() {
-            let failures = bring_up_bridges(kernel, steps, &mut down, &mut applied).await;
+            let failures = bring_up_bridges(kernel, &mut down, &mut applied).await;
             if !failures.is_empty() {
                 return Err(step_failure(
                     steps,
@@ -201,7 +201,7 @@ pub async fn execute(
         if !at_risk.is_empty() {
             let first = wave.first().map(|g| g.members().start).unwrap_or(0);
             if let Err(e) = journal::write(kernel.target(), at_risk) {
-                let mut failures = bring_up_bridges(kernel, steps, &mut down, &mut applied).await;
+                let mut failures = bring_up_bridges(kernel, &mut down, &mut applied).await;
                 failures.insert(
                     0,
                     (
@@ -226,10 +226,8 @@ pub async fn execute(
         }
         let next = waves.get(done_waves + 1).map(Vec::as_slice);
         let deferred = bridge_up::to_defer(steps, wave, next);
-        let created_down: HashMap<usize, Step> = deferred
-            .iter()
-            .map(|&i| (i, bridge_up::created_down(&steps[i])))
-            .collect();
+        let created_down: HashMap<usize, &Step> =
+            deferred.iter().map(|d| (d.step, &d.create_down)).collect();
         // One span per wave, so that `-v` shows how long each took (see docs/cli.md).
         let span = tracing::info_span!(
             "wave",
@@ -241,16 +239,16 @@ pub async fn execute(
             .instrument(span)
             .await;
         // The ports of the bridges created down before this wave are attached now.
-        failures.extend(bring_up_bridges(kernel, steps, &mut down, &mut applied).await);
+        failures.extend(bring_up_bridges(kernel, &mut down, &mut applied).await);
         // A bridge created down counts as applied once it is up.
-        for i in deferred {
-            if std::mem::take(&mut applied[i]) {
-                down.push(i);
+        for d in deferred {
+            if std::mem::take(&mut applied[d.step]) {
+                down.push(d);
             }
         }
         if !failures.is_empty() {
             // Nothing is left down when the run stops.
-            failures.extend(bring_up_bridges(kernel, steps, &mut down, &mut applied).await);
+            failures.extend(bring_up_bridges(kernel, &mut down, &mut applied).await);
             return Err(step_failure(
                 steps,
                 &applied,
@@ -271,19 +269,18 @@ pub async fn execute(
     Ok(plan.summary())
 }
 
-/// Bring up the bridges created down (`down`: their steps), each then counted as applied; what
-/// failed, as a failure of the bridge's step.
+/// Bring up the bridges created down, each then counted as applied; what failed, as a failure
+/// of the bridge's step.
 async fn bring_up_bridges(
     kernel: &Kernel,
-    steps: &[Step],
-    down: &mut Vec<usize>,
+    down: &mut Vec<bridge_up::Deferred>,
     applied: &mut [bool],
 ) -> Vec<(usize, KernelError, Option<NftBatch>)> {
     let mut failures = Vec::new();
-    for i in std::mem::take(down) {
-        match kernel.execute(&bridge_up::bring_up(&steps[i])).await {
-            Ok(()) => applied[i] = true,
-            Err(e) => failures.push((i, e, None)),
+    for d in std::mem::take(down) {
+        match kernel.execute(&d.bring_up).await {
+            Ok(()) => applied[d.step] = true,
+            Err(e) => failures.push((d.step, e, None)),
         }
     }
     failures
@@ -324,7 +321,7 @@ async fn run_wave(
     kernel: &Kernel,
     steps: &[Step],
     wave: &[Group],
-    created_down: &HashMap<usize, Step>,
+    created_down: &HashMap<usize, &Step>,
     applied: &mut [bool],
 ) -> Vec<(usize, KernelError, Option<NftBatch>)> {
     let singles: Vec<usize> = wave
@@ -338,7 +335,7 @@ async fn run_wave(
     // that what was applied is known) even when one fails.
     let single_steps: Vec<&Step> = singles
         .iter()
-        .map(|&i| created_down.get(&i).unwrap_or(&steps[i]))
+        .map(|&i| created_down.get(&i).copied().unwrap_or(&steps[i]))
         .collect();
     let results = kernel.execute_all(&single_steps).await;
     let mut failures: Vec<(usize, KernelError, Option<NftBatch>)> = Vec::new();

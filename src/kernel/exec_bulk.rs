@@ -39,17 +39,21 @@ pub(super) async fn execute_all(
     steps: &[&Step],
     mut injected: Vec<Injected>,
 ) -> Vec<Result<(), KernelError>> {
-    // The entry steps of each namespace that the test seam lets through to the kernel.
-    let mut by_ns: BTreeMap<Ns, Vec<usize>> = BTreeMap::new();
+    // The entry steps of each namespace that the test seam lets through to the kernel: index,
+    // change and object.
+    let mut by_ns: BTreeMap<Ns, Vec<(usize, Change, &Object)>> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
         let fails_before = matches!(injected[i], Some((_, When::BeforeSending)));
-        if let (Some((_, object)), false) = (entry_change(step), fails_before) {
-            by_ns.entry(object.key().ns()).or_default().push(i);
+        if let (Some((change, object)), false) = (entry_change(step), fails_before) {
+            by_ns
+                .entry(object.key().ns())
+                .or_default()
+                .push((i, change, object));
         }
     }
     by_ns.retain(|_, members| members.len() >= BULK_MIN);
     let mut in_bulk = vec![false; steps.len()];
-    for &i in by_ns.values().flatten() {
+    for &(i, _, _) in by_ns.values().flatten() {
         in_bulk[i] = true;
     }
 
@@ -58,11 +62,9 @@ pub(super) async fn execute_all(
         .map(|i| (i, injected[i].take()))
         .map(|(i, fault)| async move { (i, execute_one(kernel, steps[i], fault).await) });
     let bulks = by_ns.iter().map(|(ns, members)| async move {
-        let group: Vec<&Step> = members.iter().map(|&i| steps[i]).collect();
-        members
-            .iter()
-            .copied()
-            .zip(execute_bulk(kernel, ns, &group).await)
+        let entries: Vec<(Change, &Object)> = members.iter().map(|&(_, c, o)| (c, o)).collect();
+        let results = execute_bulk(kernel, ns, &entries).await;
+        members.iter().map(|&(i, _, _)| i).zip(results)
     });
     let (singles, bulks) = futures::join!(
         futures::future::join_all(one_by_one),
@@ -117,23 +119,31 @@ fn entry_change(step: &Step) -> Option<(Change, &Object)> {
     exec_entries::is_entry(object).then_some((change, object))
 }
 
-/// Carry out entry steps of namespace `ns` in bulk; one result per step, in order.
-async fn execute_bulk(kernel: &Kernel, ns: &Ns, steps: &[&Step]) -> Vec<Result<(), KernelError>> {
-    let mut results: Vec<Option<Result<(), KernelError>>> =
-        std::iter::repeat_with(|| None).take(steps.len()).collect();
-    let mut requests = Vec::with_capacity(steps.len());
-    // For each request sent: its step's index and the verb its error names.
-    let mut sent = Vec::with_capacity(steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        let Some((change, object)) = entry_change(step) else {
-            continue;
-        };
+/// Make each change to its entry, all in namespace `ns`, in bulk; one result per entry, in
+/// order.
+async fn execute_bulk(
+    kernel: &Kernel,
+    ns: &Ns,
+    entries: &[(Change, &Object)],
+) -> Vec<Result<(), KernelError>> {
+    let mut results: Vec<Result<(), KernelError>> = Vec::with_capacity(entries.len());
+    let mut requests = Vec::with_capacity(entries.len());
+    // For each request sent: its entry's index and the verb its error names.
+    let mut sent = Vec::with_capacity(entries.len());
+    for (i, &(change, object)) in entries.iter().enumerate() {
         match exec_entries::request(kernel, change, object).await {
             Ok(request) => {
                 requests.push((request.message, request.flags));
                 sent.push((i, request.op));
+                // Replaced by the kernel's answer below; never a success without one.
+                results.push(Err(KernelError::Invalid {
+                    op: request.op,
+                    object: object.key().to_string(),
+                    ns: kernel.target.label(ns),
+                    message: "no outcome was reported".into(),
+                }));
             }
-            Err(e) => results[i] = Some(Err(e)),
+            Err(e) => results.push(Err(e)),
         }
     }
     let timeout = conn::Limits::from_env().timeout;
@@ -145,31 +155,19 @@ async fn execute_bulk(kernel: &Kernel, ns: &Ns, steps: &[&Step]) -> Vec<Result<(
     match replies {
         Ok(replies) => {
             for ((i, op), reply) in sent.into_iter().zip(replies) {
-                let key = steps[i].key();
-                results[i] = Some(reply.map_err(|e| nl_error(kernel, op, &key, e)));
+                let key = entries[i].1.key();
+                results[i] = reply.map_err(|e| nl_error(kernel, op, &key, e));
             }
         }
         Err(e) => {
             for (i, _) in sent {
-                results[i] = Some(Err(KernelError::Namespace {
+                results[i] = Err(KernelError::Namespace {
                     op: "opening a socket in",
                     ns: kernel.target.label(ns),
                     source: std::io::Error::new(e.kind(), e.to_string()),
-                }));
+                });
             }
         }
     }
     results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(KernelError::Invalid {
-                    op: "executing",
-                    object: String::new(),
-                    ns: kernel.target.label(ns),
-                    message: "not an address, route, neighbour or FDB step".into(),
-                })
-            })
-        })
-        .collect()
 }
